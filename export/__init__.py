@@ -1,0 +1,1 @@
+"""idaw export package."""

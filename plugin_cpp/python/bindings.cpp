@@ -1,0 +1,259 @@
+// Python extension `idaw_core`: the same engine the plugin runs, driven from outside the audio thread.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "idaw/engine.h"
+#include "idaw/portaudio_bridge.h"
+#include "idaw/rt_check.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using Frames = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Values = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Freqs = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+idaw::Parameters to_parameters(Values values, std::uint64_t sequence) {
+    if (values.shape(0) != idaw::kNumParams)
+        throw std::invalid_argument("expected " + std::to_string(idaw::kNumParams) + " parameter values, got " +
+                                    std::to_string(values.shape(0)));
+    idaw::Parameters p;
+    for (std::size_t i = 0; i < idaw::kNumParams; ++i) p.values[i] = values(i);
+    p.sequence = sequence;
+    return p;
+}
+
+nb::dict summary_dict(const idaw::TimingSummary& s) {
+    nb::dict d;
+    d["blocks"] = s.blocks;
+    d["over_budget"] = s.over_budget;
+    d["p50_us"] = s.p50_us;
+    d["p99_us"] = s.p99_us;
+    d["max_us"] = s.max_us;
+    return d;
+}
+
+/// Engine plus the reader-side state of its timing windows (kept off the audio thread).
+struct PyEngine {
+    idaw::Engine engine;
+    idaw::TimingHistogram::Snapshot window_start{};
+
+    void require_prepared() const {
+        if (engine.max_block() == 0) throw std::runtime_error("engine not prepared: call prepare() first");
+    }
+};
+
+/// Live stream user data: keeps the engine alive for as long as the stream may call back.
+struct PyBridge {
+    nb::object engine_ref;
+    std::unique_ptr<idaw::PortAudioBridge> bridge;
+};
+
+}  // namespace
+
+NB_MODULE(idaw_core, m) {
+    m.doc() = "idaw real-time core: DSP chain, lock-free rings and the native live callback.";
+
+    m.def(
+        "param_specs",
+        []() {
+            nb::list specs;
+            for (const auto& s : idaw::kParamSpecs) {
+                nb::dict d;
+                d["name"] = std::string(s.name);
+                d["unit"] = std::string(s.unit);
+                d["min"] = s.min_value;
+                d["max"] = s.max_value;
+                d["default"] = s.default_value;
+                d["scale"] = s.scale == idaw::ParamScale::Log ? "log" : "linear";
+                specs.append(d);
+            }
+            return specs;
+        },
+        "The parameter table: a list of dicts (name, unit, min, max, default, scale) in snapshot order.");
+
+    m.def(
+        "check_parameters",
+        [](Values values) { return idaw::check_parameters(to_parameters(values, 0)).bad_index; },
+        "values"_a, "Index of the first out-of-range or non-finite value, or -1 when all are valid.");
+
+    m.def(
+        "eq_response_db",
+        [](Values values, double sample_rate, Freqs freqs) {
+            auto p = to_parameters(values, 0);
+            auto* out = new double[freqs.shape(0)];
+            idaw::eq_response_db(p, sample_rate, freqs.data(), out, freqs.shape(0));
+            nb::capsule owner(out, [](void* ptr) noexcept { delete[] static_cast<double*>(ptr); });
+            return nb::ndarray<nb::numpy, double, nb::ndim<1>>(out, {freqs.shape(0)}, owner);
+        },
+        "values"_a, "sample_rate"_a, "freqs"_a,
+        "Magnitude response (dB) of the EQ section, from the coefficients the engine uses.");
+
+    m.def(
+        "set_rt_section_hook", [](std::uintptr_t address) {
+            idaw::rt::set_section_hook(reinterpret_cast<idaw::rt::SectionHook>(address));
+        },
+        "address"_a, "Install a C function void(int entering) called around real-time work (tests only; 0 removes).");
+
+    m.attr("NUM_PARAMS") = idaw::kNumParams;
+    m.attr("COEFFICIENT_GRID") = idaw::Engine::kCoefficientGrid;
+    m.attr("LIMITER_CEILING") = idaw::Engine::kLimiterCeiling;
+    m.attr("MAX_CHANNELS") = idaw::Engine::kMaxChannels;
+
+    nb::class_<PyEngine>(m, "Engine", "The DSP engine. prepare() before processing.")
+        .def(nb::init<>())
+        .def(
+            "prepare",
+            [](PyEngine& e, double sample_rate, int max_block, int channels) {
+                if (!(sample_rate >= 8000.0 && sample_rate <= 384000.0))
+                    throw std::invalid_argument("sample rate must be 8000..384000 Hz");
+                if (max_block < 1 || max_block > 65536) throw std::invalid_argument("max_block must be 1..65536");
+                if (channels < 1 || channels > idaw::Engine::kMaxChannels)
+                    throw std::invalid_argument("channels must be 1.." + std::to_string(idaw::Engine::kMaxChannels));
+                e.engine.prepare(sample_rate, max_block, channels);
+                e.window_start = e.engine.timing().snapshot();
+            },
+            "sample_rate"_a, "max_block"_a, "channels"_a, "Allocate for a rate, largest block and channel count.")
+        .def(
+            "push_parameters",
+            [](PyEngine& e, Values values, std::uint64_t sequence) {
+                return e.engine.push_parameters(to_parameters(values, sequence));
+            },
+            "values"_a, "sequence"_a = 0,
+            "Queue a full snapshot for the audio thread; False if a value is out of range or the queue is full.")
+        .def(
+            "set_parameters_now",
+            [](PyEngine& e, Values values, std::uint64_t sequence) {
+                auto p = to_parameters(values, sequence);
+                if (!idaw::check_parameters(p).ok()) throw std::invalid_argument("parameter out of range");
+                e.engine.set_parameters_now(p);
+            },
+            "values"_a, "sequence"_a = 0, "Apply a snapshot immediately with no ramp (only while not streaming).")
+        .def(
+            "process",
+            [](PyEngine& e, Frames block) {
+                e.require_prepared();
+                const int channels = static_cast<int>(block.shape(1));
+                const int frames = static_cast<int>(block.shape(0));
+                nb::gil_scoped_release release;
+                e.engine.process_interleaved(block.data(), channels, frames);
+            },
+            "block"_a, "Process one block in place: float32 array (frames, channels), C-contiguous.")
+        .def(
+            "render",
+            [](PyEngine& e, Frames audio, int block_size) {
+                e.require_prepared();
+                if (block_size < 1) throw std::invalid_argument("block_size must be >= 1");
+                const int channels = static_cast<int>(audio.shape(1));
+                const std::size_t total = audio.shape(0);
+                float* data = audio.data();
+                nb::gil_scoped_release release;
+                for (std::size_t done = 0; done < total;) {
+                    const int n = static_cast<int>(std::min<std::size_t>(block_size, total - done));
+                    e.engine.process_interleaved(data + done * channels, channels, n);
+                    done += n;
+                }
+            },
+            "audio"_a, "block_size"_a,
+            "Process a whole buffer in place, block by block as a stream would (GIL released).")
+        .def(
+            "timing_summary",
+            [](PyEngine& e) { return summary_dict(e.engine.timing().snapshot().summarize()); },
+            "Block CPU time since prepare(): dict(blocks, over_budget, p50_us, p99_us, max_us).")
+        .def(
+            "timing_window",
+            [](PyEngine& e) {
+                auto now = e.engine.timing().snapshot();
+                now.max_ns = e.engine.timing().take_max();
+                auto s = now.summarize(&e.window_start);
+                e.window_start = now;
+                return summary_dict(s);
+            },
+            "Block CPU time since the previous timing_window() call (max over that window only).")
+        .def(
+            "counters",
+            [](PyEngine& e) {
+                const auto k = e.engine.counters();
+                nb::dict d;
+                d["blocks"] = k.blocks;
+                d["frames"] = k.frames;
+                d["nonfinite_samples"] = k.nonfinite_samples;
+                d["limited_samples"] = k.limited_samples;
+                d["snapshots_applied"] = k.snapshots_applied;
+                d["applied_sequence"] = k.applied_sequence;
+                d["telemetry_dropped"] = k.telemetry_dropped;
+                d["analysis_dropped"] = k.analysis_dropped;
+                return d;
+            },
+            "Engine counters (blocks, frames, nonfinite_samples, limited_samples, snapshots_applied, ...).")
+        .def(
+            "drain_telemetry",
+            [](PyEngine& e) {
+                nb::list out;
+                idaw::BlockTelemetry t;
+                while (e.engine.telemetry_ring().pop(t))
+                    out.append(nb::make_tuple(t.block_index, t.sample_time, t.frames, t.cpu_ns, t.flags));
+                return out;
+            },
+            "Pop every queued block record as (block_index, sample_time, frames, cpu_ns, flags).")
+        .def(
+            "read_analysis",
+            [](PyEngine& e, nb::ndarray<float, nb::ndim<1>, nb::c_contig, nb::device::cpu> out) {
+                return e.engine.analysis_ring().pop(out.data(), out.shape(0));
+            },
+            "out"_a, "Pop mono analysis samples into a float32 array; returns how many were written.")
+        .def(
+            "set_analysis_enabled", [](PyEngine& e, bool on) { e.engine.set_analysis_enabled(on); }, "on"_a)
+        .def(
+            "set_budget_fraction", [](PyEngine& e, double f) { e.engine.set_budget_fraction(f); }, "fraction"_a,
+            "Share of a block's duration above which the block counts as over budget.")
+        .def_prop_ro("sample_rate", [](PyEngine& e) { return e.engine.sample_rate(); })
+        .def_prop_ro("max_block", [](PyEngine& e) { return e.engine.max_block(); })
+        .def_prop_ro("channels", [](PyEngine& e) { return e.engine.num_channels(); })
+        .def_prop_ro("latency_samples", [](PyEngine& e) { return e.engine.latency_samples(); })
+        .def_prop_ro("ramp_samples", [](PyEngine& e) { return e.engine.ramp_samples(); });
+
+    nb::class_<PyBridge>(m, "PortAudioBridge",
+                         "User data for the native PortAudio callback: engine + stream channel layout.")
+        .def(
+            "__init__",
+            [](PyBridge* self, nb::object engine, int input_channels, int output_channels) {
+                auto& e = nb::cast<PyEngine&>(engine);
+                e.require_prepared();
+                if (input_channels < 0 || output_channels < 1 || output_channels > e.engine.num_channels())
+                    throw std::invalid_argument("output channels must be 1..engine channels");
+                new (self) PyBridge{engine, std::make_unique<idaw::PortAudioBridge>(e.engine, input_channels,
+                                                                                   output_channels)};
+            },
+            "engine"_a, "input_channels"_a, "output_channels"_a)
+        .def_prop_ro("user_data_address",
+                     [](PyBridge& b) { return reinterpret_cast<std::uintptr_t>(b.bridge.get()); })
+        .def_prop_ro_static(
+            "callback_address",
+            [](nb::handle) { return reinterpret_cast<std::uintptr_t>(&idaw_portaudio_callback); },
+            "Address of the PaStreamCallback-compatible C function.")
+        .def(
+            "counters",
+            [](PyBridge& b) {
+                const auto k = b.bridge->counters();
+                nb::dict d;
+                d["callbacks"] = k.callbacks;
+                d["frames"] = k.frames;
+                d["xruns"] = k.xruns;
+                d["input_underflows"] = k.input_underflows;
+                d["input_overflows"] = k.input_overflows;
+                d["output_underflows"] = k.output_underflows;
+                d["output_overflows"] = k.output_overflows;
+                d["last_callback_frames"] = k.last_callback_frames;
+                return d;
+            },
+            "Stream counters: callbacks, frames, xruns and each PortAudio status flag seen.");
+}

@@ -1,0 +1,1 @@
+"""idaw realtime package."""

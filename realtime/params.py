@@ -1,0 +1,109 @@
+"""The engine's parameters, as the C++ core defines them, and parsing of user-given values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+import idaw_core
+from realtime.errors import IdawError
+
+EQ_PARAM_NAMES: tuple[str, ...] = (
+    "low_gain",
+    "low_freq",
+    "mid1_gain",
+    "mid1_freq",
+    "mid1_q",
+    "mid2_gain",
+    "mid2_freq",
+    "mid2_q",
+    "mid3_gain",
+    "mid3_freq",
+    "mid3_q",
+    "high_gain",
+    "high_freq",
+)
+"""The 13 EQ parameters in SAFE-DB column order (low shelf, three peaks, high shelf)."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: its name, unit, inclusive range and default."""
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    default: float
+    scale: str
+
+    def describe_range(self) -> str:
+        """The allowed range as text, e.g. '-12..12 dB'."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.minimum:g}..{self.maximum:g}{unit}"
+
+
+SPECS: tuple[ParamSpec, ...] = tuple(
+    ParamSpec(s["name"], s["unit"], s["min"], s["max"], s["default"], s["scale"]) for s in idaw_core.param_specs()
+)
+"""Every parameter in snapshot order, read from the C++ core (the one place ranges are defined)."""
+
+INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(SPECS)}
+assert tuple(s.name for s in SPECS[INDEX["low_gain"] : INDEX["high_freq"] + 1]) == EQ_PARAM_NAMES
+
+
+def defaults() -> npt.NDArray[np.float32]:
+    """A snapshot vector holding every default."""
+    return np.array([s.default for s in SPECS], dtype=np.float32)
+
+
+def validate(name: str, value: float) -> float:
+    """Return `value` if `name` exists and the value is in range, else raise IdawError naming the range."""
+    if name not in INDEX:
+        raise IdawError(f"unknown parameter '{name}'; known parameters: {', '.join(INDEX)}")
+    spec = SPECS[INDEX[name]]
+    if not (spec.minimum <= value <= spec.maximum):  # also rejects NaN
+        raise IdawError(f"{name} = {value:g} is out of range; allowed: {spec.describe_range()}")
+    return value
+
+
+def build(values: Mapping[str, float], base: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float32]:
+    """A validated snapshot vector: `base` (or the defaults) with `values` applied by name."""
+    vector = defaults() if base is None else base.astype(np.float32, copy=True)
+    for name, value in values.items():
+        vector[INDEX[name]] = validate(name, float(value))
+    return vector
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, float]:
+    """Parse 'name=value' items (each may hold several, comma-separated) into a dict.
+
+    An item of exactly 13 comma-separated numbers is read as a SAFE-DB EQ row in column order.
+    """
+    values: dict[str, float] = {}
+    for item in items:
+        parts = [p.strip() for p in item.split(",") if p.strip()]
+        if len(parts) == len(EQ_PARAM_NAMES) and all("=" not in p for p in parts):
+            for name, text in zip(EQ_PARAM_NAMES, parts, strict=True):
+                values[name] = _number(name, text)
+            continue
+        for part in parts:
+            name, sep, text = part.partition("=")
+            if not sep:
+                raise IdawError(
+                    f"cannot read '{part}': use name=value (e.g. low_gain=3) or 13 comma-separated SAFE values"
+                )
+            values[name.strip()] = _number(name.strip(), text)
+    for name, value in values.items():
+        validate(name, value)
+    return values
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise IdawError(f"{name}: '{text}' is not a number") from None
