@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from realtime.errors import IdawError
 
@@ -19,12 +20,28 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Unavailable:
+    """Stands in for a command module that failed to import; running the command reports why, in one line."""
+
+    def __init__(self, error: Exception) -> None:
+        self.reason = " ".join(f"{type(error).__name__}: {error}".split())
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise IdawError(f"this command is unavailable ({self.reason})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="idaw", description="idaw real-time audio engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, summary) in _COMMANDS.items():
-        module = importlib.import_module(module_name)
+        try:
+            module: Any = importlib.import_module(module_name)
+        except (ImportError, OSError) as error:  # a broken command (e.g. no PortAudio) must not stop the rest
+            module = _Unavailable(error)
         command = sub.add_parser(name, help=summary, description=summary)
         module.add_arguments(command)
         command.set_defaults(_module=module)
@@ -42,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+    except Exception as error:  # the last line of defence: one line, not a traceback
         if os.environ.get("IDAW_DEBUG"):
             raise
         print(f"idaw {args.command}: internal error: {type(error).__name__}: {error} "

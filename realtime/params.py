@@ -65,7 +65,8 @@ def validate(name: str, value: float) -> float:
     if name not in INDEX:
         raise IdawError(f"unknown parameter '{name}'; known parameters: {', '.join(INDEX)}")
     spec = SPECS[INDEX[name]]
-    if not (spec.minimum <= value <= spec.maximum):  # also rejects NaN
+    # Compared as float32, the engine's type, so 0.1 is inside 0.1..10 although float32(0.1) > 0.1.
+    if not (spec.minimum <= np.float32(value) <= spec.maximum):  # also rejects NaN
         raise IdawError(f"{name} = {value:g} is out of range; allowed: {spec.describe_range()}")
     return value
 

@@ -105,7 +105,8 @@ NB_MODULE(idaw_core, m) {
 
     m.attr("NUM_PARAMS") = idaw::kNumParams;
     m.attr("COEFFICIENT_GRID") = idaw::Engine::kCoefficientGrid;
-    m.attr("LIMITER_CEILING") = idaw::Engine::kLimiterCeiling;
+    m.attr("LIMITER_CEILING") = idaw::SafetyLimiter::kCeiling;
+    m.attr("LIMITER_THRESHOLD") = idaw::SafetyLimiter::kThreshold;
     m.attr("MAX_CHANNELS") = idaw::Engine::kMaxChannels;
 
     nb::class_<PyEngine>(m, "Engine", "The DSP engine. prepare() before processing.")

@@ -14,8 +14,8 @@ constexpr std::size_t kParamQueueSize = 64;
 constexpr std::size_t kTelemetrySize = 4096;
 constexpr std::size_t kAnalysisSize = 1u << 19;  // > 5 s of mono at 96 kHz
 constexpr std::size_t kMidiSize = 1024;
-constexpr double kRampSeconds = 0.020;
-constexpr double kLimiterReleaseSeconds = 0.050;
+constexpr double kGainRampSeconds = 0.020;  // gains and mix: per-sample ramps
+constexpr double kFilterRampSeconds = 0.050;  // EQ and drive shape: slower, as sweeping filters ring
 constexpr double kDcBlockerHz = 10.0;
 constexpr double kDriveFadeDb = 6.0;  // drive fades in over its first 6 dB, so turning it on never clicks
 
@@ -56,9 +56,10 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
     sample_rate_ = sample_rate;
     max_block_ = std::max(1, max_block);
     num_channels_ = std::clamp(num_channels, 1, kMaxChannels);
-    ramp_samples_ = std::max(kCoefficientGrid, static_cast<int>(std::lround(kRampSeconds * sample_rate)));
+    ramp_samples_ = std::max(1, static_cast<int>(std::lround(kGainRampSeconds * sample_rate)));
+    filter_ramp_steps_ = std::max(1, static_cast<int>(std::lround(kFilterRampSeconds * sample_rate / kCoefficientGrid)));
     dc_pole_ = std::exp(-2.0 * M_PI * kDcBlockerHz / sample_rate);
-    limiter_release_ = std::exp(-1.0 / (kLimiterReleaseSeconds * sample_rate));
+    limiter_.prepare(sample_rate);
 
     dry_.assign(static_cast<std::size_t>(num_channels_) * max_block_, 0.0f);
     planar_.assign(static_cast<std::size_t>(num_channels_) * max_block_, 0.0f);
@@ -70,7 +71,7 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
         for (auto& f : channel) f.reset();
     dc_x1_.fill(0.0);
     dc_y1_.fill(0.0);
-    limiter_env_ = 0.0;
+    limiter_.reset();
     sample_clock_ = 0;
     block_index_ = 0;
     timing_.clear();
@@ -91,7 +92,7 @@ void Engine::set_parameters_now(const Parameters& params) noexcept {
 }
 
 void Engine::apply_snapshot(const Parameters& p, bool snap) noexcept {
-    const int grid_steps = (ramp_samples_ + kCoefficientGrid - 1) / kCoefficientGrid;
+    const int grid_steps = filter_ramp_steps_;
     auto set = [&](LinearRamp& ramp, double value, int steps) {
         if (snap)
             ramp.snap(value);
@@ -262,27 +263,18 @@ void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
         seg += len;
     }
 
-    // Safety limiter, linked across channels: instant attack, smooth release, never above the ceiling.
-    std::uint64_t limited = 0;
+    // Non-finite values cannot arise from finite input and stable filters; if one ever does, recover.
     for (int i = 0; i < n; ++i) {
-        double peak = 0.0;
-        for (int c = 0; c < nch; ++c) peak = std::max(peak, static_cast<double>(std::fabs(ch[c][i])));
-        if (!std::isfinite(peak)) {
-            // Cannot happen with finite input and stable filters; if it does, recover rather than emit it.
-            for (int c = 0; c < nch; ++c) {
-                ch[c][i] = 0.0f;
-                for (auto& f : filters_[c]) f.reset();
-            }
-            limiter_env_ = 0.0;
-            continue;
+        bool finite = true;
+        for (int c = 0; c < nch; ++c) finite = finite && std::isfinite(ch[c][i]);
+        if (finite) continue;
+        for (int c = 0; c < nch; ++c) {
+            ch[c][i] = 0.0f;
+            for (auto& f : filters_[c]) f.reset();
         }
-        limiter_env_ = std::max(peak, limiter_env_ * limiter_release_);
-        if (limiter_env_ > kLimiterCeiling) {
-            const double g = kLimiterCeiling / limiter_env_;
-            for (int c = 0; c < nch; ++c) ch[c][i] = static_cast<float>(ch[c][i] * g);
-            ++limited;
-        }
+        limiter_.reset();
     }
+    const std::uint64_t limited = limiter_.process(ch, nch, n);
     if (limited) {
         limited_.fetch_add(limited, std::memory_order_relaxed);
         chunk_flags_ |= kBlockLimited;

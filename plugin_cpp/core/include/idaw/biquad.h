@@ -20,26 +20,29 @@ struct BiquadCoefficients {
     static BiquadCoefficients peak(double sample_rate, double freq, double q, double gain_db) noexcept;
 };
 
-/// One biquad in transposed direct form II, double-precision state, one instance per channel.
+/// One biquad in direct form I, double-precision state, one instance per channel.
+///
+/// Direct form I keeps the true input and output history, so when smoothing changes the coefficients
+/// the state stays meaningful and a sweep produces smaller transients than the transposed forms.
 class Biquad {
   public:
     /// Filters one sample. Real-time safe.
     inline double process(double x) noexcept {
-        const double y = c_.b0 * x + s1_;
-        s1_ = c_.b1 * x - c_.a1 * y + s2_;
-        s2_ = c_.b2 * x - c_.a2 * y;
+        const double y = c_.b0 * x + c_.b1 * x1_ + c_.b2 * x2_ - c_.a1 * y1_ - c_.a2 * y2_;
+        x2_ = x1_;
+        x1_ = x;
+        y2_ = y1_;
+        y1_ = y;
         return y;
     }
     /// Replaces the coefficients, keeping the state (changes are small when smoothed). Real-time safe.
     void set_coefficients(const BiquadCoefficients& c) noexcept { c_ = c; }
     /// Clears the state. Real-time safe.
-    void reset() noexcept { s1_ = s2_ = 0.0; }
-    /// True when the state holds only finite numbers. Real-time safe.
-    bool state_is_finite() const noexcept { return std::isfinite(s1_) && std::isfinite(s2_); }
+    void reset() noexcept { x1_ = x2_ = y1_ = y2_ = 0.0; }
 
   private:
     BiquadCoefficients c_{};
-    double s1_ = 0.0, s2_ = 0.0;
+    double x1_ = 0.0, x2_ = 0.0, y1_ = 0.0, y2_ = 0.0;
 };
 
 }  // namespace idaw

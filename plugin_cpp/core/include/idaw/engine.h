@@ -9,6 +9,7 @@
 
 #include "idaw/biquad.h"
 #include "idaw/parameters.h"
+#include "idaw/safety_limiter.h"
 #include "idaw/saturation.h"
 #include "idaw/smoother.h"
 #include "idaw/spsc_ring.h"
@@ -61,7 +62,7 @@ class Engine {
     /// so any split of the same audio into blocks gives bit-identical output.
     static constexpr int kCoefficientGrid = 16;
     /// Safety limiter ceiling (linear): nothing leaves the engine louder than this.
-    static constexpr double kLimiterCeiling = 0.989;  // -0.1 dBFS
+    static constexpr double kLimiterCeiling = SafetyLimiter::kCeiling;
 
     /// Creates the rings (allocates). Not real-time safe.
     Engine();
@@ -107,7 +108,7 @@ class Engine {
     int num_channels() const noexcept { return num_channels_; }
     /// Processing latency in samples: the chain has no look-ahead.
     int latency_samples() const noexcept { return 0; }
-    /// Parameter ramp length in samples at the prepared rate.
+    /// Gain ramp length in samples at the prepared rate (EQ ramps are longer: see engine.cpp).
     int ramp_samples() const noexcept { return ramp_samples_; }
 
   private:
@@ -122,7 +123,8 @@ class Engine {
     double sample_rate_ = 48000.0;
     int max_block_ = 0;
     int num_channels_ = 0;
-    int ramp_samples_ = 960;
+    int ramp_samples_ = 960;       // per-sample ramps (gains, mix, drive fade)
+    int filter_ramp_steps_ = 150;  // coefficient-grid steps of the EQ and drive-shape ramps
 
     SpscRing<Parameters> param_queue_;
     SpscRing<BlockTelemetry> telemetry_;
@@ -140,8 +142,7 @@ class Engine {
     std::array<std::array<Biquad, 5>, kMaxChannels> filters_{};
     std::array<double, kMaxChannels> dc_x1_{}, dc_y1_{};
     double dc_pole_ = 0.999;
-    double limiter_env_ = 0.0;
-    double limiter_release_ = 0.9995;
+    SafetyLimiter limiter_;
 
     // Scratch, sized in prepare().
     std::vector<float> dry_;               // num_channels * max_block
