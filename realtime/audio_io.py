@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-import idaw_core
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+import idaw_core
 from realtime.errors import IdawError
 
 Audio = npt.NDArray[np.float32]
@@ -37,16 +39,16 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[Audio, int]:
         size = p.stat().st_size
         if size == 0:
             raise IdawError(f"input file is empty: {p}")
-        with sf.SoundFile(p) as f:
+        with _c_stderr_silenced(), sf.SoundFile(p) as f:
             channels, rate = f.channels, f.samplerate
             if channels > idaw_core.MAX_CHANNELS:
-                raise IdawError(
-                    f"{p} has {channels} channels; idaw processes at most {idaw_core.MAX_CHANNELS}"
-                )
+                raise IdawError(f"{p} has {channels} channels; idaw processes at most {idaw_core.MAX_CHANNELS}")
             data = f.read(dtype="float32", always_2d=True)
     except sf.LibsndfileError as error:
         reason = _one_line(error.error_string).rstrip(".")
-        raise IdawError(f"cannot read {p}: not a readable audio file (libsndfile: {reason})") from None
+        if "not a regular file" in reason:  # what libsndfile says when its MPEG probe gives up
+            reason = "unrecognised or corrupt data"
+        raise IdawError(f"cannot read {p}: not a readable audio file ({reason})") from None
     except (OSError, RuntimeError) as error:
         raise IdawError(f"cannot read {p}: {_one_line(str(error))}") from None
     if data.shape[0] == 0:
@@ -120,6 +122,25 @@ def resample(data: npt.ArrayLike, from_rate: float, to_rate: float) -> Audio:
         return np.array(audio, dtype=np.float32, order="C", copy=True)
     out = soxr.resample(np.ascontiguousarray(audio), float(from_rate), float(to_rate), quality="VHQ")
     return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, audio.shape[1]))
+
+
+@contextlib.contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """Discard what C libraries write to file descriptor 2 meanwhile (libmpg123 warns there while
+    libsndfile probes a corrupt file); failures still arrive as exceptions. Yields nothing."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (or no sys.stderr): nothing to protect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _umask() -> int:

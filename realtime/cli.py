@@ -62,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: one line, not a traceback
         if os.environ.get("IDAW_DEBUG"):
             raise
-        print(f"idaw {args.command}: internal error: {type(error).__name__}: {error} "
-              "(set IDAW_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"idaw {args.command}: internal error: {type(error).__name__}: {error} (set IDAW_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -106,8 +106,15 @@ def format_table(
         mark = (">" if i == defaults[0] else " ") + ("<" if i == defaults[1] else " ")
         api = hostapis[d["hostapi"]] if 0 <= d["hostapi"] < len(hostapis) else "?"
         rows.append(
-            (mark, str(i), str(d["name"]), api, str(d["max_input_channels"]), str(d["max_output_channels"]),
-             f"{float(d['default_samplerate']):g}")
+            (
+                mark,
+                str(i),
+                str(d["name"]),
+                api,
+                str(d["max_input_channels"]),
+                str(d["max_output_channels"]),
+                f"{float(d['default_samplerate']):g}",
+            )
         )
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -118,11 +125,15 @@ def format_table(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `idaw devices`."""
     parser.add_argument(
-        "device", nargs="?", default=None,
+        "device",
+        nargs="?",
+        default=None,
         help="show only this device (index or part of its name), as `idaw live` would resolve it",
     )
     parser.add_argument(
-        "--kind", choices=("input", "output"), default="output",
+        "--kind",
+        choices=("input", "output"),
+        default="output",
         help="direction used to resolve DEVICE (default output)",
     )
 

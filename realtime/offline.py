@@ -13,11 +13,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-import idaw_core
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+import idaw_core
 from realtime import audio_io, options, params
 from realtime.errors import IdawError
 
@@ -86,8 +86,13 @@ def render(
         for begin in range(0, work.shape[0], chunk):
             engine.render(work[begin : begin + chunk], block_size)
             bar.update(min(chunk, work.shape[0] - begin))
-    out = audio_io.resample(work, target_rate, rate)
-    out = _fit_length(out, frames_in.shape[0])
+    out = _fit_length(audio_io.resample(work, target_rate, rate), frames_in.shape[0])
+    if target_rate != rate:
+        # Resampling back can build inter-sample peaks above the ceiling: a neutral engine at the file's
+        # rate is the same safety limiter again (and bit-transparent below its threshold).
+        guard = idaw_core.Engine()
+        guard.prepare(float(rate), block_size, channels)
+        guard.render(out, block_size)
     seconds = time.perf_counter() - start
 
     counters = engine.counters()
@@ -117,19 +122,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="where to write the result (.wav or .flac)")
     options.add_chain_arguments(parser)
     parser.add_argument(
-        "--rate", type=int, default=None, metavar="HZ",
+        "--rate",
+        type=int,
+        default=None,
+        metavar="HZ",
         help="engine sample rate; the audio is resampled there and back (default: the file's own rate)",
     )
     parser.add_argument(
-        "--block-size", type=int, default=DEFAULT_BLOCK_SIZE, metavar="N",
+        "--block-size",
+        type=int,
+        default=DEFAULT_BLOCK_SIZE,
+        metavar="N",
         help=f"engine block size in frames, 1..{MAX_BLOCK_SIZE} (default {DEFAULT_BLOCK_SIZE})",
     )
     parser.add_argument(
-        "--subtype", default=None,
+        "--subtype",
+        default=None,
         help="output sample format, e.g. PCM_16, PCM_24, FLOAT (default: FLOAT for WAV, PCM_24 for FLAC)",
     )
     parser.add_argument(
-        "--no-progress", action="store_true",
+        "--no-progress",
+        action="store_true",
         help=f"never show the progress bar (shown on a terminal for files over {PROGRESS_MIN_SECONDS:g} s)",
     )
 

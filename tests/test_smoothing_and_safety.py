@@ -22,8 +22,9 @@ def two_tones(seconds: float = 1.0, level: float = 0.125) -> npt.NDArray[np.floa
     return np.repeat(mono[:, None], 2, axis=1).astype(np.float32)
 
 
-def render(vector_before: npt.NDArray[np.float32], vector_after: npt.NDArray[np.float32] | None,
-           audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def render(
+    vector_before: npt.NDArray[np.float32], vector_after: npt.NDArray[np.float32] | None, audio: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
     """Render `audio` block by block; at SWITCH_AT push `vector_after` as a live snapshot."""
     engine = idaw_core.Engine()
     engine.prepare(RATE, BLOCK, 2)
@@ -55,8 +56,9 @@ def step_cases() -> list[tuple[str, dict[str, float], float, float]]:
     return cases
 
 
-@pytest.mark.parametrize(("name", "context", "start", "end"), step_cases(),
-                         ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    ("name", "context", "start", "end"), step_cases(), ids=lambda v: v if isinstance(v, str) else None
+)
 def test_parameter_step_does_not_click(name: str, context: dict[str, float], start: float, end: float) -> None:
     # -30 dBFS tones keep the chain below the safety limiter even with +24 dB of gain and +12 dB of EQ:
     # this test is about the parameter ramps; the limiter's own behaviour is tested below.
@@ -69,10 +71,9 @@ def test_parameter_step_does_not_click(name: str, context: dict[str, float], sta
     # The reference is the same signal rendered, without any change, at each setting the ramp passes
     # through (a boost sweeping over a tone legitimately makes it louder on the way).
     spec = params.SPECS[params.INDEX[name]]
-    path = (np.geomspace(start, end, 17) if spec.scale == "log" else np.linspace(start, end, 17))
+    path = np.geomspace(start, end, 17) if spec.scale == "log" else np.linspace(start, end, 17)
     allowed = max(
-        largest_jump(render(params.build({**context, name: float(v)}), None, audio), 4800, len(audio))
-        for v in path
+        largest_jump(render(params.build({**context, name: float(v)}), None, audio), 4800, len(audio)) for v in path
     )
     window = (SWITCH_AT - 2 * BLOCK, SWITCH_AT + 8 * BLOCK + idaw_core.Engine().ramp_samples)
     jump = largest_jump(stepped, *window)
@@ -81,9 +82,10 @@ def test_parameter_step_does_not_click(name: str, context: dict[str, float], sta
     # up to filter-state history, i.e. it must be much closer to it than to the old one.
     tail = slice(SWITCH_AT + 9600, len(audio))
     if not np.array_equal(steady_before[tail], steady_after[tail]):
-        assert np.max(np.abs(stepped[tail] - steady_after[tail])) < 0.1 * np.max(
-            np.abs(steady_before[tail] - steady_after[tail])
-        ) + 1e-6
+        assert (
+            np.max(np.abs(stepped[tail] - steady_after[tail]))
+            < 0.1 * np.max(np.abs(steady_before[tail] - steady_after[tail])) + 1e-6
+        )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -105,8 +107,7 @@ def test_nonfinite_input_never_reaches_output(bad: float, block: int) -> None:
     clean = two_tones(0.5)
     reference = idaw_core.Engine()
     reference.prepare(RATE, 256, 2)
-    reference.set_parameters_now(params.build({"low_gain": 12.0, "drive": 12.0, "mid2_q": 10.0,
-                                               "mid2_gain": 12.0}))
+    reference.set_parameters_now(params.build({"low_gain": 12.0, "drive": 12.0, "mid2_q": 10.0, "mid2_gain": 12.0}))
     expected_input = audio.copy()
     expected_input[~np.isfinite(expected_input)] = 0.0
     reference.render(expected_input, block)
@@ -122,8 +123,9 @@ def test_output_never_exceeds_full_scale(rate: float, block: int) -> None:
     engine = idaw_core.Engine()
     engine.prepare(rate, 512, 2)
     hot = {name: 12.0 for name in ("low_gain", "mid1_gain", "mid2_gain", "mid3_gain", "high_gain")}
-    engine.set_parameters_now(params.build({**hot, "input_gain": 24.0, "drive": 36.0, "crunch": 1.0,
-                                            "output_gain": 24.0, "mid2_q": 10.0}))
+    engine.set_parameters_now(
+        params.build({**hot, "input_gain": 24.0, "drive": 36.0, "crunch": 1.0, "output_gain": 24.0, "mid2_q": 10.0})
+    )
     rng = np.random.default_rng(11)
     n = int(rate)
     square = np.sign(np.sin(2 * np.pi * 55 * np.arange(n) / rate))

@@ -1,0 +1,45 @@
+# idaw: `make demo` sets everything up and renders the demo; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt') CMakeLists.txt pyproject.toml
+
+.PHONY: setup demo test test-cpp test-python lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.system-deps: scripts/install_system_deps.sh
+	scripts/install_system_deps.sh
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV)/.test-deps: scripts/install_system_deps.sh
+	scripts/install_system_deps.sh --test
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV)/.installed: $(VENV)/.system-deps $(CORE_SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0"
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[test]"
+	touch $@
+
+demo: setup
+	$(BIN)/idaw demo --out out/demo
+
+test: $(VENV)/.test-deps setup test-cpp test-python
+
+test-cpp: $(VENV)/.test-deps
+	plugin_cpp/tests/run_cpp_tests.sh
+
+test-python: $(VENV)/.test-deps setup
+	$(BIN)/python -m pytest tests
+
+lint: setup
+	$(BIN)/ruff check realtime sidecar export tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf build out $(VENV)

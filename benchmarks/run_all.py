@@ -1,0 +1,56 @@
+"""Runs every benchmark and prints one JSON document: `python -m benchmarks.run_all [--quick] [--out F]`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from benchmarks import bench_block_cost, bench_offline_render, common
+
+BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
+    "offline_render": bench_offline_render.run,
+    "block_cost": bench_block_cost.run,
+}
+"""Every benchmark's run(quick) by name, in the order they run."""
+
+
+def headline(results: common.Json) -> common.Json:
+    """The key figures of a full document: core speed against the goal, per-block costs, core/alt ratios."""
+    out: common.Json = {}
+    offline = results.get("offline_render")
+    if offline is not None:
+        out["offline_x_realtime_median"] = {k: v["x_realtime"]["median"] for k, v in offline["results"].items()}
+        out["offline_core_over_alternative"] = {k: v["median_of_paired_ratios"] for k, v in offline["ratios"].items()}
+        out["offline_goal_met"] = offline["goal"]["met"]
+    blocks = results.get("block_cost")
+    if blocks is not None:
+        out["block_p50_p99_us"] = {
+            frames: {
+                "core_self_timed": [r["core_self_timed"]["histogram"][k] for k in ("median_us", "p99_us")],
+                "core_from_python": [r["core_from_python"][k] for k in ("median_us", "p99_us")],
+                "numpy_blocks": [r["numpy_blocks"][k] for k in ("median_us", "p99_us")],
+            }
+            for frames, r in blocks["results"].items()
+        }
+    return out
+
+
+def run(quick: bool = False) -> common.Json:
+    """{headline, benchmarks: {name: result}, elapsed_s}: every benchmark run one after another."""
+    started = time.perf_counter()
+    results = {name: bench(quick) for name, bench in BENCHMARKS.items()}
+    return {
+        "headline": headline(results),
+        "benchmarks": results,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    return common.bench_main(__doc__.splitlines()[0] if __doc__ else "", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages idaw needs (only the missing ones; sudo when not root).
+#   scripts/install_system_deps.sh          build + run: compiler, CMake, PortAudio
+#   scripts/install_system_deps.sh --test   also JACK (server + headers) and doctest for the test suite
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build pkg-config libportaudio2)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(jackd2 libjack-jackd2-dev doctest-dev)
+fi
+# Debian splits venv/ensurepip out of the interpreter package.
+if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+  packages+=(python3-venv)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "idaw: these packages are missing and this is not a Debian/Ubuntu system: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  sudo="sudo"
+fi
+echo "idaw: installing system packages: ${missing[*]}" >&2
+$sudo apt-get update -qq
+# jackd2 asks about real-time priority; the default answer is fine for tests.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,235 @@
+"""Everything a user can get wrong ends in one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import RunIdaw, WriteAudio, noise
+
+import idaw_core
+from realtime import audio_io, offline, params
+from realtime.devices import Kind, resolve_device
+from realtime.errors import DeviceError, IdawError
+
+
+def good_wav(tmp: Path) -> Path:
+    """A valid stereo float WAV, 0.1 s at 48 kHz."""
+    path = tmp / "in.wav"
+    sf.write(path, noise(48000, 0.1, 2), 48000, subtype="FLOAT")
+    return path
+
+
+def random_bytes(tmp: Path) -> Path:
+    """Random bytes wearing a .wav name."""
+    path = tmp / "corrupt.wav"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return path
+
+
+def empty(tmp: Path) -> Path:
+    """A zero-byte .wav file."""
+    path = tmp / "empty.wav"
+    path.write_bytes(b"")
+    return path
+
+
+def header_only(tmp: Path) -> Path:
+    """A valid WAV header with no frames."""
+    path = tmp / "silence.wav"
+    sf.write(path, np.zeros((0, 2), np.float32), 48000)
+    return path
+
+
+def truncated(tmp: Path) -> Path:
+    """The first 20 bytes of a WAV: RIFF header, no data chunk."""
+    path = tmp / "truncated.wav"
+    path.write_bytes(good_wav(tmp).read_bytes()[:20])
+    return path
+
+
+def nine_channels(tmp: Path) -> Path:
+    """A WAV with one channel more than the engine takes."""
+    path = tmp / "nine.wav"
+    sf.write(path, np.zeros((100, 9), np.float32), 48000)
+    return path
+
+
+def text_file(tmp: Path) -> Path:
+    """Plain text with an audio-ish name."""
+    path = tmp / "notes.flac"
+    path.write_text("not audio\n")
+    return path
+
+
+Case = tuple[Callable[[Path], Path], list[str], str]
+
+CASES: dict[str, Case] = {
+    "missing file": (lambda tmp: tmp / "nope.wav", [], "input file not found"),
+    "corrupt file": (random_bytes, [], "not a readable audio file"),
+    "empty file": (empty, [], "input file is empty"),
+    "no frames": (header_only, [], "contains no audio"),
+    "truncated file": (truncated, [], "not a readable audio file"),
+    "text as flac": (text_file, [], "not a readable audio file"),
+    "too many channels": (nine_channels, [], "has 9 channels; idaw processes at most 8"),
+    "input is a folder": (lambda tmp: tmp, [], "is a directory"),
+    "wrong output extension": (good_wav, ["-o", "{tmp}/out.mp3"], "unsupported extension '.mp3'; allowed: .wav, .flac"),
+    "no output extension": (good_wav, ["-o", "{tmp}/out"], "allowed: .wav, .flac"),
+    "missing output folder": (good_wav, ["-o", "{tmp}/no/such/out.wav"], "does not exist"),
+    "float FLAC": (good_wav, ["-o", "{tmp}/out.flac", "--subtype", "FLOAT"], "not available for FLAC"),
+    "eq gain out of range": (good_wav, ["--eq", "low_gain=30"], "low_gain = 30 is out of range; allowed: -12..12 dB"),
+    "eq freq out of range": (
+        good_wav,
+        ["--eq", "high_freq=30000"],
+        "high_freq = 30000 is out of range; allowed: 580..20000 Hz",
+    ),
+    "drive out of range": (good_wav, ["--drive", "50"], "drive = 50 is out of range; allowed: 0..36 dB"),
+    "mix out of range": (good_wav, ["--mix", "-0.5"], "mix = -0.5 is out of range; allowed: 0..1"),
+    "eq nan": (good_wav, ["--eq", "low_gain=nan"], "low_gain = nan is out of range"),
+    "unknown parameter": (good_wav, ["--eq", "lowgain=3"], "unknown parameter 'lowgain'; known parameters: input_gain"),
+    "eq without value": (good_wav, ["--eq", "low_gain"], "cannot read 'low_gain': use name=value"),
+    "eq value not a number": (good_wav, ["--eq", "low_gain=loud"], "low_gain: 'loud' is not a number"),
+    "eq short SAFE row": (good_wav, ["--eq", "1,2,3"], "cannot read '1'"),
+    "block size zero": (good_wav, ["--block-size", "0"], "block size 0 is out of range; allowed: 1..65536"),
+    "engine rate too low": (good_wav, ["--rate", "1000"], "engine rate 1000 Hz is out of range; allowed: 8000..384000"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_process_rejects_bad_input_in_one_line(case: Case, run_idaw: RunIdaw, tmp_path: Path) -> None:
+    make_input, extra, expected = case
+    source = make_input(tmp_path)
+    extra = [arg.format(tmp=tmp_path) for arg in extra]
+    args = ["process", str(source), *(extra if "-o" in extra else ["-o", str(tmp_path / "out.wav"), *extra])]
+
+    result = run_idaw(*args)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("idaw process: error: "), lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert not list(tmp_path.glob("out*")), "a failed run must not leave an output file behind"
+
+
+def test_unknown_device_is_one_line(run_idaw: RunIdaw) -> None:
+    result = run_idaw("devices", "no-such-device-xyz")
+
+    assert result.returncode == DeviceError.exit_code
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("idaw devices: error: unknown device 'no-such-device-xyz'; available: ")
+
+
+def test_device_listing_succeeds_with_or_without_devices(run_idaw: RunIdaw) -> None:
+    result = run_idaw("devices")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "no audio devices found" or "default input" in result.stdout
+
+
+FAKE_DEVICES = [
+    {
+        "name": "HDA Intel PCH: ALC892 Analog (hw:0,0)",
+        "hostapi": 0,
+        "max_input_channels": 2,
+        "max_output_channels": 2,
+        "default_samplerate": 44100.0,
+    },
+    {
+        "name": "Scarlett 2i2 USB: Audio (hw:1,0)",
+        "hostapi": 0,
+        "max_input_channels": 2,
+        "max_output_channels": 0,
+        "default_samplerate": 48000.0,
+    },
+    {"name": "system", "hostapi": 1, "max_input_channels": 0, "max_output_channels": 8, "default_samplerate": 48000.0},
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "expected"),
+    [
+        (None, "input", 1),
+        (None, "output", 2),
+        (0, "output", 0),
+        ("2", "output", 2),
+        ("scarlett", "input", 1),
+        ("SYSTEM", "output", 2),
+        ("alc892", "input", 0),
+    ],
+)
+def test_resolve_device_by_index_name_or_default(spec: str | int | None, kind: Kind, expected: int) -> None:
+    assert resolve_device(spec, kind, FAKE_DEVICES, default=1 if kind == "input" else 2) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "message"),
+    [
+        (
+            "focusrite",
+            "input",
+            "unknown device 'focusrite'; available: 0: HDA Intel PCH: ALC892 Analog (hw:0,0), "
+            "1: Scarlett 2i2 USB: Audio (hw:1,0)",
+        ),
+        ("7", "output", "unknown device 7; available: 0: HDA Intel PCH: ALC892 Analog (hw:0,0), 2: system"),
+        ("scarlett", "output", "has no output channels"),
+        (2, "input", "device 2 (system) has no input channels"),
+        ("a", "input", "ambiguous"),
+    ],
+)
+def test_resolve_device_errors_name_the_choices(spec: str | int, kind: Kind, message: str) -> None:
+    with pytest.raises(DeviceError) as caught:
+        resolve_device(spec, kind, FAKE_DEVICES, default=-1)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_resolve_device_without_a_default_says_so() -> None:
+    with pytest.raises(IdawError, match="no default output device; available: 0: HDA"):
+        resolve_device(None, "output", FAKE_DEVICES, default=-1)
+
+
+def test_nan_in_the_input_file_is_silenced_and_reported(
+    write_audio: WriteAudio, run_idaw: RunIdaw, tmp_path: Path
+) -> None:
+    audio = noise(48000, 0.2, 2)
+    audio[1000:1010, 0] = np.nan
+    audio[2000, 1] = np.inf
+    out = tmp_path / "out.wav"
+
+    result = run_idaw("process", write_audio("in.wav", audio, 48000), "-o", out)
+
+    assert result.returncode == 0, result.stderr
+    assert "11 NaN/Inf input samples silenced" in result.stdout
+    processed, _ = sf.read(out, dtype="float32", always_2d=True)
+    assert np.isfinite(processed).all()
+
+
+def test_render_array_rejects_a_bad_parameter_vector() -> None:
+    vector = params.defaults()
+    vector[params.INDEX["low_gain"]] = 30.0
+    with pytest.raises(IdawError, match=re.escape("low_gain = 30 is out of range; allowed: -12..12 dB")):
+        offline.render_array(np.zeros((100, 2), np.float32), 48000, vector)
+    with pytest.raises(IdawError, match=f"expected {idaw_core.NUM_PARAMS} parameter values"):
+        offline.render_array(np.zeros((100, 2), np.float32), 48000, vector[:5])
+
+
+@pytest.mark.parametrize("size", [1, 12, 44, 100, 4096, 100_000])
+def test_random_bytes_never_read_as_audio_and_stay_quiet(
+    size: int, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(size)
+    for attempt in range(10):
+        path = tmp_path / f"junk{attempt}.wav"
+        path.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+        with pytest.raises(IdawError, match="not a readable audio file"):
+            audio_io.read_audio(path)
+    captured = capfd.readouterr()
+    assert captured.err == ""  # C libraries probing the junk (libmpg123) must not print to stderr
