@@ -17,6 +17,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("realtime.live", "process a live input device in real time (native callback)"),
     "devices": ("realtime.devices", "list audio devices"),
     "demo": ("realtime.demo", "render the built-in demo clip, before/after WAVs and a spectrum PNG"),
+    "train": ("realtime.training", "train the shipped models from data (nets | semantic-eq)"),
+    "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
 }
 
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages idaw needs (only the missing ones; sudo when not root).
-#   scripts/install_system_deps.sh          build + run: compiler, CMake, PortAudio
+#   scripts/install_system_deps.sh          build + run: compiler, CMake, PortAudio, JSON, fluidsynth
 #   scripts/install_system_deps.sh --test   also JACK (server + headers) and doctest for the test suite
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build pkg-config libportaudio2)
+packages=(build-essential cmake ninja-build pkg-config libportaudio2 nlohmann-json3-dev
+  fluidsynth fluid-soundfont-gm)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(jackd2 libjack-jackd2-dev doctest-dev)
+  # JACK for the live tests, doctest for the C++ tests, recorded instruments and drums for training tests.
+  packages+=(jackd2 libjack-jackd2-dev doctest-dev hydrogen-data lmms-common)
 fi
 # Debian splits venv/ensurepip out of the interpreter package.
 if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "idaw/engine.h"
 #include "idaw/portaudio_bridge.h"
 #include "idaw/rt_check.h"
@@ -165,6 +167,38 @@ inline StressResult run_engine_stress(const StressConfig& cfg) {
     r.counters = engine->counters();
     r.timing_blocks = engine->timing().snapshot().blocks;
     return r;
+}
+
+/// Frames per stress run: IDAW_STRESS_FRAMES when set, else 2M (300k under the sanitizers, which are 5-20x slower).
+inline std::uint64_t stress_frames() {
+    constexpr std::uint64_t kDefault = kThreadSanitizer || kAddressSanitizer ? 300'000 : 2'000'000;
+    return env_u64("IDAW_STRESS_FRAMES", kDefault);
+}
+
+/// The assertions every stress run must pass, whatever else the caller checks.
+inline void check_stress_result(const StressConfig& cfg, const StressResult& r) {
+    INFO("max_block " << cfg.max_block << ", " << r.calls << " blocks, " << r.frames << " frames");
+    CHECK(r.frames >= cfg.frames);
+    CHECK(r.bad_output == 0);  // finite and under the ceiling, with random snapshots landing all the time
+    // Every block is counted once, by the counters, the histogram and the telemetry stream (read or dropped).
+    CHECK(r.counters.blocks == r.calls);
+    CHECK(r.counters.frames == r.frames);
+    CHECK(r.timing_blocks == r.calls);
+    CHECK(r.telemetry_disordered == 0);
+    CHECK(r.telemetry_read + r.telemetry_skipped == r.calls);
+    CHECK(r.telemetry_skipped == r.counters.telemetry_dropped);
+    CHECK(r.counters.nonfinite_samples == r.nan_inputs);
+    // Snapshots arrived, the newest-wins rule never went back to an older one than was last pushed.
+    CHECK(r.counters.snapshots_applied > 0);
+    CHECK(r.counters.snapshots_applied <= r.snapshots_pushed);
+    CHECK(r.counters.applied_sequence > 0);
+    CHECK(r.counters.applied_sequence <= r.last_sequence_pushed);
+    CHECK(r.reader_regressions == 0);
+    MESSAGE("max_block " << cfg.max_block << ": " << r.calls << " blocks, " << r.snapshots_pushed
+                         << " snapshots pushed, " << r.counters.snapshots_applied << " applied, "
+                         << r.analysis_toggles << " analysis toggles, " << r.analysis_read << " analysis samples read, "
+                         << r.counters.analysis_dropped << " dropped, " << r.telemetry_read << " telemetry records read, "
+                         << r.counters.telemetry_dropped << " dropped");
 }
 
 }  // namespace idaw::test

@@ -180,7 +180,7 @@ bool u64_matches(std::uint64_t v, std::uint64_t seq) { return v == seq; }
 TEST_CASE("capacity must be a power of two >= 2") {
     for (std::size_t bad : {0u, 1u, 3u, 6u, 1000u, 1025u}) {
         INFO("capacity " << bad);
-        CHECK_THROWS_AS(SpscRing<int>(bad), std::invalid_argument);
+        CHECK_THROWS_AS(SpscRing<int>{bad}, std::invalid_argument);
     }
     for (std::size_t good : {2u, 4u, 1024u, 1u << 16}) {
         SpscRing<int> ring(good);
