@@ -5,6 +5,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -121,13 +122,13 @@ std::vector<BlockTelemetry> drain_telemetry(Engine& engine) {
 
 TEST_CASE("default parameters pass audio bit for bit at any block size") {
     for (int channels : {1, 2}) {
-        Audio input = noise(channels, 20000, 0.97, 11);
+        Audio input = noise(channels, 20000, 0.92, 11);
         // Values that a careless gain stage would alter: signed zero, subnormals, the largest level below the limiter.
         input.at(0, 0) = -0.0f;
         input.at(0, 1) = 1e-40f;
         input.at(0, 2) = -FLT_MIN;
-        input.at(0, 3) = 0.98f;
-        input.at(channels - 1, 4) = -0.98f;
+        input.at(0, 3) = 0.9299f;  // just below SafetyLimiter::kThreshold
+        input.at(channels - 1, 4) = -0.9299f;
         for (int max_block : {64, 512}) {
             for (int block : {1, 7, 64, 100, 256, 512, 1000, 4096}) {
                 for (bool interleaved : {false, true}) {
@@ -135,7 +136,7 @@ TEST_CASE("default parameters pass audio bit for bit at any block size") {
                     const Audio out = render(*engine, input, {block}, {}, interleaved);
                     const long diff = first_bit_difference(input, out);
                     INFO(channels << " ch, max_block " << max_block << ", block " << block
-                                  << (interleaved ? ", interleaved" : ", planar") << ": first difference at "
+                                  << std::string(interleaved ? ", interleaved" : ", planar") << ": first difference at "
                                   << where(input, diff));
                     CHECK(diff == -1);
                     CHECK(engine->counters().limited_samples == 0);
@@ -214,7 +215,7 @@ TEST_CASE("output never exceeds the limiter ceiling, whatever the settings and i
         for (const auto& [input_name, input] : inputs) {
             auto engine = make_engine(params, 256);
             const Audio out = render(*engine, input, {256});
-            INFO(setting_name << " / " << input_name);
+            INFO(std::string(setting_name) << " / " << std::string(input_name));
             const double peak = peak_abs(out);
             CHECK(peak <= 1.0);
             CHECK(peak <= kCeilingFloat);
@@ -271,7 +272,7 @@ TEST_CASE("NaN/Inf input becomes silence: finite output, identical to zeros ther
             auto reference_engine = make_engine(params, 512);
             const Audio out = render(*engine, bad, sizes, {}, interleaved);
             const Audio expected = render(*reference_engine, zeroed, sizes, {}, interleaved);
-            INFO("block schedule starting " << sizes.front() << (interleaved ? ", interleaved" : ", planar"));
+            INFO("block schedule starting " << sizes.front() << std::string(interleaved ? ", interleaved" : ", planar"));
             CHECK(peak_abs(out) <= kCeilingFloat);  // also fails on any NaN/Inf
             const long diff = first_bit_difference(out, expected);
             INFO("first difference from the zero-substituted render at " << where(out, diff));
@@ -342,7 +343,7 @@ TEST_CASE("any split into blocks gives bit-identical output") {
             auto engine = make_engine(busy_parameters(), c.max_block);
             const Audio out = render(*engine, input, c.sizes, {}, c.interleaved);
             const long diff = first_bit_difference(reference, out);
-            INFO("blocks " << c.name << ": first difference from 64-frame blocks at " << where(out, diff));
+            INFO("blocks " << std::string(c.name) << ": first difference from 64-frame blocks at " << where(out, diff));
             CHECK(diff == -1);
         }
     }
@@ -353,7 +354,7 @@ TEST_CASE("any split into blocks gives bit-identical output") {
             auto engine = make_engine(busy_parameters(), c.max_block);
             const Audio out = render(*engine, input, c.sizes, events, c.interleaved);
             const long diff = first_bit_difference(reference, out);
-            INFO("blocks " << c.name << ": first difference from 64-frame blocks at " << where(out, diff));
+            INFO("blocks " << std::string(c.name) << ": first difference from 64-frame blocks at " << where(out, diff));
             CHECK(diff == -1);
         }
     }
@@ -384,44 +385,55 @@ TEST_CASE("an output gain change ramps linearly over ramp_samples() and lands ex
 }
 
 TEST_CASE("snapshots applied mid-stream ramp instead of jumping") {
-    // For each change A -> B: the largest sample-to-sample step around the change must stay close to the largest
-    // step of the same signal rendered entirely at A or entirely at B. As a check on the check, applying B at once
-    // (set_parameters_now between two blocks: no ramp) must exceed that bound.
+    // For each change A -> B: the largest sample-to-sample step around the change must stay within 5% of the largest
+    // step of the same signal rendered entirely at A or entirely at B. Where applying B at once (set_parameters_now
+    // between two blocks: no ramp) makes a jump this measure can see, the test also checks that it does, so the
+    // bound is known to be tight enough to catch a missing ramp. (A gain step in the direct-form-I EQ does not
+    // make a sample-to-sample jump even unramped, so those cases only guard against the ramp adding one.)
     struct Change {
         const char* name;
         Parameters from, to;
         Audio input;
+        bool snap_jumps;
     };
-    auto with = [](Parameters p, ParamId id, float v) {
-        p[id] = v;
+    auto with = [](Parameters p, std::initializer_list<std::pair<ParamId, float>> values) {
+        for (const auto& [id, v] : values) p[id] = v;
         return p;
     };
+    using P = ParamId;
     const Parameters d = Parameters::defaults();
-    std::vector<Change> changes;
-    changes.push_back({"output gain -24 -> +12 dB", with(d, ParamId::OutputGainDb, -24.0f),
-                       with(d, ParamId::OutputGainDb, 12.0f), sine(2, 24000, 200.0, 0.2)});
-    changes.push_back({"input gain +12 -> -24 dB", with(d, ParamId::InputGainDb, 12.0f),
-                       with(d, ParamId::InputGainDb, -24.0f), sine(2, 24000, 150.0, 0.2)});
-    changes.push_back({"mix 0 -> 1 with 30 dB drive", with(with(d, ParamId::DriveDb, 30.0f), ParamId::Mix, 0.0f),
-                       with(d, ParamId::DriveDb, 30.0f), sine(2, 24000, 100.0, 0.1)});
-    changes.push_back({"drive 0 -> 36 dB", d, with(d, ParamId::DriveDb, 36.0f), sine(2, 24000, 100.0, 0.05)});
-    changes.push_back({"low shelf -12 -> +12 dB", with(d, ParamId::LowShelfGainDb, -12.0f),
-                       with(d, ParamId::LowShelfGainDb, 12.0f), sine(2, 24000, 60.0, 0.1)});
-    changes.push_back({"peak 1 bypassed -> +12 dB", with(d, ParamId::Peak1FreqHz, 500.0f),
-                       with(with(d, ParamId::Peak1FreqHz, 500.0f), ParamId::Peak1GainDb, 12.0f),
-                       sine(2, 24000, 500.0, 0.05)});
-    changes.push_back({"peak 2 +12 dB -> bypassed", with(with(d, ParamId::Peak2FreqHz, 700.0f), ParamId::Peak2GainDb, 12.0f),
-                       with(d, ParamId::Peak2FreqHz, 700.0f), sine(2, 24000, 700.0, 0.05)});
-    changes.push_back({"peak 3 frequency 300 -> 6000 Hz at +12 dB",
-                       with(with(d, ParamId::Peak3GainDb, 12.0f), ParamId::Peak3FreqHz, 300.0f),
-                       with(with(d, ParamId::Peak3GainDb, 12.0f), ParamId::Peak3FreqHz, 6000.0f),
-                       sine(2, 24000, 300.0, 0.05)});
-    changes.push_back({"high shelf +12 -> -12 dB", with(d, ParamId::HighShelfGainDb, 12.0f),
-                       with(d, ParamId::HighShelfGainDb, -12.0f), sine(2, 24000, 9000.0, 0.05)});
+    // Levels keep every render below the limiter's threshold: the ramps are under test here, not the limiter.
+    const std::vector<Change> changes = {
+        {"output gain -24 -> +12 dB", with(d, {{P::OutputGainDb, -24}}), with(d, {{P::OutputGainDb, 12}}),
+         sine(2, 24000, 200.0, 0.2), true},
+        {"input gain +12 -> -24 dB", with(d, {{P::InputGainDb, 12}}), with(d, {{P::InputGainDb, -24}}),
+         sine(2, 24000, 150.0, 0.2), true},
+        {"mix 0 -> 1 with 30 dB drive", with(d, {{P::DriveDb, 30}, {P::Mix, 0}, {P::OutputGainDb, -6}}),
+         with(d, {{P::DriveDb, 30}, {P::OutputGainDb, -6}}), sine(2, 24000, 100.0, 0.1), true},
+        {"drive 0 -> 36 dB", with(d, {{P::OutputGainDb, -6}}), with(d, {{P::DriveDb, 36}, {P::OutputGainDb, -6}}),
+         sine(2, 24000, 100.0, 0.05), true},
+        {"crunch 0 -> 1 at 24 dB drive", with(d, {{P::DriveDb, 24}, {P::OutputGainDb, -6}}),
+         with(d, {{P::DriveDb, 24}, {P::DriveAsymmetry, 1}, {P::OutputGainDb, -6}}), sine(2, 24000, 100.0, 0.05),
+         true},
+        {"peak 2 +12 dB -> bypassed", with(d, {{P::Peak2FreqHz, 700}, {P::Peak2GainDb, 12}}),
+         with(d, {{P::Peak2FreqHz, 700}}), sine(2, 24000, 700.0, 0.05), true},
+        {"peak 3 at +12 dB swept 300 -> 6000 Hz", with(d, {{P::Peak3GainDb, 12}, {P::Peak3FreqHz, 300}}),
+         with(d, {{P::Peak3GainDb, 12}, {P::Peak3FreqHz, 6000}}), sine(2, 24000, 300.0, 0.05), true},
+        {"peak 1 bypassed -> +12 dB", with(d, {{P::Peak1FreqHz, 500}}),
+         with(d, {{P::Peak1FreqHz, 500}, {P::Peak1GainDb, 12}}), sine(2, 24000, 500.0, 0.05), false},
+        {"peak 1 Q 10 -> 0.1 at +12 dB", with(d, {{P::Peak1GainDb, 12}, {P::Peak1FreqHz, 1000}, {P::Peak1Q, 10}}),
+         with(d, {{P::Peak1GainDb, 12}, {P::Peak1FreqHz, 1000}, {P::Peak1Q, 0.1f}}), sine(2, 24000, 3000.0, 0.05),
+         false},
+        {"low shelf -12 -> +12 dB", with(d, {{P::LowShelfGainDb, -12}}), with(d, {{P::LowShelfGainDb, 12}}),
+         sine(2, 24000, 60.0, 0.1), false},
+        {"high shelf +12 -> -12 dB", with(d, {{P::HighShelfGainDb, 12}}), with(d, {{P::HighShelfGainDb, -12}}),
+         sine(2, 24000, 9000.0, 0.05), false},
+    };
 
     const int change_at = 9600, block = 128;  // 9600 = 75 blocks: the change lands on a block start
+    // From a little before the change to well after the slowest (EQ, 50 ms) ramp has landed.
+    const int window_begin = change_at - 512, window_end = change_at + 2400 + 4096;
     for (const Change& ch : changes) {
-        const int window_begin = change_at - 512, window_end = change_at + 960 + 4096;
         auto engine_a = make_engine(ch.from), engine_b = make_engine(ch.to), engine_ab = make_engine(ch.from);
         auto engine_snap = make_engine(ch.from);
         const Audio only_a = render(*engine_a, ch.input, {block});
@@ -437,10 +449,13 @@ TEST_CASE("snapshots applied mid-stream ramp instead of jumping") {
         const double bound = 1.05 * baseline;
         const double with_ramp = max_step(ramped, window_begin, window_end);
         const double without_ramp = max_step(snapped, window_begin, window_end);
-        INFO(ch.name << ": largest step " << with_ramp << " with the ramp, " << without_ramp << " without, "
-                     << baseline << " at either setting alone");
+        INFO(std::string(ch.name) << ": largest step " << with_ramp << " with the ramp, " << without_ramp
+                                  << " without, " << baseline << " at either setting alone");
         CHECK(with_ramp <= bound);
-        CHECK(without_ramp > 2.0 * bound);
+        if (ch.snap_jumps) CHECK(without_ramp > 2.0 * bound);
+        const std::uint64_t limited = engine_a->counters().limited_samples + engine_b->counters().limited_samples +
+                                      engine_ab->counters().limited_samples;
+        CHECK(limited == 0);
     }
 }
 
@@ -502,7 +517,7 @@ double response_db(const BiquadCoefficients& c, double sr, double hz) {
 TEST_CASE("biquad coefficients equal JUCE's IIRCoefficients formulas") {
     for (const CoefficientCase& k : kJuceCases) {
         const BiquadCoefficients c = compute(k.kind, k.sample_rate, k.freq, k.q, k.gain_db);
-        INFO(k.kind << " sr=" << k.sample_rate << " f=" << k.freq << " q=" << k.q << " gain=" << k.gain_db);
+        INFO(std::string(k.kind) << " sr=" << k.sample_rate << " f=" << k.freq << " q=" << k.q << " gain=" << k.gain_db);
         CHECK(c.b0 == doctest::Approx(k.expected.b0).epsilon(1e-12));
         CHECK(c.b1 == doctest::Approx(k.expected.b1).epsilon(1e-12));
         CHECK(c.b2 == doctest::Approx(k.expected.b2).epsilon(1e-12));

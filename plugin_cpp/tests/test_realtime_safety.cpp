@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -389,7 +390,7 @@ TEST_CASE("the engine's real-time path is allocation-, lock- and sleep-free unde
         cfg.seed = 1000 + static_cast<std::uint64_t>(max_block);
         idaw_rtcheck_reset();
         const StressResult r = run_engine_stress(cfg);
-        INFO("max_block " << max_block << ": last violation in " << idaw_rtcheck_last_violation());
+        INFO("max_block " << max_block << ": last violation in " << std::string(idaw_rtcheck_last_violation()));
         CHECK(idaw_rtcheck_violations() == 0);
         check_stress_result(cfg, r);
     }
@@ -410,7 +411,9 @@ TEST_CASE("full rings, NaN input, limiting and snapshot bursts stay real-time sa
     loud[idaw::ParamId::DriveDb] = 36.0f;
     std::vector<float*> ptrs = {audio.channel(0), audio.channel(1)};
     Rng rng(5);
-    const std::size_t blocks = engine->analysis_ring().capacity() / 256 + 100;  // overfills both rings
+    // Enough 256-frame blocks to overfill both the analysis ring and the telemetry ring.
+    const std::size_t blocks =
+        std::max(engine->analysis_ring().capacity() / 256, engine->telemetry_ring().capacity()) + 100;
     idaw_rtcheck_reset();
     for (std::size_t b = 0; b < blocks; ++b) {
         if (b % 100 == 0)
@@ -419,7 +422,7 @@ TEST_CASE("full rings, NaN input, limiting and snapshot bursts stay real-time sa
         idaw::rt::Section section;
         engine->process(ptrs.data(), 2, 256);
     }
-    INFO("last violation in " << idaw_rtcheck_last_violation());
+    INFO("last violation in " << std::string(idaw_rtcheck_last_violation()));
     CHECK(idaw_rtcheck_violations() == 0);
     const idaw::EngineCounters k = engine->counters();
     CHECK(k.analysis_dropped > 0);

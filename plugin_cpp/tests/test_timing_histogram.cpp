@@ -89,6 +89,25 @@ TEST_CASE("percentiles of known durations fall within the bin resolution") {
     }
 }
 
+TEST_CASE("a percentile is within half a bin of the duration, wherever the duration sits in its bin") {
+    // 99 blocks at d and one far slower, so the clamp to the maximum cannot hide a misplaced bin centre.
+    int checked = 0;
+    for (double d = 1000.0; d < 1.0e7; d *= 1.0071) {
+        const auto ns = static_cast<std::uint64_t>(d);
+        TimingHistogram h;
+        for (int i = 0; i < 99; ++i) h.record(ns, false);
+        h.record(ns * 100, false);
+        const TimingSummary s = h.snapshot().summarize();
+        const double exact_us = static_cast<double>(ns) / 1000.0;
+        INFO("duration " << ns << " ns: p50 " << s.p50_us << " us, p99 " << s.p99_us << " us");
+        REQUIRE(s.p50_us <= exact_us * kHalfBin);
+        REQUIRE(s.p50_us >= exact_us / kHalfBin);
+        REQUIRE(s.p99_us == s.p50_us);
+        ++checked;
+    }
+    CHECK(checked > 1000);  // about 70 points per bin-octave, so every part of a bin is visited
+}
+
 TEST_CASE("counters, max window, interval summaries and clear") {
     TimingHistogram h;
     CHECK(h.snapshot().summarize().blocks == 0);

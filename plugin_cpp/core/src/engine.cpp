@@ -191,7 +191,8 @@ void Engine::process_interleaved(float* interleaved, int num_channels, int num_f
 void Engine::finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int frames, std::uint32_t flags) noexcept {
     const std::uint64_t elapsed = now_ns() - start_ns;
     const double budget_ns = budget_fraction_.load(std::memory_order_relaxed) * 1e9 * frames / sample_rate_;
-    if (static_cast<double>(elapsed) > budget_ns) flags |= kBlockOverBudget;
+    // A zero-frame call (hosts send them to flush parameter changes) has no budget it could overrun.
+    if (frames > 0 && static_cast<double>(elapsed) > budget_ns) flags |= kBlockOverBudget;
     timing_.record(elapsed, (flags & kBlockOverBudget) != 0);
     BlockTelemetry t;
     t.block_index = block_index_++;

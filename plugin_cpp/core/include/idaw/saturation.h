@@ -5,7 +5,7 @@
 
 namespace idaw {
 
-/// tanh by a [7/6] Pade approximant: error below 2e-6 on [-5, 5], a few ns, deterministic everywhere.
+/// tanh by a [7/6] Pade approximant: error < 1e-8 for |x| <= 2, < 1e-4 up to 5, exactly +-1 beyond; a few ns.
 inline double fast_tanh(double x) noexcept {
     x = std::clamp(x, -5.0, 5.0);
     const double x2 = x * x;

@@ -1,0 +1,271 @@
+"""`idaw live`: process an input device through the engine in real time, with a native audio callback.
+
+PortAudio (through python-sounddevice) calls `idaw_portaudio_callback` from the C++ core directly, with the
+core's PortAudioBridge as user data: no Python runs per block, so the interpreter (GIL, garbage collector)
+cannot delay the audio. The Python side only starts the stream, sleeps, prints --stats and shuts down.
+Device selection, PortAudio start-up and JACK naming live in realtime/live_stream.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import idaw_core
+from realtime import live_stream, options, params
+from realtime.errors import DeviceError, IdawError
+
+DEFAULT_RATE = 48000
+MAX_BLOCK = 2048
+"""Engine block size; the engine splits larger callbacks itself."""
+TICK_SECONDS = 0.05
+"""How often the control loop wakes up (signals, --duration, --stats, a dead stream)."""
+STOP_TIMEOUT_SECONDS = 3.0
+"""How long stopping and closing the stream may take before idaw gives up on PortAudio and exits."""
+EXIT_STREAM_LOST = DeviceError.exit_code
+BUDGET_FRACTION = 0.5
+"""A block whose processing takes longer than this share of its duration counts as over budget."""
+
+
+@dataclass
+class _Stress:
+    """The --stress-python load: a busy pure-Python thread that churns objects and forces gc.collect()."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    iterations: int = 0
+    collections: int = 0
+    max_collect_ms: float = 0.0
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="idaw-stress-python", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        keep: list[object] = []
+        while not self.stop.is_set():
+            for i in range(2000):  # reference cycles, so collections have real work to do
+                node: list[object] = [i, str(i)]
+                node.append(node)
+                keep.append(node)
+            self.iterations += 1
+            if self.iterations % 20 == 0:
+                began = time.perf_counter()
+                gc.collect()
+                self.max_collect_ms = max(self.max_collect_ms, (time.perf_counter() - began) * 1e3)
+                self.collections += 1
+            if len(keep) > 200_000:
+                keep = []
+
+    def finish(self) -> dict[str, Any]:
+        """Stop the thread; returns what it did (iterations, collections, longest collection in ms)."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(2.0)
+        return {"iterations": self.iterations, "gc_collections": self.collections,
+                "max_gc_collect_ms": round(self.max_collect_ms, 3)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of `idaw live`."""
+    io = parser.add_argument_group("audio device")
+    io.add_argument("--device", default=None, metavar="DEV",
+                    help="input and output device: index or part of its name (default: the JACK server's "
+                    "system ports when JACK runs, else the system default)")
+    io.add_argument("--input-device", default=None, metavar="DEV", help="input device (overrides --device)")
+    io.add_argument("--output-device", default=None, metavar="DEV", help="output device (overrides --device)")
+    io.add_argument("--rate", type=int, default=DEFAULT_RATE, metavar="HZ",
+                    help=f"sample rate (default {DEFAULT_RATE}; JACK streams run at the server's rate)")
+    io.add_argument("--blocksize", type=int, default=0, metavar="N",
+                    help="frames per callback; 0 (default) takes the host's period, adding no latency")
+    io.add_argument("--channels", type=int, default=2, metavar="N",
+                    help=f"input and output channels, 1..{idaw_core.MAX_CHANNELS} (default 2)")
+    io.add_argument("--client-name", default=live_stream.DEFAULT_CLIENT_NAME, metavar="NAME",
+                    help=f"JACK client name (default {live_stream.DEFAULT_CLIENT_NAME})")
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                           help="stop after this long (default: run until Ctrl-C or SIGTERM)")
+    run_group.add_argument("--stats", action="store_true",
+                           help="print callback timing, over-budget blocks, xruns and blocks once a second")
+    run_group.add_argument("--report", default=None, metavar="FILE", help="write a JSON summary here at exit")
+    run_group.add_argument("--stress-python", action="store_true",
+                           help="diagnostics: keep a busy pure-Python thread and forced gc.collect() running "
+                           "in this process, to show the native callback does not depend on the interpreter")
+    options.add_chain_arguments(parser)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Raise IdawError for option values that are wrong whatever the device."""
+    if not 8000 <= args.rate <= 384000:
+        raise IdawError(f"--rate {args.rate} is out of range; allowed: 8000..384000 Hz")
+    if not 1 <= args.channels <= idaw_core.MAX_CHANNELS:
+        raise IdawError(f"--channels {args.channels} is out of range; allowed: 1..{idaw_core.MAX_CHANNELS}")
+    if not 0 <= args.blocksize <= 65536:
+        raise IdawError(f"--blocksize {args.blocksize} is out of range; allowed: 0 (host period) or 1..65536")
+    if args.duration is not None and not (args.duration > 0 and math.isfinite(args.duration)):
+        raise IdawError(f"--duration {args.duration:g} must be a positive number of seconds")
+    name = args.client_name
+    if not name or ":" in name or len(name.encode()) > 63:
+        raise IdawError(f"--client-name '{name}' is not a valid JACK client name (1..63 bytes, no ':')")
+
+
+def _timing_fields(summary: dict[str, Any], block_seconds: float) -> dict[str, Any]:
+    """A timing summary with each time also given as a percentage of the block duration."""
+    out = dict(summary)
+    for key in ("p50", "p99", "max"):
+        us = float(summary[f"{key}_us"])
+        out[f"{key}_pct"] = round(100.0 * us * 1e-6 / block_seconds, 4) if block_seconds > 0 else None
+    return out
+
+
+def stats_line(elapsed: float, window: dict[str, Any], bridge: dict[str, Any], block_seconds: float) -> str:
+    """One --stats line: timing of the last window (µs and % of the block) and running totals."""
+    t = _timing_fields(window, block_seconds)
+
+    def part(key: str) -> str:
+        pct = t[f"{key}_pct"]
+        return f"{key} {t[f'{key}_us']:.1f} µs ({pct:.2f}%)" if pct is not None else f"{key} -"
+
+    return (f"[{elapsed:7.1f} s] callback {part('p50')}, {part('p99')}, {part('max')} | "
+            f"over-budget {window['over_budget']} | xruns {bridge['xruns']} | blocks {bridge['callbacks']}")
+
+
+def _install_stop_handlers(stop: list[bool]) -> Callable[[], None]:
+    """SIGINT/SIGTERM set stop[0]; returns a function that restores the previous handlers."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop[0] = True
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+def _write_report(path: str | None, report: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    except OSError as error:
+        raise IdawError(f"cannot write report {path}: {error.strerror or error}") from None
+
+
+def _fatal_exit(message: str, report_path: str | None, report: dict[str, Any], code: int) -> None:
+    """Print one error line, write the report if possible, and leave at once (PortAudio is stuck)."""
+    print(f"idaw live: error: {message}", file=sys.stderr, flush=True)
+    try:
+        _write_report(report_path, report)
+    except IdawError as error:
+        print(f"idaw live: error: {error}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `idaw live`; returns the exit code (0 after --duration, Ctrl-C or SIGTERM). Bad input raises
+    IdawError; a stream that dies (e.g. the JACK server quit) ends the process with exit code 3."""
+    _check_args(args)
+    vector = options.chain_from_args(args)
+    sd = live_stream.load_portaudio(args.client_name)
+    in_dev, out_dev = live_stream.choose_devices(sd, args.device, args.input_device, args.output_device)
+    live_stream.check_settings(sd, in_dev, out_dev, args.rate, args.channels)
+
+    engine = idaw_core.Engine()
+    engine.prepare(float(args.rate), MAX_BLOCK, args.channels)
+    engine.set_parameters_now(vector)
+    engine.set_budget_fraction(BUDGET_FRACTION)
+    bridge = idaw_core.PortAudioBridge(engine, args.channels, args.channels)
+    stream = live_stream.open_native_stream(sd, bridge, in_dev, out_dev, args.rate, args.blocksize, args.channels)
+    info = live_stream.describe(sd, stream, in_dev, out_dev, args.channels)
+
+    stop = [False]
+    restore_signals = _install_stop_handlers(stop)
+    stress = _Stress() if args.stress_python else None
+    report: dict[str, Any] = {"status": "starting", **info, "requested_blocksize": args.blocksize,
+                              "channels": args.channels,
+                              "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)}}
+    try:
+        stream.start()
+    except sd.PortAudioError as error:
+        stream.close()
+        raise DeviceError(f"cannot start the stream: {live_stream.one_line(error)}") from None
+    started = time.monotonic()
+    block_frames = live_stream.wait_first_block(bridge, args.rate)
+    print(live_stream.ready_line(info, args.rate, block_frames), flush=True)
+    if stress is not None:
+        stress.start()
+    gc.freeze()  # everything allocated so far is permanent: the collector never walks it again
+
+    block_seconds = block_frames / args.rate if block_frames else 0.0
+    deadline = started + args.duration if args.duration is not None else math.inf
+    next_stats = started + 1.0
+    window_max_us = 0.0
+    status = "ok"
+    while not stop[0]:
+        time.sleep(TICK_SECONDS)
+        now = time.monotonic()
+        if not stream.active:
+            status = "stream stopped unexpectedly (JACK server gone or device lost)"
+            break
+        if now >= deadline:
+            break
+        if args.stats and now >= next_stats:
+            next_stats += 1.0
+            window = engine.timing_window()
+            window_max_us = max(window_max_us, float(window["max_us"]))
+            counters = bridge.counters()
+            block_seconds = counters["last_callback_frames"] / args.rate or block_seconds
+            print(stats_line(now - started, window, counters, block_seconds), flush=True)
+    elapsed = time.monotonic() - started
+    restore_signals()
+
+    def final_report() -> dict[str, Any]:
+        counters = bridge.counters()
+        frames_seen = int(counters["last_callback_frames"]) or block_frames
+        summary = engine.timing_summary()
+        if args.stats:  # timing_window() restarts the histogram's max: combine the windows' maxima
+            summary["max_us"] = max(window_max_us, float(engine.timing_window()["max_us"]))
+        return {
+            **report, "status": status, "seconds": round(elapsed, 3),
+            "callbacks": counters["callbacks"], "frames": counters["frames"], "xruns": counters["xruns"],
+            "block_size": frames_seen, "block_ms": round(1e3 * frames_seen / args.rate, 4),
+            "budget_fraction": BUDGET_FRACTION,
+            "timing": _timing_fields(summary, frames_seen / args.rate if frames_seen else 0.0),
+            "bridge": counters, "engine": engine.counters(),
+            "stress_python": stress.finish() if stress is not None else None,
+        }
+
+    if status != "ok":  # PortAudio may hang in stop/close or at exit once the server is gone: leave at once
+        report = final_report()
+        live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
+        _fatal_exit(f"the audio stream stopped unexpectedly after {elapsed:.1f} s (JACK server gone or device "
+                    "lost)", args.report, report, EXIT_STREAM_LOST)
+    if not live_stream.close_within(stream, STOP_TIMEOUT_SECONDS):
+        _fatal_exit(f"the audio stream did not stop within {STOP_TIMEOUT_SECONDS:g} s (JACK server gone?)",
+                    args.report, final_report(), EXIT_STREAM_LOST)
+    report = final_report()
+    stream._idaw_keepalive = None  # let the engine and bridge go with this frame, not at interpreter exit
+    gc.unfreeze()
+    _write_report(args.report, report)
+    timing = report["timing"]
+    print(f"idaw live: stopped after {elapsed:.1f} s: {report['callbacks']} blocks of {report['block_size']} "
+          f"frames, callback p99 {timing['p99_us']:.1f} µs, max {timing['max_us']:.1f} µs, "
+          f"{report['xruns']} xruns", flush=True)
+    return 0

@@ -1,0 +1,145 @@
+"""`idaw sidecar`: run the sidecar standalone (for the plugin), make CURVE keys, or query a running one.
+
+Heavy imports (zmq, numpy, the handler's model) happen inside run(), so `idaw --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from realtime.errors import IdawError
+
+_SCHEMA_PATH = Path(__file__).with_name("protocol.json")
+
+
+def _default_endpoint() -> str:
+    """The protocol's default endpoint (read with json only: no msgpack or zmq at parser time)."""
+    return str(json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))["default_endpoint"])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of `idaw sidecar`."""
+    default = _default_endpoint()
+    parser.add_argument(
+        "--bind",
+        default=default,
+        metavar="ENDPOINT",
+        help=f"ZeroMQ endpoint to listen on (default {default}; tcp://127.0.0.1:* picks a free port). "
+        "Anything but loopback or ipc:// needs --curve",
+    )
+    parser.add_argument(
+        "--handler",
+        default="fallback",
+        metavar="SPEC",
+        help="describe handler: 'fallback' (SAFE-DB table, no ML) or 'package.module:factory'",
+    )
+    parser.add_argument("--curve", action="store_true", help="encrypt and authenticate with CURVE keys (--key-dir)")
+    parser.add_argument(
+        "--key-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="CURVE key directory (default $IDAW_SIDECAR_KEYS or ~/.config/idaw/sidecar-keys)",
+    )
+    parser.add_argument(
+        "--make-keys", action="store_true", help="create server and client CURVE keys in --key-dir, exit"
+    )
+    parser.add_argument("--overwrite-keys", action="store_true", help="with --make-keys: replace existing keys")
+    parser.add_argument("--status", action="store_true", help="print the status of the sidecar at --bind as JSON, exit")
+    parser.add_argument(
+        "--describe",
+        nargs="+",
+        default=None,
+        metavar="WORD",
+        help="send a describe request to the sidecar at --bind, print the answer as JSON, exit",
+    )
+    parser.add_argument("--intensity", type=float, default=0.7, help="with --describe: 0..1 (default 0.7)")
+    parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `idaw sidecar`; returns the exit code (user errors are raised as IdawError)."""
+    from sidecar import keys as curve
+
+    key_dir = args.key_dir or curve.default_key_dir()
+    try:
+        if args.make_keys:
+            written = curve.make_keys(key_dir, overwrite=args.overwrite_keys)
+            print(
+                f"wrote CURVE keys to {key_dir}: give server.key and client.key_secret to the engine side; "
+                f"{len(written)} files",
+                file=sys.stderr,
+            )
+            return 0
+        if args.status or args.describe:
+            return _query(args, key_dir)
+        return _serve(args, key_dir)
+    except curve.KeysError as error:
+        raise IdawError(str(error)) from None
+
+
+def _query(args: argparse.Namespace, key_dir: Path) -> int:
+    from sidecar import keys as curve
+    from sidecar.client import SidecarClient, SidecarError
+    from sidecar.protocol import is_local_endpoint
+
+    keys = curve.load_client_keys(key_dir) if args.curve or not is_local_endpoint(args.bind) else None
+    with SidecarClient(args.bind, keys) as client:
+        try:
+            if args.describe:
+                result: Any = client.describe(args.describe, args.intensity).__dict__
+            else:
+                result = client.status()
+        except SidecarError as error:
+            raise IdawError(str(error)) from None
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _serve(args: argparse.Namespace, key_dir: Path) -> int:
+    from sidecar import keys as curve
+    from sidecar.handlers import load_handler
+    from sidecar.protocol import is_local_endpoint
+    from sidecar.server import ServerError, SidecarServer, require_curve_for
+
+    keys = curve.load_server_keys(key_dir) if args.curve else None
+    parent = os.getppid() if args.exit_with_parent else None
+    try:
+        require_curve_for(args.bind, keys)  # before loading a model that may take seconds
+        handler = load_handler(args.handler)
+        server = SidecarServer(args.bind, handler, keys)
+        endpoint = server.bind()
+    except (ServerError, ValueError) as error:
+        raise IdawError(str(error)) from None
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    if args.ready_file is not None:
+        temporary = args.ready_file.with_name(args.ready_file.name + ".tmp")
+        temporary.write_text(endpoint + "\n", encoding="utf-8")
+        temporary.replace(args.ready_file)  # atomic: whoever waits never reads half a line
+    security = "CURVE" if keys else ("loopback, no CURVE" if is_local_endpoint(endpoint) else "no CURVE")
+    print(
+        f"idaw sidecar: listening on {endpoint} ({security}; handler {handler.name}); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve(stop, parent_pid=parent)
+    finally:
+        server.close()
+    counters = server.counters
+    print(
+        f"idaw sidecar: stopped; {sum(counters.received.values())} messages, "
+        f"{sum(counters.rejected.values())} rejected",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,293 @@
+"""The engine side of the sidecar protocol: `SidecarLink`, a non-audio thread in the host process.
+
+It drains the engine's analysis ring, decimates to ~16 kHz mono and sends overlapping windows; it receives
+parameter snapshots, validates them and hands them to `engine.push_parameters` (it must be the only thread
+that pushes: the engine's queue has one producer, so hosts change their own settings with `set_base`);
+it sends heartbeats, notices the sidecar going away (socket events, or heartbeats missing for
+peer_timeout_ms) and sends hello again when one comes back. Without a sidecar the engine simply keeps the
+last parameters it was given.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import zmq
+
+from sidecar import keys as curve
+from sidecar.analysis import WindowMaker
+from sidecar.linkstate import LinkState, LinkStats
+from sidecar.protocol import SCHEMA, Message, MessageError, decode, encode, merge_values
+
+PUMP_INTERVAL_S = 0.02
+"""How often the link drains the analysis ring and retries a snapshot the engine's queue refused."""
+
+
+class EngineLike(Protocol):
+    """What the link needs from an engine (idaw_core.Engine has all of it)."""
+
+    @property
+    def sample_rate(self) -> float:
+        """Engine sample rate in Hz."""
+        ...
+
+    def push_parameters(self, values: npt.NDArray[np.float32], sequence: int = 0) -> bool:
+        """Queue a full snapshot for the audio thread; False when refused (queue full or out of range)."""
+        ...
+
+    def read_analysis(self, out: npt.NDArray[np.float32]) -> int:
+        """Pop mono analysis samples into `out`; returns how many were written."""
+        ...
+
+    def set_analysis_enabled(self, on: bool) -> None:
+        """Turn the audio thread's analysis copy on or off."""
+        ...
+
+
+class SidecarLink:
+    """Connects one engine to a sidecar. start() it after the engine is prepared; stop() (or `with`) ends it.
+
+    `base` is the full parameter vector the host set up (its drive, gains, mix, ...); sidecar snapshots replace
+    only the protocol's snapshot_params in it. Every public method is safe to call from any thread.
+    """
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        endpoint: str | None = None,
+        base: npt.ArrayLike | None = None,
+        *,
+        name: str = "idaw",
+        keys: curve.ClientKeys | None = None,
+        context: zmq.Context[Any] | None = None,
+        on_params: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.endpoint = endpoint or SCHEMA.default_endpoint
+        self.name = name[:64]
+        self.keys = keys
+        self.session = secrets.randbits(63) | 1
+        self.on_params = on_params
+        vector = np.array([p.default for p in SCHEMA.parameters] if base is None else base, dtype=np.float32)
+        self.state = LinkState(check_vector(vector))
+        self.windows = WindowMaker(round(engine.sample_rate))
+        self._context = context or zmq.Context.instance()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._hello_at = -math.inf
+        timing = SCHEMA.timing
+        self.heartbeat_s = timing["heartbeat_interval_ms"] / 1000.0
+        self.timeout_s = timing["peer_timeout_ms"] / 1000.0
+
+    # ---- control (any thread) -----------------------------------------------------------------------------
+
+    def start(self) -> SidecarLink:
+        """Enable the engine's analysis copy and start the link thread; returns self."""
+        if self._thread is None:
+            self.engine.set_analysis_enabled(True)
+            self._thread = threading.Thread(target=self._run, name="idaw-sidecar-link", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Say bye to the sidecar, stop the thread and the analysis copy. The engine keeps its parameters."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.engine.set_analysis_enabled(False)
+
+    def __enter__(self) -> SidecarLink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_base(self, vector: npt.ArrayLike) -> None:
+        """Replace the host's parameter vector; the link pushes it (with the current sidecar EQ) within ~20 ms.
+
+        Raises ValueError for a wrong shape or an out-of-range or non-finite value.
+        """
+        self.state.set_base(check_vector(np.array(vector, dtype=np.float32)))
+
+    def stats(self) -> LinkStats:
+        """A consistent copy of the link's state and counters."""
+        return self.state.stats()
+
+    def wait_connected(self, timeout: float, newer_than: int = 0) -> bool:
+        """Block until welcomed by a sidecar whose session differs from `newer_than` (0: any); False on timeout."""
+        return self.state.wait(lambda s: s.connected and s.sidecar_session not in (0, newer_than), timeout)
+
+    def push_time(self, snapshot: int) -> float | None:
+        """time.monotonic() when snapshot number `snapshot` was pushed to the engine (None: not, or forgotten)."""
+        return self.state.push_time(snapshot)
+
+    def wait_snapshot(self, snapshot: int, timeout: float) -> bool:
+        """Block until a snapshot numbered at least `snapshot` was pushed to the engine; False on timeout."""
+        return self.state.wait(lambda s: s.snapshot >= snapshot, timeout)
+
+    # ---- the link thread ----------------------------------------------------------------------------------
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
+        for option, value in (
+            (zmq.LINGER, 0),
+            (zmq.IMMEDIATE, 1),  # queue nothing for a sidecar that is not there (no stale windows on reconnect)
+            (zmq.SNDHWM, 16),
+            (zmq.RCVHWM, 256),
+            (zmq.MAXMSGSIZE, SCHEMA.limits["zmq_max_message_bytes"]),
+            (zmq.RECONNECT_IVL, SCHEMA.timing["reconnect_interval_ms"]),
+            (zmq.RECONNECT_IVL_MAX, SCHEMA.timing["reconnect_interval_max_ms"]),
+        ):
+            socket.setsockopt(option, value)
+        if self.keys is not None:
+            curve.apply_client(socket, self.keys)
+        return socket
+
+    def _run(self) -> None:
+        socket = self._socket()
+        monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        socket.connect(self.endpoint)
+        poller = zmq.Poller()
+        poller.register(socket, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        next_beat = next_pump = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                wait = max(0.0, min(next_beat, next_pump) - time.monotonic())
+                ready = dict(poller.poll(int(wait * 1000) + 1))
+                try:
+                    if monitor in ready:
+                        self._on_socket_events(socket, monitor)
+                    if socket in ready:
+                        self._receive(socket)
+                    now = time.monotonic()
+                    if now >= next_pump:
+                        next_pump = now + PUMP_INTERVAL_S
+                        self._pump(socket)
+                    if now >= next_beat:
+                        next_beat = now + self.heartbeat_s
+                        self._beat(socket, now)
+                except Exception as error:  # the link must outlive any bug in one step; the engine never notices
+                    self.state.note_internal_error(error)
+                    time.sleep(PUMP_INTERVAL_S)
+            if self.state.connected:
+                self._send(socket, "bye", session=self.session)
+        finally:
+            socket.disable_monitor()
+            monitor.close(0)
+            socket.close(0)
+
+    def _send(self, socket: zmq.Socket[bytes], kind: str, **fields: Any) -> bool:
+        """Send one message without blocking; False (and counted) when ZeroMQ has no connection or room."""
+        self._seq += 1
+        try:
+            socket.send(encode(kind, self._seq, **fields), zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            self.state.count("send_dropped")
+            return False
+
+    def _hello(self, socket: zmq.Socket[bytes]) -> None:
+        snapshot, values = self.state.held()
+        if self._send(
+            socket,
+            "hello",
+            session=self.session,
+            name=self.name,
+            rate=self.windows.rate,
+            snapshot=snapshot,
+            values=values,
+        ):
+            self._hello_at = time.monotonic()
+
+    def _on_socket_events(self, socket: zmq.Socket[bytes], monitor: zmq.Socket[bytes]) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                self._hello(socket)  # a (new) sidecar: introduce ourselves at once
+            elif event == zmq.EVENT_DISCONNECTED:
+                self.state.lost()
+
+    def _receive(self, socket: zmq.Socket[bytes]) -> None:
+        for _ in range(256):
+            try:
+                frames = socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 1:
+                self.state.reject("frames")
+                continue
+            try:
+                self._dispatch(socket, decode(frames[0], "engine"))
+            except MessageError as error:
+                self.state.reject(error.reason)
+
+    def _dispatch(self, socket: zmq.Socket[bytes], message: Message) -> None:
+        f = message.fields
+        self.state.heard(message.kind)
+        if message.kind == "welcome":
+            self.state.welcomed(f["session"])
+        elif message.kind == "heartbeat":
+            if not self.state.connected or f["session"] != self.state.sidecar_session:
+                self._hello(socket)  # a sidecar we have not introduced ourselves to (it restarted)
+        elif message.kind == "params":
+            if not self.state.offer(f["snapshot"], f["values"]):
+                raise MessageError("stale", f"snapshot {f['snapshot']} is not newer than the one held")
+            self._push()
+        elif message.kind == "error" and f["code"] == "hello_required":
+            self._hello(socket)
+
+    def _push(self) -> None:
+        """Push the pending snapshot (or base change) to the engine; left pending when its queue is full."""
+        pending = self.state.pending()
+        if pending is None:
+            return
+        snapshot, values, base = pending
+        if self.engine.push_parameters(merge_values(base, values), snapshot):
+            self.state.pushed(snapshot, values)
+            if self.on_params is not None:
+                self.on_params(snapshot, dict(values))
+        else:
+            self.state.count("push_refused")
+
+    def _pump(self, socket: zmq.Socket[bytes]) -> None:
+        self._push()
+        window = self.windows.pump(self.engine)
+        self.state.analysed(self.windows.total_in)
+        if window is not None and self.state.connected:
+            start, samples = window
+            if self._send(socket, "audio", rate=self.windows.rate, start=start, samples=samples):
+                self.state.count("windows_sent")
+
+    def _beat(self, socket: zmq.Socket[bytes], now: float) -> None:
+        if self.state.connected and now - self.state.last_heard > self.timeout_s:
+            self.state.lost()
+        if self.state.connected:
+            self._send(socket, "heartbeat", session=self.session, snapshot=self.state.snapshot)
+        elif now - self._hello_at >= self.heartbeat_s:  # not welcomed yet: ask again, once per interval
+            self._hello(socket)
+
+
+def check_vector(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """`vector` if it is a full, finite, in-range engine parameter vector; raises ValueError naming the culprit."""
+    specs = SCHEMA.parameters
+    if vector.shape != (len(specs),):
+        raise ValueError(f"expected {len(specs)} parameter values, got shape {vector.shape}")
+    for value, spec in zip(vector, specs, strict=True):
+        if not np.float32(spec.minimum) <= value <= np.float32(spec.maximum):
+            raise ValueError(f"{spec.name} = {value:g} is outside {spec.minimum:g}..{spec.maximum:g}")
+    return vector
+
+
+__all__ = ["EngineLike", "LinkStats", "SidecarLink", "check_vector"]

@@ -1,0 +1,77 @@
+"""The two small networks: the EQ VAE (13 parameters <-> 32-d latent) and the audio encoder (log-mel -> latent).
+
+Both are plain torch modules with a fixed architecture given by a small config dict, so shipped weights load
+as a state dict with `torch.load(..., weights_only=True)` (no pickled code).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sidecar.semantic_eq import eqmath
+
+LATENT = 32
+
+
+class EqVae(nn.Module):
+    """VAE over normalised EQ settings (`eqmath.to_unit`): encode -> (mean, log-variance), decode -> unit values."""
+
+    def __init__(self, hidden: int = 96, latent: int = LATENT) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(eqmath.NUM_EQ, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, 2 * latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, eqmath.NUM_EQ),
+        )
+        self.latent = latent
+
+    def encode(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log-variance), each (B, latent), of normalised settings (B, 13)."""
+        mean, logvar = self.encoder(unit).chunk(2, dim=-1)
+        return mean, torch.clamp(logvar, -12.0, 6.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised settings (B, 13) in (-1, 1) for latents (B, latent)."""
+        out: torch.Tensor = torch.tanh(self.decoder(z))
+        return out
+
+    def forward(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction in unit space, mean, log-variance), sampling z by reparametrisation."""
+        mean, logvar = self.encode(unit)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        return self.decode(z), mean, logvar
+
+
+class AudioEncoder(nn.Module):
+    """Log-mel (B, mels, frames) -> latent (B, latent).
+
+    Frame-wise 1-D convolutions, then mean and standard-deviation pooling over time concatenated with the
+    long-term average spectrum (the log of the mean mel power, which an EQ shifts exactly), then an MLP.
+    """
+
+    def __init__(self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT) -> None:
+        super().__init__()
+        self.frames = nn.Sequential(
+            nn.Conv1d(mels, channels, 3, padding=1), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1), nn.SiLU(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(2 * channels + mels, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, latent),
+        )
+        self.mels = mels
+
+    def forward(self, log_mel: torch.Tensor, ltas_db: torch.Tensor) -> torch.Tensor:
+        """Latent (B, latent) from log-mel frames (B, mels, T) in dB/10 and the LTAS (B, mels) in dB/10."""
+        h = self.frames(log_mel)
+        pooled = torch.cat([h.mean(dim=-1), h.std(dim=-1, unbiased=False), ltas_db], dim=-1)
+        out: torch.Tensor = self.head(pooled)
+        return out
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Number of trainable values in `module`."""
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,124 @@
+"""Training the audio encoder into the frozen EQ VAE's latent.
+
+Each step draws source crops (pink noise and instrument clips, scaled to the reference level) and EQ settings
+(SAFE-DB train contributors, fitted descriptor curves, some flat), filters the crops' power spectrograms by
+the settings' |H|^2, and trains the encoder on three losses:
+- latent MSE to the frozen VAE encoder's mean (the document's loss),
+- an InfoNCE contrastive term: each audio latent must be closer to its own EQ latent than to the batch's
+  other EQ latents (instance-level, so it also separates settings that share a descriptor),
+- the dB RMS of the frozen decoder's response for the audio latent against the applied response.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from sidecar.semantic_eq import eqmath, features
+from sidecar.semantic_eq.audio_corpus import Clip
+from sidecar.semantic_eq.models import AudioEncoder, EqVae
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Hyper-parameters of the audio encoder run."""
+
+    steps: int = 3000
+    batch: int = 64
+    crop_seconds: float = 3.0
+    lr: float = 2e-3
+    contrastive_weight: float = 0.2
+    temperature: float = 1.0
+    response_weight: float = 0.02
+    flat_fraction: float = 0.1
+    channels: int = 96
+    hidden: int = 160
+
+
+def eq_pool(params: F64, seed: int) -> F64:
+    """The settings training draws from: the given ones plus a flat setting, de-duplicated."""
+    flat = eqmath.DEFAULTS.copy()
+    for g in eqmath.GAIN_INDEX:
+        flat[g] = 0.0
+    pool = np.vstack([params, flat[None]])
+    return np.unique(np.round(pool, 6), axis=0)
+
+
+class _Batcher:
+    """Random crops of the clips' power spectrograms, each scaled to unit mean power (the reference level)."""
+
+    def __init__(self, clips: list[Clip], crop_frames: int, seed: int) -> None:
+        self.spectra = [torch.as_tensor(features.power_spectrogram(features.to_analysis(c.audio, 44100)))
+                        for c in clips]
+        self.crop = crop_frames
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self, count: int) -> torch.Tensor:
+        out = []
+        for k in self.rng.integers(len(self.spectra), size=count):
+            spec = self.spectra[int(k)]
+            frames = spec.shape[0]
+            if frames > self.crop:
+                begin = int(self.rng.integers(frames - self.crop + 1))
+                spec = spec[begin : begin + self.crop]
+            elif frames < self.crop:
+                spec = torch.cat([spec] * (self.crop // frames + 1))[: self.crop]
+            out.append(spec / spec.mean().clamp(min=1e-12))
+        return torch.stack(out)
+
+
+def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, config: AudioConfig, seed: int,
+                        log: bool = True) -> tuple[AudioEncoder, dict[str, float]]:
+    """Train on the 'train' clips with the VAE frozen; returns (encoder in eval mode, stats)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed + 1)
+    vae.eval()
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    train = [c for c in clips if c.split == "train"]
+    crop_frames = max(4, int(config.crop_seconds * features.RATE / features.HOP))
+    batcher = _Batcher(train, crop_frames, seed)
+    flat_index = int(np.argmin(np.abs(pool[:, list(eqmath.GAIN_INDEX)]).sum(axis=1)))
+    pool_t = torch.as_tensor(pool, dtype=torch.float64)
+    with torch.no_grad():
+        pool_z, _ = vae.encode(torch.as_tensor(eqmath.to_unit(pool), dtype=torch.float32))
+    pool_resp = torch.as_tensor(eqmath.response_db(pool, freqs))
+    f = torch.as_tensor(freqs, dtype=torch.float64)
+    encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden)
+    optimiser = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(1, config.steps))
+    start = time.perf_counter()
+    running = [0.0, 0.0, 0.0]
+    for step in range(config.steps):
+        pick = rng.integers(len(pool), size=config.batch)
+        pick[rng.random(config.batch) < config.flat_fraction] = flat_index
+        pick_t = torch.as_tensor(pick)
+        power = features.apply_eq_power(batcher.draw(config.batch), pool_t[pick_t])
+        log_mel, ltas = features.log_mel(power)
+        z = encoder(log_mel, ltas)
+        target = pool_z[pick_t]
+        latent = ((z - target) ** 2).sum(dim=1).mean()
+        logits = -torch.cdist(z, target) ** 2 / config.temperature
+        same = torch.as_tensor(pick[:, None] == pick[None, :])
+        logits = logits.masked_fill(same & ~torch.eye(len(pick), dtype=torch.bool), -1e9)
+        contrastive = torch.nn.functional.cross_entropy(logits, torch.arange(len(pick)))
+        decoded = eqmath.response_db_torch(eqmath.from_unit_torch(vae.decode(z).double()), f)
+        response = ((decoded - pool_resp[pick_t]) ** 2).mean().float()
+        loss = latent + config.contrastive_weight * contrastive + config.response_weight * response
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
+        optimiser.step()
+        scheduler.step()
+        running = [0.98 * r + 0.02 * float(v) for r, v in zip(running, (latent, contrastive, response), strict=True)]
+        if log and (step % 500 == 499 or step == config.steps - 1):
+            print(f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
+                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}", flush=True)
+    encoder.eval()
+    return encoder, {"audio_seconds": time.perf_counter() - start, "audio_train_clips": float(len(train))}

@@ -1,0 +1,244 @@
+"""The C++ network runtime (idaw_core.load_model) against PyTorch: parity per layer type and for the five iDAW nets
+over 100 frames with state carried (max |diff| <= 1e-5, both kernel sets), JSON written by export.rtneural and by
+hand, and load errors surfacing as one clear ValueError naming the layer and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from tests.needs import need
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from export.layers import CausalConv1d, Stack  # noqa: E402
+from export.parity import random_frames, torch_runner  # noqa: E402
+from export.rtneural import save_rtneural, to_rtneural  # noqa: E402
+from realtime.nets import NETS  # noqa: E402
+
+TOLERANCE = 1e-5
+FRAMES = 100
+ISAS = ("auto", "sse2")
+
+F32 = npt.NDArray[np.float32]
+
+
+@pytest.fixture(scope="module")
+def core() -> ModuleType:
+    """idaw_core with the network runtime (skip on a user's machine, fail in CI, when it is missing)."""
+    try:
+        import idaw_core
+    except ImportError:
+        idaw_core = None
+    need(idaw_core is not None and hasattr(idaw_core, "load_model"),
+         "idaw_core without the network runtime; rebuild with: .venv/bin/pip install --no-build-isolation -e .")
+    return idaw_core
+
+
+def _batchnorm(n: int, affine: bool) -> nn.BatchNorm1d:
+    bn = nn.BatchNorm1d(n, eps=1e-3, affine=affine)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.3, 2.0)
+        if affine:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    return bn.eval()
+
+
+# Widths are deliberately not multiples of 8 (the runtime pads to whole SIMD chunks).
+LAYER_MODELS: dict[str, Callable[[], Stack]] = {
+    "dense": lambda: Stack(nn.Linear(7, 13), nn.Linear(13, 5)),
+    "dense-tanh": lambda: Stack(nn.Linear(7, 13), nn.Tanh()),
+    "dense-relu": lambda: Stack(nn.Linear(7, 13), nn.ReLU(), nn.Linear(13, 3)),
+    "dense-sigmoid": lambda: Stack(nn.Linear(7, 13), nn.Sigmoid()),
+    "dense-softmax": lambda: Stack(nn.Linear(7, 13), nn.Softmax(dim=-1)),
+    "dense-elu": lambda: Stack(nn.Linear(7, 13), nn.ELU(), nn.Linear(13, 2)),
+    "lstm": lambda: Stack(nn.Linear(5, 12), nn.Tanh(), nn.LSTM(12, 11, batch_first=True), nn.Linear(11, 3)),
+    "gru": lambda: Stack(nn.GRU(6, 10, batch_first=True), nn.Linear(10, 4), nn.Sigmoid()),
+    "conv1d": lambda: Stack(CausalConv1d(4, 6, 3, dilation=2), nn.ELU(), CausalConv1d(6, 5, 2), nn.ReLU()),
+    "prelu": lambda: Stack(nn.Linear(4, 9), nn.PReLU(9, init=0.2), nn.Linear(9, 3), nn.PReLU(init=0.1)),
+    "batchnorm": lambda: Stack(nn.Linear(6, 10), _batchnorm(10, True), nn.Tanh(), _batchnorm(10, False)),
+    "activation-layer": lambda: Stack(nn.LSTM(3, 5, batch_first=True), nn.Softmax(dim=-1)),
+    "mixed": lambda: Stack(
+        CausalConv1d(5, 9, 2), nn.ReLU(), nn.GRU(9, 7, batch_first=True), nn.LSTM(7, 6, batch_first=True),
+        _batchnorm(6, True), nn.PReLU(6), nn.Linear(6, 3), nn.Softmax(dim=-1),
+    ),
+}
+
+
+def _seeded(factory: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return factory().eval()
+
+
+def _parity(core: ModuleType, model: nn.Module, path: Path, isa: str, scale: float = 1.0) -> float:
+    """Max |C++ - PyTorch| over FRAMES frames from zero state, with the JSON at ``path``."""
+    m = core.load_model(str(path), isa=isa)
+    frames = random_frames(m.input_size, FRAMES, seed=1, scale=scale)
+    want = torch_runner(model)(frames)
+    got = m.forward_sequence(frames)
+    assert got.shape == want.shape and got.dtype == np.float32
+    return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", sorted(LAYER_MODELS))
+def test_layer_parity_with_pytorch(core: ModuleType, tmp_path: Path, name: str, isa: str) -> None:
+    model = _seeded(LAYER_MODELS[name])
+    save_rtneural(model, tmp_path / "model.json")
+    worst = _parity(core, model, tmp_path / "model.json", isa, scale=1.5)
+    assert worst <= TOLERANCE, f"{name} ({isa}): max |diff| {worst:.3g}"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("name", list(NETS))
+def test_five_nets_parity_with_pytorch(core: ModuleType, tmp_path: Path, name: str, isa: str) -> None:
+    cls, torch_params = NETS[name]
+    model = _seeded(cls, seed=7)
+    save_rtneural(model, tmp_path / f"{name}.json")
+    m = core.load_model(str(tmp_path / f"{name}.json"), isa=isa)
+    lstm_hidden = sum(layer.hidden_size for layer in model.rtneural_layers() if isinstance(layer, nn.LSTM))
+    assert m.num_parameters == torch_params - 4 * lstm_hidden  # the JSON holds one summed LSTM bias
+    assert (m.input_size, m.output_size) == (model.input_size, model.output_size)
+    worst = _parity(core, model, tmp_path / f"{name}.json", isa)
+    assert worst <= TOLERANCE, f"{name} ({isa}): max |diff| {worst:.3g}"
+
+
+def test_handwritten_json_matches_pytorch(core: ModuleType) -> None:
+    """The format written directly from RTNeural's loader code, independent of export.rtneural."""
+    torch.manual_seed(3)
+    lstm, gru, conv = nn.LSTM(4, 6, batch_first=True), nn.GRU(6, 5, batch_first=True), nn.Conv1d(5, 3, 3, dilation=2)
+    linear = nn.Linear(3, 2)
+
+    def t(x: torch.Tensor) -> list[Any]:
+        return x.detach().numpy().astype(np.float32).tolist()
+
+    h = 5
+    order = np.r_[h : 2 * h, 0:h, 2 * h : 3 * h]  # PyTorch (r, z, n) -> RTNeural (z, r, h)
+    text = json.dumps({
+        "in_shape": [None, None, 4],
+        "layers": [
+            {"type": "lstm", "activation": "", "shape": [None, None, 6],
+             "weights": [t(lstm.weight_ih_l0.T), t(lstm.weight_hh_l0.T), t(lstm.bias_ih_l0 + lstm.bias_hh_l0)]},
+            {"type": "gru", "activation": "", "shape": [None, None, h],
+             "weights": [t(gru.weight_ih_l0[order].T), t(gru.weight_hh_l0[order].T),
+                         [t(gru.bias_ih_l0[order]), t(gru.bias_hh_l0[order])]]},
+            {"type": "conv1d", "activation": "tanh", "shape": [None, None, 3], "kernel_size": [3], "dilation": [2],
+             "weights": [t(conv.weight.permute(2, 1, 0)), t(conv.bias)]},
+            {"type": "dense", "activation": "sigmoid", "shape": [None, None, 2],
+             "weights": [t(linear.weight.T), t(linear.bias)]},
+        ],
+    })
+    frames = random_frames(4, FRAMES, seed=2)
+    with torch.no_grad():
+        x = torch.from_numpy(frames)[None]
+        y, _ = lstm(x)
+        y, _ = gru(y)
+        y = torch.tanh(conv(nn.functional.pad(y.transpose(1, 2), (4, 0))).transpose(1, 2))  # causal: (K-1) d zeros
+        want = torch.sigmoid(linear(y))[0].numpy()
+    for isa in ISAS:
+        got = core.load_model_from_string(text, isa=isa).forward_sequence(frames)
+        assert np.abs(got - want).max() <= TOLERANCE
+
+
+def test_forward_reset_and_summary(core: ModuleType, tmp_path: Path) -> None:
+    model = _seeded(LAYER_MODELS["mixed"])
+    save_rtneural(model, tmp_path / "m.json")
+    m = core.load_model(str(tmp_path / "m.json"))
+    frames = random_frames(5, 20, seed=4)
+    seq = m.forward_sequence(frames)
+    m.reset()
+    one_by_one = np.stack([m.forward(f) for f in frames])
+    np.testing.assert_array_equal(seq, one_by_one)  # same code, same state: bit-identical
+    m.reset()
+    np.testing.assert_array_equal(m.forward_sequence(frames), seq)
+    # float64 and non-contiguous input is converted
+    m.reset()
+    np.testing.assert_array_equal(m.forward(frames[0].astype(np.float64)), seq[0])
+    summary = m.layer_summary()
+    assert [layer["type"] for layer in summary] == ["conv1d", "gru", "lstm", "batchnorm", "prelu", "dense"]
+    assert summary[0] == {"type": "conv1d", "activation": "relu", "in_size": 5, "out_size": 9,
+                          "parameters": 2 * 5 * 9 + 9, "kernel_size": 2, "dilation": 1}
+    assert summary[-1]["activation"] == "softmax"
+    assert m.num_parameters == sum(layer["parameters"] for layer in summary)
+    assert m.kernel in ("avx2+fma", "sse2", "scalar")
+    with pytest.raises(ValueError, match="expected frames of 5 values, got 4"):
+        m.forward(np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="expected frames of 5 values, got 6"):
+        m.forward_sequence(np.zeros((3, 6), np.float32))
+    assert m.forward_sequence(np.zeros((0, 5), np.float32)).shape == (0, 3)
+
+
+def _valid_doc() -> dict[str, Any]:
+    torch.manual_seed(5)
+    return to_rtneural(Stack(nn.Linear(4, 8), nn.Tanh(), nn.LSTM(8, 6, batch_first=True), nn.GRU(6, 3, batch_first=True),
+                             CausalConv1d(3, 2, 2), nn.PReLU(2), _batchnorm(2, True)))
+
+
+def _edit(change: Callable[[dict[str, Any]], object]) -> str:
+    doc = _valid_doc()
+    change(doc)
+    return json.dumps(doc)
+
+
+BAD_MODELS: list[tuple[str, Callable[[], str], str]] = [
+    ("lstm recurrent row missing", lambda: _edit(lambda d: d["layers"][1]["weights"][1].pop()),
+     r"^layer 1 \(lstm\): weights\[1\] has 5 rows, expected 6 \(hidden size 6\)$"),
+    ("dense short row", lambda: _edit(lambda d: d["layers"][0]["weights"][0][2].pop()),
+     r"^layer 0 \(dense\): weights\[0\]\[2\] has 7 values, expected 8 \(output size 8\)$"),
+    ("unknown type", lambda: _edit(lambda d: d["layers"][2].update(type="attention")),
+     r"^layer 2: unknown layer type \"attention\""),
+    ("unknown activation", lambda: _edit(lambda d: d["layers"][0].update(activation="gelu")),
+     r"^layer 0 \(dense\): unknown activation \"gelu\""),
+    ("NaN as a string", lambda: _edit(lambda d: d["layers"][2]["weights"][2][1].__setitem__(0, "NaN")),
+     r"^layer 2 \(gru\): weights\[2\]\[1\]\[0\] is not a number: the string \"NaN\"$"),
+    ("beyond float32", lambda: _edit(lambda d: d["layers"][3]["weights"][1].__setitem__(0, 1e39)),
+     r"^layer 3 \(conv1d\): weights\[1\]\[0\] = 1e\+39 is not a finite float32$"),
+    ("NaN literal", lambda: '{"in_shape": [null, null, 2], "layers": [NaN]}', r"^invalid JSON: parse error"),
+    ("sizes do not chain", lambda: _edit(lambda d: d["layers"].pop(1)),
+     r"^layer 1 \(gru\): weights\[0\] has 6 rows, expected 8 \(input size 8\)$"),
+    ("huge declared size", lambda: _edit(lambda d: d["layers"][0].update(shape=[None, None, 10**12])),
+     r"^layer 0 \(dense\): shape declares width 1000000000000, outside 1\.\.4096$"),
+    ("deep nesting", lambda: '{"layers": ' + "[" * 100000 + "]" * 100000 + "}", r"^JSON nested deeper than 16 levels$"),
+    ("empty layers", lambda: _edit(lambda d: d.update(layers=[])), r"^model has no layers$"),
+    ("truncated file", lambda: _edit(lambda d: None)[:500], r"^invalid JSON: parse error at line 1, column \d+: syntax error"),
+    ("relu after lstm", lambda: _edit(lambda d: d["layers"][1].update(activation="relu")),
+     r"^layer 1 \(lstm\): \"activation\": \"relu\" would be ignored"),
+    ("negative variance", lambda: _edit(lambda d: d["layers"][5]["weights"][3].__setitem__(1, -5.0)),
+     r"^layer 5 \(batchnorm\): weights\[3\]\[1\]: running variance \+ epsilon"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "pattern"), BAD_MODELS, ids=[b[0] for b in BAD_MODELS])
+def test_bad_models_raise_one_clear_value_error(
+    core: ModuleType, tmp_path: Path, what: str, text: Callable[[], str], pattern: str
+) -> None:
+    body = text()
+    with pytest.raises(ValueError, match=pattern) as from_string:
+        core.load_model_from_string(body)
+    assert "\n" not in str(from_string.value)
+    path = tmp_path / "bad.json"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError) as from_file:
+        core.load_model(str(path))
+    assert str(from_file.value) == f"{path}: {from_string.value}"  # the file form names the path first
+
+
+def test_valid_doc_loads_and_file_errors(core: ModuleType, tmp_path: Path) -> None:
+    assert core.load_model_from_string(json.dumps(_valid_doc())).output_size == 2
+    with pytest.raises(ValueError, match=r"cannot open: No such file or directory$"):
+        core.load_model(str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match=r": not a regular file$"):
+        core.load_model(str(tmp_path))
+    with pytest.raises(ValueError, match="isa must be"):
+        core.load_model_from_string("{}", isa="neon")

@@ -1,0 +1,202 @@
+"""`idaw sidecar` as users and host commands run it: one-line errors, CURVE keys and their enforcement,
+status/describe queries, clean SIGTERM, lazy imports, and the host-command hooks (live and offline)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, RunIdaw
+from sidecar_helpers import paced_engine, wait_until
+
+from realtime import params
+from realtime.errors import IdawError
+from sidecar import host
+from sidecar.client import SidecarClient, SidecarError
+from sidecar.keys import load_client_keys
+from sidecar.process import SidecarProcess, SidecarStartError
+
+
+@pytest.fixture
+def run_sidecar() -> RunIdaw:
+    """Like run_idaw("sidecar", ...) but through `python -m sidecar` (the same command without importing every
+    other idaw command, some of which load torch): each call starts in ~0.2 s instead of seconds."""
+
+    def run(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("IDAW_DEBUG", None)
+        return subprocess.run(
+            [sys.executable, "-m", "sidecar", *map(str, args)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    return run
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The single stderr line of a failed run, checked to contain every needle."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_binding_beyond_loopback_needs_curve_keys(run_idaw: RunIdaw, run_sidecar: RunIdaw) -> None:
+    one_line_error(run_idaw("sidecar", "--bind", "tcp://0.0.0.0:47999"), "needs CURVE keys", "--make-keys")
+    for endpoint in ("tcp://*:47999", "tcp://192.168.0.1:47999", "tcp://eth0:47999"):
+        one_line_error(run_sidecar("--bind", endpoint), "needs CURVE keys", "--make-keys")
+
+
+def test_bad_handler_and_busy_port_are_one_line_errors(run_sidecar: RunIdaw) -> None:
+    one_line_error(run_sidecar("--handler", "nonsense", "--bind", "tcp://127.0.0.1:*"), "package.module")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_line_error(run_sidecar("--bind", f"tcp://127.0.0.1:{port}"), "cannot bind")
+
+
+def test_make_keys_writes_private_files_once(run_sidecar: RunIdaw, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    result = run_sidecar("--make-keys", "--key-dir", keys)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    for name in ("server.key_secret", "client.key_secret"):
+        assert stat.S_IMODE((keys / name).stat().st_mode) == 0o600
+    assert (keys / "authorized" / "client.key").read_text() == (keys / "client.key").read_text()
+    one_line_error(run_sidecar("--make-keys", "--key-dir", keys), "already exist")
+    assert run_sidecar("--make-keys", "--overwrite-keys", "--key-dir", keys).returncode == 0
+
+
+def test_curve_without_keys_or_with_loose_permissions_is_refused(run_sidecar: RunIdaw, tmp_path: Path) -> None:
+    one_line_error(run_sidecar("--curve", "--key-dir", tmp_path / "none", "--bind", "tcp://127.0.0.1:*"), "--make-keys")
+    keys = tmp_path / "keys"
+    assert run_sidecar("--make-keys", "--key-dir", keys).returncode == 0
+    os.chmod(keys / "server.key_secret", 0o644)
+    one_line_error(run_sidecar("--curve", "--key-dir", keys, "--bind", "tcp://127.0.0.1:*"), "chmod 600")
+
+
+def test_curve_admits_only_clients_with_the_keys(run_sidecar: RunIdaw, tmp_path: Path) -> None:
+    keys, other = tmp_path / "keys", tmp_path / "other"
+    for folder in (keys, other):
+        assert run_sidecar("--make-keys", "--key-dir", folder).returncode == 0
+    with SidecarProcess(extra_args=["--curve", "--key-dir", str(keys)]) as process:
+        with SidecarClient(process.endpoint, load_client_keys(keys)) as client:
+            assert client.status()["handler"] == "fallback-table"
+        for wrong in (None, load_client_keys(other)):
+            with SidecarClient(process.endpoint, wrong, timeout=0.5) as client, pytest.raises(SidecarError) as caught:
+                client.status()
+            assert caught.value.code == "timeout"
+        result = run_sidecar("--status", "--curve", "--key-dir", keys, "--bind", process.endpoint)
+        assert result.returncode == 0 and json.loads(result.stdout)["engines"] == []
+
+
+def test_queries_and_a_clean_stop(run_sidecar: RunIdaw) -> None:
+    process = SidecarProcess()
+    try:
+        endpoint = process.start()
+        status = run_sidecar("--status", "--bind", endpoint)
+        assert status.returncode == 0 and json.loads(status.stdout)["handler"] == "fallback-table"
+        described = run_sidecar("--describe", "warm", "--intensity", "0.5", "--bind", endpoint)
+        answer = json.loads(described.stdout)
+        assert answer["used"] == ["warm"] and answer["values"]["mid1_gain"] == pytest.approx(2.4)
+        bad = run_sidecar("--describe", "warm", "--intensity", "3", "--bind", endpoint)
+        one_line_error(bad, "intensity = 3 outside 0..1")
+        assert process.stop() == 0
+        assert "stopped" in process.log_path.read_text()
+    finally:
+        process.close()
+    one_line_error(run_sidecar("--status", "--bind", endpoint), "no answer")
+
+
+def test_sidecar_exits_with_its_parent(tmp_path: Path) -> None:
+    code = (
+        "import time; from sidecar.process import SidecarProcess; p = SidecarProcess(); p.start(); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(5)
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat") as f:  # a zombie waiting for init to reap it counts as gone
+            return f.read().split()[2] == "Z"
+
+    assert wait_until(gone, 3, interval=0.05)
+
+
+def test_a_sidecar_that_cannot_start_is_reported() -> None:
+    process = SidecarProcess(handler="nonsense")
+    with pytest.raises(SidecarStartError, match=r"package\.module"):
+        process.start()
+    process.close()
+
+
+def test_importing_the_command_stays_light() -> None:
+    code = "import sys, sidecar.cli; print(sorted(m for m in ('zmq', 'msgpack', 'numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def host_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    host.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_offline_hook_applies_the_description_over_the_host_settings() -> None:
+    base = params.build({"drive": 6.0, "mid2_gain": 3.0})
+    audio = np.random.default_rng(1).normal(0, 0.1, (48000 * 3, 2)).astype(np.float32)
+    assert host.offline_vector_from_args(host_args(), audio, 48000, base) is base
+    vector = host.offline_vector_from_args(host_args("--describe", "warm", "--intensity", "0.5"), audio, 48000, base)
+    assert vector[params.INDEX["mid1_gain"]] == pytest.approx(2.4)
+    assert vector[params.INDEX["drive"]] == 6.0 and vector[params.INDEX["mid2_gain"]] == 0.0
+    with pytest.raises(IdawError, match="none of"):
+        host.offline_vector_from_args(host_args("--describe", "crunchy"), audio, 48000, base)
+    with pytest.raises(IdawError, match="no-sidecar"):
+        host.offline_vector_from_args(host_args("--describe", "warm", "--no-sidecar"), audio, 48000, base)
+    with pytest.raises(IdawError, match="intensity"):
+        host.offline_vector_from_args(host_args("--describe", "warm", "--intensity", "nan"), audio, 48000, base)
+
+
+def test_live_hook_starts_describes_and_stops_its_sidecar() -> None:
+    base = params.build({"output_gain": -6.0})
+    with paced_engine(base) as engine:
+        assert host.attach_from_args(host_args("--no-sidecar"), engine, base, "t") is None
+        attached = host.attach_from_args(host_args("--describe", "bright"), engine, base, "idaw live")
+        assert attached is not None
+        try:
+            process = attached.process
+            assert process is not None and process.running
+            assert engine.applied() >= 1 or wait_until(lambda: engine.applied() >= 1, 2)
+            assert engine.pushes[-1][1][params.INDEX["high_gain"]] == pytest.approx(0.7 * 4.0)
+            again = attached.describe(["warm"], 0.3)
+            assert wait_until(lambda: engine.applied() == again.snapshot, 2)
+            attached.set_base(params.build({"output_gain": -3.0}))
+            assert wait_until(lambda: engine.pushes[-1][1][params.INDEX["output_gain"]] == -3.0, 2)
+            assert engine.pushes[-1][1][params.INDEX["mid1_gain"]] == pytest.approx(0.3 * 4.8)
+            assert attached.summary().startswith("sidecar connected: snapshot")
+        finally:
+            attached.close()
+        assert not process.running

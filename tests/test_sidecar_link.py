@@ -1,0 +1,278 @@
+"""The sidecar and the engine link over real ZeroMQ sockets (loopback TCP, ephemeral ports), with a real engine
+processed in real-time pacing: describe to applied parameters, analysis windows, resync, loss, error replies."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+from sidecar_helpers import RecordingHandler, SidecarServerThread, paced_engine, server_thread, wait_until
+
+from realtime import params
+from sidecar.client import SidecarClient, SidecarError
+from sidecar.handlers import DescribeResult, FallbackTableHandler
+from sidecar.link import SidecarLink
+from sidecar.protocol import SCHEMA, decode, encode, flat_values, merge_values
+
+
+def test_describe_reaches_the_engine_and_keeps_the_host_settings() -> None:
+    base = params.build({"drive": 6.0, "output_gain": -3.0, "low_gain": 2.0})
+    with (
+        server_thread() as server,
+        paced_engine(base) as engine,
+        SidecarLink(engine, server.endpoint, base, name="test") as link,
+        SidecarClient(server.endpoint) as client,
+    ):
+        assert link.wait_connected(5)
+        result = client.describe(["warm"], 0.7)
+        assert result.used == ["warm"] and result.engines == 1 and result.snapshot >= 1
+        assert wait_until(lambda: engine.applied() == result.snapshot, 5)
+        sequence, vector = engine.pushes[-1]
+        assert sequence == result.snapshot
+        expected = merge_values(base, FallbackTableHandler().describe(["warm"], 0.7, None).values)
+        np.testing.assert_allclose(vector, expected)
+        assert vector[params.INDEX["drive"]] == 6.0 and vector[params.INDEX["output_gain"]] == -3.0
+        assert vector[params.INDEX["low_gain"]] == 0.0  # the EQ is the sidecar's: full snapshot, not a delta
+        status = client.status()
+        assert status["engines"][0]["name"] == "test"
+        assert wait_until(lambda: client.status()["engines"][0]["held"] == result.snapshot, 3)
+
+
+def test_unknown_words_change_nothing() -> None:
+    with (
+        server_thread() as server,
+        paced_engine() as engine,
+        SidecarLink(engine, server.endpoint) as link,
+        SidecarClient(server.endpoint) as client,
+    ):
+        assert link.wait_connected(5)
+        result = client.describe(["crunchy"], 1.0)
+        assert (result.snapshot, result.used, result.engines) == (0, [], 0)
+        time.sleep(0.1)
+        assert engine.pushes == [] and engine.applied() == 0
+
+
+def test_analysis_windows_reach_the_handler() -> None:
+    handler = RecordingHandler()
+    with (
+        server_thread(handler) as server,
+        paced_engine(freq=1000.0) as engine,
+        SidecarLink(engine, server.endpoint) as link,
+        SidecarClient(server.endpoint) as client,
+    ):
+        assert link.wait_connected(5)
+        assert wait_until(lambda: link.stats().events.get("windows_sent", 0) >= 3, 6)
+        client.describe(["bright"], 0.5)
+    window = handler.windows[-1]
+    assert window is not None and window.rate == 16000
+    assert 8000 <= window.samples.size <= 32000
+    spectrum = np.abs(np.fft.rfft(window.samples * np.hanning(window.samples.size)))
+    peak = np.fft.rfftfreq(window.samples.size, 1 / window.rate)[np.argmax(spectrum)]
+    assert peak == pytest.approx(1000, abs=2)
+
+
+def test_engine_keeps_parameters_without_sidecar_and_resyncs_after_restart() -> None:
+    with paced_engine() as engine:
+        first = SidecarServerThread()
+        endpoint = first.server.endpoint
+        link = SidecarLink(engine, endpoint).start()
+        try:
+            with SidecarClient(endpoint) as client:
+                assert link.wait_connected(5)
+                snapshot = client.describe(["warm"], 0.9).snapshot
+                assert wait_until(lambda: engine.applied() == snapshot, 5)
+            old_session = link.stats().sidecar_session
+            first.stop()
+            # The sidecar is gone: the link notices, the engine runs on with the last snapshot.
+            assert wait_until(lambda: not link.stats().connected, 3)
+            blocks = engine.blocks()
+            link.set_base(params.build({"drive": 3.0}))  # the host's own change still goes through
+            assert wait_until(lambda: engine.pushes[-1][1][params.INDEX["drive"]] == 3.0, 2)
+            assert wait_until(lambda: engine.blocks() > blocks + 20, 3)
+            assert engine.applied() == snapshot
+            assert engine.pushes[-1][1][params.INDEX["mid1_gain"]] == pytest.approx(0.9 * 4.8)
+            # A new sidecar on the same endpoint knows nothing: it adopts what the engine holds.
+            with server_thread(endpoint=endpoint) as second, SidecarClient(endpoint) as client:
+                assert link.wait_connected(5, newer_than=old_session)
+                engines = client.status()["engines"]
+                assert [(e["snapshot"], e["held"]) for e in engines] == [(snapshot, snapshot)]
+                assert second.sessions[link.session].values["mid1_gain"] == pytest.approx(0.9 * 4.8)
+                newer = client.describe(["bright"], 0.5).snapshot
+                assert newer > snapshot
+                assert wait_until(lambda: engine.applied() == newer, 5)
+        finally:
+            link.stop()
+            first.stop()
+
+
+class RawEngine:
+    """A hand-driven engine-side DEALER, for protocol situations the link never creates by itself."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+        self.seq = 0
+
+    def send(self, kind: str, **fields: Any) -> int:
+        self.seq += 1
+        self.socket.send(encode(kind, self.seq, **fields))
+        return self.seq
+
+    def receive(self, kind: str, timeout: float = 3.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while self.socket.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            message = decode(self.socket.recv(), "engine")
+            if message.kind == kind:
+                return message
+        raise AssertionError(f"no {kind} within {timeout} s")
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def test_sidecar_resends_a_snapshot_the_engine_missed() -> None:
+    with server_thread() as server, SidecarClient(server.endpoint) as client:
+        raw = RawEngine(server.endpoint)
+        try:
+            raw.send("hello", session=42, name="raw", rate=16000, snapshot=0, values=flat_values())
+            raw.receive("welcome")
+            snapshot = client.describe(["warm"], 1.0).snapshot
+            assert raw.receive("params").fields["snapshot"] == snapshot
+            # Pretend that params was lost: a heartbeat saying we still hold 0 gets it again ...
+            time.sleep(SCHEMA.timing["heartbeat_interval_ms"] / 1000 + 0.05)
+            raw.send("heartbeat", session=42, snapshot=0)
+            assert raw.receive("params").fields["snapshot"] == snapshot
+            # ... and so does a new hello from the same session (the newest snapshot wins).
+            raw.send("hello", session=42, name="raw", rate=16000, snapshot=0, values=flat_values())
+            assert raw.receive("welcome").fields["snapshot"] == snapshot
+            resent = raw.receive("params")
+            assert resent.fields["snapshot"] == snapshot and resent.fields["values"]["mid1_gain"] == 4.8
+        finally:
+            raw.close()
+
+
+def test_engine_messages_need_hello_and_errors_are_answered_and_counted() -> None:
+    with server_thread() as server, SidecarClient(server.endpoint) as client:
+        raw = RawEngine(server.endpoint)
+        try:
+            raw.send("heartbeat", session=1, snapshot=0)
+            error = raw.receive("error")
+            assert error.fields["code"] == "hello_required" and error.fields["re"] == raw.seq
+            raw.socket.send(msgpack.packb({"v": 99, "type": "status", "seq": 7}))
+            assert raw.receive("error").fields["code"] == "version"
+            raw.socket.send(msgpack.packb({"v": 1, "type": "describe", "seq": 8, "words": ["warm"], "intensity": 2.0}))
+            assert raw.receive("error").fields["code"] == "out_of_range"
+            with pytest.raises(SidecarError) as caught:  # the client refuses to send it in the first place
+                client.describe(["warm"], 2.0)
+            assert caught.value.code == "out_of_range"
+            raw.socket.send_multipart([b"a", b"b"])
+            raw.socket.send(b"\xff\xfe")
+            assert wait_until(lambda: sum(client.status()["rejected"].values()) == 5, 3)
+            assert client.status()["rejected"] == {
+                "hello_required": 1,
+                "version": 1,
+                "out_of_range": 1,
+                "frames": 1,
+                "undecodable": 1,
+            }
+        finally:
+            raw.close()
+
+
+class BrokenHandler(FallbackTableHandler):
+    name = "broken"
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def describe(self, words: Any, intensity: float, window: Any) -> DescribeResult:
+        if self.mode == "raise":
+            raise RuntimeError("model exploded")
+        return DescribeResult({**flat_values(), "mid2_gain": 99.0}, ["warm"])
+
+
+@pytest.mark.parametrize("mode", ["raise", "out_of_range"])
+def test_a_failing_handler_changes_nothing(mode: str) -> None:
+    with (
+        server_thread(BrokenHandler(mode)) as server,
+        paced_engine() as engine,
+        SidecarLink(engine, server.endpoint) as link,
+        SidecarClient(server.endpoint) as client,
+    ):
+        assert link.wait_connected(5)
+        with pytest.raises(SidecarError) as caught:
+            client.describe(["warm"], 0.5)
+        assert caught.value.code == "handler_failed"
+        client.feedback(1, 0.5, ["warm"])  # the sidecar is still answering
+        assert client.status()["rejected"] == {"handler_failed": 1}
+        assert engine.pushes == []
+
+
+class FakeSidecar:
+    """A bare ROUTER that answers the link's hello and then sends whatever the test wants."""
+
+    def __init__(self) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind("tcp://127.0.0.1:*")
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.peer = b""
+        self.seq = 0
+
+    def accept(self, timeout: float = 5.0) -> None:
+        """Wait for hello and answer welcome."""
+        assert self.socket.poll(int(timeout * 1000))
+        self.peer, payload = self.socket.recv_multipart()
+        hello = decode(payload, "sidecar")
+        assert hello.kind == "hello"
+        self.send("welcome", re=hello.seq, session=77, snapshot=hello.fields["snapshot"], handler="fake")
+
+    def send(self, kind: str, **fields: Any) -> None:
+        self.seq += 1
+        self.socket.send_multipart([self.peer, encode(kind, self.seq, **fields)])
+
+    def send_raw(self, payload: bytes) -> None:
+        self.socket.send_multipart([self.peer, payload])
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def test_link_applies_only_newer_snapshots() -> None:
+    fake = FakeSidecar()
+    try:
+        with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
+            fake.accept()
+            assert link.wait_connected(5)
+            values = FallbackTableHandler().describe(["warm"], 1.0, None).values
+            fake.send("params", snapshot=5, values=values, words=["warm"])
+            assert link.wait_snapshot(5, 3)
+            fake.send("params", snapshot=3, values=flat_values(), words=[])
+            fake.send("params", snapshot=5, values=flat_values(), words=[])
+            assert wait_until(lambda: link.stats().rejected.get("stale") == 2, 3)
+            assert wait_until(lambda: engine.applied() == 5, 3)
+            assert link.stats().values["mid1_gain"] == 4.8
+    finally:
+        fake.close()
+
+
+def test_link_notices_a_silent_sidecar_by_missing_heartbeats() -> None:
+    fake = FakeSidecar()  # answers hello, then never sends anything: like a hung process, the TCP link stays up
+    try:
+        with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
+            fake.accept()
+            assert link.wait_connected(5)
+            began = time.monotonic()
+            assert wait_until(lambda: not link.stats().connected, 3)
+            waited = time.monotonic() - began
+            timeout = SCHEMA.timing["peer_timeout_ms"] / 1000
+            assert timeout * 0.8 <= waited <= timeout + 1.0
+            assert link.stats().losses == 1
+    finally:
+        fake.close()

@@ -1,0 +1,300 @@
+"""The sidecar protocol without sockets: schema vs the C++ parameter table, codec, every rejection reason,
+the fallback handler, analysis windows, and that PROTOCOL.md documents what protocol.json defines."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+
+import idaw_core
+from realtime import params
+from sidecar import protocol
+from sidecar.analysis import WindowMaker
+from sidecar.handlers import FallbackTableHandler, load_handler
+from sidecar.protocol import SCHEMA, MessageError, ProtocolError, decode, encode, flat_values
+
+SIDECAR = Path(__file__).resolve().parents[1] / "sidecar"
+
+
+def pack(value: Any) -> bytes:
+    return bytes(msgpack.packb(value, use_bin_type=True))
+
+
+def envelope(kind: str, seq: int = 1, **fields: Any) -> dict[str, Any]:
+    return {"v": SCHEMA.version, "type": kind, "seq": seq, **fields}
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """A valid field set for every message type."""
+    values = flat_values()
+    engine = {"session": 5, "name": "e", "snapshot": 1, "held": 1, "windows": 2, "seen_ms": 3}
+    return {
+        "hello": {"session": 7, "name": "idaw live", "rate": 16000, "snapshot": 0, "values": values},
+        "welcome": {"re": 1, "session": 9, "snapshot": 0, "handler": "fallback-table"},
+        "heartbeat": {"session": 7, "snapshot": 3},
+        "audio": {"rate": 16000, "start": 0, "samples": np.zeros(32000, np.float32).tobytes()},
+        "params": {"snapshot": 4, "values": values, "words": ["warm"]},
+        "describe": {"words": ["warm"], "intensity": 0.7},
+        "described": {"re": 2, "snapshot": 4, "values": values, "used": ["warm"], "engines": 1},
+        "feedback": {"snapshot": 4, "rating": 1.0, "words": ["warm"]},
+        "ack": {"re": 3},
+        "status": {},
+        "status_reply": {
+            "re": 4,
+            "session": 9,
+            "uptime_s": 1.5,
+            "handler": "x",
+            "snapshot": 4,
+            "received": {"hello": 1},
+            "rejected": {"version": 2},
+            "dropped": 0,
+            "engines": [engine],
+        },
+        "error": {"re": 5, "code": "version", "detail": "wrong version"},
+        "bye": {"session": 7},
+    }
+
+
+def receiver(kind: str) -> str:
+    return "sidecar" if kind in SCHEMA.accepted_by("sidecar") else "engine"
+
+
+def test_parameter_table_matches_the_core() -> None:
+    core = [(s["name"], s["unit"], s["min"], s["max"], s["default"]) for s in idaw_core.param_specs()]
+    schema = [(p.name, p.unit, p.minimum, p.maximum, p.default) for p in SCHEMA.parameters]
+    assert len(schema) == len(core) == idaw_core.NUM_PARAMS
+    for ours, theirs in zip(schema, core, strict=True):
+        assert ours[:2] == theirs[:2]
+        assert np.float32(ours[2]) == np.float32(theirs[2]) and np.float32(ours[3]) == np.float32(theirs[3])
+        assert np.float32(ours[4]) == np.float32(theirs[4])
+    assert SCHEMA.snapshot_params == params.EQ_PARAM_NAMES
+
+
+def test_every_message_type_round_trips() -> None:
+    cases = examples()
+    assert set(cases) == set(SCHEMA.messages), "examples() must cover every type"
+    for seq, (kind, fields) in enumerate(cases.items(), start=1):
+        message = decode(encode(kind, seq, **fields), receiver(kind))
+        assert (message.kind, message.seq) == (kind, seq)
+        assert set(message.fields) == set(fields)
+
+
+def test_audio_samples_decode_to_float32() -> None:
+    samples = np.linspace(-1, 1, 1000, dtype=np.float32)
+    message = decode(encode("audio", 1, rate=16000, start=99, samples=samples), "sidecar")
+    np.testing.assert_array_equal(message.fields["samples"], samples)
+
+
+def _rejection_cases() -> list[tuple[str, bytes, str, str]]:
+    values = flat_values()
+    good = examples()
+    nan_params = {**values, "low_gain": math.nan}
+    without_high_freq = {k: v for k, v in values.items() if k != "high_freq"}
+    cases = [
+        ("oversized", b"\x00" * (SCHEMA.largest_message + 1), "sidecar", "oversized"),
+        (
+            "control too big",
+            pack(envelope("describe", words=["x" * 60] * 16, intensity=0.5, pad=["y" * 1000] * 4)),
+            "sidecar",
+            "oversized",
+        ),
+        ("random bytes", b"\xc1\xff\x00garbage", "sidecar", "undecodable"),
+        ("truncated", encode("describe", 1, words=["warm"], intensity=0.5)[:-3], "sidecar", "undecodable"),
+        ("trailing data", encode("status", 1) + b"\x00", "sidecar", "undecodable"),
+        ("ext type", b"\x81\xa1v\xc7\x01\x05\x00", "sidecar", "undecodable"),
+        ("int map key", b"\x81\x01\x02", "sidecar", "undecodable"),
+        ("invalid utf-8", b"\x81\xa1v\xa2\xff\xfe", "sidecar", "undecodable"),
+        ("not a map", pack([1, 2, 3]), "sidecar", "not_a_map"),
+        ("no version", pack({"type": "status", "seq": 1}), "sidecar", "missing_field"),
+        ("version 2", pack({**envelope("status"), "v": 2}), "sidecar", "version"),
+        ("version as str", pack({**envelope("status"), "v": "1"}), "sidecar", "wrong_type"),
+        ("negative seq", pack({**envelope("status"), "seq": -1}), "sidecar", "wrong_type"),
+        ("unknown type", pack(envelope("format_disk")), "sidecar", "unknown_type"),
+        ("type not str", pack({**envelope("status"), "type": 3}), "sidecar", "wrong_type"),
+        ("params to sidecar", encode("params", 1, **good["params"]), "sidecar", "direction"),
+        ("describe to engine", encode("describe", 1, **good["describe"]), "engine", "direction"),
+        ("missing field", pack(envelope("describe", words=["warm"])), "sidecar", "missing_field"),
+        ("extra field", pack(envelope("status", evil=1)), "sidecar", "unknown_field"),
+        ("str for float", pack(envelope("describe", words=["warm"], intensity="0.7")), "sidecar", "wrong_type"),
+        ("bool for uint", pack(envelope("heartbeat", session=True, snapshot=1)), "sidecar", "wrong_type"),
+        ("NaN intensity", pack(envelope("describe", words=["warm"], intensity=math.nan)), "sidecar", "non_finite"),
+        ("Inf intensity", pack(envelope("describe", words=["warm"], intensity=-math.inf)), "sidecar", "non_finite"),
+        ("huge intensity", pack(envelope("describe", words=["warm"], intensity=1e308)), "sidecar", "out_of_range"),
+        ("huge int", pack(envelope("describe", words=["warm"], intensity=2**64 - 1)), "sidecar", "out_of_range"),
+        ("rate too low", pack(envelope("audio", rate=100, start=0, samples=b"\x00" * 8)), "sidecar", "out_of_range"),
+        (
+            "odd sample bytes",
+            pack(envelope("audio", rate=16000, start=0, samples=b"\x00" * 7)),
+            "sidecar",
+            "out_of_range",
+        ),
+        (
+            "NaN sample",
+            pack(envelope("audio", rate=16000, start=0, samples=np.array([0, np.nan], "<f4").tobytes())),
+            "sidecar",
+            "non_finite",
+        ),
+        ("word too long", pack(envelope("describe", words=["w" * 65], intensity=0.5)), "sidecar", "out_of_range"),
+        ("no words", pack(envelope("describe", words=[], intensity=0.5)), "sidecar", "out_of_range"),
+        ("control char", pack(envelope("describe", words=["a\nb"], intensity=0.5)), "sidecar", "out_of_range"),
+        (
+            "missing param",
+            pack(envelope("params", snapshot=2, values=without_high_freq, words=[])),
+            "engine",
+            "bad_params",
+        ),
+        (
+            "unknown param",
+            pack(envelope("params", snapshot=2, values={**values, "volume": 1.0}, words=[])),
+            "engine",
+            "bad_params",
+        ),
+        ("NaN param", pack(envelope("params", snapshot=2, values=nan_params, words=[])), "engine", "non_finite"),
+        (
+            "gain too high",
+            pack(envelope("params", snapshot=2, values={**values, "mid1_gain": 12.5}, words=[])),
+            "engine",
+            "out_of_range",
+        ),
+        (
+            "huge param",
+            pack(envelope("params", snapshot=2, values={**values, "high_freq": 1e300}, words=[])),
+            "engine",
+            "out_of_range",
+        ),
+        ("snapshot 0", pack(envelope("params", snapshot=0, values=values, words=[])), "engine", "out_of_range"),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "role", "reason"), _rejection_cases(), ids=[c[0] for c in _rejection_cases()]
+)
+def test_each_malformation_is_rejected_with_its_reason(name: str, payload: bytes, role: str, reason: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode(payload, role)
+    assert caught.value.reason == reason, f"{name}: {caught.value}"
+    assert caught.value.reason in SCHEMA.reasons
+
+
+def test_every_rejection_reason_is_listed() -> None:
+    found = set(re.findall(r'MessageError\(\s*"(\w+)"', "\n".join(p.read_text() for p in SIDECAR.glob("*.py"))))
+    found |= set(re.findall(r'_reject\(\s*"(\w+)"', (SIDECAR / "schema.py").read_text()))
+    found |= {"frames"}
+    assert found <= set(SCHEMA.reasons), found - set(SCHEMA.reasons)
+
+
+def test_encode_refuses_what_decode_would_reject() -> None:
+    with pytest.raises(ProtocolError):
+        encode("describe", 1, words=["warm"], intensity=math.nan)
+    with pytest.raises(ProtocolError):
+        encode("params", 1, snapshot=1, values={**flat_values(), "low_gain": 40.0}, words=[])
+    with pytest.raises(ProtocolError):
+        encode("nonsense", 1)
+
+
+def test_protocol_md_documents_the_schema() -> None:
+    text = (SIDECAR / "PROTOCOL.md").read_text(encoding="utf-8")
+    for kind, spec in SCHEMA.raw["messages"].items():
+        assert f"`{kind}`" in text, kind
+        for field in spec["fields"]:
+            assert f"`{field}`" in text, f"{kind}.{field}"
+    for reason in SCHEMA.reasons:
+        assert f"`{reason}`" in text, reason
+    for limit in SCHEMA.limits.values():
+        assert str(limit) in text
+
+
+def test_no_pickle_anywhere_in_the_sidecar() -> None:
+    for path in SIDECAR.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill|cloudpickle)\b", source, re.M), path
+
+
+def test_fallback_handler_follows_the_safe_table() -> None:
+    handler = FallbackTableHandler()
+    warm = handler.describe(["warm"], 0.7, None)
+    assert list(warm.used) == ["warm"]
+    assert warm.values["mid1_gain"] == pytest.approx(0.7 * 4.8)
+    assert warm.values["mid1_freq"] == pytest.approx(320.0)
+    assert warm.values["high_gain"] == pytest.approx(0.7 * -1.5)
+    bright = handler.describe(["Bright"], 1.0, None)
+    assert bright.values["low_gain"] == pytest.approx(-2.1)
+    assert bright.values["mid3_gain"] == pytest.approx(4.8) and bright.values["mid3_freq"] == pytest.approx(3100)
+    assert bright.values["high_gain"] == pytest.approx(4.0) and bright.values["high_freq"] == pytest.approx(6000)
+    flat = handler.describe(["warm", "bright"], 0.0, None)
+    assert all(v == 0.0 for k, v in flat.values.items() if k.endswith("_gain"))
+    unknown = handler.describe(["crunchy"], 1.0, None)
+    assert list(unknown.used) == [] and unknown.values == flat_values()
+    for result in (warm, bright, flat, handler.describe(["warm", "bright"], 1.0, None)):
+        params.build(result.values)  # every value inside the engine's ranges
+
+
+def test_load_handler_names_what_is_wrong() -> None:
+    assert load_handler("fallback").name == "fallback-table"
+    with pytest.raises(ValueError, match=r"package\.module:factory"):
+        load_handler("nonsense")
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        load_handler("sidecar.no_such_module:create")
+    with pytest.raises(ValueError, match="no describe"):
+        load_handler("os:getcwd")
+
+
+def test_local_endpoints() -> None:
+    assert protocol.is_local_endpoint("tcp://127.0.0.1:47800")
+    assert protocol.is_local_endpoint("tcp://[::1]:47800")
+    assert protocol.is_local_endpoint("tcp://localhost:1")
+    assert protocol.is_local_endpoint("ipc:///tmp/x.sock")
+    for remote in ("tcp://0.0.0.0:1", "tcp://*:1", "tcp://192.168.1.2:1", "tcp://eth0:1", "udp://127.0.0.1:1"):
+        assert not protocol.is_local_endpoint(remote), remote
+
+
+class _Ring:
+    """read_analysis() over a fixed signal, in pieces of at most `piece` samples per call."""
+
+    def __init__(self, signal: np.ndarray, piece: int) -> None:
+        self.signal, self.piece = signal.astype(np.float32), piece
+
+    def read_analysis(self, out: np.ndarray) -> int:
+        count = min(out.size, self.piece, self.signal.size)
+        out[:count] = self.signal[:count]
+        self.signal = self.signal[count:]
+        return count
+
+
+def test_windows_are_decimated_overlapping_and_indexed() -> None:
+    rate = 48000
+    t = np.arange(rate * 4) / rate
+    ring = _Ring(np.sin(2 * np.pi * 1000 * t), piece=960)
+    maker = WindowMaker(rate)
+    assert maker.rate == 16000 and maker.window_n == 32000 and maker.hop_n == 8000
+    windows = []
+    for _ in range(4 * 50):
+        ring.piece = 960  # 20 ms per pump, as the link drains
+        window = maker.pump(ring)
+        if window is not None:
+            windows.append((*window, maker.total_out))
+    assert 6 <= len(windows) <= 8  # one per 0.5 s hop over 4 s
+    start, samples, produced = windows[-1]
+    assert samples.dtype == np.float32 and samples.size == 32000
+    assert start + samples.size == produced  # the newest window_s seconds
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    assert np.fft.rfftfreq(samples.size, 1 / 16000)[np.argmax(spectrum)] == pytest.approx(1000, abs=1)
+    starts = [w[0] for w in windows[-3:]]
+    assert all(b - a == pytest.approx(8000, abs=400) for a, b in itertools.pairwise(starts))
+
+
+def test_protocol_md_tables_are_generated_from_the_schema() -> None:
+    from sidecar import protocol_doc
+
+    text = (SIDECAR / "PROTOCOL.md").read_text(encoding="utf-8")
+    assert protocol_doc.generated_part(text) == protocol_doc.current(), (
+        "PROTOCOL.md is out of date: run python -m sidecar.protocol_doc --write"
+    )
