@@ -62,6 +62,7 @@ def time_blocks(frames: int, rounds: int, warmup: int) -> BlockTimes:
     snapshot = common.full_chain_snapshot()
     engine: Any = idaw_core.Engine()
     engine.prepare(float(common.RATE), frames, common.CHANNELS)
+    engine.set_telemetry_enabled(True)  # the exact per-block CPU times come from the telemetry ring
     engine.set_parameters_now(snapshot)
     chain = numpy_chain.NumpyChain(numpy_chain.ChainSettings.from_snapshot(snapshot, common.RATE), common.CHANNELS)
     pool = common.noise(frames * POOL_BLOCKS).reshape(POOL_BLOCKS, frames, common.CHANNELS)

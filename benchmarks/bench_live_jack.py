@@ -1,19 +1,20 @@
 """`idaw live` on a private dummy JACK server (48 kHz, period 256): callback cost, xruns and lost blocks,
 without and with --stress-python (a busy Python thread and forced gc.collect() in idaw's own process).
 
-For each run, a player client feeds noise into idaw and an observer client records idaw's output every cycle,
-counting JACK xruns with an xrun callback (tests/jack_server.PlayRecord). PortAudio silences idaw's ports when
-its stream is not running, so the server cycles idaw ran in are the recorded non-zero blocks; they are
-compared with the callbacks the bridge counted. Callback timing, over-budget blocks and the bridge's xruns
-come from idaw's --report. Run alone with `python -m benchmarks.bench_live_jack [--quick] [--out FILE]`;
-needs jackd (Debian jackd2) and the JACK-Client package.
+For each run, jackd2's C example client jack_simple_client feeds a sine into idaw and jack_rec (also C) records
+idaw's output to a WAV file; an observer client counts JACK xruns with an xrun callback. No Python runs in any
+JACK process callback. PortAudio silences idaw's ports when its stream is not running, so the cycles idaw ran
+in are the recorded non-zero blocks; their number is compared with the callbacks the bridge counted. Callback
+timing, over-budget blocks and the bridge's xruns come from idaw's --report. Run alone with
+`python -m benchmarks.bench_live_jack [--quick] [--out FILE]`; needs jackd2 and the JACK-Client package.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,16 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import soundfile as sf
 
 from benchmarks import common
 from realtime import params
-from tests.jack_server import JackServer, PlayRecord, active_blocks
+from tests.jack_clients import active_blocks
+from tests.jack_server import JACKD_PACKAGE, JackServer
 
 PERIOD = 256
 """JACK period (frames) of the dummy server."""
 SECONDS, QUICK_SECONDS = 20.0, 5.0
 """How long idaw runs in each configuration."""
-PLAYER, OBSERVER, CLIENT = "idaw-bench-player", "idaw-bench-observer", "idaw-bench"
+OBSERVER, CLIENT = "idaw-bench-observer", "idaw-bench"
+C_PLAYER, C_RECORDER = "jack_simple_client", "jackrec"
+"""jackd2's example clients (C): a sine player and `jack_rec`, a recorder to a WAV file. No Python runs in any
+JACK process callback, so the figures are idaw's and the server's, not the harness's."""
 REPO = Path(__file__).resolve().parents[1]
 _FLAGS = {"input_gain", "drive", "crunch", "mix", "output_gain"}
 
@@ -47,7 +54,7 @@ def chain_args(settings: dict[str, float]) -> list[str]:
     return args
 
 
-def silent_blocks(out: np.ndarray[Any, np.dtype[np.float32]], period: int, first: int, last: int) -> int:
+def silent_blocks(out: npt.NDArray[np.float32], period: int, first: int, last: int) -> int:
     """All-zero period blocks of `out` between blocks `first` and `last` (a callback that wrote nothing)."""
     if first < 0:
         return 0
@@ -55,33 +62,65 @@ def silent_blocks(out: np.ndarray[Any, np.dtype[np.float32]], period: int, first
     return int(np.count_nonzero(~np.any(blocks != 0, axis=(1, 2))))
 
 
-def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> common.Json:
-    """One run of idaw live between player and observer; returns its timing, xrun and block figures."""
-    report_path = work / f"report-{int(stress)}.json"
-    rig = PlayRecord(server, common.noise(server.rate * 4), max_seconds=seconds + 20, player=PLAYER,
-                     recorder=OBSERVER)
-    command = [sys.executable, "-m", "realtime.cli", "live", "--input-device", PLAYER, "--output-device", OBSERVER,
-               "--client-name", CLIENT, "--duration", f"{seconds:g}", "--report", str(report_path),
-               *chain_args(common.FULL_CHAIN), *(["--stress-python"] if stress else [])]
-    gc.collect()
-    gc.disable()  # the observer's callbacks run Python here: no collection of this heap may delay them
-    try:
-        rig.start()
-        mark = server.log_size()
-        result = subprocess.run(command, cwd=REPO, env=server.env(), capture_output=True, text=True,
-                                timeout=seconds + 120, check=False)
+def _program(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"'{name}' not found; install the Debian package {JACKD_PACKAGE}")
+    return path
+
+
+def _wait_for_ports(observer: Any, client: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until `client` has registered its ports (raises if its process exits or 10 s pass)."""
+    deadline = time.monotonic() + 10
+    while not observer.get_ports(f"{client}:"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{client} did not start (status {process.poll()})")
         time.sleep(0.05)
+
+
+def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> common.Json:
+    """One run of idaw live from the C player to the C recorder; returns its timing, xrun and block figures."""
+    import jack
+
+    report_path, wav_path = work / f"report-{int(stress)}.json", work / f"idaw-out-{int(stress)}.wav"
+    observer = jack.Client(OBSERVER, no_start_server=True, servername=server.name)
+    xruns: list[float] = []
+    observer.set_xrun_callback(xruns.append)  # notification thread, not real time: no Python per cycle anywhere
+    observer.activate()
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        helpers.append(subprocess.Popen([_program(C_PLAYER)], env=server.env(), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_for_ports(observer, C_PLAYER, helpers[0])
+        # jack_rec records the dummy capture ports; idaw's outputs are added to them (silence) when it starts.
+        helpers.append(subprocess.Popen([_program("jack_rec"), "-f", str(wav_path), "-d", str(int(seconds + 300)),
+                                         "-b", "32", "system:capture_1", "system:capture_2"], env=server.env(),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        _wait_for_ports(observer, C_RECORDER, helpers[1])
+        mark = server.log_size()
+        xruns.clear()
+        result = subprocess.run(
+            [sys.executable, "-m", "realtime.cli", "live", "--no-sidecar", "--input-device", C_PLAYER, "--output-device", C_RECORDER,
+             "--client-name", CLIENT, "--duration", f"{seconds:g}", "--report", str(report_path),
+             *chain_args(common.FULL_CHAIN), *(["--stress-python"] if stress else [])],
+            cwd=REPO, env=server.env(), capture_output=True, text=True, timeout=seconds + 120, check=False)
+        time.sleep(0.5)  # silence after idaw's last block reaches the file
+        observer_xruns = len(xruns)
+        helpers[1].send_signal(signal.SIGINT)
+        recorder_said = helpers[1].communicate(timeout=30)[0].decode(errors="replace")
     finally:
-        gc.enable()
-        rig.close()
+        for helper in helpers:
+            if helper.poll() is None:
+                helper.terminate()
+                helper.wait(10)
+        observer.deactivate()
+        observer.close()
     if result.returncode != 0:
         raise RuntimeError(f"idaw live failed ({result.returncode}): {result.stderr.strip()}")
     report: dict[str, Any] = json.loads(report_path.read_text())
-    out, _ = rig.recording()
+    out, _ = sf.read(wav_path, dtype="float32", always_2d=True)
     first, last, _ = active_blocks(out, server.period)
-    steps = np.diff(rig.frame_times[first : last + 1]) if first >= 0 else np.zeros(0, np.int64)
-    missed = int(np.sum(steps // server.period - 1)) if steps.size else 0
-    server_cycles = (last - first + 1) + missed if first >= 0 else 0
+    recorded = last - first + 1 if first >= 0 else 0
     timing = report["timing"]
     return {
         "stress_python": stress,
@@ -94,16 +133,18 @@ def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> com
         "budget_fraction": report["budget_fraction"],
         "xruns": {
             "bridge": report["xruns"],
-            "observer_jack_callback": sum(1 for k in rig.xrun_cycles if first <= k <= last + 1),
-            "observer_jack_callback_whole_run": rig.xruns,
+            "observer_jack_callback": observer_xruns,
             "jackd_blamed": server.xrun_culprits(mark),
+            "jackd_driver_woke_late": server.late_wakeups(mark),
         },
         "blocks": {
             "processed": report["callbacks"],
-            "server_cycles": server_cycles,
-            "equal": report["callbacks"] == server_cycles,
-            "observer_missed_cycles": missed,
+            "server_cycles": recorded,
+            "equal": report["callbacks"] == recorded,
+            "cycles_skipped_by_xruns": server.skipped_cycles(mark),
             "silent_blocks_inside_run": silent_blocks(out, server.period, first, last),
+            "recording_ends_after_idaw": 0 <= last < out.shape[0] // server.period - 1,
+            "recorder_overruns": "overrun" in recorder_said.lower(),
         },
         "stress": report["stress_python"],
     }
@@ -119,12 +160,16 @@ def run(quick: bool = False) -> common.Json:
     return {
         "benchmark": "live_jack",
         "config": {"rate_hz": common.RATE, "period": PERIOD, "seconds_per_run": seconds,
-                   "driver": "jackd -R -d dummy", "params": common.FULL_CHAIN},
+                   "driver": "jackd -R -d dummy", "params": common.FULL_CHAIN,
+                   "clients": f"{C_PLAYER} (sine) -> idaw live -> jack_rec (WAV); observer: xrun callback only"},
         "notes": {
             "callback_us": "the engine's own per-callback timing (histogram bins about 4.4% wide; max exact)",
             "xruns.bridge": "callbacks PortAudio flagged with an under/overflow (idaw's bridge counters)",
-            "xruns.observer_jack_callback": "xruns the observer's JACK xrun callback saw while idaw ran",
-            "blocks": "bridge callbacks vs server cycles between idaw's first and last output block",
+            "xruns.observer_jack_callback": "xruns the observer's xrun callback saw from idaw's launch to its exit",
+            "xruns.jackd_driver_woke_late": "jackd's own timer thread woke too late (the machine stalled the server)",
+            "blocks": "bridge callbacks vs the cycles jack_rec recorded from idaw's first to its last output block "
+                      "(cycles the server ran the graph in; after an xrun jackd skips the graph for a cycle, counted "
+                      "in cycles_skipped_by_xruns)",
         },
         "results": results,
     }

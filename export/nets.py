@@ -18,7 +18,7 @@ import torch
 from export.onnx_export import export_onnx
 from export.parity import compare, onnx_runner, random_frames, reference_runner, torch_runner
 from export.rtneural import save_rtneural
-from realtime.nets import NETS, param_count
+from realtime.nets.architectures import NETS, param_count
 
 __all__ = ["ExportedNet", "export_nets", "main"]
 

@@ -9,6 +9,7 @@ Device selection, PortAudio start-up and JACK naming live in realtime/live_strea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -22,9 +23,13 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 import idaw_core
 from realtime import live_stream, options, params
 from realtime.errors import DeviceError, IdawError
+from sidecar import host as sidecar_host
 
 DEFAULT_RATE = 48000
 MAX_BLOCK = 2048
@@ -77,6 +82,35 @@ class _Stress:
                 "max_gc_collect_ms": round(self.max_collect_ms, 3)}
 
 
+def _start_describe_prompt(host: sidecar_host.HostSidecar) -> None:
+    """When stdin is a terminal, read 'WORD [WORD...] [INTENSITY]' lines and send them as describe requests.
+
+    Runs on its own daemon thread, which is the only one that talks to the sidecar's request socket.
+    """
+    if not sys.stdin.isatty():
+        return
+
+    def loop() -> None:
+        for line in sys.stdin:
+            parts = line.split()
+            if not parts:
+                continue
+            intensity = 0.7
+            try:
+                intensity = float(parts[-1])
+                parts = parts[:-1]
+            except ValueError:
+                pass
+            try:
+                result = host.describe(parts, intensity)
+                print(f"describe {' '.join(parts)} at {intensity:g}: used {', '.join(result.used) or 'nothing'}",
+                      flush=True)
+            except IdawError as error:
+                print(f"describe: {error}", flush=True)
+
+    threading.Thread(target=loop, name="idaw-describe-prompt", daemon=True).start()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `idaw live`."""
     io = parser.add_argument_group("audio device")
@@ -103,6 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="diagnostics: keep a busy pure-Python thread and forced gc.collect() running "
                            "in this process, to show the native callback does not depend on the interpreter")
     options.add_chain_arguments(parser)
+    sidecar_host.add_arguments(parser)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -183,6 +218,16 @@ def run(args: argparse.Namespace) -> int:
     IdawError; a stream that dies (e.g. the JACK server quit) ends the process with exit code 3."""
     _check_args(args)
     vector = options.chain_from_args(args)
+    _write_report(args.report, {"status": "starting"})  # an unwritable path fails now, not after the run
+    try:
+        return _stream(args, vector)
+    except IdawError as error:
+        _write_report(args.report, {"status": "error", "error": str(error)})
+        raise
+
+
+def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
+    """Open, run and close the stream (see run()); returns 0."""
     sd = live_stream.load_portaudio(args.client_name)
     in_dev, out_dev = live_stream.choose_devices(sd, args.device, args.input_device, args.output_device)
     live_stream.check_settings(sd, in_dev, out_dev, args.rate, args.channels)
@@ -198,9 +243,8 @@ def run(args: argparse.Namespace) -> int:
     stop = [False]
     restore_signals = _install_stop_handlers(stop)
     stress = _Stress() if args.stress_python else None
-    report: dict[str, Any] = {"status": "starting", **info, "requested_blocksize": args.blocksize,
-                              "channels": args.channels,
-                              "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)}}
+    base: dict[str, Any] = {**info, "requested_blocksize": args.blocksize, "channels": args.channels,
+                            "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)}}
     try:
         stream.start()
     except sd.PortAudioError as error:
@@ -209,6 +253,17 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     block_frames = live_stream.wait_first_block(bridge, args.rate)
     print(live_stream.ready_line(info, args.rate, block_frames), flush=True)
+    try:
+        # The link becomes the engine's one parameter producer; the audio already flows, so the sidecar
+        # gets analysis windows from the start.
+        host = sidecar_host.attach_from_args(args, engine, vector, "idaw live")
+    except IdawError:
+        live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
+        raise
+    if host is not None:
+        print(f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "
+              f"`idaw sidecar --bind {host.endpoint} --describe WORD`", flush=True)
+        _start_describe_prompt(host)
     if stress is not None:
         stress.start()
     gc.freeze()  # everything allocated so far is permanent: the collector never walks it again
@@ -216,7 +271,6 @@ def run(args: argparse.Namespace) -> int:
     block_seconds = block_frames / args.rate if block_frames else 0.0
     deadline = started + args.duration if args.duration is not None else math.inf
     next_stats = started + 1.0
-    window_max_us = 0.0
     status = "ok"
     while not stop[0]:
         time.sleep(TICK_SECONDS)
@@ -229,10 +283,10 @@ def run(args: argparse.Namespace) -> int:
         if args.stats and now >= next_stats:
             next_stats += 1.0
             window = engine.timing_window()
-            window_max_us = max(window_max_us, float(window["max_us"]))
             counters = bridge.counters()
             block_seconds = counters["last_callback_frames"] / args.rate or block_seconds
-            print(stats_line(now - started, window, counters, block_seconds), flush=True)
+            line = stats_line(now - started, window, counters, block_seconds)
+            print(line + (f" | {host.summary()}" if host is not None else ""), flush=True)
     elapsed = time.monotonic() - started
     restore_signals()
 
@@ -240,18 +294,19 @@ def run(args: argparse.Namespace) -> int:
         counters = bridge.counters()
         frames_seen = int(counters["last_callback_frames"]) or block_frames
         summary = engine.timing_summary()
-        if args.stats:  # timing_window() restarts the histogram's max: combine the windows' maxima
-            summary["max_us"] = max(window_max_us, float(engine.timing_window()["max_us"]))
         return {
-            **report, "status": status, "seconds": round(elapsed, 3),
+            "status": status, **base, "seconds": round(elapsed, 3),
             "callbacks": counters["callbacks"], "frames": counters["frames"], "xruns": counters["xruns"],
             "block_size": frames_seen, "block_ms": round(1e3 * frames_seen / args.rate, 4),
             "budget_fraction": BUDGET_FRACTION,
             "timing": _timing_fields(summary, frames_seen / args.rate if frames_seen else 0.0),
             "bridge": counters, "engine": engine.counters(),
             "stress_python": stress.finish() if stress is not None else None,
+            "sidecar": dataclasses.asdict(host.link.stats()) if host is not None else None,
         }
 
+    if host is not None:
+        host.close()  # the engine keeps the last parameters it got
     if status != "ok":  # PortAudio may hang in stop/close or at exit once the server is gone: leave at once
         report = final_report()
         live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)

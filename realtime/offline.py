@@ -20,6 +20,7 @@ from tqdm import tqdm
 import idaw_core
 from realtime import audio_io, options, params
 from realtime.errors import IdawError
+from sidecar import host as sidecar_host
 
 DEFAULT_BLOCK_SIZE = 256
 MAX_BLOCK_SIZE = 65536
@@ -145,6 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"never show the progress bar (shown on a terminal for files over {PROGRESS_MIN_SECONDS:g} s)",
     )
+    sidecar_host.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     vector = options.chain_from_args(args)
     audio_io.output_format(args.output, args.subtype)  # fail on a bad output name before any work
     audio, rate = audio_io.read_audio(args.input)
+    vector = sidecar_host.offline_vector_from_args(args, audio, rate, vector)  # --describe: the sidecar's EQ
     result = render(
         audio, rate, vector, args.block_size, args.rate, progress=not args.no_progress and sys.stderr.isatty()
     )

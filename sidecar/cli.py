@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--handler",
         default="fallback",
         metavar="SPEC",
-        help="describe handler: 'fallback' (SAFE-DB table, no ML) or 'package.module:factory'",
+        help="describe handler: 'fallback' (SAFE-DB table, no ML), 'semantic-eq' (the trained model) or "
+        "'package.module:factory'",
     )
     parser.add_argument("--curve", action="store_true", help="encrypt and authenticate with CURVE keys (--key-dir)")
     parser.add_argument(

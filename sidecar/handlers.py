@@ -1,8 +1,9 @@
 """The pluggable describe handler: words + intensity (+ the latest analysis window) -> an EQ snapshot.
 
 The sidecar calls a `DescribeHandler`; the semantic EQ model (sidecar/semantic_eq/) will be one, and
-`FallbackTableHandler` is the one that works without ML: a small table of SAFE-DB median settings.
-`load_handler('fallback')` or `load_handler('package.module:factory')` picks one at start-up.
+`FallbackTableHandler` is the one that works without ML: a small table of SAFE-DB median settings;
+`SemanticEqAdapter` wraps the model. `load_handler('fallback' | 'semantic-eq' | 'package.module:factory')`
+picks one at start-up.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -100,8 +101,10 @@ class FallbackTableHandler:
             settings = [self.table[w][name] for w in used if name in self.table[w]]
             if not settings:
                 continue
-            if name in _LOG_PARAMS:
-                values[name] = math.exp(sum(math.log(s) for s in settings) / len(settings))
+            if name in _LOG_PARAMS:  # geometric mean (exact for one word)
+                values[name] = (
+                    settings[0] if len(settings) == 1 else math.exp(sum(map(math.log, settings)) / len(settings))
+                )
             else:
                 values[name] = intensity * sum(settings) / len(settings)
         return DescribeResult(values, used)
@@ -112,13 +115,52 @@ class FallbackTableHandler:
         del self.ratings[:-1000]
 
 
-def load_handler(spec: str = DEFAULT_HANDLER) -> DescribeHandler:
-    """The handler `spec` names: 'fallback', or 'module:callable' where callable() returns a DescribeHandler.
+class SemanticEqAdapter:
+    """The semantic EQ model (sidecar/semantic_eq/handler.py, SemanticEqHandler) as a DescribeHandler.
 
-    Raises ValueError with a one-line reason when the module, the callable or the result is wrong.
+    The model is loaded when the adapter is made (before the sidecar reports ready), so describe latency is
+    measured with the model in memory. `model` may be given (tests); it needs describe(words, intensity, audio,
+    rate) returning an object with `eq` (the 13 EQ values in snapshot_params order) and `words_used`.
+    """
+
+    name = "semantic-eq"
+
+    def __init__(self, model: Any = None) -> None:
+        if model is None:
+            from sidecar.semantic_eq.handler import SemanticEqHandler
+
+            model = SemanticEqHandler()
+        self.model = model
+
+    def describe(self, words: Sequence[str], intensity: float, window: AnalysisWindow | None) -> DescribeResult:
+        """The model's EQ for `words`, adapted to `window` when there is one."""
+        audio = None if window is None else window.samples
+        rate = SCHEMA.analysis["rate"] if window is None else window.rate
+        result = self.model.describe(list(words), intensity, audio, int(rate))
+        eq = [float(v) for v in result.eq]
+        return DescribeResult(dict(zip(SCHEMA.snapshot_params, eq, strict=True)), tuple(result.words_used))
+
+    def feedback(self, words: Sequence[str], snapshot: int, rating: float) -> None:
+        """Passed on when the model takes feedback, else ignored."""
+        record = getattr(self.model, "feedback", None)
+        if callable(record):
+            record(words, snapshot, rating)
+
+
+def load_handler(spec: str = DEFAULT_HANDLER) -> DescribeHandler:
+    """The handler `spec` names: 'fallback', 'semantic-eq', or 'module:callable' where callable() returns a
+    DescribeHandler.
+
+    Raises ValueError with a one-line reason when the module, the model's weights, the callable or the result is
+    wrong.
     """
     if spec == "fallback":
         return FallbackTableHandler()
+    if spec == "semantic-eq":
+        try:
+            return SemanticEqAdapter()
+        except (ImportError, OSError) as error:
+            raise ValueError(f"handler 'semantic-eq' cannot be loaded ({type(error).__name__}: {error})") from None
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"handler '{spec}': use 'fallback' or 'package.module:factory'")

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sidecar-handler",
         default="fallback",
         metavar="SPEC",
-        help="describe handler of a started sidecar ('fallback' or 'package.module:factory')",
+        help="describe handler of a started sidecar ('fallback', 'semantic-eq' or 'package.module:factory')",
     )
     group.add_argument(
         "--sidecar-keys",
@@ -114,8 +114,9 @@ class HostSidecar:
             raise IdawError(f"sidecar: {error}") from None
         self.link = SidecarLink(self.engine, self.endpoint, self.base, name=self.name, keys=self._keys).start()
         if not self.link.wait_connected(timeout):
+            reason = self.link.stats().last_error
             self.close()
-            raise IdawError(f"sidecar at {self.endpoint} did not answer within {timeout:g} s")
+            raise IdawError(reason or f"sidecar at {self.endpoint} did not answer within {timeout:g} s")
         return self
 
     def describe(self, words: Sequence[str], intensity: float, wait: float = 2.0) -> Any:

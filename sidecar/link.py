@@ -155,7 +155,14 @@ class SidecarLink:
     def _run(self) -> None:
         socket = self._socket()
         monitor = socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        socket.connect(self.endpoint)
+        try:
+            socket.connect(self.endpoint)
+        except zmq.ZMQError as error:  # a malformed endpoint: the link stays disconnected and says why
+            self.state.note_internal_error(ValueError(f"cannot connect to {self.endpoint}: {error}"))
+            socket.disable_monitor()
+            monitor.close(0)
+            socket.close(0)
+            return
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)

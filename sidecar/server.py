@@ -99,6 +99,9 @@ class SidecarServer:
         socket.setsockopt(zmq.SNDHWM, 64)
         socket.setsockopt(zmq.RCVHWM, 1000)
         socket.setsockopt(zmq.MAXMSGSIZE, SCHEMA.limits["zmq_max_message_bytes"])
+        socket.setsockopt(
+            zmq.ROUTER_MANDATORY, 1
+        )  # a full or vanished peer raises (counted) instead of dropping silently
         if self.keys is not None:
             self._authenticator = curve.apply_server(socket, self.keys)
         try:
@@ -162,7 +165,11 @@ class SidecarServer:
         self._seq += 1
         try:
             self._socket.send_multipart([identity, encode(kind, self._seq, **fields)], zmq.NOBLOCK)
-        except zmq.Again:
+        except zmq.Again:  # the peer does not read: its queue is full
+            self.counters.send_dropped += 1
+        except zmq.ZMQError as error:  # EHOSTUNREACH: the peer is gone
+            if error.errno != zmq.EHOSTUNREACH:
+                raise
             self.counters.send_dropped += 1
 
     def beat(self, now: float) -> None:

@@ -1,9 +1,11 @@
-"""A private JACK server (dummy driver) for tests and benchmarks, and the `jack_server` pytest helper.
+"""A private JACK server (dummy driver) for tests and benchmarks.
 
 `JackServer` starts `jackd -n NAME -R -d dummy -r RATE -p PERIOD` under a server name of its own, so it never
-touches a user's default server, waits until clients can connect, and stops it with SIGTERM (SIGKILL if it
-hangs). Clients find it through `env()` (JACK_DEFAULT_SERVER) or `jack.Client(..., servername=server.name)`.
-`start_for_test()` skips on a user's machine without jackd and fails under IDAW_REQUIRE_ALL=1 (tests/needs.py).
+touches a user's default server, waits until clients can connect (jack_wait), and stops it with SIGTERM (SIGKILL
+if it hangs, and at interpreter exit at the latest). Clients find it through `env()` (JACK_DEFAULT_SERVER) or
+`jack.Client(..., servername=server.name)`; its log tells who caused an xrun (`xrun_culprits`).
+`start_for_test()` skips on a user's machine without jackd or JACK-Client and fails under IDAW_REQUIRE_ALL=1
+(tests/needs.py). Clients that feed and record a device under test are in tests/jack_clients.py.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import numpy as np
 
 JACKD_PACKAGE = "jackd2"
 """Debian package that provides jackd and jack_wait."""
@@ -39,6 +39,7 @@ class JackServer:
         self.name = name or f"idaw_test_{os.getpid()}_{time.monotonic_ns() % 1_000_000}"
         self.realtime = realtime
         self.process: subprocess.Popen[bytes] | None = None
+        self._killed = False
         self._log_dir = tempfile.TemporaryDirectory(prefix="idaw-jackd-")
         self.log_path = Path(self._log_dir.name) / "jackd.log"
 
@@ -57,7 +58,20 @@ class JackServer:
         return env
 
     def start(self, timeout: float = 10.0) -> JackServer:
-        """Start jackd and wait until it accepts clients; returns self. Raises JackServerError on failure."""
+        """Start jackd and wait until it accepts clients; returns self. Raises JackServerError on failure.
+
+        When JACK's server registry is full of servers that died without unregistering, their slots are
+        reclaimed (see reclaim_dead_servers) and the start is tried once more.
+        """
+        try:
+            return self._start(timeout)
+        except JackServerError as error:
+            if "Too many servers already active" not in str(error) or not reclaim_dead_servers():
+                raise
+        self.process = None
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> JackServer:
         if self.process is not None:
             return self
         with open(self.log_path, "wb") as log:
@@ -70,7 +84,7 @@ class JackServer:
         jack_wait = shutil.which("jack_wait")
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise JackServerError(f"jackd exited with status {self.process.returncode}: {self.log_tail()}")
+                raise JackServerError(f"jackd exited with status {self.process.returncode}: {self.log_tail(20)}")
             if self._accepting(jack_wait):
                 return self
             time.sleep(0.05)
@@ -93,7 +107,12 @@ class JackServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 5.0) -> int | None:
-        """Stop jackd (SIGTERM, then SIGKILL after `timeout`); returns its exit status (None if never started)."""
+        """Stop jackd (SIGTERM, then SIGKILL after `timeout`); returns its exit status (None if never started).
+
+        A server that was killed (kill()) is started once more under its name and stopped cleanly: jackd
+        killed with SIGKILL keeps its slot in JACK's server registry (8 slots, shared by every user of this
+        machine) until a server of the same name starts, so each crash test would otherwise use one up.
+        """
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -104,6 +123,16 @@ class JackServer:
                 self.process.kill()
                 self.process.wait(timeout)
         status = self.process.returncode
+        if self._killed:
+            self._killed = False
+            self.process = None
+            try:
+                self._start(10.0)
+            except JackServerError:
+                self._remove_shm()
+            self.stop(timeout)
+        elif status != 0:
+            self._remove_shm()
         return status
 
     def kill(self) -> None:
@@ -111,6 +140,14 @@ class JackServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+            self._killed = True
+
+    def _remove_shm(self) -> None:
+        """Delete the shared memory and semaphores a jackd that did not exit cleanly left in /dev/shm."""
+        shm = Path("/dev/shm")
+        for pattern in (f"jack_{self.name}_*", f"jack_sem.*_{self.name}_*"):
+            for leftover in shm.glob(pattern):
+                leftover.unlink(missing_ok=True)
 
     def log_size(self) -> int:
         """Bytes in jackd's log so far: a mark for xrun_culprits()."""
@@ -136,6 +173,11 @@ class JackServer:
             if names:
                 culprits.append(names[0])
         return culprits
+
+    def skipped_cycles(self, since: int = 0) -> int:
+        """Cycles after byte `since` of the log in which jackd did not run the graph, because a client had not
+        finished the previous one ("Process error" in async mode): every client misses those cycles."""
+        return self._log_since(since).count("Process error")
 
     def late_wakeups(self, since: int = 0) -> int:
         """How often, after byte `since` of its log, jackd's own driver thread woke up too late for a cycle
@@ -164,6 +206,62 @@ class JackServer:
         self.close()
 
 
+REGISTRY = Path("/dev/shm/jack-shm-registry")
+"""jack2's server registry (POSIX shared memory): a header, then 8 slots of (pid, "jack-UID:NAME:")."""
+
+
+def dead_server_names() -> list[str]:
+    """Names of servers JACK's registry still lists although their jackd is gone (killed with SIGKILL, say).
+
+    jack2 frees such a slot only when a server of the same name starts. Returns [] when the registry is
+    missing or not laid out as jack2's shm.h has it.
+    """
+    try:
+        data = REGISTRY.read_bytes()[:8192]
+        header_length = struct.unpack_from("<I", data, 16)[0]
+    except (OSError, struct.error):
+        return []
+    slots, first = 8, 24
+    entry = (header_length - first) // slots
+    if entry < 8 or first + slots * entry > len(data):
+        return []
+    names = []
+    for slot in range(slots):
+        offset = first + slot * entry
+        pid = struct.unpack_from("<i", data, offset)[0]
+        label = data[offset + 4 : offset + entry].split(b"\0")[0].decode(errors="replace")
+        parts = label.split(":")
+        if pid > 0 and len(parts) >= 2 and parts[1] and not _alive(pid):
+            names.append(parts[1])
+    return names
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_dead_servers() -> int:
+    """Free the registry slots of dead servers by starting and cleanly stopping a jackd under each name;
+    returns how many were freed."""
+    freed = 0
+    for name in dead_server_names():
+        server = JackServer(name=name)
+        try:
+            server._start(10.0)
+            freed += 1
+        except JackServerError:
+            pass
+        finally:
+            server.close()
+    return freed
+
+
 def start_for_test(rate: int = 48000, period: int = 256) -> JackServer:
     """A started JackServer for a test; skips (or fails under IDAW_REQUIRE_ALL=1) when jackd or JACK-Client is
     missing. The caller must close() it (the pytest fixtures do)."""
@@ -184,121 +282,3 @@ def start_for_test(rate: int = 48000, period: int = 256) -> JackServer:
     except JackServerError:
         server.close()
         raise
-
-
-class PlayRecord:
-    """Two JACK clients for testing a device-like client (e.g. `idaw live`) sample by sample.
-
-    The player feeds `signal` (frames, channels), looping, on ports out_0.. from activation on. The recorder
-    records every cycle, with the cycle's frame time: its ports in_0.. are for the outputs of the client under
-    test, and its ports tee_0.. are wired to the player, so the input the client got is recorded in the very
-    same cycle as its output. The recorder also counts JACK xruns and cycles whose size was not the period.
-    """
-
-    def __init__(self, server: JackServer, signal: np.ndarray[Any, np.dtype[np.float32]], max_seconds: float,
-                 player: str = "idaw-test-player", recorder: str = "idaw-test-recorder") -> None:
-        import jack
-
-        self.period = server.period
-        frames, self.channels = signal.shape
-        loop = -(-frames // self.period) * self.period  # a whole number of periods, zero-padded
-        self._signal = np.zeros((self.channels, loop), np.float32)
-        self._signal[:, :frames] = signal.T
-        self.max_cycles = int(max_seconds * server.rate / self.period) + 1
-        # np.ones, not np.zeros: every page is touched now, so the audio thread never takes a page fault
-        self._rec = np.ones((2 * self.channels, self.max_cycles * self.period), np.float32)
-        self.frame_times = np.ones(self.max_cycles, np.int64)
-        self.cycles = 0
-        self.played = 0
-        self.xrun_cycles: list[int] = []
-        self.odd_blocks = 0
-        self.settled = 0
-        self.player = jack.Client(player, no_start_server=True, servername=server.name)
-        self.recorder = jack.Client(recorder, no_start_server=True, servername=server.name)
-        self._outs = [self.player.outports.register(f"out_{c}") for c in range(self.channels)]
-        self._ins = [self.recorder.inports.register(f"in_{c}") for c in range(self.channels)]
-        self._tees = [self.recorder.inports.register(f"tee_{c}") for c in range(self.channels)]
-        self.player.set_process_callback(self._play)
-        self.recorder.set_process_callback(self._record)
-        self.recorder.set_xrun_callback(self._xrun)
-
-    def _play(self, frames: int) -> None:
-        start = (self.played * self.period) % self._signal.shape[1]
-        for c, port in enumerate(self._outs):
-            port.get_array()[:] = self._signal[c, start : start + frames]
-        self.played += 1
-
-    def _record(self, frames: int) -> None:
-        k = self.cycles
-        if frames != self.period:
-            self.odd_blocks += 1
-        if k < self.max_cycles:
-            begin = k * self.period
-            for c, port in enumerate(self._ins + self._tees):
-                self._rec[c, begin : begin + frames] = port.get_array()
-            self.frame_times[k] = self.recorder.last_frame_time
-        self.cycles = k + 1
-
-    def _xrun(self, delay_us: float) -> None:
-        self.xrun_cycles.append(self.cycles)
-
-    @property
-    def xruns(self) -> int:
-        """JACK xruns reported since the clients settled (start() returned)."""
-        return sum(1 for k in self.xrun_cycles if k >= self.settled)
-
-    def start(self, settle_seconds: float = 0.1) -> PlayRecord:
-        """Activate both clients, wire player -> tee and let the graph settle; returns self.
-
-        Activating a client can cost the server one xrun and repeat a frame time; cycles and xruns from before
-        the end of `settle_seconds` are not counted (see `settled`).
-        """
-        self.player.activate()
-        self.recorder.activate()
-        for out, tee in zip(self._outs, self._tees, strict=True):
-            self.player.connect(out, tee)
-        time.sleep(settle_seconds)
-        self.settled = self.cycles
-        return self
-
-    @property
-    def looped_signal(self) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """What the player loops, (frames, channels): the signal zero-padded to whole periods."""
-        return self._signal.T
-
-    @property
-    def overflowed(self) -> bool:
-        """True when the recording ran out of room (cycles after max_seconds were not kept)."""
-        return self.cycles > self.max_cycles
-
-    def recording(self) -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.float32]]]:
-        """(output of the client under test, input it was fed), each (frames, channels), for the kept cycles."""
-        n = min(self.cycles, self.max_cycles) * self.period
-        out = np.ascontiguousarray(self._rec[: self.channels, :n].T)
-        fed = np.ascontiguousarray(self._rec[self.channels :, :n].T)
-        return out, fed
-
-    def connections(self) -> dict[str, list[str]]:
-        """Every recorder and player port with the ports it is connected to."""
-        ports = self._ins + self._tees + self._outs
-        return {p.name: sorted(q.name for q in self.recorder.get_all_connections(p)) for p in ports}
-
-    def close(self) -> None:
-        """Deactivate and close both clients (safe to call twice, also after the server died)."""
-        for client in (self.player, self.recorder):
-            try:
-                client.deactivate()
-                client.close()
-            except Exception:
-                pass
-
-
-def active_blocks(out: np.ndarray[Any, np.dtype[np.float32]], period: int) -> tuple[int, int, bool]:
-    """(first, last, contiguous): indices of the first and last period-sized blocks of `out` (frames, channels)
-    holding any non-zero sample, and whether every block between them does; (-1, -1, False) if none does."""
-    blocks = out[: out.shape[0] // period * period].reshape(-1, period, out.shape[1])
-    nonzero = np.flatnonzero(np.any(blocks != 0, axis=(1, 2)))
-    if nonzero.size == 0:
-        return -1, -1, False
-    first, last = int(nonzero[0]), int(nonzero[-1])
-    return first, last, nonzero.size == last - first + 1

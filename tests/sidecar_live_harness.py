@@ -4,8 +4,9 @@
 
 Uses realtime.live_stream exactly as `idaw live` does (PortAudio, JACK, the core's native callback), adds the
 sidecar link, prints READY once audio runs, watches the engine every 10 ms until SIGTERM and then writes a JSON
-report: engine timing and counters, bridge counters (xruns), link stats, the longest stretch without a
-callback, and every change of the applied snapshot. (Once `idaw live` calls sidecar.host.attach_from_args,
+report: engine timing and counters, bridge counters (xruns) with the time.monotonic() of each xrun (the
+clock is system-wide, so the test can line them up with its kills), link stats, the longest stretch without
+a callback, and every change of the applied snapshot. (Once `idaw live` calls sidecar.host.attach_from_args,
 the kill test can run `idaw live --sidecar ENDPOINT --report ...` instead.)
 """
 
@@ -47,12 +48,16 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
 
     engine.timing_window()
     applied: list[tuple[float, int]] = []
-    last_callbacks, last_change, longest_gap = 0, time.monotonic(), 0.0
+    xrun_times: list[float] = []
+    last_callbacks, last_change, longest_gap, xruns = 0, time.monotonic(), 0.0, 0
     started = time.monotonic()
     while not stop[0]:
         time.sleep(0.01)
         now = time.monotonic()
-        callbacks = int(bridge.counters()["callbacks"])
+        counters = bridge.counters()
+        xrun_times += [now] * (int(counters["xruns"]) - xruns)
+        xruns = int(counters["xruns"])
+        callbacks = int(counters["callbacks"])
         if callbacks != last_callbacks:
             longest_gap = max(longest_gap, now - last_change)
             last_callbacks, last_change = callbacks, now
@@ -71,6 +76,8 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
         "link": stats,
         "longest_gap_s": round(longest_gap, 4),
         "applied": applied,
+        "xrun_times": xrun_times,
+        "started": started,
     }
     report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from export.rtneural import to_rtneural_text
-from realtime.nets import NETS, RTNet, param_count
+from realtime.nets.architectures import NETS, RTNet, param_count
 from realtime.nets.architectures import (
     CHORD_QUALITIES,
     DYNAMICS_CONTEXT,

@@ -17,7 +17,7 @@ from torch import nn
 from export.layers import CausalConv1d, Stack
 from export.parity import compare, random_frames, reference_runner, standard_runners, torch_runner
 from export.rtneural import to_rtneural
-from realtime.nets import NETS
+from realtime.nets.architectures import NETS
 
 TOLERANCE = 1e-5
 FRAMES = 100

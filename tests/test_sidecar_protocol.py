@@ -298,3 +298,28 @@ def test_protocol_md_tables_are_generated_from_the_schema() -> None:
     assert protocol_doc.generated_part(text) == protocol_doc.current(), (
         "PROTOCOL.md is out of date: run python -m sidecar.protocol_doc --write"
     )
+
+
+def test_semantic_eq_adapter_passes_window_and_maps_the_eq() -> None:
+    from types import SimpleNamespace
+
+    from sidecar.handlers import AnalysisWindow, SemanticEqAdapter
+
+    calls = []
+
+    class Model:
+        def describe(self, words: list[str], intensity: float, audio: Any, rate: int) -> Any:
+            calls.append((words, intensity, audio, rate))
+            return SimpleNamespace(eq=np.arange(13, dtype=np.float64), words_used=("warm",))
+
+    adapter = SemanticEqAdapter(Model())
+    window = AnalysisWindow(np.zeros(100, np.float32), 16000, 0, 0.0)
+    result = adapter.describe(["warm"], 0.5, window)
+    assert list(result.values) == list(SCHEMA.snapshot_params)
+    assert result.values["high_freq"] == 12.0 and list(result.used) == ["warm"]
+    assert calls[0][2] is window.samples and calls[0][3] == 16000
+    adapter.describe(["warm"], 0.5, None)
+    assert calls[1][2] is None
+    if not (SIDECAR / "semantic_eq" / "weights" / "semantic_eq.pt").exists():
+        with pytest.raises(ValueError, match="semantic-eq' cannot be loaded"):
+            load_handler("semantic-eq")

@@ -158,3 +158,20 @@ def test_default_chain_is_bit_transparent(block: int) -> None:
     engine.prepare(RATE, 256, 2)
     engine.render(out, block)
     np.testing.assert_array_equal(out, audio)
+
+
+def test_absurd_finite_input_is_clamped_not_remembered() -> None:
+    """One 1e20 sample with drive on behaves exactly like a +36 dBFS one (the clamp), then audio is normal."""
+    vector = params.build({"drive": 24.0, "crunch": 0.5, "low_gain": 6.0})
+    audio = two_tones(0.5)
+    audio[1000, 0] = 1e20
+    clamped = audio.copy()
+    clamped[1000, 0] = 64.0
+    out, expected = audio.copy(), clamped.copy()
+    for buffer in (out, expected):
+        engine = idaw_core.Engine()
+        engine.prepare(RATE, 256, 2)
+        engine.set_parameters_now(vector)
+        engine.render(buffer, 256)
+    np.testing.assert_array_equal(out, expected)
+    assert np.max(np.abs(out[12000:])) < 1.0 and np.all(np.isfinite(out))

@@ -217,6 +217,9 @@ NB_MODULE(idaw_core, m) {
         .def(
             "set_analysis_enabled", [](PyEngine& e, bool on) { e.engine.set_analysis_enabled(on); }, "on"_a)
         .def(
+            "set_telemetry_enabled", [](PyEngine& e, bool on) { e.engine.set_telemetry_enabled(on); }, "on"_a,
+            "Queue one record per block for drain_telemetry() (off by default).")
+        .def(
             "set_budget_fraction", [](PyEngine& e, double f) { e.engine.set_budget_fraction(f); }, "fraction"_a,
             "Share of a block's duration above which the block counts as over budget.")
         .def_prop_ro("sample_rate", [](PyEngine& e) { return e.engine.sample_rate(); })
@@ -439,7 +442,8 @@ void bind_nn(nb::module_& m) {
                 nb::gil_scoped_release release;
                 for (int it = 0; it < iterations; ++it) {
                     const auto start = std::chrono::steady_clock::now();
-                    for (std::size_t i = 0; i < models.size(); ++i) models[i]->model->forward(inputs[i].data(), out.data());
+                    for (std::size_t i = 0; i < models.size(); ++i)
+                        models[i]->model->forward(inputs[i].data(), out.data());
                     const auto stop = std::chrono::steady_clock::now();
                     durations[it] = std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count();
                 }

@@ -54,6 +54,7 @@ struct StressResult {
 inline StressResult run_engine_stress(const StressConfig& cfg) {
     auto engine = std::make_unique<Engine>();
     engine->prepare(48000.0, cfg.max_block, cfg.channels);
+    engine->set_telemetry_enabled(true);  // the control thread drains it, so exercise the push path too
     PortAudioBridge bridge(*engine, 1, cfg.channels);  // mono in, every output channel fed from it
 
     const int sizes[] = {1, 7, 64, 256, 1024, cfg.max_block * 2 + 3};  // the last always exceeds max_block
@@ -197,8 +198,8 @@ inline void check_stress_result(const StressConfig& cfg, const StressResult& r) 
     MESSAGE("max_block " << cfg.max_block << ": " << r.calls << " blocks, " << r.snapshots_pushed
                          << " snapshots pushed, " << r.counters.snapshots_applied << " applied, "
                          << r.analysis_toggles << " analysis toggles, " << r.analysis_read << " analysis samples read, "
-                         << r.counters.analysis_dropped << " dropped, " << r.telemetry_read << " telemetry records read, "
-                         << r.counters.telemetry_dropped << " dropped");
+                         << r.counters.analysis_dropped << " dropped, " << r.telemetry_read
+                         << " telemetry records read, " << r.counters.telemetry_dropped << " dropped");
 }
 
 }  // namespace idaw::test

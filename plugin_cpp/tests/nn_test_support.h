@@ -46,7 +46,9 @@ inline json matrix_json(const std::vector<float>& v, std::size_t rows, std::size
 
 /// A layer object with RTNeural's common fields.
 inline json layer_json(const std::string& type, int width, json weights, const std::string& activation = "") {
-    return json{{"type", type}, {"activation", activation}, {"shape", json::array({nullptr, nullptr, width})},
+    return json{{"type", type},
+                {"activation", activation},
+                {"shape", json::array({nullptr, nullptr, width})},
                 {"weights", std::move(weights)}};
 }
 

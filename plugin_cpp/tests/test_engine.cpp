@@ -272,7 +272,8 @@ TEST_CASE("NaN/Inf input becomes silence: finite output, identical to zeros ther
             auto reference_engine = make_engine(params, 512);
             const Audio out = render(*engine, bad, sizes, {}, interleaved);
             const Audio expected = render(*reference_engine, zeroed, sizes, {}, interleaved);
-            INFO("block schedule starting " << sizes.front() << std::string(interleaved ? ", interleaved" : ", planar"));
+            INFO("block schedule starting " << sizes.front()
+                                            << std::string(interleaved ? ", interleaved" : ", planar"));
             CHECK(peak_abs(out) <= kCeilingFloat);  // also fails on any NaN/Inf
             const long diff = first_bit_difference(out, expected);
             INFO("first difference from the zero-substituted render at " << where(out, diff));
@@ -517,7 +518,8 @@ double response_db(const BiquadCoefficients& c, double sr, double hz) {
 TEST_CASE("biquad coefficients equal JUCE's IIRCoefficients formulas") {
     for (const CoefficientCase& k : kJuceCases) {
         const BiquadCoefficients c = compute(k.kind, k.sample_rate, k.freq, k.q, k.gain_db);
-        INFO(std::string(k.kind) << " sr=" << k.sample_rate << " f=" << k.freq << " q=" << k.q << " gain=" << k.gain_db);
+        INFO(std::string(k.kind) << " sr=" << k.sample_rate << " f=" << k.freq << " q=" << k.q
+                                 << " gain=" << k.gain_db);
         CHECK(c.b0 == doctest::Approx(k.expected.b0).epsilon(1e-12));
         CHECK(c.b1 == doctest::Approx(k.expected.b1).epsilon(1e-12));
         CHECK(c.b2 == doctest::Approx(k.expected.b2).epsilon(1e-12));
@@ -542,8 +544,9 @@ TEST_CASE("biquad responses have the gains their names promise") {
         CHECK(response_db(pk, sr, 1234.0) == doctest::Approx(g).epsilon(1e-9));
         CHECK(std::fabs(response_db(pk, sr, 0.0)) < 1e-9);
     }
-    for (const auto& c : {BiquadCoefficients::peak(sr, 1000.0, 0.71, 0.0), BiquadCoefficients::low_shelf(sr, 100.0, 0.71, 0.0),
-                          BiquadCoefficients::high_shelf(sr, 9000.0, 0.71, 0.0)}) {
+    for (const auto& c :
+         {BiquadCoefficients::peak(sr, 1000.0, 0.71, 0.0), BiquadCoefficients::low_shelf(sr, 100.0, 0.71, 0.0),
+          BiquadCoefficients::high_shelf(sr, 9000.0, 0.71, 0.0)}) {
         CHECK(c.b0 == doctest::Approx(1.0).epsilon(1e-15));
         CHECK(c.b1 == doctest::Approx(c.a1).epsilon(1e-15));
         CHECK(c.b2 == doctest::Approx(c.a2).epsilon(1e-15));
@@ -588,6 +591,7 @@ TEST_CASE("eq_response_db matches what the engine actually does to a sine") {
 
 TEST_CASE("telemetry, counters and the timing histogram account for every block") {
     auto engine = make_engine(Parameters::defaults(), 256, 2);
+    engine->set_telemetry_enabled(true);
     engine->set_budget_fraction(1e9);  // nothing is over budget
     Audio audio = program(2, 4000);
     const std::vector<int> sizes = {64, 300, 1, 0, 128, 700, 64, 64};

@@ -1,6 +1,7 @@
 // Fuzzing the loader: seeded mutations of valid models (text edits and structural edits) must each either load a
 // model that then runs, or return a non-empty error; never crash, hang or leak (run under ASan/UBSan too).
-// IDAW_NN_FUZZ_CASES overrides the number of cases, IDAW_NN_FUZZ_SEED the seed; IDAW_NN_FUZZ_VERBOSE=1 prints every error.
+// IDAW_NN_FUZZ_CASES overrides the number of cases, IDAW_NN_FUZZ_SEED the seed; IDAW_NN_FUZZ_VERBOSE=1 prints every
+// error.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -26,15 +27,15 @@ std::vector<json> bases() {
     Rng rng(11);
     auto v = [&](std::size_t n) { return random_values(rng, n, 0.7); };
     std::vector<json> out;
-    out.push_back(model_json(3, {dense_json(3, 4, v(12), v(4), "tanh"), lstm_json(4, 2, v(32), v(16), v(8)),
-                                 gru_json(2, 3, v(18), v(27), v(18)), conv1d_json(3, 2, 2, 1, v(12), v(2)),
-                                 prelu_json(2, v(2)), batchnorm_json(2, v(2), v(2), v(2), {1.0f, 2.0f}, 1e-5),
-                                 activation_json(2, "sigmoid")}));
-    out.push_back(model_json(2, {conv1d_json(2, 3, 3, 2, v(18), v(3), "elu"), dense_json(3, 5, v(15), v(5), "softmax"),
-                                 prelu_json(5, v(1)), batchnorm_json(5, {}, {}, v(5), {1, 2, 3, 4, 5}, 0.001),
-                                 activation_json(5, "relu")}));
-    out.push_back(model_json(1, {gru_json(1, 2, v(6), v(12), v(12)), lstm_json(2, 1, v(8), v(4), v(4)),
-                                 dense_json(1, 1, v(1), v(1), "")}));
+    out.push_back(
+        model_json(3, {dense_json(3, 4, v(12), v(4), "tanh"), lstm_json(4, 2, v(32), v(16), v(8)),
+                       gru_json(2, 3, v(18), v(27), v(18)), conv1d_json(3, 2, 2, 1, v(12), v(2)), prelu_json(2, v(2)),
+                       batchnorm_json(2, v(2), v(2), v(2), {1.0f, 2.0f}, 1e-5), activation_json(2, "sigmoid")}));
+    out.push_back(model_json(
+        2, {conv1d_json(2, 3, 3, 2, v(18), v(3), "elu"), dense_json(3, 5, v(15), v(5), "softmax"), prelu_json(5, v(1)),
+            batchnorm_json(5, {}, {}, v(5), {1, 2, 3, 4, 5}, 0.001), activation_json(5, "relu")}));
+    out.push_back(model_json(
+        1, {gru_json(1, 2, v(6), v(12), v(12)), lstm_json(2, 1, v(8), v(4), v(4)), dense_json(1, 1, v(1), v(1), "")}));
     return out;
 }
 
@@ -115,8 +116,10 @@ void mutate_structure(json& doc, Rng& rng) {
     json& layers = doc["layers"];
     const bool has_layers = layers.is_array() && !layers.empty();
     json* layer = has_layers ? &layers[static_cast<std::size_t>(rng.below(static_cast<int>(layers.size())))] : nullptr;
-    static const char* const kTypes[] = {"dense", "lstm", "gru", "conv1d", "prelu", "batchnorm", "activation",
-                                         "conv2d", "batchnorm2d", "", "LSTM", "time-distributed-dense", "\xc3\xa9"};
+    static const char* const kTypes[] = {"dense",       "lstm",      "gru",        "conv1d",
+                                         "prelu",       "batchnorm", "activation", "conv2d",
+                                         "batchnorm2d", "",          "LSTM",       "time-distributed-dense",
+                                         "\xc3\xa9"};
     static const char* const kActs[] = {"", "tanh", "relu", "sigmoid", "softmax", "elu", "swish", "Tanh"};
     static const char* const kKeys[] = {"type", "activation", "shape", "weights", "kernel_size", "dilation", "epsilon"};
     switch (rng.below(12)) {
@@ -158,7 +161,8 @@ void mutate_structure(json& doc, Rng& rng) {
         }
         case 7: {  // a number becomes something else
             auto found = numbers(doc);
-            if (!found.empty()) *found[static_cast<std::size_t>(rng.below(static_cast<int>(found.size())))] = odd_value(rng);
+            if (!found.empty())
+                *found[static_cast<std::size_t>(rng.below(static_cast<int>(found.size())))] = odd_value(rng);
             break;
         }
         case 8:  // layers list reshuffled
@@ -177,7 +181,9 @@ void mutate_structure(json& doc, Rng& rng) {
             }
             break;
         case 9:  // conv sizes
-            if (layer && layer->is_object()) (*layer)[rng.below(2) ? "kernel_size" : "dilation"] = rng.below(2) ? odd_value(rng) : json::array({odd_value(rng)});
+            if (layer && layer->is_object())
+                (*layer)[rng.below(2) ? "kernel_size" : "dilation"] =
+                    rng.below(2) ? odd_value(rng) : json::array({odd_value(rng)});
             break;
         case 10:  // epsilon
             if (layer && layer->is_object()) (*layer)["epsilon"] = odd_value(rng);
@@ -200,8 +206,9 @@ void mutate_text(std::string& text, Rng& rng) {
             if (!text.empty()) text[pos() % text.size()] ^= static_cast<char>(1 << rng.below(8));
             break;
         case 2:  // insert a byte
-            text.insert(pos(), 1,
-                        rng.below(2) ? kSignificant[rng.below(sizeof kSignificant - 1)] : static_cast<char>(rng.below(256)));
+            text.insert(
+                pos(), 1,
+                rng.below(2) ? kSignificant[rng.below(sizeof kSignificant - 1)] : static_cast<char>(rng.below(256)));
             break;
         case 3: {  // delete a range
             const auto at = pos();
@@ -215,14 +222,30 @@ void mutate_text(std::string& text, Rng& rng) {
             break;
         }
         case 5: {  // a number token replaced by a non-JSON or extreme token
-            static const char* const kTokens[] = {"NaN", "-Infinity", "1e999", "-1e39", "1e-45", "\"0.5\"", "null",
-                                                  "true", "[]", "{}", "99999999999999999999999", "-0", "0.0e0", "0x10",
-                                                  "1.", ".5", "+1", "01"};
+            static const char* const kTokens[] = {"NaN",
+                                                  "-Infinity",
+                                                  "1e999",
+                                                  "-1e39",
+                                                  "1e-45",
+                                                  "\"0.5\"",
+                                                  "null",
+                                                  "true",
+                                                  "[]",
+                                                  "{}",
+                                                  "99999999999999999999999",
+                                                  "-0",
+                                                  "0.0e0",
+                                                  "0x10",
+                                                  "1.",
+                                                  ".5",
+                                                  "+1",
+                                                  "01"};
             for (int tries = 0; tries < 20; ++tries) {
                 const auto at = pos();
                 if (at < text.size() && (std::isdigit(static_cast<unsigned char>(text[at])) || text[at] == '-')) {
                     auto end = at;
-                    while (end < text.size() && std::string("0123456789.eE+-").find(text[end]) != std::string::npos) ++end;
+                    while (end < text.size() && std::string("0123456789.eE+-").find(text[end]) != std::string::npos)
+                        ++end;
                     text.replace(at, end - at, kTokens[rng.below(18)]);
                     break;
                 }
@@ -233,7 +256,9 @@ void mutate_text(std::string& text, Rng& rng) {
             const int depth = rng.below(3) == 0 ? 100000 : 8 + rng.below(40);
             const auto at = pos();
             text.insert(at, std::string(static_cast<std::size_t>(depth), '['));
-            if (rng.below(2)) text.insert(std::min(text.size(), at + static_cast<std::size_t>(depth) + 1), std::string(static_cast<std::size_t>(depth), ']'));
+            if (rng.below(2))
+                text.insert(std::min(text.size(), at + static_cast<std::size_t>(depth) + 1),
+                            std::string(static_cast<std::size_t>(depth), ']'));
             break;
         }
         case 7:  // bracket kinds swapped
@@ -255,8 +280,7 @@ void mutate_text(std::string& text, Rng& rng) {
 }  // namespace
 
 TEST_CASE("fuzz: every seeded mutation loads a runnable model or returns an error, in bounded time") {
-    const std::uint64_t cases =
-        env_u64("IDAW_NN_FUZZ_CASES", (kAddressSanitizer || kThreadSanitizer) ? 10000 : 20000);
+    const std::uint64_t cases = env_u64("IDAW_NN_FUZZ_CASES", (kAddressSanitizer || kThreadSanitizer) ? 10000 : 20000);
     const bool verbose = env_u64("IDAW_NN_FUZZ_VERBOSE", 0) != 0;
     const std::uint64_t seed = env_u64("IDAW_NN_FUZZ_SEED", 20261121);
     const double case_limit_ms = (kAddressSanitizer || kThreadSanitizer) ? 5000.0 : 1000.0;
@@ -296,7 +320,8 @@ TEST_CASE("fuzz: every seeded mutation loads a runnable model or returns an erro
             }
             // A model that loads must run: a few frames of arbitrary input, a reset, one more frame.
             Model& m = *r.model;
-            std::vector<float> x(static_cast<std::size_t>(m.input_size())), y(static_cast<std::size_t>(m.output_size()));
+            std::vector<float> x(static_cast<std::size_t>(m.input_size())),
+                y(static_cast<std::size_t>(m.output_size()));
             for (int t = 0; t < 4; ++t) {
                 for (float& v : x) v = static_cast<float>(rng.uniform(-3.0, 3.0));
                 m.forward(x.data(), y.data());
@@ -314,8 +339,8 @@ TEST_CASE("fuzz: every seeded mutation loads a runnable model or returns an erro
     }
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     MESSAGE("fuzz: " << cases << " cases (" << text_cases << " text, " << cases - text_cases << " structural), "
-                     << loaded << " loaded, " << refused << " refused, slowest " << worst_ms << " ms, total "
-                     << total_s << " s");
+                     << loaded << " loaded, " << refused << " refused, slowest " << worst_ms << " ms, total " << total_s
+                     << " s");
     CHECK(cases >= 1000);
     CHECK(refused > cases / 2);  // the mutations bite
     CHECK(loaded > 0);           // and some still describe a valid model

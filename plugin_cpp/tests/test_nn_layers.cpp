@@ -124,8 +124,8 @@ TEST_CASE("dense: time-distributed-dense is read as dense") {
 TEST_CASE("lstm: hand-computed two frames (gate order i, f, g, o; state carried; reset)") {
     // One input, one unit. Kernel columns (i, f, g, o) = (0.5, -0.5, 1, 2); recurrent (0.1, 0.2, 0.3, 0.4);
     // bias (0, 1, 0, -1).
-    const auto model_doc = model_json(1, {lstm_json(1, 1, {0.5f, -0.5f, 1.0f, 2.0f}, {0.1f, 0.2f, 0.3f, 0.4f},
-                                                    {0.0f, 1.0f, 0.0f, -1.0f})});
+    const auto model_doc = model_json(
+        1, {lstm_json(1, 1, {0.5f, -0.5f, 1.0f, 2.0f}, {0.1f, 0.2f, 0.3f, 0.4f}, {0.0f, 1.0f, 0.0f, -1.0f})});
     // Frame 1, x = 1, h = c = 0: i = s(0.5), f = s(0.5), g = tanh(1), o = s(1); c1 = i g; h1 = o tanh(c1).
     const double i1 = sigmoid(0.5), g1 = std::tanh(1.0), o1 = sigmoid(1.0);
     const double c1 = i1 * g1, h1 = o1 * std::tanh(c1);
@@ -145,8 +145,8 @@ TEST_CASE("lstm: hand-computed two frames (gate order i, f, g, o; state carried;
 
 TEST_CASE("gru: hand-computed two frames (RTNeural's formula, gates z, r, h, two bias rows)") {
     // Kernel columns (z, r, h) = (0.5, -1, 2); recurrent (0.25, 0.5, -0.5); bias rows (0.1, 0.2, 0.3), (0.4, 0.5, 0.6).
-    const auto model_doc = model_json(1, {gru_json(1, 1, {0.5f, -1.0f, 2.0f}, {0.25f, 0.5f, -0.5f},
-                                                   {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f})});
+    const auto model_doc = model_json(
+        1, {gru_json(1, 1, {0.5f, -1.0f, 2.0f}, {0.25f, 0.5f, -0.5f}, {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f})});
     auto step = [](double x, double h) {
         const double z = sigmoid(0.5 * x + 0.25 * h + 0.1 + 0.4);
         const double r = sigmoid(-1.0 * x + 0.5 * h + 0.2 + 0.5);
@@ -241,7 +241,8 @@ TEST_CASE("random weights at padding-exercising sizes match double-precision RTN
     const int in = 5, hidden = 11, conv_out = 9, taps = 3, dilation = 2, dense_out = 13;
     const auto lstm_k = random_values(rng, in * 4 * hidden, 0.5), lstm_u = random_values(rng, hidden * 4 * hidden, 0.5);
     const auto lstm_b = random_values(rng, 4 * hidden, 0.5);
-    const auto gru_k = random_values(rng, hidden * 3 * hidden, 0.5), gru_u = random_values(rng, hidden * 3 * hidden, 0.5);
+    const auto gru_k = random_values(rng, hidden * 3 * hidden, 0.5),
+               gru_u = random_values(rng, hidden * 3 * hidden, 0.5);
     const auto gru_b = random_values(rng, 2 * 3 * hidden, 0.5);
     const auto conv_k = random_values(rng, taps * hidden * conv_out, 0.4), conv_b = random_values(rng, conv_out, 0.4);
     const auto alpha = random_values(rng, conv_out, 0.5);
@@ -252,12 +253,11 @@ TEST_CASE("random weights at padding-exercising sizes match double-precision RTN
     const double eps = 1e-3;
     const auto dense_k = random_values(rng, conv_out * dense_out, 0.5), dense_b = random_values(rng, dense_out, 0.5);
 
-    const json doc = model_json(in, {lstm_json(in, hidden, lstm_k, lstm_u, lstm_b),
-                                     gru_json(hidden, hidden, gru_k, gru_u, gru_b),
-                                     conv1d_json(hidden, conv_out, taps, dilation, conv_k, conv_b, "elu"),
-                                     prelu_json(conv_out, alpha),
-                                     batchnorm_json(conv_out, gamma, beta, mean, var, eps),
-                                     dense_json(conv_out, dense_out, dense_k, dense_b, "softmax")});
+    const json doc =
+        model_json(in, {lstm_json(in, hidden, lstm_k, lstm_u, lstm_b), gru_json(hidden, hidden, gru_k, gru_u, gru_b),
+                        conv1d_json(hidden, conv_out, taps, dilation, conv_k, conv_b, "elu"),
+                        prelu_json(conv_out, alpha), batchnorm_json(conv_out, gamma, beta, mean, var, eps),
+                        dense_json(conv_out, dense_out, dense_k, dense_b, "softmax")});
     const auto frames = random_frames(rng, 40, in, 1.5);
 
     // Reference, frame by frame in double.
@@ -408,20 +408,23 @@ TEST_CASE("kernels: matrix-vector product of every small shape on both instructi
                 const auto w = random_values(rng, static_cast<std::size_t>(rows) * cols, 1.0);
                 const auto b = random_values(rng, static_cast<std::size_t>(rows), 1.0);
                 PackedMatrix m(rows, cols, [&](int r, int c) { return w[static_cast<std::size_t>(r) * cols + c]; });
-                AlignedBuffer x(static_cast<std::size_t>(m.padded_cols())), bias(static_cast<std::size_t>(m.padded_rows()));
+                AlignedBuffer x(static_cast<std::size_t>(m.padded_cols())),
+                    bias(static_cast<std::size_t>(m.padded_rows()));
                 AlignedBuffer y(static_cast<std::size_t>(m.padded_rows()));
                 for (int c = 0; c < cols; ++c) x.data()[c] = static_cast<float>(rng.uniform(-1.0, 1.0));
                 for (int r = 0; r < rows; ++r) bias.data()[r] = b[static_cast<std::size_t>(r)];
                 m.multiply(k, x.data(), bias.data(), y.data());
                 for (int r = 0; r < rows; ++r) {
                     double want = b[static_cast<std::size_t>(r)];
-                    for (int c = 0; c < cols; ++c) want += static_cast<double>(w[static_cast<std::size_t>(r) * cols + c]) * x.data()[c];
+                    for (int c = 0; c < cols; ++c)
+                        want += static_cast<double>(w[static_cast<std::size_t>(r) * cols + c]) * x.data()[c];
                     CHECK(y.data()[r] == doctest::Approx(want).epsilon(1e-5));
                 }
                 for (int r = rows; r < m.padded_rows(); ++r) CHECK(y.data()[r] == 0.0f);  // padding rows stay zero
-                m.multiply(k, x.data(), nullptr, y.data());  // no bias
+                m.multiply(k, x.data(), nullptr, y.data());                               // no bias
                 double want0 = 0.0;
-                for (int c = 0; c < cols; ++c) want0 += static_cast<double>(w[static_cast<std::size_t>(c)]) * x.data()[c];
+                for (int c = 0; c < cols; ++c)
+                    want0 += static_cast<double>(w[static_cast<std::size_t>(c)]) * x.data()[c];
                 CHECK(y.data()[0] == doctest::Approx(want0).epsilon(1e-5));
             }
         }

@@ -1,7 +1,6 @@
 // The loader refuses every malformed model with one message naming the layer and the problem, and checks the
 // limits before allocating: table-driven over edits of a valid document, plus files and limits.
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -23,10 +22,10 @@ namespace {
 json base_model() {
     Rng rng(7);
     auto v = [&](std::size_t n) { return random_values(rng, n, 0.5); };
-    return model_json(3, {dense_json(3, 4, v(12), v(4), "tanh"), lstm_json(4, 2, v(32), v(16), v(8)),
-                          gru_json(2, 3, v(18), v(27), v(18)), conv1d_json(3, 2, 2, 1, v(12), v(2)),
-                          prelu_json(2, v(2)), batchnorm_json(2, v(2), v(2), v(2), {1.0f, 2.0f}, 1e-5),
-                          activation_json(2, "sigmoid")});
+    return model_json(3,
+                      {dense_json(3, 4, v(12), v(4), "tanh"), lstm_json(4, 2, v(32), v(16), v(8)),
+                       gru_json(2, 3, v(18), v(27), v(18)), conv1d_json(3, 2, 2, 1, v(12), v(2)), prelu_json(2, v(2)),
+                       batchnorm_json(2, v(2), v(2), v(2), {1.0f, 2.0f}, 1e-5), activation_json(2, "sigmoid")});
 }
 
 struct Edit {
@@ -36,7 +35,9 @@ struct Edit {
 };
 
 /// A string nested `depth` arrays deep.
-std::string nested(int depth) { return std::string(static_cast<std::size_t>(depth), '[') + std::string(static_cast<std::size_t>(depth), ']'); }
+std::string nested(int depth) {
+    return std::string(static_cast<std::size_t>(depth), '[') + std::string(static_cast<std::size_t>(depth), ']');
+}
 
 }  // namespace
 
@@ -55,46 +56,93 @@ TEST_CASE("every malformed edit is refused with a message naming the layer and t
         {"no in_shape", [](json& d) { d.erase("in_shape"); }, "missing \"in_shape\""},
         {"in_shape not array", [](json& d) { d["in_shape"] = 3; }, "\"in_shape\" must be a non-empty array"},
         {"in_shape empty", [](json& d) { d["in_shape"] = json::array(); }, "\"in_shape\" must be a non-empty array"},
-        {"in_shape zero", [](json& d) { d["in_shape"] = {nullptr, nullptr, 0}; }, "\"in_shape\" must end with the input width"},
-        {"in_shape huge", [](json& d) { d["in_shape"] = {nullptr, nullptr, 1000000000}; }, "1..4096, got 1000000000"},
-        {"in_shape float", [](json& d) { d["in_shape"] = {nullptr, nullptr, 3.5}; }, "got 3.5"},
-        {"in_shape string", [](json& d) { d["in_shape"] = {nullptr, nullptr, "3"}; }, "got \"3\""},
-        {"in_shape 4-d", [](json& d) { d["in_shape"] = {nullptr, 1, 2, 3}; }, "conv2d models) is not supported"},
+        {"in_shape zero",
+         [](json& d) {
+             d["in_shape"] = {nullptr, nullptr, 0};
+         },
+         "\"in_shape\" must end with the input width"},
+        {"in_shape huge",
+         [](json& d) {
+             d["in_shape"] = {nullptr, nullptr, 1000000000};
+         },
+         "1..4096, got 1000000000"},
+        {"in_shape float",
+         [](json& d) {
+             d["in_shape"] = {nullptr, nullptr, 3.5};
+         },
+         "got 3.5"},
+        {"in_shape string",
+         [](json& d) {
+             d["in_shape"] = {nullptr, nullptr, "3"};
+         },
+         "got \"3\""},
+        {"in_shape 4-d",
+         [](json& d) {
+             d["in_shape"] = {nullptr, 1, 2, 3};
+         },
+         "conv2d models) is not supported"},
         {"no layers", [](json& d) { d.erase("layers"); }, "missing \"layers\""},
         {"layers object", [](json& d) { d["layers"] = json::object(); }, "\"layers\" must be an array"},
         {"layers empty", [](json& d) { d["layers"] = json::array(); }, "model has no layers"},
-        {"input width does not chain", [](json& d) { d["in_shape"] = {nullptr, nullptr, 5}; },
+        {"input width does not chain",
+         [](json& d) {
+             d["in_shape"] = {nullptr, nullptr, 5};
+         },
          "layer 0 (dense): weights[0] has 3 rows, expected 5 (input size 5)"},
         // Layer structure.
-        {"layer not object", [](json& d) { d["layers"][2] = json::array(); }, "layer 2 must be a JSON object, got an array"},
+        {"layer not object", [](json& d) { d["layers"][2] = json::array(); },
+         "layer 2 must be a JSON object, got an array"},
         {"no type", [](json& d) { d["layers"][1].erase("type"); }, "layer 1: missing \"type\""},
         {"type number", [](json& d) { d["layers"][1]["type"] = 5; }, "layer 1: \"type\" must be a string, got 5"},
         {"unknown type", [](json& d) { d["layers"][1]["type"] = "transformer"; },
          "layer 1: unknown layer type \"transformer\" (known: dense, lstm, gru, conv1d, prelu, batchnorm, activation)"},
-        {"conv2d", [](json& d) { d["layers"][3]["type"] = "conv2d"; }, "layer 3: layer type \"conv2d\" is not supported"},
+        {"conv2d", [](json& d) { d["layers"][3]["type"] = "conv2d"; },
+         "layer 3: layer type \"conv2d\" is not supported"},
         {"no shape", [](json& d) { d["layers"][0].erase("shape"); }, "layer 0 (dense): missing \"shape\""},
-        {"shape empty", [](json& d) { d["layers"][0]["shape"] = json::array(); }, "layer 0 (dense): shape is an empty array"},
-        {"shape zero", [](json& d) { d["layers"][0]["shape"] = {nullptr, nullptr, 0}; }, "declares width 0, outside 1..4096"},
-        {"shape negative", [](json& d) { d["layers"][0]["shape"] = {nullptr, nullptr, -4}; }, "declares width -4"},
-        {"shape 2^63", [](json& d) { d["layers"][0]["shape"] = {nullptr, nullptr, 9223372036854775808ull}; },
+        {"shape empty", [](json& d) { d["layers"][0]["shape"] = json::array(); },
+         "layer 0 (dense): shape is an empty array"},
+        {"shape zero",
+         [](json& d) {
+             d["layers"][0]["shape"] = {nullptr, nullptr, 0};
+         },
+         "declares width 0, outside 1..4096"},
+        {"shape negative",
+         [](json& d) {
+             d["layers"][0]["shape"] = {nullptr, nullptr, -4};
+         },
+         "declares width -4"},
+        {"shape 2^63",
+         [](json& d) {
+             d["layers"][0]["shape"] = {nullptr, nullptr, 9223372036854775808ull};
+         },
          "declares width 9223372036854775808, outside 1..4096"},
-        {"shape null", [](json& d) { d["layers"][0]["shape"] = {nullptr, nullptr, nullptr}; }, "shape must end with an integer width, got null"},
+        {"shape null",
+         [](json& d) {
+             d["layers"][0]["shape"] = {nullptr, nullptr, nullptr};
+         },
+         "shape must end with an integer width, got null"},
         {"no weights", [](json& d) { d["layers"][0].erase("weights"); }, "layer 0 (dense): missing \"weights\""},
-        {"weights object", [](json& d) { d["layers"][0]["weights"] = json::object(); }, "\"weights\" must be an array, got an object"},
+        {"weights object", [](json& d) { d["layers"][0]["weights"] = json::object(); },
+         "\"weights\" must be an array, got an object"},
         {"dense 3 weight arrays", [](json& d) { d["layers"][0]["weights"].push_back(json::array()); },
          "layer 0 (dense): \"weights\" holds 3 arrays, expected 2 (kernel, bias)"},
         // Activations.
         {"unknown activation", [](json& d) { d["layers"][0]["activation"] = "swish"; },
          "layer 0 (dense): unknown activation \"swish\" (known: tanh, relu, sigmoid, softmax, elu)"},
-        {"activation not string", [](json& d) { d["layers"][0]["activation"] = nullptr; }, "\"activation\" must be a string, got null"},
+        {"activation not string", [](json& d) { d["layers"][0]["activation"] = nullptr; },
+         "\"activation\" must be a string, got null"},
         {"relu on lstm", [](json& d) { d["layers"][1]["activation"] = "relu"; },
          "layer 1 (lstm): \"activation\": \"relu\" would be ignored"},
         {"activation on prelu", [](json& d) { d["layers"][4]["activation"] = "tanh"; },
          "layer 4 (prelu): \"activation\": \"tanh\" would be ignored"},
         {"empty activation layer", [](json& d) { d["layers"][6]["activation"] = ""; },
          "layer 6 (activation): needs a non-empty \"activation\""},
-        {"activation layer with weights", [](json& d) { d["layers"][6]["weights"] = {1}; }, "\"weights\" must be [], got an array"},
-        {"activation layer wrong width", [](json& d) { d["layers"][6]["shape"] = {nullptr, nullptr, 5}; },
+        {"activation layer with weights", [](json& d) { d["layers"][6]["weights"] = {1}; },
+         "\"weights\" must be [], got an array"},
+        {"activation layer wrong width",
+         [](json& d) {
+             d["layers"][6]["shape"] = {nullptr, nullptr, 5};
+         },
          "layer 6 (activation): shape declares width 5, expected 2"},
         // Dense shapes and values.
         {"dense missing row", [](json& d) { d["layers"][0]["weights"][0].erase(2); },
@@ -105,9 +153,12 @@ TEST_CASE("every malformed edit is refused with a message naming the layer and t
          "layer 0 (dense): weights[1] has 5 values, expected 4 (output size 4)"},
         {"dense NaN string", [](json& d) { d["layers"][0]["weights"][0][1][2] = "NaN"; },
          "layer 0 (dense): weights[0][1][2] is not a number: the string \"NaN\""},
-        {"dense null value", [](json& d) { d["layers"][0]["weights"][1][3] = nullptr; }, "weights[1][3] is not a number: null"},
-        {"dense bool value", [](json& d) { d["layers"][0]["weights"][1][3] = true; }, "weights[1][3] is not a number: a boolean"},
-        {"dense nested value", [](json& d) { d["layers"][0]["weights"][1][3] = {1.0}; }, "weights[1][3] is not a number: an array"},
+        {"dense null value", [](json& d) { d["layers"][0]["weights"][1][3] = nullptr; },
+         "weights[1][3] is not a number: null"},
+        {"dense bool value", [](json& d) { d["layers"][0]["weights"][1][3] = true; },
+         "weights[1][3] is not a number: a boolean"},
+        {"dense nested value", [](json& d) { d["layers"][0]["weights"][1][3] = {1.0}; },
+         "weights[1][3] is not a number: an array"},
         {"dense beyond float", [](json& d) { d["layers"][0]["weights"][0][0][0] = 1e39; },
          "layer 0 (dense): weights[0][0][0] = 1e+39 is not a finite float32"},
         {"dense infinity", [](json& d) { d["layers"][0]["weights"][1][0] = std::numeric_limits<double>::infinity(); },
@@ -117,40 +168,66 @@ TEST_CASE("every malformed edit is refused with a message naming the layer and t
          "layer 1 (lstm): weights[1] has 1 rows, expected 2 (hidden size 2)"},
         {"lstm kernel columns", [](json& d) { d["layers"][1]["weights"][0][0].push_back(0.0); },
          "layer 1 (lstm): weights[0][0] has 9 values, expected 8 (4 x hidden size 2)"},
-        {"lstm bias 2 rows (gru style)", [](json& d) { d["layers"][1]["weights"][2] = json::array({json::array(), json::array()}); },
+        {"lstm bias 2 rows (gru style)",
+         [](json& d) {
+             d["layers"][1]["weights"][2] = json::array({json::array(), json::array()});
+         },
          "layer 1 (lstm): weights[2] has 2 values, expected 8"},
-        {"lstm 2 weight arrays", [](json& d) { d["layers"][1]["weights"].erase(2); }, "\"weights\" holds 2 arrays, expected 3"},
+        {"lstm 2 weight arrays", [](json& d) { d["layers"][1]["weights"].erase(2); },
+         "\"weights\" holds 2 arrays, expected 3"},
         // GRU.
         {"gru one bias row", [](json& d) { d["layers"][2]["weights"][2].erase(1); },
          "layer 2 (gru): weights[2] has 1 rows, expected 2 (input and recurrent bias rows)"},
         {"gru bias row short", [](json& d) { d["layers"][2]["weights"][2][1].erase(0); },
          "layer 2 (gru): weights[2][1] has 8 values, expected 9 (3 x hidden size 3)"},
         // Conv1d.
-        {"conv no kernel_size", [](json& d) { d["layers"][3].erase("kernel_size"); }, "layer 3 (conv1d): missing \"kernel_size\""},
-        {"conv kernel_size 0", [](json& d) { d["layers"][3]["kernel_size"] = {0}; }, "\"kernel_size\" declares value 0, outside 1..256"},
-        {"conv kernel_size 2-d", [](json& d) { d["layers"][3]["kernel_size"] = {2, 2}; }, "\"kernel_size\" must hold one integer, got 2 values"},
-        {"conv dilation huge", [](json& d) { d["layers"][3]["dilation"] = {1000000}; }, "\"dilation\" declares value 1000000, outside 1..4096"},
+        {"conv no kernel_size", [](json& d) { d["layers"][3].erase("kernel_size"); },
+         "layer 3 (conv1d): missing \"kernel_size\""},
+        {"conv kernel_size 0", [](json& d) { d["layers"][3]["kernel_size"] = {0}; },
+         "\"kernel_size\" declares value 0, outside 1..256"},
+        {"conv kernel_size 2-d",
+         [](json& d) {
+             d["layers"][3]["kernel_size"] = {2, 2};
+         },
+         "\"kernel_size\" must hold one integer, got 2 values"},
+        {"conv dilation huge", [](json& d) { d["layers"][3]["dilation"] = {1000000}; },
+         "\"dilation\" declares value 1000000, outside 1..4096"},
         {"conv groups", [](json& d) { d["layers"][3]["groups"] = 2; }, "\"groups\" = 2 is not supported"},
         {"conv taps missing", [](json& d) { d["layers"][3]["weights"][0].erase(0); },
          "layer 3 (conv1d): weights[0] has 1 taps, expected kernel_size 2"},
         {"conv tap rows", [](json& d) { d["layers"][3]["weights"][0][1].erase(0); },
          "layer 3 (conv1d): weights[0][1] has 2 rows, expected 3 (input size 3)"},
-        {"conv value", [](json& d) { d["layers"][3]["weights"][0][1][2][1] = "1.0"; }, "weights[0][1][2][1] is not a number: the string \"1.0\""},
+        {"conv value", [](json& d) { d["layers"][3]["weights"][0][1][2][1] = "1.0"; },
+         "weights[0][1][2][1] is not a number: the string \"1.0\""},
         // PReLU.
-        {"prelu flat weights", [](json& d) { d["layers"][4]["weights"] = json::array({json::array({0.1, 0.2})}); },
+        {"prelu flat weights",
+         [](json& d) {
+             d["layers"][4]["weights"] = json::array({json::array({0.1, 0.2})});
+         },
          "layer 4 (prelu): weights[0] must be an array holding one array of slopes, got 2 entries"},
         {"prelu scalar slope", [](json& d) { d["layers"][4]["weights"] = json::array({json::array({0.1})}); },
          "weights[0][0] must be an array of slopes, got 0.1"},
         {"prelu slope count", [](json& d) { d["layers"][4]["weights"][0][0].push_back(0.3); },
          "layer 4 (prelu): weights[0][0] has 3 slopes, expected 1 or 2 (input size)"},
-        {"prelu width", [](json& d) { d["layers"][4]["shape"] = {nullptr, nullptr, 3}; }, "layer 4 (prelu): shape declares width 3, expected 2"},
+        {"prelu width",
+         [](json& d) {
+             d["layers"][4]["shape"] = {nullptr, nullptr, 3};
+         },
+         "layer 4 (prelu): shape declares width 3, expected 2"},
         // Batchnorm.
-        {"batchnorm no epsilon", [](json& d) { d["layers"][5].erase("epsilon"); }, "layer 5 (batchnorm): missing \"epsilon\""},
-        {"batchnorm negative epsilon", [](json& d) { d["layers"][5]["epsilon"] = -1.0; }, "\"epsilon\" = -1.0 is outside 0..1"},
-        {"batchnorm 3 arrays", [](json& d) { d["layers"][5]["weights"].erase(0); }, "must hold 4 arrays (gamma, beta, running mean, running variance) or 2"},
+        {"batchnorm no epsilon", [](json& d) { d["layers"][5].erase("epsilon"); },
+         "layer 5 (batchnorm): missing \"epsilon\""},
+        {"batchnorm negative epsilon", [](json& d) { d["layers"][5]["epsilon"] = -1.0; },
+         "\"epsilon\" = -1.0 is outside 0..1"},
+        {"batchnorm 3 arrays", [](json& d) { d["layers"][5]["weights"].erase(0); },
+         "must hold 4 arrays (gamma, beta, running mean, running variance) or 2"},
         {"batchnorm negative variance", [](json& d) { d["layers"][5]["weights"][3][1] = -3.0; },
          "layer 5 (batchnorm): weights[3][1]: running variance + epsilon = -2.99999"},
-        {"batchnorm zero variance and epsilon", [](json& d) { d["layers"][5]["epsilon"] = 0.0; d["layers"][5]["weights"][3][0] = 0.0; },
+        {"batchnorm zero variance and epsilon",
+         [](json& d) {
+             d["layers"][5]["epsilon"] = 0.0;
+             d["layers"][5]["weights"][3][0] = 0.0;
+         },
          "gives no finite scale"},
     };
     for (const auto& edit : edits) {
@@ -175,7 +252,8 @@ TEST_CASE("a recurrent layer may say activation \"tanh\" or \"\" (the cell's own
 TEST_CASE("text that is not JSON, or too deep, or too large, is refused before building anything") {
     CHECK(load_error("").find("empty JSON text") != std::string::npos);
     CHECK(load_error("  \n").find("empty JSON text") != std::string::npos);
-    CHECK(load_error("{\"in_shape\": [null, null, 3], \"layers\": [").find("invalid JSON: parse error") != std::string::npos);
+    CHECK(load_error("{\"in_shape\": [null, null, 3], \"layers\": [").find("invalid JSON: parse error") !=
+          std::string::npos);
     CHECK(load_error("{\"a\": NaN}").find("invalid JSON") != std::string::npos);
     CHECK(load_error("{\"a\": 1} trailing").find("invalid JSON") != std::string::npos);
     CHECK(load_error("{\"a\": \"\xff\xfe\"}").find("invalid JSON") != std::string::npos);  // not UTF-8
@@ -207,6 +285,15 @@ TEST_CASE("declared sizes beyond the limits are refused before allocation") {
     conv["dilation"] = {4096};
     CHECK(load_error(model_json(8, {conv}).dump()).find("above the limit of 4,194,304 floats of convolution history") !=
           std::string::npos);
+    // Padding amplification: one input channel is stored as a whole chunk of 8, so a conv1d 1 -> 512 with 256 taps
+    // (131,584 parameters) needs 1,048,576 padded floats.
+    LoadOptions padding;
+    padding.limits.max_parameters = 200000;
+    json wide = conv1d_json(1, 512, 1, 1, std::vector<float>(512, 0.0f), std::vector<float>(512, 0.0f));
+    wide["kernel_size"] = {256};
+    CHECK(load_error(model_json(1, {wide}).dump(), padding)
+              .find("padded weights bring the model to 1,048,576 floats, above the limit of 400,000") !=
+          std::string::npos);
     // Layer count.
     LoadOptions few;
     few.limits.max_layers = 3;
@@ -221,15 +308,14 @@ TEST_CASE("declared sizes beyond the limits are refused before allocation") {
 }
 
 TEST_CASE("files: missing, directory, oversized, valid") {
-    CHECK(load_model_file("/nonexistent/model.json").error == "/nonexistent/model.json: cannot open: No such file or directory");
+    CHECK(load_model_file("/nonexistent/model.json").error ==
+          "/nonexistent/model.json: cannot open: No such file or directory");
     CHECK(load_model_file("/tmp").error == "/tmp: not a regular file");
     char name[] = "/tmp/idaw_nn_loader_XXXXXX";
     const int fd = mkstemp(name);
     REQUIRE(fd >= 0);
     close(fd);
-    {
-        std::ofstream(name) << base_model().dump();
-    }
+    { std::ofstream(name) << base_model().dump(); }
     LoadResult ok = load_model_file(name);
     CHECK(ok.ok());
     CHECK(ok.error.empty());
@@ -238,9 +324,7 @@ TEST_CASE("files: missing, directory, oversized, valid") {
     const LoadResult big = load_model_file(name, small);
     CHECK_FALSE(big.ok());
     CHECK(big.error.find(std::string(name) + ": file is ") == 0);
-    {
-        std::ofstream(name) << "{\"in_shape\": [null, null, 2], \"layers\": [{\"type\": \"lstm\"}]}";
-    }
+    { std::ofstream(name) << "{\"in_shape\": [null, null, 2], \"layers\": [{\"type\": \"lstm\"}]}"; }
     CHECK(load_model_file(name).error == std::string(name) + ": layer 0 (lstm): missing \"shape\"");
     std::remove(name);
 }

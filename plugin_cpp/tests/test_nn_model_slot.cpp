@@ -114,8 +114,8 @@ TEST_CASE("model slot: a loader thread and an audio thread hand over 300 models 
         // Everything but the current model is freed, on this thread.
         CHECK(census.destroyed == models - 1);
         CHECK(slot.swaps() >= 1);
-        MESSAGE("model slot: " << slot.swaps() << " swaps seen by the audio thread for " << models
-                               << " installs over " << blocks.load() << " blocks");
+        MESSAGE("model slot: " << slot.swaps() << " swaps seen by the audio thread for " << models << " installs over "
+                               << blocks.load() << " blocks");
     }
     CHECK(loader_done);
     CHECK(bad_ids == 0);

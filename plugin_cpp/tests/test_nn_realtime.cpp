@@ -32,11 +32,11 @@ struct CheckerInstalled {
 json every_layer_model() {
     Rng rng(5);
     auto v = [&](std::size_t n) { return random_values(rng, n, 0.5); };
-    return model_json(6, {dense_json(6, 12, v(72), v(12), "tanh"), lstm_json(12, 9, v(432), v(324), v(36)),
-                          gru_json(9, 10, v(270), v(300), v(60)), conv1d_json(10, 7, 3, 2, v(210), v(7), "elu"),
-                          prelu_json(7, v(7)), batchnorm_json(7, v(7), v(7), v(7), {1, 2, 3, 1, 2, 3, 1}, 1e-5),
-                          dense_json(7, 5, v(35), v(5), "relu"), dense_json(5, 4, v(20), v(4), "sigmoid"),
-                          activation_json(4, "softmax")});
+    return model_json(
+        6, {dense_json(6, 12, v(72), v(12), "tanh"), lstm_json(12, 9, v(432), v(324), v(36)),
+            gru_json(9, 10, v(270), v(300), v(60)), conv1d_json(10, 7, 3, 2, v(210), v(7), "elu"), prelu_json(7, v(7)),
+            batchnorm_json(7, v(7), v(7), v(7), {1, 2, 3, 1, 2, 3, 1}, 1e-5), dense_json(7, 5, v(35), v(5), "relu"),
+            dense_json(5, 4, v(20), v(4), "sigmoid"), activation_json(4, "softmax")});
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ Seen in_section(Fn&& fn) {
 timespec deadline_in(int ms) {
     timespec t{};
     clock_gettime(CLOCK_REALTIME, &t);
-    long long ns = static_cast<long long>(t.tv_sec) * 1'000'000'000 + t.tv_nsec + static_cast<long long>(ms) * 1'000'000;
+    const long long ns =
+        static_cast<long long>(t.tv_sec) * 1'000'000'000 + t.tv_nsec + static_cast<long long>(ms) * 1'000'000;
     t.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     t.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     return t;
@@ -412,6 +413,7 @@ TEST_CASE("full rings, NaN input, limiting and snapshot bursts stay real-time sa
     std::vector<float*> ptrs = {audio.channel(0), audio.channel(1)};
     Rng rng(5);
     // Enough 256-frame blocks to overfill both the analysis ring and the telemetry ring.
+    engine->set_telemetry_enabled(true);
     const std::size_t blocks =
         std::max(engine->analysis_ring().capacity() / 256, engine->telemetry_ring().capacity()) + 100;
     idaw_rtcheck_reset();

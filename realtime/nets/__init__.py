@@ -1,23 +1,5 @@
-"""The five iDAW networks (PyTorch definitions in :mod:`realtime.nets.architectures`; see README.md here)."""
+"""The five iDAW networks (PyTorch definitions in :mod:`realtime.nets.architectures`; see README.md here).
 
-from realtime.nets.architectures import (
-    NETS,
-    DynamicsEngine,
-    EmotionRecognizer,
-    GroovePredictor,
-    HarmonyPredictor,
-    MelodyTransformer,
-    RTNet,
-    param_count,
-)
-
-__all__ = [
-    "NETS",
-    "DynamicsEngine",
-    "EmotionRecognizer",
-    "GroovePredictor",
-    "HarmonyPredictor",
-    "MelodyTransformer",
-    "RTNet",
-    "param_count",
-]
+Nothing is imported here: importing torch costs seconds, and `idaw` builds its command line from this
+package's CLI module. Import from :mod:`realtime.nets.architectures` directly.
+"""

@@ -85,14 +85,19 @@ _Maker = Callable[[list[tuple[int, int]], np.random.Generator | None], tuple[Ten
 def emotion_task(train: list[PieceTables], val: list[PieceTables], seed: int, crop: int = 128,
                  per_piece: int = 2, batch: int = 16) -> Task:
     """EmotionRecognizer: mel frames -> weak emotion dims 0-11 (weighted MSE) + latent dims -> musical state
-    (training-only linear head on dims 12-63: melody pitch class, chroma, register, onset)."""
+    (training-only linear head on dims 12-63: melody pitch class (cross-entropy where the melody sounds), chroma
+    (BCE), melody register (MSE), onset (BCE)), so the latent dims carry what the melody and groove nets can use.
+    Training crops get a random level change of +-7.5 dB (the frames shift by +-0.1 and are re-clipped)."""
     net, head = EmotionRecognizer(), nn.Linear(52, AUX_SIZE)
     weights = torch.from_numpy(EMOTION_WEIGHTS)
 
     def maker(data: list[PieceTables]) -> _Maker:
-        def make(crops: list[tuple[int, int]], _rng: np.random.Generator | None) -> tuple[Tensor, ...]:
+        def make(crops: list[tuple[int, int]], rng: np.random.Generator | None) -> tuple[Tensor, ...]:
             starts = [s for _, s in crops]
             x, mask = _stack([data[i].mel for i, _ in crops], starts, crop)
+            if rng is not None:
+                gain = torch.from_numpy(rng.uniform(-0.1, 0.1, (len(crops), 1, 1)).astype(np.float32))
+                x = torch.clamp(x + gain, -1.0, 1.0)
             emo, _ = _stack([data[i].frame_emotion for i, _ in crops], starts, crop)
             aux, _ = _stack([data[i].frame_aux for i, _ in crops], starts, crop)
             return x, mask, emo, aux
@@ -113,11 +118,14 @@ def emotion_task(train: list[PieceTables], val: list[PieceTables], seed: int, cr
         squared = ((y[..., :12] - emo) ** 2) * weights.to(y.device)
         emo_loss = squared.sum(-1).mul(mask).sum() / denom / float(weights.sum())
         logits = head(y[..., 12:])
-        bce = F.binary_cross_entropy_with_logits(logits[..., :24], aux[..., :24], reduction="none").mean(-1)
+        sounding = mask * (aux[..., :12].sum(-1) > 0)
+        pitch_class = F.cross_entropy(logits[..., :12].reshape(-1, 12), aux[..., :12].argmax(-1).reshape(-1),
+                                      reduction="none").reshape(sounding.shape)
+        chroma = F.binary_cross_entropy_with_logits(logits[..., 12:24], aux[..., 12:24], reduction="none").sum(-1)
         onset = F.binary_cross_entropy_with_logits(logits[..., 25], aux[..., 25], reduction="none")
         register = (torch.tanh(logits[..., 24]) - aux[..., 24]) ** 2
-        aux_loss = ((bce + 0.1 * onset + 0.1 * register) * mask).sum() / denom
-        total: Tensor = emo_loss + 0.5 * aux_loss
+        aux_loss = ((pitch_class * sounding).sum() + ((chroma / 12 + onset + register) * mask).sum()) / denom
+        total: Tensor = emo_loss + 0.25 * aux_loss
         return total
 
     return Task("EmotionRecognizer", [net, head], train_batches, val_batches, loss)

@@ -151,7 +151,7 @@ def sequence_clip(files: list[Path], seconds: float, seed: int) -> F32:
 
 def _readable(path: Path) -> bool:
     try:
-        return sf.info(str(path)).frames > 0
+        return bool(sf.info(str(path)).frames > 0)
     except (sf.LibsndfileError, RuntimeError, OSError):  # a few packaged files are malformed
         return False
 

@@ -8,6 +8,8 @@ a multi-start batched Adam pass in torch picks a start per curve, which scipy th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares
@@ -18,7 +20,9 @@ F64 = npt.NDArray[np.float64]
 _STEP = 1e-6
 
 
-def _residual_and_jacobian(freqs: F64, target: F64, rate: float) -> tuple[object, object]:
+def _residual_and_jacobian(
+    freqs: F64, target: F64, rate: float
+) -> tuple[Callable[[F64], F64], Callable[[F64], F64]]:
     def residual(u: F64) -> F64:
         out: F64 = eqmath.response_db(eqmath.from_unit(u), freqs, rate) - target
         return out
@@ -101,7 +105,7 @@ def fit_curves(targets: npt.ArrayLike, freqs: npt.ArrayLike, starts: int = 8, st
         optimiser.zero_grad()
         resp = eqmath.response_db_torch(eqmath.from_unit_torch(torch.tanh(theta)), f, rate)
         loss_each = ((resp - target_rep) ** 2).mean(dim=1)
-        loss_each.sum().backward()
+        loss_each.sum().backward()  # type: ignore[no-untyped-call]
         optimiser.step()
     with torch.no_grad():
         resp = eqmath.response_db_torch(eqmath.from_unit_torch(torch.tanh(theta)), f, rate)

@@ -125,7 +125,8 @@ def curve_to_db(weights: npt.ArrayLike, freqs: npt.ArrayLike, rate: float = eqma
     num = b0 * b0 + b1 * b1 + b2 * b2 + 2.0 * (b0 * b1 + b1 * b2) * cos1 + 2.0 * b0 * b2 * cos2
     den = 1.0 + a1 * a1 + a2 * a2 + 2.0 * (a1 + a1 * a2) * cos1 + 2.0 * a2 * cos2
     db: F64 = (10.0 * np.log10(num / den)).sum(axis=0)
-    return db - db.mean()
+    out: F64 = db - db.mean()
+    return out
 
 
 def split_contributors(rows: list[SafeRow], seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)

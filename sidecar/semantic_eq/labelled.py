@@ -19,6 +19,8 @@ from sidecar.semantic_eq import curvefit, data, eqmath
 
 F64 = npt.NDArray[np.float64]
 FIT_VERSION = "fit-v1"
+FIT_EFFORT: dict[str, tuple[int, int]] = {"full": (8, 300), "quick": (3, 40)}
+"""(starts, Adam steps) of the batched curve fit; 'quick' is for smoke runs."""
 
 
 def cache_dir() -> Path:
@@ -56,12 +58,12 @@ def _hash_files(paths: list[Path]) -> str:
 
 
 def fitted_curves(curves: list[data.Curve], data_dir: Path, freqs: F64, seed: int, limit: int | None,
-                  log: bool = True) -> tuple[F64, F64, F64]:
+                  log: bool = True, effort: str = "full") -> tuple[F64, F64, F64]:
     """(settings (N, 13), fit error (N,), target dB (N, F)) for `curves`, from the cache when possible."""
     targets = np.array([data.curve_to_db(c.weights, freqs) for c in curves]).reshape(len(curves), len(freqs))
     key = hashlib.sha256(
         "|".join([FIT_VERSION, _hash_files([data_dir / data.SOCIALFX_FILE, data_dir / data.AUDEALIZE_FILE]),
-                  str(len(freqs)), str(seed), str(limit)]).encode()
+                  str(len(freqs)), str(seed), str(limit)] + ([] if effort == "full" else [effort])).encode()
     ).hexdigest()[:20]
     path = cache_dir() / f"curvefits-{key}.npz"
     if path.exists():
@@ -70,14 +72,15 @@ def fitted_curves(curves: list[data.Curve], data_dir: Path, freqs: F64, seed: in
                 return cached["params"], cached["errors"], targets
     if log:
         print(f"semantic-eq: fitting the 13-parameter EQ to {len(curves)} descriptor curves ...", flush=True)
-    params, errors = curvefit.fit_curves(targets, freqs, seed=seed) if curves else (
+    starts, steps = FIT_EFFORT[effort]
+    params, errors = curvefit.fit_curves(targets, freqs, starts=starts, steps=steps, seed=seed) if curves else (
         np.zeros((0, eqmath.NUM_EQ)), np.zeros(0))
     np.savez(path, params=params, errors=errors)
     return params, errors, targets
 
 
 def load_labelled(data_dir: Path, seed: int, freqs: F64, curve_limit: int | None = None,
-                  log: bool = True) -> Labelled:
+                  log: bool = True, effort: str = "full") -> Labelled:
     """SAFE rows with their contributor split, plus the fitted SocialFX and Audealize curves.
 
     `curve_limit` keeps only that many curves (spread over the file) for quick runs; None keeps all.
@@ -88,7 +91,7 @@ def load_labelled(data_dir: Path, seed: int, freqs: F64, curve_limit: int | None
     if curve_limit is not None and curve_limit < len(curves):
         keep = np.linspace(0, len(curves) - 1, curve_limit).round().astype(int)
         curves = [curves[i] for i in keep]
-    fit_params, fit_errors, fit_targets = fitted_curves(curves, data_dir, freqs, seed, curve_limit, log)
+    fit_params, fit_errors, fit_targets = fitted_curves(curves, data_dir, freqs, seed, curve_limit, log, effort)
     words, safe_params = data.safe_arrays(safe_rows)
     return Labelled(
         words=words + [c.word for c in curves],

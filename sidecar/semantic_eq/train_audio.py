@@ -116,7 +116,8 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
         optimiser.step()
         scheduler.step()
-        running = [0.98 * r + 0.02 * float(v) for r, v in zip(running, (latent, contrastive, response), strict=True)]
+        values = (latent, contrastive, response)
+        running = [0.98 * r + 0.02 * float(v.detach()) for r, v in zip(running, values, strict=True)]
         if log and (step % 500 == 499 or step == config.steps - 1):
             print(f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
                   f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}", flush=True)

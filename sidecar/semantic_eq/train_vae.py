@@ -47,7 +47,9 @@ def _word_ids(lab: Labelled, rows: npt.NDArray[np.int64], min_count: int) -> npt
     return np.array([index.get(w, -1) for w in words], dtype=np.int64)
 
 
-def train_vae(lab: Labelled, freqs: F64, config: VaeConfig, seed: int, log: bool = True) -> tuple[EqVae, dict[str, float]]:
+def train_vae(
+    lab: Labelled, freqs: F64, config: VaeConfig, seed: int, log: bool = True
+) -> tuple[EqVae, dict[str, float]]:
     """Train on the 'train' rows and keep the epoch with the lowest validation dB RMS; returns (model, stats)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -149,6 +149,7 @@ void Engine::update_saturation_shape() noexcept { shape_ = SaturationShape::make
 
 void Engine::process(float* const* channels, int num_channels, int num_frames) noexcept {
     rt::Section section;
+    num_frames = std::max(0, num_frames);
     const std::uint64_t start = now_ns();
     const std::uint64_t first_sample = sample_clock_;
     chunk_flags_ = 0;
@@ -168,6 +169,7 @@ void Engine::process(float* const* channels, int num_channels, int num_frames) n
 
 void Engine::process_interleaved(float* interleaved, int num_channels, int num_frames) noexcept {
     rt::Section section;
+    num_frames = std::max(0, num_frames);
     const std::uint64_t start = now_ns();
     const std::uint64_t first_sample = sample_clock_;
     chunk_flags_ = 0;
@@ -200,22 +202,28 @@ void Engine::finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int
     t.frames = static_cast<std::uint32_t>(frames);
     t.cpu_ns = static_cast<std::uint32_t>(std::min<std::uint64_t>(elapsed, 0xffffffffu));
     t.flags = flags;
-    if (!telemetry_.push(t)) telemetry_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (telemetry_enabled_.load(std::memory_order_relaxed) && !telemetry_.push(t))
+        telemetry_dropped_.fetch_add(1, std::memory_order_relaxed);
     frames_.fetch_add(static_cast<std::uint64_t>(frames), std::memory_order_relaxed);
     blocks_.fetch_add(1, std::memory_order_release);
 }
 
 void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
     const std::size_t stride = static_cast<std::size_t>(max_block_);
-    // Input sanitising: NaN/Inf become silence before they can reach any filter state.
+    // Input sanitising: NaN/Inf become silence and absurd levels are clamped, before they can reach any
+    // filter state (one 1e20 sample would otherwise haunt the drive's DC blocker for seconds).
     std::uint64_t nonfinite = 0;
     for (int c = 0; c < nch; ++c) {
         float* x = ch[c];
         float* dry = dry_.data() + c * stride;
         for (int i = 0; i < n; ++i) {
-            if (!std::isfinite(x[i])) {
-                x[i] = 0.0f;
-                ++nonfinite;
+            if (!(std::fabs(x[i]) <= kInputClamp)) {
+                if (std::isfinite(x[i])) {
+                    x[i] = std::copysign(kInputClamp, x[i]);
+                } else {
+                    x[i] = 0.0f;
+                    ++nonfinite;
+                }
             }
             dry[i] = x[i];
         }
@@ -272,6 +280,7 @@ void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
         for (int c = 0; c < nch; ++c) {
             ch[c][i] = 0.0f;
             for (auto& f : filters_[c]) f.reset();
+            dc_x1_[c] = dc_y1_[c] = 0.0;
         }
         limiter_.reset();
     }

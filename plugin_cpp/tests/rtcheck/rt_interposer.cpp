@@ -165,7 +165,7 @@ __attribute__((constructor)) void resolve_all() {
 #pragma GCC visibility push(default)
 extern "C" {
 
-// ---- The checker's interface -------------------------------------------------------------------------------
+// ---- The checker's interface (documented in idaw_rtcheck.h) --------------------------------------------------
 
 void idaw_rtcheck_section(int entering) { t_depth += entering ? 1 : -1; }
 
@@ -180,7 +180,9 @@ const char* idaw_rtcheck_last_violation(void) { return g_last_violation.load(std
 
 int idaw_rtcheck_depth(void) { return t_depth; }
 
-// ---- Allocation ---------------------------------------------------------------------------------------------
+// ---- Interposed functions: each counts a violation inside a section, then does exactly what glibc's does ----
+
+// Allocation: forwarded to glibc's __libc_* entry points (no symbol lookup, so no recursion through dlsym).
 
 void* malloc(size_t size) __THROW {
     check("malloc");
@@ -243,7 +245,7 @@ void* pvalloc(size_t size) __THROW {
     return __libc_pvalloc(size);
 }
 
-// ---- Locks --------------------------------------------------------------------------------------------------
+// Locks: pthread_mutex_unlock and friends are not interposed (the lock already counted).
 
 int pthread_mutex_lock(pthread_mutex_t* m) __THROW {
     check("pthread_mutex_lock");
@@ -305,7 +307,7 @@ int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t clock, const times
     return next_rwlock_clockwrlock.get()(l, clock, abstime);
 }
 
-// ---- Waits and sleeps (cancellation points: no __THROW in glibc's declarations) -----------------------------
+// Waits and sleeps. These are cancellation points, hence no __THROW, matching glibc's declarations.
 
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
     check("pthread_cond_wait");

@@ -61,6 +61,8 @@ class Engine {
     /// EQ coefficients are recomputed on a fixed grid of the sample clock while parameters move,
     /// so any split of the same audio into blocks gives bit-identical output.
     static constexpr int kCoefficientGrid = 16;
+    /// Input samples beyond this magnitude (+36 dBFS) are clamped to it; NaN/Inf become silence.
+    static constexpr float kInputClamp = 64.0f;
     /// Safety limiter ceiling (linear): nothing leaves the engine louder than this.
     static constexpr double kLimiterCeiling = SafetyLimiter::kCeiling;
 
@@ -87,6 +89,8 @@ class Engine {
 
     /// Fraction of the block's duration that counts as over budget (default 0.5). Any thread.
     void set_budget_fraction(double fraction) noexcept { budget_fraction_.store(fraction); }
+    /// When on, every block's record is pushed to telemetry_ring() (off by default: someone must drain it).
+    void set_telemetry_enabled(bool on) noexcept { telemetry_enabled_.store(on, std::memory_order_relaxed); }
     /// When on, a mono mix of the input is pushed to analysis_ring(). Any thread.
     void set_analysis_enabled(bool on) noexcept { analysis_enabled_.store(on, std::memory_order_relaxed); }
 
@@ -156,6 +160,7 @@ class Engine {
     TimingHistogram timing_;
     std::atomic<double> budget_fraction_{0.5};
     std::atomic<bool> analysis_enabled_{false};
+    std::atomic<bool> telemetry_enabled_{false};
 
     std::atomic<std::uint64_t> blocks_{0}, frames_{0}, nonfinite_{0}, limited_{0};
     std::atomic<std::uint64_t> snapshots_applied_{0}, applied_sequence_{0};

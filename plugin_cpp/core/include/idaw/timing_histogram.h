@@ -31,7 +31,7 @@ class TimingHistogram {
         std::array<std::uint64_t, kNumBins> bins{};
         std::uint64_t blocks = 0;
         std::uint64_t over_budget = 0;
-        std::uint64_t max_ns = 0;  ///< largest duration since the last take_max() (or ever)
+        std::uint64_t max_ns = 0;  ///< largest duration since clear() (take_max() leaves it alone)
         /// Percentiles of everything counted in this snapshot, or since `earlier`.
         TimingSummary summarize(const Snapshot* earlier = nullptr) const noexcept;
     };
@@ -40,9 +40,12 @@ class TimingHistogram {
     void record(std::uint64_t duration_ns, bool over_budget) noexcept {
         bins_[bin_of(duration_ns)].fetch_add(1, std::memory_order_relaxed);
         if (over_budget) over_budget_.fetch_add(1, std::memory_order_relaxed);
-        std::uint64_t seen = max_ns_.load(std::memory_order_relaxed);
+        // The all-time maximum has one writer: a plain load and store.
+        if (duration_ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(duration_ns, std::memory_order_relaxed);
+        std::uint64_t seen = window_max_ns_.load(std::memory_order_relaxed);
         // Only the reader's take_max() competes, so this loop ends after at most two tries.
-        while (duration_ns > seen && !max_ns_.compare_exchange_weak(seen, duration_ns, std::memory_order_relaxed)) {
+        while (duration_ns > seen &&
+               !window_max_ns_.compare_exchange_weak(seen, duration_ns, std::memory_order_relaxed)) {
         }
         blocks_.fetch_add(1, std::memory_order_release);
     }
@@ -58,7 +61,7 @@ class TimingHistogram {
     }
 
     /// Returns the largest duration seen since the previous call and starts a new window.
-    std::uint64_t take_max() noexcept { return max_ns_.exchange(0, std::memory_order_relaxed); }
+    std::uint64_t take_max() noexcept { return window_max_ns_.exchange(0, std::memory_order_relaxed); }
 
     /// Zeroes every counter. Only while nothing records (e.g. in prepare()).
     void clear() noexcept {
@@ -66,6 +69,7 @@ class TimingHistogram {
         blocks_.store(0, std::memory_order_relaxed);
         over_budget_.store(0, std::memory_order_relaxed);
         max_ns_.store(0, std::memory_order_relaxed);
+        window_max_ns_.store(0, std::memory_order_relaxed);
     }
 
     /// Bin holding a duration. Real-time safe.
@@ -82,6 +86,7 @@ class TimingHistogram {
     std::atomic<std::uint64_t> blocks_{0};
     std::atomic<std::uint64_t> over_budget_{0};
     std::atomic<std::uint64_t> max_ns_{0};
+    std::atomic<std::uint64_t> window_max_ns_{0};
 };
 
 }  // namespace idaw

@@ -6,8 +6,8 @@ namespace idaw::nn {
 
 BatchNorm::BatchNorm(const Kernels& k, int size, const float* gamma, const float* beta, const float* mean,
                      const float* var, float epsilon)
-    : Layer(k, {LayerType::BatchNorm, Activation::None, size, size,
-                static_cast<std::size_t>(size) * (gamma ? 4 : 2), 0, 0}),
+    : Layer(k, {LayerType::BatchNorm, Activation::None, size, size, static_cast<std::size_t>(size) * (gamma ? 4 : 2), 0,
+                0}),
       multiplier_(round_up(static_cast<std::size_t>(size), kChunk)),
       mean_(round_up(static_cast<std::size_t>(size), kChunk)),
       beta_(round_up(static_cast<std::size_t>(size), kChunk)) {

@@ -238,8 +238,8 @@ IDAW_AVX2 inline __m256 tanh_avx2(__m256 x) noexcept {
     p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(kTanhP4));
     const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
     const __m256 e = exp_avx2(_mm256_mul_ps(_mm256_set1_ps(2.0f), _mm256_min_ps(_mm256_set1_ps(kTanhClamp), ax)));
-    const __m256 t =
-        _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+    const __m256 t = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                                   _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     const __m256 large = _mm256_or_ps(t, _mm256_and_ps(sign_mask, x));
     return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(kTanhSmall), _CMP_LT_OQ));
 }
@@ -277,8 +277,8 @@ IDAW_AVX2 inline __m256 sum8_avx2(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-/// Floats (2 KB) ahead of the current chunk that the matrix stream prefetches (the hardware prefetcher starts late on
-/// short panels).
+/// Floats (2 KB) ahead of the current chunk that the matrix stream prefetches into L1. Measured on the dev machine:
+/// other distances and L2 hints change nothing, warm or cold; the product is bound by cache/DRAM bandwidth.
 constexpr int kPrefetchFloats = 512;
 
 IDAW_AVX2 void matvec_avx2(const float* w, const float* x, const float* bias, float* y, int panels,

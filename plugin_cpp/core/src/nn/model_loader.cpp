@@ -193,8 +193,7 @@ class LayerReader {
             if (v.empty()) error(what + " is an empty array");
             last = &v.back();
         }
-        if (!last->is_number_integer())
-            error(what + " must end with an integer " + meaning + ", got " + show(*last));
+        if (!last->is_number_integer()) error(what + " must end with an integer " + meaning + ", got " + show(*last));
         const bool negative = last->is_number_integer() && !last->is_number_unsigned() && last->get<std::int64_t>() < 0;
         const std::uint64_t n = negative ? 0 : last->get<std::uint64_t>();
         if (negative || n < 1 || n > static_cast<std::uint64_t>(max))
@@ -244,8 +243,8 @@ class LayerReader {
     /// One finite float32 from a JSON number; subnormals are flushed to zero.
     float number(const json& v, const std::string& path, std::size_t i) const {
         if (!v.is_number())
-            error(path + "[" + std::to_string(i) + "] is not a number: " +
-                  (v.is_string() ? "the string " + show(v) : std::string(kind_of(v))));
+            error(path + "[" + std::to_string(i) +
+                  "] is not a number: " + (v.is_string() ? "the string " + show(v) : std::string(kind_of(v))));
         const double d = v.get<double>();
         if (!(std::fabs(d) <= static_cast<double>(FLT_MAX)))
             error(path + "[" + std::to_string(i) + "] = " + show(v) + " is not a finite float32");
@@ -289,6 +288,18 @@ struct Budget {
     std::uint64_t parameters = 0;
     std::uint64_t history = 0;
 
+    std::uint64_t stored = 0;
+
+    /// Counts floats the packed (padded) weights of a layer will take; padding to whole SIMD chunks can multiply
+    /// small widths by up to 8, so this is bounded too (twice the parameter limit), before anything is allocated.
+    void add_storage(const LayerReader& r, std::uint64_t floats) {
+        stored += floats;
+        const std::uint64_t limit = 2 * static_cast<std::uint64_t>(limits.max_parameters);
+        if (stored > limit)
+            r.error("padded weights bring the model to " + count_text(stored) + " floats, above the limit of " +
+                    count_text(limit));
+    }
+
     void add_parameters(const LayerReader& r, std::uint64_t n) {
         parameters += n;
         if (parameters > limits.max_parameters)
@@ -298,6 +309,9 @@ struct Budget {
 };
 
 std::string sizes(const char* what, int n) { return std::string(what) + " " + std::to_string(n); }
+
+/// `n` rounded up to whole SIMD chunks, as the packed matrices store it.
+std::uint64_t padded(std::uint64_t n) { return round_up(n, kChunk); }
 
 std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, const Kernels& k) {
     const LoadLimits& limits = budget.limits;
@@ -309,6 +323,7 @@ std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, 
             const std::size_t n_out = static_cast<std::size_t>(out);
             const json& w = r.weights(2, "kernel, bias");
             budget.add_parameters(r, n_in * n_out + n_out);
+            budget.add_storage(r, padded(n_out) * padded(n_in));
             std::vector<float> kernel(n_in * n_out), bias(n_out);
             r.matrix(w[0], "weights[0]", n_in, sizes("input size", in), n_out, sizes("output size", out),
                      kernel.data());
@@ -330,6 +345,9 @@ std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, 
             const json& w = r.weights(3, "kernel, recurrent kernel, bias");
             const std::size_t bias_rows = lstm ? 1 : 2;
             budget.add_parameters(r, (n_in + h + bias_rows) * gates);
+            budget.add_storage(r, lstm ? padded(gates) * (padded(n_in) + padded(h))
+                                       : padded(2 * h) * (padded(n_in) + padded(h)) + padded(h) * padded(n_in) +
+                                             padded(h) * padded(h));
             std::vector<float> kernel(n_in * gates), recurrent(h * gates), bias(bias_rows * gates);
             r.matrix(w[0], "weights[0]", n_in, sizes("input size", in), gates, gate_meaning, kernel.data());
             r.matrix(w[1], "weights[1]", h, sizes("hidden size", hidden), gates, gate_meaning, recurrent.data());
@@ -358,11 +376,14 @@ std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, 
             const std::size_t n_out = static_cast<std::size_t>(out), n_taps = static_cast<std::size_t>(taps);
             const json& w = r.weights(2, "kernel, bias");
             budget.add_parameters(r, n_taps * n_in * n_out + n_out);
+            budget.add_storage(r, padded(n_out) * n_taps * padded(n_in));
             std::vector<float> kernel(n_taps * n_in * n_out), bias(n_out);
             const json& w0 = w[0];
-            if (!w0.is_array()) r.error("weights[0] must be an array of " + std::to_string(taps) + " taps, got " + show(w0));
+            if (!w0.is_array())
+                r.error("weights[0] must be an array of " + std::to_string(taps) + " taps, got " + show(w0));
             if (w0.size() != n_taps)
-                r.error("weights[0] has " + std::to_string(w0.size()) + " taps, expected " + sizes("kernel_size", taps));
+                r.error("weights[0] has " + std::to_string(w0.size()) + " taps, expected " +
+                        sizes("kernel_size", taps));
             for (std::size_t t = 0; t < n_taps; ++t)
                 r.matrix(w0[t], "weights[0][" + std::to_string(t) + "]", n_in, sizes("input size", in), n_out,
                          sizes("output size", out), kernel.data() + t * n_in * n_out);
@@ -394,7 +415,8 @@ std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, 
                     r.error("weights[0] must be an array holding one array of slopes, got " +
                             (w[0].is_array() ? std::to_string(w[0].size()) + " entries" : show(w[0])));
                 const json& alpha_json = w[0][0];
-                if (!alpha_json.is_array()) r.error("weights[0][0] must be an array of slopes, got " + show(alpha_json));
+                if (!alpha_json.is_array())
+                    r.error("weights[0][0] must be an array of slopes, got " + show(alpha_json));
                 const std::size_t count = alpha_json.size();
                 if (count != 1 && count != n_in)
                     r.error("weights[0][0] has " + std::to_string(count) + " slopes, expected 1 or " +
@@ -415,9 +437,10 @@ std::unique_ptr<Layer> read_layer(const LayerReader& r, int in, Budget& budget, 
             const json* w = member(r.object(), "weights");
             if (!w) r.error("missing \"weights\"");
             if (!w->is_array() || (w->size() != 4 && w->size() != 2))
-                r.error("\"weights\" must hold 4 arrays (gamma, beta, running mean, running variance) or 2 (running "
-                        "mean, running variance), got " +
-                        (w->is_array() ? std::to_string(w->size()) : show(*w)));
+                r.error(
+                    "\"weights\" must hold 4 arrays (gamma, beta, running mean, running variance) or 2 (running "
+                    "mean, running variance), got " +
+                    (w->is_array() ? std::to_string(w->size()) : show(*w)));
             const bool affine = w->size() == 4;
             budget.add_parameters(r, n_in * w->size());
             std::vector<float> gamma(affine ? n_in : 0), beta(affine ? n_in : 0), mean(n_in), var(n_in);
@@ -453,7 +476,8 @@ std::unique_ptr<Model> build(const json& root, const LoadOptions& options) {
         fail(std::string("top level must be a JSON object with \"in_shape\" and \"layers\", got ") + kind_of(root));
     const json* in_shape = member(root, "in_shape");
     if (!in_shape) fail("missing \"in_shape\"");
-    if (!in_shape->is_array() || in_shape->empty()) fail("\"in_shape\" must be a non-empty array, got " + show(*in_shape));
+    if (!in_shape->is_array() || in_shape->empty())
+        fail("\"in_shape\" must be a non-empty array, got " + show(*in_shape));
     if (in_shape->size() == 4) fail("4-dimensional \"in_shape\" (conv2d models) is not supported");
     const json& in_last = in_shape->back();
     if (!in_last.is_number_integer() || in_last.get<std::int64_t>() < 1 ||

@@ -39,8 +39,7 @@ void ModelSlot::clear() {
 
 Model* ModelSlot::acquire() noexcept {
     // Only the loader empties the mailbox, so once seen empty it stays empty until this thread fills it.
-    if (pending_.load(std::memory_order_relaxed) == nullptr ||
-        retired_.load(std::memory_order_acquire) != nullptr)
+    if (pending_.load(std::memory_order_relaxed) == nullptr || retired_.load(std::memory_order_acquire) != nullptr)
         return current_;
     Model* next = pending_.exchange(nullptr, std::memory_order_acq_rel);
     if (next == nullptr) return current_;

@@ -24,10 +24,10 @@ class Conv1d final : public Layer {
   private:
     int kernel_size_;
     int dilation_;
-    int x_cols_;          // padded input width
-    int history_;         // frames kept: (K - 1) d + 1
-    int newest_ = 0;      // slot of the newest frame in the ring
-    PackedMatrix w_;      // out rows over the K gathered frames, newest first
+    int x_cols_;      // padded input width
+    int history_;     // frames kept: (K - 1) d + 1
+    int newest_ = 0;  // slot of the newest frame in the ring
+    PackedMatrix w_;  // out rows over the K gathered frames, newest first
     AlignedBuffer bias_;
     AlignedBuffer ring_;  // history_ x x_cols_
     AlignedBuffer taps_;  // K x x_cols_, gathered newest first

@@ -36,7 +36,8 @@ class Layer {
     Layer(const Layer&) = delete;
     Layer& operator=(const Layer&) = delete;
 
-    /// Computes one frame: reads in_size() floats, writes out_size() floats, advances any state. Real-time safe.
+    /// Computes one frame: reads in_size() floats, writes out_size() (may zero the padding), advances state.
+    /// Real-time safe.
     virtual void forward(const float* in, float* out) noexcept = 0;
     /// Clears recurrent or convolution state (no-op for stateless layers). Real-time safe.
     virtual void reset() noexcept {}

@@ -23,11 +23,11 @@ class Lstm final : public Layer {
 
   private:
     int hidden_;
-    int x_cols_;         // input part of [x; h], padded to a chunk
-    PackedMatrix w_;     // 4H rows (i, f, g, o blocks) x (x_cols_ + H)
-    AlignedBuffer bias_; // 4H padded
-    AlignedBuffer xh_;   // [x (padded); h]
-    AlignedBuffer c_;    // cell state
+    int x_cols_;          // input part of [x; h], padded to a chunk
+    PackedMatrix w_;      // 4H rows (i, f, g, o blocks) x (x_cols_ + H)
+    AlignedBuffer bias_;  // 4H padded
+    AlignedBuffer xh_;    // [x (padded); h]
+    AlignedBuffer c_;     // cell state
     AlignedBuffer gates_;
 };
 

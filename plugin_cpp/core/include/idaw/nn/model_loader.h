@@ -13,14 +13,14 @@ namespace idaw::nn {
 
 /// Bounds a file must respect; checked before anything of that size is allocated.
 struct LoadLimits {
-    std::size_t max_file_bytes = std::size_t{64} << 20;      ///< size of the JSON text
-    int max_json_depth = 16;                                  ///< nesting of arrays and objects (a model needs 7)
-    int max_layers = 256;                                     ///< entries of "layers"
-    int max_layer_size = 4096;                                ///< any width: input, output, hidden size
-    std::size_t max_parameters = std::size_t{16} << 20;      ///< numbers in all weights together
-    int max_kernel_size = 256;                                ///< conv1d taps
-    int max_dilation = 4096;                                  ///< conv1d dilation
-    std::size_t max_history_floats = std::size_t{4} << 20;   ///< conv1d history buffers together
+    std::size_t max_file_bytes = std::size_t{64} << 20;     ///< size of the JSON text
+    int max_json_depth = 16;                                ///< nesting of arrays and objects (a model needs 7)
+    int max_layers = 256;                                   ///< entries of "layers"
+    int max_layer_size = 4096;                              ///< any width: input, output, hidden size
+    std::size_t max_parameters = std::size_t{16} << 20;     ///< numbers in all weights together
+    int max_kernel_size = 256;                              ///< conv1d taps
+    int max_dilation = 4096;                                ///< conv1d dilation
+    std::size_t max_history_floats = std::size_t{4} << 20;  ///< conv1d history buffers together
 };
 
 /// How to load.

@@ -43,9 +43,9 @@ class ModelSlot {
     /// Audio thread: the model the last acquire() returned. Real-time safe.
     Model* current() const noexcept { return current_; }
 
-    /// How many models the audio thread has taken up (clear() counts too). Any thread.
+    /// How many models the audio thread has taken up (clear() counts too). Any thread; real-time safe.
     std::uint64_t swaps() const noexcept { return swaps_.load(std::memory_order_relaxed); }
-    /// True while an offered model waits for acquire(). Any thread.
+    /// True while an offered model waits for acquire(). Any thread; real-time safe.
     bool pending() const noexcept { return pending_.load(std::memory_order_acquire) != nullptr; }
 
   private:

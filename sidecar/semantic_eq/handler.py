@@ -1,0 +1,164 @@
+"""The sidecar's describe handler: words + intensity + the latest analysis window -> a full parameter snapshot.
+
+    handler = SemanticEqHandler()                     # loads the shipped weights (CPU only)
+    result = handler.describe(["warm"], 0.7, window, 16000, base=current_snapshot)
+    result.snapshot   # float32 vector for idaw_core (every parameter; only the 13 EQ values change)
+    result.words_used # the known descriptors actually used, e.g. ('warm',) or ('warm', 'relaxing')
+
+Unknown words are mapped to known ones by sentence embedding (`synonyms.resolve`); a word with no reasonable
+neighbour raises `synonyms.NoCloseDescriptorError`, whose message lists the closest known words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from realtime import params as engine_params
+from realtime.errors import IdawError
+from sidecar.semantic_eq import synonyms, traversal
+from sidecar.semantic_eq.bundle import Bundle, load_bundle
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+FILLER = frozenset({
+    "a", "an", "and", "the", "it", "its", "make", "more", "sound", "sounding", "bit", "little", "slightly", "very",
+    "much", "less", "please", "some", "too", "really", "quite", "rather", "somewhat", "kind", "of", "sort",
+})
+EQ_SLICE = slice(engine_params.INDEX["low_gain"], engine_params.INDEX["high_freq"] + 1)
+
+
+@dataclass(frozen=True)
+class Description:
+    """What one describe request produced."""
+
+    snapshot: F32
+    """Full engine parameter vector (`base` with the 13 EQ values replaced)."""
+    eq: F64
+    """The 13 EQ values (dB, Hz, Q) in SAFE-DB order."""
+    words_used: tuple[str, ...]
+    """Known descriptors that shaped the target, heaviest first."""
+    weights: tuple[float, ...]
+    """Weight of each word in `words_used` (sums to 1)."""
+    resolutions: tuple[synonyms.Resolution, ...]
+    """Per requested word, how it was understood."""
+    intensity: float
+    adapted: bool
+    """True when the audio window was analysed (False: silent/short/no audio, the flat EQ's latent was used)."""
+    fit_error_db: float
+    """dB RMS between the relative target curve and the 13-parameter EQ fitted to it."""
+    message: str
+    """One line for the user: which words were used and how."""
+
+
+def split_words(words: str | Sequence[str]) -> list[str]:
+    """Requested descriptors: a phrase is split on commas, 'and' and spaces; filler words are dropped."""
+    items = [words] if isinstance(words, str) else list(words)
+    out: list[str] = []
+    for item in items:
+        for part in re.split(r"[,;/+&]|\band\b", item.lower()):
+            tokens = [t for t in part.split() if t not in FILLER]
+            out.extend(tokens)
+    return out
+
+
+class SemanticEqHandler:
+    """Describe handler for the sidecar: resolves words, analyses audio, returns an engine snapshot."""
+
+    def __init__(self, weights_dir: Path | None = None, bundle: Bundle | None = None, cache_size: int = 16) -> None:
+        self.bundle = bundle if bundle is not None else load_bundle(weights_dir)
+        self._flat_latent = self.bundle.flat_latent()
+        self._cache: OrderedDict[tuple[object, ...], tuple[F64, float, bool]] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Every known descriptor."""
+        return list(self.bundle.words)
+
+    def resolve(self, words: str | Sequence[str]) -> list[synonyms.Resolution]:
+        """How each requested word maps to known descriptors (a known multi-word phrase is kept whole)."""
+        items = [words] if isinstance(words, str) else list(words)
+        phrases: list[str] = []
+        for item in items:
+            whole = " ".join(item.lower().split())
+            phrases.extend([whole] if whole in self.bundle.words else split_words(item))
+        if not phrases:
+            raise IdawError("no descriptor given; try e.g. 'warm' or 'bright'")
+        return [synonyms.resolve(p, self.bundle.words, self.bundle.embeddings) for p in phrases]
+
+    def target_latent(self, resolutions: Sequence[synonyms.Resolution]) -> tuple[F64, dict[str, float]]:
+        """(mean latent of the resolved words, known word -> total weight); each requested word counts equally."""
+        weights: dict[str, float] = {}
+        for r in resolutions:
+            for word, w, _ in r.neighbours:
+                weights[word] = weights.get(word, 0.0) + w / len(resolutions)
+        z = sum(w * self.bundle.centroids[self.bundle.words.index(word)] for word, w in weights.items())
+        return np.asarray(z, dtype=np.float64), weights
+
+    def describe(self, words: str | Sequence[str], intensity: float, audio: npt.ArrayLike | None = None,
+                 rate: int = 16000, base: npt.ArrayLike | None = None) -> Description:
+        """The EQ for `words` at `intensity` (0..1) adapted to `audio` (mono window at `rate`); see Description.
+
+        Raises NoCloseDescriptorError for a word with no reasonable neighbour, IdawError for a bad intensity.
+        """
+        t = float(intensity)
+        if not np.isfinite(t) or not 0.0 <= t <= 1.0:
+            raise IdawError(f"intensity must be within 0..1, got {intensity!r}")
+        resolutions = self.resolve(words)
+        z_target, weights = self.target_latent(resolutions)
+        full, error, adapted = self._full_eq(z_target, weights, audio, rate)
+        eq = traversal.at_intensity(full, t)
+        snapshot = engine_params.defaults() if base is None else np.array(base, dtype=np.float32, copy=True)
+        snapshot[EQ_SLICE] = eq.astype(np.float32)
+        ranked = sorted(weights.items(), key=lambda kv: -kv[1])
+        return Description(
+            snapshot=snapshot,
+            eq=eq,
+            words_used=tuple(w for w, _ in ranked),
+            weights=tuple(v for _, v in ranked),
+            resolutions=tuple(resolutions),
+            intensity=t,
+            adapted=adapted,
+            fit_error_db=error,
+            message=_message(resolutions, t, adapted),
+        )
+
+    __call__ = describe
+
+    def _full_eq(self, z_target: F64, weights: dict[str, float], audio: npt.ArrayLike | None,
+                 rate: int) -> tuple[F64, float, bool]:
+        """(full-intensity setting, fit error, adapted), cached per (words, audio) so the knob moves cheaply."""
+        samples = None if audio is None else np.ascontiguousarray(audio, dtype=np.float32)
+        digest = "" if samples is None else hashlib.sha1(samples.tobytes()).hexdigest()
+        key = (tuple(sorted((w, round(v, 6)) for w, v in weights.items())), digest, int(rate))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        z_audio = None if samples is None else traversal.audio_latent(self.bundle, samples, rate)
+        adapted = z_audio is not None
+        full, error, _ = traversal.full_intensity_eq(self.bundle, self._flat_latent if z_audio is None else z_audio,
+                                                     z_target)
+        self._cache[key] = (full, error, adapted)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return full, error, adapted
+
+
+def _message(resolutions: Sequence[synonyms.Resolution], intensity: float, adapted: bool) -> str:
+    parts = []
+    for r in resolutions:
+        if r.direct:
+            parts.append(f"'{r.word}'")
+        else:
+            near = ", ".join(f"{w} ({s:.2f})" for w, _, s in r.neighbours)
+            parts.append(f"'{r.word}' via {near}")
+    how = "adapted to the audio" if adapted else "no usable audio, so relative to a flat EQ"
+    return f"{' + '.join(parts)} at intensity {intensity:.2f} ({how})"

