@@ -6,11 +6,21 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from benchmarks import bench_block_cost, bench_offline_render, common
+from benchmarks import (
+    bench_block_cost,
+    bench_live_jack,
+    bench_nets,
+    bench_offline_render,
+    bench_sidecar_latency,
+    common,
+)
 
 BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "offline_render": bench_offline_render.run,
     "block_cost": bench_block_cost.run,
+    "nets": bench_nets.run,
+    "sidecar_latency": bench_sidecar_latency.run,
+    "live_jack": bench_live_jack.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""
 

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
-from realtime import live_stream, options, params
+from realtime import live_stream, midi_live, options, params
 from realtime.errors import DeviceError, IdawError
 from sidecar import host as sidecar_host
 
@@ -138,6 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "in this process, to show the native callback does not depend on the interpreter")
     options.add_chain_arguments(parser)
     sidecar_host.add_arguments(parser)
+    midi_live.add_arguments(parser)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -236,6 +237,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
     engine.prepare(float(args.rate), MAX_BLOCK, args.channels)
     engine.set_parameters_now(vector)
     engine.set_budget_fraction(BUDGET_FRACTION)
+    midi = midi_live.start(args, engine)  # None without --midi
     bridge = idaw_core.PortAudioBridge(engine, args.channels, args.channels)
     stream = live_stream.open_native_stream(sd, bridge, in_dev, out_dev, args.rate, args.blocksize, args.channels)
     info = live_stream.describe(sd, stream, in_dev, out_dev, args.channels)
@@ -288,6 +290,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
             line = stats_line(now - started, window, counters, block_seconds)
             print(line + (f" | {host.summary()}" if host is not None else ""), flush=True)
     elapsed = time.monotonic() - started
+    midi_report = midi_live.close(midi)  # all notes off before anything else can go wrong
     restore_signals()
 
     def final_report() -> dict[str, Any]:
@@ -303,6 +306,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
             "bridge": counters, "engine": engine.counters(),
             "stress_python": stress.finish() if stress is not None else None,
             "sidecar": dataclasses.asdict(host.link.stats()) if host is not None else None,
+            "midi": midi_report,
         }
 
     if host is not None:

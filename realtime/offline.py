@@ -18,7 +18,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 import idaw_core
-from realtime import audio_io, options, params
+from realtime import audio_io, midi_offline, options, params
 from realtime.errors import IdawError
 from sidecar import host as sidecar_host
 
@@ -51,12 +51,14 @@ def render(
     block_size: int = DEFAULT_BLOCK_SIZE,
     engine_rate: int | None = None,
     progress: bool = False,
+    midi: midi_offline.OfflineMidi | None = None,
 ) -> RenderResult:
     """Render `audio` (frames, channels) or (frames,) at `rate` with a fresh engine; returns a RenderResult.
 
     The engine runs at `engine_rate` (default: `rate`, no resampling); otherwise the audio is resampled
     there and back with soxr, and the result trimmed or padded to the input's exact length. The input is
-    never modified. Raises IdawError for a bad block size, rate, channel count or parameter vector.
+    never modified. Raises IdawError for a bad block size, rate, channel count or parameter vector. With `midi`,
+    the engine's MIDI generator runs during the render and `midi` writes its notes (see realtime/midi_offline.py).
     """
     source = np.asarray(audio, dtype=np.float32)
     mono = source.ndim == 1
@@ -79,6 +81,8 @@ def render(
     engine = idaw_core.Engine()
     engine.prepare(float(target_rate), block_size, channels)
     engine.set_parameters_now(vector)
+    if midi is not None:
+        midi.attach(engine)
     chunk = max(1, target_rate // block_size) * block_size  # ~1 s, whole blocks: same split as one call
     show = progress and work.shape[0] > PROGRESS_MIN_SECONDS * target_rate
     with tqdm(
@@ -86,7 +90,11 @@ def render(
     ) as bar:
         for begin in range(0, work.shape[0], chunk):
             engine.render(work[begin : begin + chunk], block_size)
+            if midi is not None:
+                midi.collect(engine)
             bar.update(min(chunk, work.shape[0] - begin))
+    if midi is not None:
+        midi.finish(engine, work.shape[0])
     out = _fit_length(audio_io.resample(work, target_rate, rate), frames_in.shape[0])
     if target_rate != rate:
         # Resampling back can build inter-sample peaks above the ceiling: a neutral engine at the file's
@@ -147,19 +155,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"never show the progress bar (shown on a terminal for files over {PROGRESS_MIN_SECONDS:g} s)",
     )
     sidecar_host.add_arguments(parser)
+    midi_offline.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `idaw process`; returns the exit code (errors are raised as IdawError)."""
     vector = options.chain_from_args(args)
     audio_io.output_format(args.output, args.subtype)  # fail on a bad output name before any work
+    midi = midi_offline.from_args(args)
     audio, rate = audio_io.read_audio(args.input)
     vector = sidecar_host.offline_vector_from_args(args, audio, rate, vector)  # --describe: the sidecar's EQ
     result = render(
-        audio, rate, vector, args.block_size, args.rate, progress=not args.no_progress and sys.stderr.isatty()
+        audio, rate, vector, args.block_size, args.rate, progress=not args.no_progress and sys.stderr.isatty(),
+        midi=midi,
     )
     _, subtype = audio_io.write_audio(args.output, result.audio, rate, args.subtype)
     print(summary_line(args.output, result, rate, subtype))
+    if midi is not None:
+        print(midi.summary_line())
     return 0
 
 

@@ -15,8 +15,11 @@ from tests.needs import need, need_program
 torch = pytest.importorskip("torch")
 pytest.importorskip("music21")
 
-from realtime.nets.architectures import NETS  # noqa: E402
-from realtime.nets.architectures import HARMONY_CONTEXT, chord_class  # noqa: E402
+from realtime.nets.architectures import (  # noqa: E402
+    HARMONY_CONTEXT,
+    NETS,
+    chord_class,
+)
 from realtime.nets.audio_features import SOUNDFONT, log_mel  # noqa: E402
 from realtime.nets.corpus import PieceRef, SymbolicPiece, extract, load_piece  # noqa: E402
 from realtime.nets.dataset import build_tables  # noqa: E402

@@ -2,7 +2,8 @@
 
 Three sources ship inside music21 (nothing is downloaded):
 
-* ``chorale`` — the 371 Bach chorales (four voices; the only source with harmony, so chord targets come from here).
+* ``chorale`` — the Bach chorales (371 numbers, 350 distinct scores; four voices; the only source with harmony,
+  so chord targets come from here).
 * ``essen``  — German folk songs from the Essen collection (monophonic; major and minor; sung, moderate tempo).
 * ``ryans``  — Ryan's Mammoth Collection of fiddle tunes (monophonic; reels, jigs, hornpipes, airs ...).
 
@@ -25,7 +26,7 @@ from realtime.nets.chords import label_beats
 
 CACHE_VERSION = "symbolic-v2"
 SOURCES = ("chorale", "essen", "ryans")
-DEFAULT_QUOTAS: dict[str, int] = {"chorale": 371, "essen": 220, "ryans": 220}
+DEFAULT_QUOTAS: dict[str, int] = {"chorale": 350, "essen": 220, "ryans": 220}
 ESSEN_FILES = ("erk10.abc", "altdeu10.abc", "boehme10.abc", "kinder0.abc", "ballad10.abc", "fink0.abc")
 MAX_SECONDS = 60.0  # pieces are cut here so one long tune cannot dominate an epoch
 
@@ -115,7 +116,8 @@ def select_pieces(max_pieces: int | None = None, quotas: dict[str, int] | None =
         want = scaled
     root = _corpus_dir()
     lists: dict[str, list[PieceRef]] = {}
-    names = [str(n) for n in corpus.chorales.Iterator(returnType="filename")]
+    # The Riemenschneider numbering lists 21 chorales twice: 371 numbers, 350 distinct scores.
+    names = list(dict.fromkeys(str(n) for n in corpus.chorales.Iterator(returnType="filename")))
     lists["chorale"] = [PieceRef(f"chorale/{n.split('/')[-1]}", "chorale", n) for n in names]
     per_file = [(f, len(_abc_tunes(root / "essenFolksong" / f))) for f in ESSEN_FILES]
     essen: list[PieceRef] = []

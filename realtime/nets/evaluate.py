@@ -152,8 +152,8 @@ def dynamics_metrics(net: RTNet, test: Rows, train: Rows, names: tuple[str, ...]
 
 
 def groove_metrics(net: RTNet, test: Rows, train: Rows) -> dict[str, Any]:
-    """Onset accuracy / F1 per sixteenth ((y + 1) / 2 >= 0.5) and micro-timing MAE (sixteenths) where onsets are,
-    in both modes; baseline = each sixteenth's training onset frequency, and zero timing."""
+    """Onset accuracy / F1 per sixteenth ((y + 1) / 2 >= 0.5) and micro-timing MAE / RMSE (sixteenths) where onsets
+    are, in both modes; baseline = each sixteenth's training onset frequency, and zero timing."""
     y = np.asarray(test.target, dtype=np.float32)
     onset, timing = y[:, :16], y[:, 16:]
     freq = np.asarray(train.target, dtype=np.float32)[:, :16].mean(0) if len(train.target) else np.zeros(16)
@@ -165,11 +165,14 @@ def groove_metrics(net: RTNet, test: Rows, train: Rows) -> dict[str, Any]:
         out[mode] = {"onset_accuracy": _r(np.mean((prob >= 0.5) == mask)) if len(y) else 0.0,
                      "onset_f1": _r(_f1(prob, onset, 0.5)[2]),
                      "timing_mae_sixteenths": _r(np.mean(np.abs(p[:, 16:][mask] / 2 - timing[mask]))) if mask.any()
-                     else 0.0}
+                     else 0.0,
+                     "timing_rmse_sixteenths": _r(np.sqrt(np.mean((p[:, 16:][mask] / 2 - timing[mask]) ** 2)))
+                     if mask.any() else 0.0}
     base = np.broadcast_to(freq, onset.shape)
     out["baseline_position_frequency"] = {
         "onset_accuracy": _r(np.mean((base >= 0.5) == mask)) if len(y) else 0.0,
         "onset_f1": _r(_f1(base, onset, 0.5)[2]),
         "timing_mae_sixteenths_zero": _r(np.mean(np.abs(timing[mask]))) if mask.any() else 0.0,
+        "timing_rmse_sixteenths_zero": _r(np.sqrt(np.mean(timing[mask] ** 2))) if mask.any() else 0.0,
     }
     return out

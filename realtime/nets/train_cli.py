@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="cache for parsed scores and rendered mel frames "
                         "[$XDG_CACHE_HOME/idaw or ~/.cache/idaw]")
     parser.add_argument("--max-pieces", type=int, default=None, help="use only the first N pieces of the fixed "
-                        "corpus order (all three sources kept in proportion) [all: 371 chorales, 220 Essen songs, "
+                        "corpus order (all three sources kept in proportion) [all: 350 chorales, 220 Essen songs, "
                         "220 fiddle tunes]")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and batches [0]")
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs [10]")

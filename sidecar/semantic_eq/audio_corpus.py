@@ -2,7 +2,8 @@
 drum and instrument samples from Debian's hydrogen-data and lmms-common packages.
 
 Every clip is mono float32 at 44.1 kHz, scaled to -24 dBFS RMS, with a `group` (piece or sample file) and a
-split ('train' or 'test') decided by group, so no held-out clip shares a piece or a sample file with training.
+split ('train', 'val' or 'test') decided by group, so no held-out clip shares a piece or a sample file with
+training. Corpus pieces get GM programs and octave shifts from ARRANGEMENTS plus a seeded random program set.
 Renders are cached under ~/.cache/idaw/semantic_eq/clips, never in the repository.
 """
 
@@ -44,6 +45,9 @@ ARRANGEMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
     ("harp-flute", (46, 73, 46, 46), (12, 12, 0, 0)),
 )
 """(name, GM program per part, transposition per part in semitones) for corpus renders."""
+MELODIC_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 8, 11, 12, 16, 19, 21, 24, 25, 26, 27, 29, 32, 33, 35, 40, 41, 42, 45,
+                    46, 48, 52, 56, 57, 58, 60, 61, 64, 65, 66, 68, 69, 70, 71, 73, 74, 79, 80, 81, 88, 89, 95)
+"""GM programs random arrangements draw from (no percussion, no sound effects)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,11 @@ def _scaled(x: F32) -> F32:
     return out
 
 
-def _is_test(group: str, seed: int, fraction: float) -> bool:
+def group_split(group: str, seed: int, test_fraction: float = 0.25, val_fraction: float = 0.15) -> str:
+    """'test', 'val' or 'train' for a group, from a seeded hash (test groups do not depend on val_fraction)."""
     digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+    u = int.from_bytes(digest[:4], "big") / 2**32
+    return "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
 
 
 def pink_noise(seconds: float, seed: int) -> F32:
@@ -95,7 +101,13 @@ def corpus_clip(path: str, arrangement: int, seconds: float) -> F32:
     import mido
     from music21 import corpus
 
-    name, programs, shifts = ARRANGEMENTS[arrangement % len(ARRANGEMENTS)]
+    if arrangement < len(ARRANGEMENTS):
+        name, programs, shifts = ARRANGEMENTS[arrangement]
+    else:  # a seeded random ensemble from the melodic GM programs, the lowest part an octave down
+        rng = np.random.default_rng(arrangement)
+        programs = tuple(int(p) for p in rng.choice(MELODIC_PROGRAMS, size=4))
+        shifts = (12 * int(rng.integers(0, 2)), 0, 0, -12 * int(rng.integers(0, 2)))
+        name = "random-" + "-".join(map(str, programs)) + "-" + "-".join(map(str, shifts))
     key = hashlib.sha256(f"{path}|{name}|{seconds}".encode()).hexdigest()[:16]
     cached = cache_dir() / "clips" / f"corpus-{key}.npy"
     if cached.exists():
@@ -175,11 +187,12 @@ def build_clips(pieces: int, sample_groups: int | None, pink: int, seconds: floa
                 test_fraction: float = 0.25, log: bool = True) -> list[Clip]:
     """Pink noise, `pieces` corpus renders and clips from `sample_groups` sample groups (None: all), split by group.
 
-    Pink-noise clips alternate train/test by seed; corpus pieces come from the Bach chorales in a seeded order.
+    Pink-noise clips cycle train, train, val, test; corpus pieces are Bach chorales in a seeded order.
     """
     from music21 import corpus
 
-    clips = [Clip(f"pink-{i}", "pink", f"pink-{i}", "test" if i % 4 == 3 else "train", pink_noise(seconds, seed + i))
+    pink_split = ("train", "train", "val", "test")
+    clips = [Clip(f"pink-{i}", "pink", f"pink-{i}", pink_split[i % 4], pink_noise(seconds, seed + i))
              for i in range(pink)]
     paths = sorted(str(p) for p in corpus.getComposer("bach"))
     order = np.random.default_rng(seed).permutation(len(paths))[:pieces]
@@ -187,14 +200,16 @@ def build_clips(pieces: int, sample_groups: int | None, pink: int, seconds: floa
         print(f"semantic-eq: rendering {pieces} corpus pieces with fluidsynth (cached) ...", flush=True)
     for n, index in enumerate(order):
         group = Path(paths[index]).name
-        split = "test" if _is_test(group, seed, test_fraction) else "train"
-        clips.append(Clip(f"corpus-{group}-{n}", "corpus", group, split, corpus_clip(paths[index], n, seconds)))
+        split = group_split(group, seed, test_fraction)
+        arrangement = n if n < len(ARRANGEMENTS) else 1000 * seed + n
+        clips.append(Clip(f"corpus-{group}-{n}", "corpus", group, split,
+                          corpus_clip(paths[index], arrangement, seconds)))
     groups = sample_files()
     names = sorted(groups)
     if sample_groups is not None:
         names = [names[i] for i in np.linspace(0, len(names) - 1, sample_groups).round().astype(int)] if names else []
     for k, name in enumerate(names):
         kind = "drums" if name.startswith("hydrogen") or "/drums/" in name or "/beats/" in name else "samples"
-        split = "test" if _is_test(name, seed, test_fraction) else "train"
+        split = group_split(name, seed, test_fraction)
         clips.append(Clip(name, kind, name, split, sequence_clip(groups[name], seconds, seed + k)))
     return clips

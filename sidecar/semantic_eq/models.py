@@ -14,13 +14,25 @@ from sidecar.semantic_eq import eqmath
 LATENT = 32
 
 
+ENCODER_GRID_POINTS = 64
+
+
 class EqVae(nn.Module):
-    """VAE over normalised EQ settings (`eqmath.to_unit`): encode -> (mean, log-variance), decode -> unit values."""
+    """VAE over normalised EQ settings (`eqmath.to_unit`): encode -> (mean, log-variance), decode -> unit values.
+
+    The encoder's first stage is fixed physics: the setting's exact dB response (the engine's formulas) on a
+    64-point log-frequency grid, 20 Hz-20 kHz. Settings that sound the same (a band at 0 dB whatever its
+    frequency, equivalent band orders) therefore share a latent, and the latent is a function of what an
+    audio encoder can hear. The decoder returns all 13 parameters, frequencies and Qs on a log scale.
+    """
 
     def __init__(self, hidden: int = 96, latent: int = LATENT) -> None:
         super().__init__()
+        self.register_buffer(
+            "grid", torch.as_tensor(eqmath.log_grid(ENCODER_GRID_POINTS), dtype=torch.float64), persistent=False
+        )
         self.encoder = nn.Sequential(
-            nn.Linear(eqmath.NUM_EQ, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(ENCODER_GRID_POINTS, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
             nn.Linear(hidden, 2 * latent),
         )
         self.decoder = nn.Sequential(
@@ -31,7 +43,9 @@ class EqVae(nn.Module):
 
     def encode(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log-variance), each (B, latent), of normalised settings (B, 13)."""
-        mean, logvar = self.encoder(unit).chunk(2, dim=-1)
+        grid: torch.Tensor = self.grid  # type: ignore[assignment]
+        response = eqmath.response_db_torch(eqmath.from_unit_torch(unit.double()), grid).float() / 10.0
+        mean, logvar = self.encoder(response).chunk(2, dim=-1)
         return mean, torch.clamp(logvar, -12.0, 6.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -31,12 +31,18 @@ class AudioConfig:
 
     steps: int = 3000
     batch: int = 64
-    crop_seconds: float = 3.0
+    crop_seconds: float = 2.0
+    """The sidecar's analysis window is 2 s."""
     lr: float = 2e-3
     contrastive_weight: float = 0.2
     temperature: float = 1.0
     response_weight: float = 0.02
     flat_fraction: float = 0.1
+    pink_fraction: float = 0.25
+    """Share of crops drawn from pink noise (the rest from instrument clips)."""
+    mix_fraction: float = 0.5
+    """Share of instrument crops that are a mix of two clips (more source variety than the clips alone)."""
+    val_every: int = 250
     channels: int = 96
     hidden: int = 160
 
@@ -53,29 +59,46 @@ def eq_pool(params: F64, seed: int) -> F64:
 class _Batcher:
     """Random crops of the clips' power spectrograms, each scaled to unit mean power (the reference level)."""
 
-    def __init__(self, clips: list[Clip], crop_frames: int, seed: int) -> None:
+    def __init__(self, clips: list[Clip], crop_frames: int, pink_fraction: float, seed: int,
+                 mix_fraction: float = 0.0) -> None:
         self.spectra = [torch.as_tensor(features.power_spectrogram(features.to_analysis(c.audio, 44100)))
                         for c in clips]
+        self.pink = np.array([i for i, c in enumerate(clips) if c.kind == "pink"], dtype=np.int64)
+        self.other = np.array([i for i, c in enumerate(clips) if c.kind != "pink"], dtype=np.int64)
+        self.pink_fraction = pink_fraction if len(self.pink) and len(self.other) else float(len(self.pink) > 0)
+        self.mix_fraction = mix_fraction
         self.crop = crop_frames
         self.rng = np.random.default_rng(seed)
 
+    def _crop(self, pool: npt.NDArray[np.int64]) -> torch.Tensor:
+        spec = self.spectra[int(pool[self.rng.integers(len(pool))])]
+        frames = spec.shape[0]
+        if frames > self.crop:
+            begin = int(self.rng.integers(frames - self.crop + 1))
+            spec = spec[begin : begin + self.crop]
+        elif frames < self.crop:
+            spec = torch.cat([spec] * (self.crop // frames + 1))[: self.crop]
+        return spec / spec.mean().clamp(min=1e-12)
+
     def draw(self, count: int) -> torch.Tensor:
+        """`count` crops (count, frames, bins), each at unit mean power."""
         out = []
-        for k in self.rng.integers(len(self.spectra), size=count):
-            spec = self.spectra[int(k)]
-            frames = spec.shape[0]
-            if frames > self.crop:
-                begin = int(self.rng.integers(frames - self.crop + 1))
-                spec = spec[begin : begin + self.crop]
-            elif frames < self.crop:
-                spec = torch.cat([spec] * (self.crop // frames + 1))[: self.crop]
-            out.append(spec / spec.mean().clamp(min=1e-12))
+        for is_pink in self.rng.random(count) < self.pink_fraction:
+            spec = self._crop(self.pink if is_pink else self.other)
+            if not is_pink and len(self.other) > 1 and self.rng.random() < self.mix_fraction:
+                spec = spec + float(self.rng.uniform(0.2, 1.0)) * self._crop(self.other)  # powers add
+                spec = spec / spec.mean().clamp(min=1e-12)
+            out.append(spec)
         return torch.stack(out)
 
 
 def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, config: AudioConfig, seed: int,
-                        log: bool = True) -> tuple[AudioEncoder, dict[str, float]]:
-    """Train on the 'train' clips with the VAE frozen; returns (encoder in eval mode, stats)."""
+                        val_params: F64 | None = None, log: bool = True) -> tuple[AudioEncoder, dict[str, float]]:
+    """Train on the 'train' clips with the VAE frozen; returns (encoder in eval mode, stats).
+
+    When there are 'val' clips and `val_params` (settings of validation contributors), the encoder is scored
+    every `val_every` steps on fixed validation crops and the best state is kept.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1)
     vae.eval()
@@ -83,7 +106,9 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         p.requires_grad_(False)
     train = [c for c in clips if c.split == "train"]
     crop_frames = max(4, int(config.crop_seconds * features.RATE / features.HOP))
-    batcher = _Batcher(train, crop_frames, seed)
+    batcher = _Batcher(train, crop_frames, config.pink_fraction, seed, config.mix_fraction)
+    validation = _validation_set(vae, [c for c in clips if c.split == "val"], val_params, crop_frames, seed)
+    best_state, best_val = None, float("inf")
     flat_index = int(np.argmin(np.abs(pool[:, list(eqmath.GAIN_INDEX)]).sum(axis=1)))
     pool_t = torch.as_tensor(pool, dtype=torch.float64)
     with torch.no_grad():
@@ -118,8 +143,33 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         scheduler.step()
         values = (latent, contrastive, response)
         running = [0.98 * r + 0.02 * float(v.detach()) for r, v in zip(running, values, strict=True)]
+        if validation is not None and (step % config.val_every == config.val_every - 1 or step == config.steps - 1):
+            encoder.eval()
+            with torch.no_grad():
+                val = float(((encoder(*validation[0]) - validation[1]) ** 2).sum(dim=1).mean())
+            encoder.train()
+            if val < best_val:
+                best_val, best_state = val, {k: v.detach().clone() for k, v in encoder.state_dict().items()}
         if log and (step % 500 == 499 or step == config.steps - 1):
             print(f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
-                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}", flush=True)
+                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}, best val latent {best_val:.3f}",
+                  flush=True)
+    if best_state is not None:
+        encoder.load_state_dict(best_state)
     encoder.eval()
-    return encoder, {"audio_seconds": time.perf_counter() - start, "audio_train_clips": float(len(train))}
+    return encoder, {"audio_seconds": time.perf_counter() - start, "audio_train_clips": float(len(train)),
+                     "audio_best_val_latent_mse": best_val}
+
+
+def _validation_set(vae: EqVae, clips: list[Clip], params: F64 | None, crop_frames: int, seed: int,
+                    count: int = 256) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """Fixed validation inputs ((log-mel, LTAS), target latents), or None without val clips or settings."""
+    if not clips or params is None or len(params) == 0:
+        return None
+    rng = np.random.default_rng(seed + 7)
+    batcher = _Batcher(clips, crop_frames, 0.25, seed + 7)
+    settings = torch.as_tensor(params[rng.integers(len(params), size=count)], dtype=torch.float64)
+    with torch.no_grad():
+        inputs = features.log_mel(features.apply_eq_power(batcher.draw(count), settings))
+        target, _ = vae.encode(torch.as_tensor(eqmath.to_unit(settings.numpy()), dtype=torch.float32))
+    return inputs, target

@@ -36,7 +36,7 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "full": Size(None, 72, None, 24, 6.0, 200, 3000, 6, "full"),
+    "full": Size(None, 120, None, 24, 6.0, 200, 5000, 6, "full"),
     "tiny": Size(12, 2, 6, 4, 3.0, 4, 12, 1, "quick"),
 }
 
@@ -90,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
     voc = vocab.build_vocabulary(lab, latents)
     clips = audio_corpus.build_clips(size.pieces, size.sample_groups, size.pink, size.seconds, seed)
     t = lap("audio_sources", t)
-    pool = train_audio.eq_pool(lab.params[np.array(lab.splits) == "train"], seed)
+    splits = np.array(lab.splits)
+    pool = train_audio.eq_pool(lab.params[splits == "train"], seed)
     audio_config = train_audio.AudioConfig(steps=size.audio_steps)
-    encoder, audio_stats = train_audio.train_audio_encoder(vae, clips, pool, freqs, audio_config, seed)
+    encoder, audio_stats = train_audio.train_audio_encoder(vae, clips, pool, freqs, audio_config, seed,
+                                                           val_params=lab.params[splits == "val"])
     t = lap("audio_encoder", t)
     try:
         embeddings = synonyms.embed(voc.words)

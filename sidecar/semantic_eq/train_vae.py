@@ -2,8 +2,10 @@
 
 Loss per setting: MSE of the decoded dB response on the log-frequency grid (what the reconstruction metric
 measures), a small MSE in the normalised parameter space (keeps unused bands tidy), beta x KL, and a
-descriptor-centroid term: the latent means of settings sharing a descriptor are pulled toward that
-descriptor's running centroid, and warm and bright centroids are pushed at least `margin` apart.
+descriptor term: a linear classifier on the latent mean (discarded after training) predicts the descriptor
+of every training setting whose word has at least `min_word_count` training settings (cross-entropy), so
+descriptors occupy separable regions around their centroids. The epoch with the best validation
+reconstruction (SAFE-DB 'val' contributors) is kept.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ class VaeConfig:
     epochs: int = 300
     batch: int = 128
     lr: float = 2e-3
-    beta: float = 0.02
-    param_weight: float = 2.0
-    centroid_weight: float = 0.5
+    beta: float = 0.05
+    param_weight: float = 0.1
+    descriptor_weight: float = 0.5
     hidden: int = 96
     min_word_count: int = 5
 
@@ -79,12 +81,12 @@ def train_vae(
             loss_param = ((recon - unit[rows]) ** 2).mean()
             kl = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(dim=1)).mean()
             loss = loss_resp + config.param_weight * loss_param + config.beta * kl
-            if n_words and config.centroid_weight > 0:
+            if n_words and config.descriptor_weight > 0:
                 ids = word_id[pick]
                 known = ids >= 0
                 if bool(known.any()):
                     ce = torch.nn.functional.cross_entropy(head(mean[known]), ids[known])
-                    loss = loss + config.centroid_weight * ce
+                    loss = loss + config.descriptor_weight * ce
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -1,20 +1,28 @@
 """Adaptive traversal: from the audio's latent toward a descriptor's centroid, as an EQ the engine applies.
 
-Formula (D(z) is the dB response, on the log-frequency grid, of the VAE decoder's setting for latent z):
+With D(z) the dB response (log-frequency grid) of the VAE decoder's setting for latent z, and every curve
+below taken relative to the flat EQ's latent and with its mean over the grid removed (a change of character,
+not of level):
 
-    R        = D(z_audio + 1 * (z_target - z_audio)) - D(z_audio)  =  D(z_target) - D(z_audio)
-    R       <- R - mean(R)                          (a change of character, not of overall level)
-    P        = argmin_P || response(P) - R ||^2     (13 parameters, bounded least squares)
-    EQ(t)    = P with every band gain multiplied by t, for intensity t in [0, 1]
+    u  = D(z_target) - D(z_flat)             the descriptor's character
+    a  = D(z_audio)  - D(z_flat)             the character the audio already has (as an EQ on typical audio)
+    p  = <a, u> / <u, u>                     how much of u the audio already has (1: all of it, < 0: opposite)
+    a_perp = a - p u                         the audio's other features
+    R  = clip(1 - p, 0, 2) u - lam a_perp    the full-intensity change
+    P  = argmin_P || response(P) - R ||^2    13 parameters, bounded least squares
+    EQ(t) = P with every band gain times t   intensity t in [0, 1]
 
-Why: the document's z_final = z_audio + t (z_target - z_audio) decoded as an absolute EQ is not flat at
-t = 0 (it re-applies the EQ the audio already "has"). Subtracting D(z_audio) makes the EQ *relative*:
-the change that takes audio whose character is D(z_audio) to the target's character D(z_target).
-Audio that already has the target character has z_audio near z_target, so R, and the change, are small;
-audio with the opposite character gets a large R. The endpoint t = 1 is the document's traversal; scaling
-the fitted gains by t (instead of re-fitting along the latent path) makes t = 0 exactly flat (all gains
-0 dB, which the engine bypasses: bit-transparent), makes the change grow monotonically with t (each band's
-dB response grows monotonically with its gain), and lets the intensity knob move without re-running models.
+With lam = 1, R = D(z_target) - D(z_audio): exactly the document's traversal z_audio + t (z_target - z_audio)
+evaluated at its endpoint and made *relative* to the audio (the document decodes it as an absolute EQ,
+which is not flat at t = 0). The shipped lam (ORTHOGONAL_WEIGHT) is smaller: on real instruments the audio
+encoder cannot separate an instrument's own spectrum from an EQ, so a_perp is mostly the instrument's
+spectral shape, and correcting it in full made the change stop looking like the descriptor. The adaptive part
+that matters is kept whole: audio that already has the character (p near 1) gets a small change, audio with
+the opposite character (p < 0) a larger one (at most twice the descriptor's curve).
+Scaling the fitted gains by t (instead of re-fitting along the latent path) makes t = 0 exactly flat (all
+gains 0 dB, which the engine bypasses: bit-transparent), makes the change grow monotonically with t (each
+band's dB response grows monotonically with its gain), and lets the intensity knob move without re-running
+the models.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ MIN_SECONDS = 0.25
 SILENCE_DB = -70.0
 TINY_GAIN_DB = 0.01
 """Band gains this small after scaling are set to exactly 0 dB (bypassed)."""
+ORTHOGONAL_WEIGHT = 0.25
+"""lam in the module formula: how much of the audio's other spectral features the change also corrects."""
+MAX_AMOUNT = 2.0
+"""Upper clip of 1 - p: audio with the opposite character gets at most twice the descriptor's curve."""
 
 
 def flat_eq() -> F64:
@@ -77,16 +89,32 @@ def latent_curve(bundle: Bundle, z: npt.ArrayLike) -> F64:
     return eqmath.response_db(decode(bundle, z), bundle.freqs)
 
 
-def relative_curve(bundle: Bundle, z_audio: F64, z_target: F64) -> F64:
-    """R = D(z_target) - D(z_audio), mean removed: the full-intensity change in dB on the grid."""
-    r = latent_curve(bundle, z_target) - latent_curve(bundle, z_audio)
-    out: F64 = r - r.mean()
+def _character(bundle: Bundle, z: F64, flat: F64) -> F64:
+    c = latent_curve(bundle, z) - flat
+    out: F64 = c - c.mean()
     return out
 
 
-def full_intensity_eq(bundle: Bundle, z_audio: F64, z_target: F64, starts: int = 6) -> tuple[F64, float, F64]:
+def relative_curve(bundle: Bundle, z_audio: F64, z_target: F64, lam: float | None = None) -> tuple[F64, float]:
+    """(R, p): the full-intensity change in dB on the grid and how much of the character the audio has.
+
+    `lam` defaults to ORTHOGONAL_WEIGHT.
+    """
+    lam = ORTHOGONAL_WEIGHT if lam is None else lam
+    flat = latent_curve(bundle, bundle.flat_latent())
+    u = _character(bundle, z_target, flat)
+    a = _character(bundle, z_audio, flat)
+    norm = float(u @ u)
+    p = float(a @ u) / norm if norm > 1e-12 else 0.0
+    r = float(np.clip(1.0 - p, 0.0, MAX_AMOUNT)) * u - lam * (a - p * u)
+    out: F64 = r - r.mean()
+    return out, p
+
+
+def full_intensity_eq(bundle: Bundle, z_audio: F64, z_target: F64, starts: int = 6,
+                      lam: float | None = None) -> tuple[F64, float, F64]:
     """(setting P fitted to R, its fit error in dB RMS, R) for the traversal's endpoint."""
-    curve = relative_curve(bundle, z_audio, z_target)
+    curve, _ = relative_curve(bundle, z_audio, z_target, lam)
     params, error = curvefit.fit_curve(curve, bundle.freqs, starts=starts)
     return params, error, curve
 

@@ -13,7 +13,7 @@ namespace {
 constexpr std::size_t kParamQueueSize = 64;
 constexpr std::size_t kTelemetrySize = 4096;
 constexpr std::size_t kAnalysisSize = 1u << 19;  // > 5 s of mono at 96 kHz
-constexpr std::size_t kMidiSize = 1024;
+constexpr std::size_t kMidiSize = 4096;
 constexpr double kGainRampSeconds = 0.020;  // gains and mix: per-sample ramps
 constexpr double kFilterRampSeconds = 0.050;  // EQ and drive shape: slower, as sweeping filters ring
 constexpr double kDcBlockerHz = 10.0;
@@ -75,6 +75,8 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
     sample_clock_ = 0;
     block_index_ = 0;
     timing_.clear();
+    midi_gen_.prepare(sample_rate);
+    clock_blocks_.store(0, std::memory_order_relaxed);
     apply_snapshot(requested_, /*snap=*/true);
 }
 
@@ -152,8 +154,7 @@ void Engine::process(float* const* channels, int num_channels, int num_frames) n
     num_frames = std::max(0, num_frames);
     const std::uint64_t start = now_ns();
     const std::uint64_t first_sample = sample_clock_;
-    chunk_flags_ = 0;
-    drain_parameter_queue();
+    begin_block(start, num_frames);
     const int nch = std::min(num_channels, num_channels_);
     std::array<float*, kMaxChannels> ptrs{};
     for (int done = 0; done < num_frames;) {
@@ -172,8 +173,7 @@ void Engine::process_interleaved(float* interleaved, int num_channels, int num_f
     num_frames = std::max(0, num_frames);
     const std::uint64_t start = now_ns();
     const std::uint64_t first_sample = sample_clock_;
-    chunk_flags_ = 0;
-    drain_parameter_queue();
+    begin_block(start, num_frames);
     const int nch = std::min(num_channels, num_channels_);
     for (int done = 0; done < num_frames;) {
         const int n = std::min(max_block_, num_frames - done);
@@ -188,6 +188,33 @@ void Engine::process_interleaved(float* interleaved, int num_channels, int num_f
         done += n;
     }
     finish_block(start, first_sample, num_frames, chunk_flags_);
+}
+
+void Engine::begin_block(std::uint64_t start_ns, int frames) noexcept {
+    const std::uint64_t seq = clock_seq_.load(std::memory_order_relaxed);
+    clock_seq_.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    clock_sample_.store(sample_clock_, std::memory_order_relaxed);
+    clock_ns_.store(start_ns, std::memory_order_relaxed);
+    clock_frames_.store(static_cast<std::uint64_t>(frames), std::memory_order_relaxed);
+    clock_blocks_.store(block_index_ + 1, std::memory_order_relaxed);
+    clock_seq_.store(seq + 2, std::memory_order_release);
+    chunk_flags_ = 0;
+    drain_parameter_queue();
+    midi_gen_.begin_block(sample_clock_, midi_);
+}
+
+BlockClock Engine::block_clock() const noexcept {
+    BlockClock c;
+    for (;;) {
+        const std::uint64_t before = clock_seq_.load(std::memory_order_acquire);
+        c.sample_time = clock_sample_.load(std::memory_order_relaxed);
+        c.steady_ns = clock_ns_.load(std::memory_order_relaxed);
+        c.frames = static_cast<std::uint32_t>(clock_frames_.load(std::memory_order_relaxed));
+        c.blocks = clock_blocks_.load(std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if ((before & 1u) == 0 && clock_seq_.load(std::memory_order_relaxed) == before) return c;
+    }
 }
 
 void Engine::finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int frames, std::uint32_t flags) noexcept {
@@ -210,6 +237,8 @@ void Engine::finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int
 
 void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
     const std::size_t stride = static_cast<std::size_t>(max_block_);
+    // MIDI first: its steps are due by position on the sample clock, whatever the audio holds.
+    midi_gen_.run(sample_clock_, n, midi_);
     // Input sanitising: NaN/Inf become silence and absurd levels are clamped, before they can reach any
     // filter state (one 1e20 sample would otherwise haunt the drive's DC blocker for seconds).
     std::uint64_t nonfinite = 0;

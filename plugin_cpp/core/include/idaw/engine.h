@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "idaw/biquad.h"
+#include "idaw/midi_event.h"
+#include "idaw/midi_generator.h"
 #include "idaw/parameters.h"
 #include "idaw/safety_limiter.h"
 #include "idaw/saturation.h"
@@ -17,11 +19,13 @@
 
 namespace idaw {
 
-/// One MIDI message leaving the audio thread, stamped with the engine's sample clock.
-struct MidiEvent {
-    std::uint64_t sample_time = 0;
-    std::uint8_t bytes[3] = {0, 0, 0};
-    std::uint8_t size = 0;
+/// Where the engine's sample clock stood when the latest block began, and when (steady_clock, the same clock as
+/// CLOCK_MONOTONIC and Python's time.monotonic_ns()): lets a host map sample times to wall-clock times.
+struct BlockClock {
+    std::uint64_t sample_time = 0;  ///< engine clock at the block's first sample
+    std::uint64_t steady_ns = 0;    ///< steady_clock when process() was entered for that block
+    std::uint32_t frames = 0;       ///< frames in that call
+    std::uint64_t blocks = 0;       ///< process() calls so far (0: none yet, the other fields are meaningless)
 };
 
 /// One record per processed block, for whoever watches the engine.
@@ -102,8 +106,13 @@ class Engine {
     SpscRing<BlockTelemetry>& telemetry_ring() noexcept { return telemetry_; }
     /// Mono analysis audio at the engine's rate (audio thread -> one reader).
     SpscRing<float>& analysis_ring() noexcept { return analysis_; }
-    /// MIDI events generated on the audio thread (audio thread -> one reader).
+    /// MIDI events generated on the audio thread (audio thread -> one reader). Not in time order: sort them.
     SpscRing<MidiEvent>& midi_ring() noexcept { return midi_; }
+    /// The MIDI generator (see midi_generator.h): push_control() from the control thread, install()/clear()/
+    /// collect() from one loader thread; process() runs it.
+    MidiGenerator& midi_generator() noexcept { return midi_gen_; }
+    /// The latest block's start on the sample clock and the steady clock; any thread (a seqlock read, lock-free).
+    BlockClock block_clock() const noexcept;
 
     /// Last snapshot given to push_parameters() or set_parameters_now() (control-thread view).
     const Parameters& requested_parameters() const noexcept { return requested_; }
@@ -123,6 +132,7 @@ class Engine {
     void process_chunk(float* const* channels, int num_channels, int num_frames) noexcept;
     void run_eq(float* const* channels, int num_channels, int start, int count) noexcept;
     void finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int frames, std::uint32_t flags) noexcept;
+    void begin_block(std::uint64_t start_ns, int frames) noexcept;
 
     double sample_rate_ = 48000.0;
     int max_block_ = 0;
@@ -134,6 +144,7 @@ class Engine {
     SpscRing<BlockTelemetry> telemetry_;
     SpscRing<float> analysis_;
     SpscRing<MidiEvent> midi_;
+    MidiGenerator midi_gen_;
     Parameters requested_ = Parameters::defaults();
 
     // Smoothed values. Per-sample ramps for gains; EQ and drive shape ramps advance on the coefficient grid.
@@ -165,6 +176,8 @@ class Engine {
     std::atomic<std::uint64_t> blocks_{0}, frames_{0}, nonfinite_{0}, limited_{0};
     std::atomic<std::uint64_t> snapshots_applied_{0}, applied_sequence_{0};
     std::atomic<std::uint64_t> telemetry_dropped_{0}, analysis_dropped_{0};
+    // block_clock(): a seqlock (odd while the audio thread writes), every field atomic.
+    std::atomic<std::uint64_t> clock_seq_{0}, clock_sample_{0}, clock_ns_{0}, clock_frames_{0}, clock_blocks_{0};
 };
 
 /// Magnitude response in dB of the EQ section for a snapshot at a sample rate, at the given frequencies.

@@ -1,0 +1,243 @@
+// Turns the Melody / Harmony / Dynamics / Groove nets into MIDI notes on the audio thread, on a sixteenth-note grid of
+// the engine's sample clock. Design notes: docs/MIDI.md.
+//
+// Grid. Enabling starts a grid whose step 0 begins `lookahead_samples()` after the block in which the control was
+// taken up; step t+1 begins one sixteenth (60 / bpm / 4 s) after step t, accumulated in double precision, so step
+// times do not depend on how the audio is split into blocks. A tempo change applies from the next step not yet
+// generated. A bar is 16 steps (4/4), a phrase 4 bars.
+//
+// Lookahead. Step t is generated (nets run, notes decided) as soon as a processed chunk reaches
+// start(t) - lookahead, lookahead = 1.5 steps + lead, lead = 100 ms. Every event of step t then lies at least `lead`
+// minus one block after the block that produced it: the host receives each event that long before it is due and can
+// send it on time (realtime/midi_out.py). Everything the generator hears (controls, model swaps) therefore takes
+// effect `lookahead` later in musical time; the audio itself has no added latency. The lead is fixed in seconds (not
+// tied to the block size) so that the same control gives the same notes at any block size.
+//
+// Nets (inputs and outputs as realtime/nets/README.md defines them):
+//   Groove   at each bar start: emotion -> onset probability and micro-timing of each of the bar's 16 steps.
+//   Harmony  at each bar start: HARMONY_CONTEXT -> chord distribution; the most probable chord that fits the key
+//            (all tones in the scale; or N) is voiced: root in octave 36-47, chord tones once each in 48-59.
+//   Dynamics at each beat start: DYNAMICS_CONTEXT -> 16 expression parameters for the beat's notes.
+//   Melody   at every step: emotion -> probability that each pitch sounds. The step has a melody note when a pitch in
+//            the key within [kMelodyLow, kMelodyHigh] has probability >= 0.5 (else a rest); which one is drawn among
+//            those with weight p^4 * exp(-|interval to the previous melody pitch| / 4), from the seeded generator:
+//            a confident net is followed, a flat distribution gives a stepwise line rather than one frozen pitch.
+// A missing net has a fixed stand-in: no melody, no chords, default expression, a plain 4/4 groove.
+//
+// Notes. A new melody onset needs the groove's onset probability of the step >= 0.35 (else the previous note is
+// held when the melody net still has it sounding); the same pitch is struck again when that probability is >= 0.65.
+// Onset time = step start + groove micro-timing + dynamics timing offset and jitter, clamped to +-0.45 step.
+// Velocity = dynamics velocity mean + spread, beat / off-beat accent and crescendo, +- melody prominence (chords get
+// the opposite half). A note ends at the next step that does not continue it, shortened or lengthened by the
+// articulation parameter within its last step. Chords are struck at each bar start (rolled by chord_roll) and held
+// to the next bar.
+//
+// Ending notes. Every note-on pushed has exactly one note-off pushed after it (pushed later; its time is later).
+// Disabling, changing channels, and swapping any net end every sounding note at the grid frontier (the start of the
+// first step not yet generated), so notes already handed out keep their times and nothing is left hanging. A
+// note-off that does not fit into the ring waits in a small backlog and is pushed at the next block; a note-on that
+// does not fit is dropped together with its note. After prepare() nothing is sounding: the host ends what it sent.
+//
+// Threads: one control thread calls push_control(); one loader thread calls install()/clear()/collect(); the
+// audio thread calls begin_block() and run() (through Engine::process). counters() from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "idaw/midi_event.h"
+#include "idaw/music_theory.h"
+#include "idaw/nn/model.h"
+#include "idaw/nn/model_slot.h"
+#include "idaw/spsc_ring.h"
+#include "idaw/timing_histogram.h"
+
+namespace idaw {
+
+/// Dimensions of the emotion embedding (realtime/nets/README.md: 0 valence, 1 arousal, ...).
+inline constexpr int kEmotionDims = 64;
+
+/// The nets the generator runs, in MidiGenerator slot order.
+enum class MidiNet : std::uint8_t { Melody, Harmony, Dynamics, Groove };
+inline constexpr int kNumMidiNets = 4;
+
+/// Name (as the exported files are called: <name>.json), input and output width of each MidiNet.
+struct MidiNetSpec {
+    std::string_view name;
+    int inputs;
+    int outputs;
+};
+inline constexpr std::array<MidiNetSpec, kNumMidiNets> kMidiNetSpecs{{
+    {"MelodyTransformer", 64, 128},
+    {"HarmonyPredictor", 128, 64},
+    {"DynamicsEngine", 32, 16},
+    {"GroovePredictor", 64, 32},
+}};
+
+/// Full state of the generator's controls (a snapshot, never a delta), handed to the audio thread through a ring.
+struct MidiControl {
+    static constexpr float kMinTempo = 20.0f;   ///< quarter notes per minute
+    static constexpr float kMaxTempo = 300.0f;
+
+    bool enabled = false;
+    std::uint8_t melody_channel = 0;  ///< 0..15 (MIDI channel 1..16)
+    std::uint8_t chord_channel = 0;   ///< 0..15; may equal melody_channel (their pitch ranges never overlap)
+    std::uint8_t key_tonic = 0;       ///< pitch class 0 (C) .. 11 (B)
+    std::uint8_t scale = 0;           ///< index into music::kScales
+    float tempo_bpm = 120.0f;         ///< kMinTempo..kMaxTempo
+    std::array<float, kEmotionDims> emotion{};  ///< each in [-1, 1]
+    std::uint64_t seed = 1;           ///< seeds velocity spread, articulation spread and timing jitter (per enable)
+    std::uint64_t sequence = 0;       ///< the sender's tag, reported back in counters()
+};
+
+/// Why a control snapshot is refused ("tempo_bpm out of range", ...), or null when it is valid. Real-time safe.
+const char* check_midi_control(const MidiControl& control) noexcept;
+
+/// What the generator did; counters only grow (except last_* and the timing maximum, which reset on prepare()).
+struct MidiGeneratorCounters {
+    std::uint64_t steps = 0;              ///< grid steps generated
+    std::uint64_t note_ons = 0;           ///< note-ons pushed to the ring
+    std::uint64_t note_offs = 0;          ///< note-offs pushed to the ring
+    std::uint64_t dropped_notes = 0;      ///< note-ons that did not fit into the ring (their notes were never started)
+    std::uint64_t backlog = 0;            ///< note-offs waiting for room in the ring now
+    std::uint64_t controls_applied = 0;   ///< control snapshots taken up
+    std::uint64_t applied_sequence = 0;   ///< MidiControl::sequence of the last one
+    std::uint64_t model_swaps = 0;        ///< blocks at which at least one net changed
+    std::uint64_t step_ns_total = 0;      ///< audio-thread time spent generating steps (nets + decisions)
+    std::uint64_t step_ns_max = 0;        ///< the longest single step
+    std::uint64_t bar_steps = 0;          ///< steps that ran every net (bar starts)
+    std::uint64_t bar_step_ns_total = 0;  ///< time of those steps
+};
+
+/// See the file comment.
+class MidiGenerator {
+  public:
+    /// Melody notes lie in [kMelodyLow, kMelodyHigh].
+    static constexpr int kMelodyLow = 60;
+    static constexpr int kMelodyHigh = 84;
+    static constexpr int kStepsPerBeat = 4;
+    static constexpr int kStepsPerBar = 16;
+    static constexpr int kBarsPerPhrase = 4;
+    /// The lead (see the file comment).
+    static constexpr double kLeadSeconds = 0.100;
+    /// Note-offs that may wait for room in the ring.
+    static constexpr int kBacklogSize = 64;
+
+    /// Creates the control ring (allocates). Not real-time safe.
+    MidiGenerator();
+
+    /// Sets the sample rate and forgets all musical state (nothing is sounding afterwards).
+    /// The last control taken up stays; when it is enabled a new grid starts at the next block. Not real-time safe;
+    /// never concurrent with begin_block()/run().
+    void prepare(double sample_rate);
+
+    /// Control thread: queues a snapshot. False when check_midi_control() refuses it or the queue is full.
+    /// Real-time safe.
+    bool push_control(const MidiControl& control) noexcept;
+
+    /// Loader thread: offers a net to the audio thread (taken up at a block boundary). Returns an empty string, or
+    /// why the model does not fit the role ("MelodyTransformer needs 64 inputs, the model has 128"), in which case
+    /// it is freed. Not real-time safe.
+    std::string install(MidiNet net, std::unique_ptr<nn::Model> model);
+    /// Loader thread: asks the audio thread to drop a net (its stand-in takes over). Not real-time safe.
+    void clear(MidiNet net);
+    /// Loader thread: frees nets the audio thread has let go of. Not real-time safe.
+    void collect();
+
+    /// Audio thread, once per block before run(): takes up the newest control and any waiting nets; ends every
+    /// sounding note at the grid frontier when the change requires it. Real-time safe.
+    void begin_block(std::uint64_t block_start, SpscRing<MidiEvent>& out) noexcept;
+    /// Audio thread: generates every step due in the chunk [chunk_start, chunk_start + frames) and pushes its
+    /// events (and any backlog) to `out`. Real-time safe: no allocation, lock, system call or logging.
+    void run(std::uint64_t chunk_start, int frames, SpscRing<MidiEvent>& out) noexcept;
+
+    /// Lookahead in samples at the given tempo (see the file comment). Any thread, after prepare().
+    double lookahead_samples(double tempo_bpm) const noexcept;
+    /// Samples per sixteenth at the given tempo. Any thread, after prepare().
+    double step_samples(double tempo_bpm) const noexcept { return sample_rate_ * 15.0 / tempo_bpm; }
+    /// Counters; any thread.
+    MidiGeneratorCounters counters() const noexcept;
+    /// Audio thread (or when it is idle): notes whose note-on was pushed and whose note-off was not yet pushed.
+    int sounding_notes() const noexcept;
+    /// Time of every generated step on the audio thread (lock-free histogram; cleared by prepare()).
+    const TimingHistogram& step_timing() const noexcept { return step_timing_; }
+    /// The same for bar starts only (steps that run all four nets).
+    const TimingHistogram& bar_timing() const noexcept { return bar_timing_; }
+
+  private:
+    struct Note {
+        bool active = false;
+        std::uint8_t channel = 0;
+        std::uint8_t pitch = 0;
+        std::uint64_t on_time = 0;
+    };
+
+    void apply_control(const MidiControl& next, std::uint64_t block_start, SpscRing<MidiEvent>& out) noexcept;
+    void start_grid(std::uint64_t block_start) noexcept;
+    void reset_music() noexcept;
+    void end_all_at_frontier(SpscRing<MidiEvent>& out) noexcept;
+    void generate_step(SpscRing<MidiEvent>& out) noexcept;
+    void run_groove() noexcept;
+    void run_harmony() noexcept;
+    void run_dynamics() noexcept;
+    int choose_melody_pitch() noexcept;  // runs the melody net; -1 for a rest
+    void update_melody(int pitch, std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;
+    void strike_chord(std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;
+    int velocity(int step_in_bar, bool melody) noexcept;
+    double onset_offset(int step_in_bar) noexcept;
+    double articulation() noexcept;
+    double gaussian() noexcept;  // approximately N(0, 1), clamped to +-2
+    double uniform() noexcept;   // [0, 1)
+    bool push_on(const Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept;
+    void push_off(const Note& note, std::uint64_t time, SpscRing<MidiEvent>& out) noexcept;
+    void flush_backlog(SpscRing<MidiEvent>& out) noexcept;
+    void record_history(int pitch, bool onset) noexcept;
+
+    double sample_rate_ = 48000.0;
+    double lead_ = 0.0;
+
+    SpscRing<MidiControl> controls_;
+    std::array<nn::ModelSlot, kNumMidiNets> slots_;
+    std::array<nn::Model*, kNumMidiNets> nets_{};  // audio thread's view, refreshed by begin_block()
+
+    // Audio-thread state.
+    MidiControl control_{};  // applied
+    bool running_ = false;
+    double next_step_start_ = 0.0;  // sample time of the next step to generate
+    double step_samples_ = 6000.0;
+    double lookahead_ = 0.0;
+    std::uint64_t step_index_ = 0;  // steps generated since the grid started
+    double resume_floor_ = 0.0;     // a new grid may not start before this (past offs of the previous one)
+    std::uint64_t rng_state_ = 1;
+    bool start_pending_ = false;     // prepare() left an enabled control: start a grid at the next block
+    std::uint64_t last_off_ = 0;     // latest note-off time pushed or queued
+    std::uint64_t min_onset_ = 0;    // no onset before this (after notes were ended at the frontier)
+    int last_pitch_ = -1;            // most recent melody pitch (-1: none since the grid started)
+
+    Note melody_{};
+    std::array<Note, music::kMaxChordVoices> chord_notes_{};
+    int chord_ = music::kNoChord;      // chord of the current bar
+    int prev_chord_ = -1;              // chord of the previous bar (-1: none yet)
+    bool chord_changed_ = false;
+    bool need_groove_ = true, need_harmony_ = true, need_dynamics_ = true;
+    std::array<float, 16> groove_onset_{}, groove_timing_{};
+    std::array<float, 16> expression_{};
+    static constexpr int kHistory = 32;
+    std::array<std::int8_t, kHistory> history_pitch_{};  // melody pitch per step, -1 = rest; ring by step index
+    std::array<std::uint8_t, kHistory> history_onset_{};
+    std::array<MidiEvent, kBacklogSize> backlog_{};
+    int backlog_count_ = 0;
+    alignas(64) std::array<float, 128> in_{};
+    alignas(64) std::array<float, 128> out_{};
+
+    std::atomic<std::uint64_t> steps_{0}, note_ons_{0}, note_offs_{0}, dropped_{0}, backlog_now_{0};
+    std::atomic<std::uint64_t> controls_applied_{0}, applied_sequence_{0}, swaps_{0};
+    std::atomic<std::uint64_t> step_ns_total_{0}, step_ns_max_{0}, bar_steps_{0}, bar_ns_total_{0};
+    TimingHistogram step_timing_, bar_timing_;
+};
+
+}  // namespace idaw

@@ -1,0 +1,257 @@
+#include "plugin_editor.h"
+
+#include <cstdlib>
+
+#include "plugin_parameters.h"
+#include "plugin_processor.h"
+
+namespace idaw::plugin {
+namespace {
+
+constexpr int kKnobWidth = 92;
+constexpr int kKnobHeight = 104;
+constexpr int kMargin = 10;
+constexpr int kRowHeight = 26;
+constexpr int kTimerHz = 10;
+/// Timer ticks the editor waits, once showing, before a requested snapshot (the first paints have settled).
+constexpr int kSnapshotTicks = 5;
+
+const juce::Colour kBackground{0xff1e2126};
+const juce::Colour kText{0xffe6e6e6};
+const juce::Colour kDim{0xff9aa3ad};
+const juce::Colour kAccent{0xff4fb3bf};
+const juce::Colour kError{0xffe06c5a};
+
+/// A label in the editor's style.
+void style_label(juce::Label& label, const juce::String& text, float size, juce::Colour colour) {
+    label.setText(text, juce::dontSendNotification);
+    label.setFont(juce::Font(size));
+    label.setColour(juce::Label::textColourId, colour);
+    label.setJustificationType(juce::Justification::centredLeft);
+}
+
+/// Index of the core parameter named `id`.
+std::size_t index_of(const juce::String& id) {
+    for (std::size_t i = 0; i < kNumParams; ++i)
+        if (core_parameter_id(i) == id) return i;
+    jassertfalse;
+    return 0;
+}
+
+}  // namespace
+
+ParameterKnob::ParameterKnob(juce::AudioProcessorValueTreeState& state, const juce::String& id,
+                             const juce::String& label)
+    : slider_(juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow),
+      attachment_(state, id, slider_) {
+    style_label(label_, label, 13.0f, kText);
+    label_.setJustificationType(juce::Justification::centred);
+    slider_.setTextBoxStyle(juce::Slider::TextBoxBelow, false, kKnobWidth - 8, 18);
+    slider_.setColour(juce::Slider::rotarySliderFillColourId, kAccent);
+    slider_.setColour(juce::Slider::textBoxTextColourId, kText);
+    slider_.setColour(juce::Slider::textBoxOutlineColourId, juce::Colours::transparentBlack);
+    slider_.setTitle(label);
+    addAndMakeVisible(label_);
+    addAndMakeVisible(slider_);
+}
+
+void ParameterKnob::resized() {
+    auto area = getLocalBounds();
+    label_.setBounds(area.removeFromTop(18));
+    slider_.setBounds(area);
+}
+
+IdawEditor::IdawEditor(IdawProcessor& owner) : juce::AudioProcessorEditor(owner), processor_(owner) {
+    style_label(title_, "idaw", 22.0f, kText);
+    style_label(sidecar_status_, {}, 13.0f, kDim);
+    sidecar_status_.setJustificationType(juce::Justification::centredRight);
+    addAndMakeVisible(title_);
+    addAndMakeVisible(sidecar_status_);
+
+    add_group("Input", {"input_gain"}, 1);
+    add_group("Drive", {"drive", "crunch"}, 1);
+    // EQ: one column per band in series order, rows gain / frequency / Q (the shelves have no Q).
+    add_group("EQ", {"low_gain", "mid1_gain", "mid2_gain", "mid3_gain", "high_gain", "low_freq", "mid1_freq",
+                     "mid2_freq", "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
+              5);
+    add_group("Output", {"mix", "output_gain"}, 1);
+
+    style_label(model_caption_, "Model folder", 13.0f, kDim);
+    style_label(model_path_, processor_.model_folder().folder(), 13.0f, kText);
+    style_label(model_status_, {}, 13.0f, kDim);
+    model_path_.setColour(juce::Label::outlineColourId, kDim.withAlpha(0.4f));
+    choose_button_.onClick = [this] { choose_model_folder(); };
+    for (auto* c : std::initializer_list<juce::Component*>{&model_caption_, &model_path_, &choose_button_, &model_status_})
+        addAndMakeVisible(c);
+
+    style_label(describe_caption_, "Describe", 13.0f, kDim);
+    describe_box_.setTextToShowWhenEmpty("e.g. warm, a bit brighter", kDim);
+    describe_box_.setFont(juce::Font(14.0f));
+    describe_box_.onReturnKey = [this] { send_description(); };
+    send_button_.onClick = [this] { send_description(); };
+    style_label(describe_status_, {}, 13.0f, kDim);
+    style_label(cpu_status_, {}, 13.0f, kDim);
+    for (auto* c : std::initializer_list<juce::Component*>{&describe_caption_, &describe_box_, &send_button_,
+                                                           &describe_status_, &cpu_status_})
+        addAndMakeVisible(c);
+
+    const int eq_width = 5 * kKnobWidth;
+    setSize(2 * kMargin + 3 * (kKnobWidth + 2 * kMargin) + eq_width + 2 * kMargin + 3 * kMargin,
+            2 * kMargin + 36 + 3 * kKnobHeight + 3 * kMargin + 4 * (kRowHeight + 6));
+    update_status();
+    startTimerHz(kTimerHz);
+}
+
+IdawEditor::~IdawEditor() { stopTimer(); }
+
+void IdawEditor::add_group(const juce::String& title, const juce::StringArray& ids, int columns) {
+    Group group;
+    group.columns = columns;
+    group.frame = std::make_unique<juce::GroupComponent>(title, title);
+    group.frame->setColour(juce::GroupComponent::outlineColourId, kDim.withAlpha(0.5f));
+    group.frame->setColour(juce::GroupComponent::textColourId, kText);
+    addAndMakeVisible(*group.frame);
+    for (const auto& id : ids) {
+        if (id.isEmpty()) {
+            group.knobs.push_back(nullptr);
+            continue;
+        }
+        auto knob = std::make_unique<ParameterKnob>(processor_.parameters(), id, core_parameter_name(index_of(id)));
+        addAndMakeVisible(*knob);
+        group.knobs.push_back(std::move(knob));
+    }
+    groups_.push_back(std::move(group));
+}
+
+void IdawEditor::paint(juce::Graphics& g) {
+    g.fillAll(kBackground);
+    g.setColour(kDim.withAlpha(0.3f));
+    g.drawHorizontalLine(2 * kMargin + 36 + 3 * kKnobHeight + 2 * kMargin, static_cast<float>(kMargin),
+                         static_cast<float>(getWidth() - kMargin));
+}
+
+void IdawEditor::layout_group(Group& group, juce::Rectangle<int> area) {
+    group.frame->setBounds(area);
+    auto inner = area.reduced(kMargin / 2).withTrimmedTop(14);
+    for (std::size_t i = 0; i < group.knobs.size(); ++i) {
+        if (!group.knobs[i]) continue;
+        const int column = static_cast<int>(i) % group.columns;
+        const int row = static_cast<int>(i) / group.columns;
+        group.knobs[i]->setBounds(inner.getX() + column * kKnobWidth, inner.getY() + row * kKnobHeight, kKnobWidth,
+                                  kKnobHeight);
+    }
+}
+
+void IdawEditor::resized() {
+    auto area = getLocalBounds().reduced(kMargin);
+    auto header = area.removeFromTop(36);
+    title_.setBounds(header.removeFromLeft(200));
+    sidecar_status_.setBounds(header);
+
+    auto controls = area.removeFromTop(3 * kKnobHeight + 2 * kMargin);
+    for (auto& group : groups_) {
+        const int width = group.columns * kKnobWidth + kMargin;
+        layout_group(group, controls.removeFromLeft(width));
+        controls.removeFromLeft(kMargin);
+    }
+
+    area.removeFromTop(2 * kMargin);
+    auto model_row = area.removeFromTop(kRowHeight);
+    model_caption_.setBounds(model_row.removeFromLeft(100));
+    choose_button_.setBounds(model_row.removeFromRight(100));
+    model_row.removeFromRight(6);
+    model_path_.setBounds(model_row);
+    area.removeFromTop(4);
+    model_status_.setBounds(area.removeFromTop(kRowHeight).withTrimmedLeft(100));
+    area.removeFromTop(6);
+    auto describe_row = area.removeFromTop(kRowHeight);
+    describe_caption_.setBounds(describe_row.removeFromLeft(100));
+    send_button_.setBounds(describe_row.removeFromRight(100));
+    describe_row.removeFromRight(6);
+    describe_box_.setBounds(describe_row);
+    area.removeFromTop(4);
+    auto last_row = area.removeFromTop(kRowHeight);
+    cpu_status_.setBounds(last_row.removeFromRight(last_row.getWidth() / 2));
+    describe_status_.setBounds(last_row.withTrimmedLeft(100));
+}
+
+void IdawEditor::choose_model_folder() {
+    chooser_ = std::make_unique<juce::FileChooser>("Model folder (RTNeural .json files)",
+                                                   juce::File(processor_.model_folder().folder()));
+    chooser_->launchAsync(juce::FileBrowserComponent::openMode | juce::FileBrowserComponent::canSelectDirectories,
+                          [this](const juce::FileChooser& chooser) {
+                              const juce::File folder = chooser.getResult();
+                              if (folder == juce::File()) return;
+                              processor_.set_model_folder(folder.getFullPathName());
+                              update_status();
+                          });
+}
+
+void IdawEditor::send_description() {
+    const juce::String words = describe_box_.getText().trim();
+    if (words.isEmpty()) return;
+    juce::String message;
+    processor_.send_description(words, message);
+    describe_status_.setText(message, juce::dontSendNotification);
+}
+
+void IdawEditor::update_status() {
+    const ModelFolderStatus status = processor_.model_folder().status();
+    model_path_.setText(processor_.model_folder().folder(), juce::dontSendNotification);
+    model_status_.setText(status.text, juce::dontSendNotification);
+    model_status_.setColour(juce::Label::textColourId, status.kind == ModelFolderStatus::Kind::Error ? kError : kDim);
+    sidecar_status_.setText(processor_.sidecar_status(), juce::dontSendNotification);
+
+    Engine* engine = processor_.engine();
+    if (engine == nullptr) {
+        cpu_status_.setText("audio thread: not running", juce::dontSendNotification);
+        return;
+    }
+    const TimingHistogram::Snapshot now = engine->timing().snapshot();
+    const std::uint64_t frames = engine->counters().frames;
+    const std::uint64_t new_frames = frames >= last_frames_ ? frames - last_frames_ : frames;
+    const CpuLoad load = cpu_load_between(last_timing_, now, new_frames, engine->sample_rate());
+    last_timing_ = now;
+    last_frames_ = frames;
+    if (load.blocks == 0) {
+        cpu_status_.setText("audio thread: idle", juce::dontSendNotification);
+        return;
+    }
+    cpu_status_.setText(juce::String::formatted("audio thread: %.1f %% load, p99 %.0f us, max %.0f us", 100.0 * load.load,
+                                                load.p99_us, load.max_us),
+                        juce::dontSendNotification);
+}
+
+void IdawEditor::timerCallback() {
+    update_status();
+    write_snapshot_if_asked();
+}
+
+void IdawEditor::write_snapshot_if_asked() {
+    // Test support: IDAW_EDITOR_SNAPSHOT=path.png makes the editor save a picture of itself, and path.png.json the
+    // texts of its status lines, once it has been on screen for a moment (or after 5 s in any case).
+    if (snapshot_written_) return;
+    const char* target = std::getenv("IDAW_EDITOR_SNAPSHOT");
+    if (target == nullptr || *target == '\0') return;
+    ++ticks_;
+    if (!(isShowing() && ticks_ >= kSnapshotTicks) && ticks_ < 5 * kTimerHz) return;
+    snapshot_written_ = true;
+    const juce::File png(juce::String::fromUTF8(target));
+    const juce::Image image = createComponentSnapshot(getLocalBounds(), true, 1.0f);
+    png.deleteFile();
+    if (auto stream = png.createOutputStream()) {
+        juce::PNGImageFormat format;
+        format.writeImageToStream(image, *stream);
+    }
+    auto info = std::make_unique<juce::DynamicObject>();
+    info->setProperty("showing", isShowing());
+    info->setProperty("width", image.getWidth());
+    info->setProperty("height", image.getHeight());
+    info->setProperty("model_status", model_status_.getText());
+    info->setProperty("model_folder", model_path_.getText());
+    info->setProperty("sidecar_status", sidecar_status_.getText());
+    info->setProperty("cpu_status", cpu_status_.getText());
+    juce::File(png.getFullPathName() + ".json").replaceWithText(juce::JSON::toString(juce::var(info.release())));
+}
+
+}  // namespace idaw::plugin

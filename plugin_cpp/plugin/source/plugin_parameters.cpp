@@ -1,0 +1,114 @@
+#include "plugin_parameters.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+namespace idaw::plugin {
+namespace {
+
+const ParamSpec& spec(std::size_t index) { return kParamSpecs[index]; }
+
+bool is_log(std::size_t index) { return spec(index).scale == ParamScale::Log; }
+
+/// The JUCE range of core parameter `index`, built on from_normalised()/to_normalised().
+juce::NormalisableRange<float> range_of(std::size_t index) {
+    const ParamSpec& s = spec(index);
+    return juce::NormalisableRange<float>(
+        s.min_value, s.max_value,
+        [index](float, float, float proportion) { return from_normalised(index, proportion); },
+        [index](float, float, float value) { return to_normalised(index, value); },
+        [index](float, float, float value) { return std::clamp(value, spec(index).min_value, spec(index).max_value); });
+}
+
+/// Adds the parameters that belong to the plugin rather than to the engine's snapshot. The engine's table
+/// (kParamSpecs) is the single source for everything the engine smooths; controls of the plugin's own features
+/// (the MIDI generator's switch and channel, the intensity of sidecar descriptions) are added here, after the
+/// core's, so the core's parameter IDs and order never change. There are none yet.
+void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout&) {}
+
+}  // namespace
+
+juce::String core_parameter_id(std::size_t index) {
+    const std::string_view name = spec(index).name;
+    return juce::String(name.data(), name.size());
+}
+
+juce::String core_parameter_name(std::size_t index) {
+    // "mid1_q" -> "Mid1 Q": words split at '_', the first letter and one-letter words upper case.
+    juce::StringArray words = juce::StringArray::fromTokens(core_parameter_id(index), "_", "");
+    for (int i = 0; i < words.size(); ++i) {
+        if (words[i].length() == 1 || i == 0) words.set(i, words[i].substring(0, 1).toUpperCase() + words[i].substring(1));
+    }
+    return words.joinIntoString(" ");
+}
+
+juce::String format_value(std::size_t index, float value) {
+    const std::string_view unit = spec(index).unit;
+    if (unit == "dB") return juce::String(value, 1) + " dB";
+    if (unit == "Hz") return juce::String(juce::roundToInt(value)) + " Hz";
+    return juce::String(value, 2);
+}
+
+float parse_value(std::size_t index, const juce::String& text) {
+    const juce::String trimmed = text.trim();
+    float value = trimmed.getFloatValue();
+    // "8.2 kHz" and "8.2k" mean 8200 Hz.
+    if (spec(index).unit == "Hz" && trimmed.trimCharactersAtStart("+-0123456789.eE ").startsWithIgnoreCase("k"))
+        value *= 1000.0f;
+    return std::clamp(value, spec(index).min_value, spec(index).max_value);
+}
+
+float from_normalised(std::size_t index, float proportion) {
+    const ParamSpec& s = spec(index);
+    const double t = std::clamp(static_cast<double>(proportion), 0.0, 1.0);
+    double v;
+    if (is_log(index))
+        v = s.min_value * std::exp(t * std::log(static_cast<double>(s.max_value) / s.min_value));
+    else
+        v = s.min_value + t * (static_cast<double>(s.max_value) - s.min_value);
+    return std::clamp(static_cast<float>(v), s.min_value, s.max_value);
+}
+
+float to_normalised(std::size_t index, float value) {
+    const ParamSpec& s = spec(index);
+    const double v = std::clamp(static_cast<double>(value), static_cast<double>(s.min_value),
+                                static_cast<double>(s.max_value));
+    double t;
+    if (is_log(index))
+        t = std::log(v / s.min_value) / std::log(static_cast<double>(s.max_value) / s.min_value);
+    else
+        t = (v - s.min_value) / (static_cast<double>(s.max_value) - s.min_value);
+    return static_cast<float>(std::clamp(t, 0.0, 1.0));
+}
+
+juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout() {
+    juce::AudioProcessorValueTreeState::ParameterLayout layout;
+    for (std::size_t i = 0; i < kNumParams; ++i) {
+        const auto attributes = juce::AudioParameterFloatAttributes()
+                                    .withStringFromValueFunction([i](float v, int) { return format_value(i, v); })
+                                    .withValueFromStringFunction([i](const juce::String& t) { return parse_value(i, t); })
+                                    .withAutomatable(true);
+        layout.add(std::make_unique<juce::AudioParameterFloat>(juce::ParameterID{core_parameter_id(i), kParameterVersion},
+                                                               core_parameter_name(i), range_of(i),
+                                                               spec(i).default_value, attributes));
+    }
+    add_plugin_parameters(layout);
+    return layout;
+}
+
+CoreParameterReader::CoreParameterReader(juce::AudioProcessorValueTreeState& state) {
+    for (std::size_t i = 0; i < kNumParams; ++i) {
+        values_[i] = state.getRawParameterValue(core_parameter_id(i));
+        jassert(values_[i] != nullptr);
+    }
+}
+
+void CoreParameterReader::read(Parameters& out) const noexcept {
+    for (std::size_t i = 0; i < kNumParams; ++i) {
+        const float v = values_[i]->load(std::memory_order_relaxed);
+        out.values[i] = std::clamp(v, kParamSpecs[i].min_value, kParamSpecs[i].max_value);
+    }
+}
+
+}  // namespace idaw::plugin

@@ -1,0 +1,503 @@
+// idaw_plugin_host: loads the built VST3 through JUCE's hosting classes, the way a DAW does, for the tests in
+// tests/test_plugin_host.py. Every command prints one JSON object on stdout; errors go to stderr with exit code 1.
+//
+//   idaw_plugin_host list   PLUGIN.vst3
+//   idaw_plugin_host render PLUGIN.vst3 --in IN.wav --out OUT.wav [--block N|varying] [--max-block N]
+//                           [--set name=value ...] [--model-folder DIR] [--automate] [--rtcheck]
+//   idaw_plugin_host state  PLUGIN.vst3 [--model-folder DIR]
+//   idaw_plugin_host editor PLUGIN.vst3 --png OUT.png [--seconds S] [--model-folder DIR]
+//
+// render: reads a WAV (any rate and channel count the plugin takes: 1 or 2), sets parameters by name (the core's
+// names, e.g. low_gain=3) before preparing, processes the file in blocks of N frames (or a fixed pseudo-random
+// sequence of sizes from 1 to 1024 with "varying") and writes 32-bit float WAV. It reports the values the plugin
+// actually holds (from its saved state). --automate moves parameters between blocks (then the output no longer
+// matches a fixed-parameter render). --rtcheck needs libidaw_rtcheck.so in LD_PRELOAD and IDAW_RTCHECK=1 (the
+// plugin then installs the checker's hook): it reports the allocations and locks made inside the plugin's
+// processBlock, after proving with a deliberate allocation that the checker counts.
+//
+// state: sets every parameter to a different value and the model folder, saves, restores into a new instance and
+// compares every parameter and the folder.
+//
+// editor: opens the plugin's editor in a window (needs an X display, e.g. Xvfb) while an audio thread processes
+// noise; the plugin writes the snapshot itself when IDAW_EDITOR_SNAPSHOT=OUT.png is set (this command sets it).
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <juce_audio_formats/juce_audio_formats.h>
+#include <juce_audio_processors/juce_audio_processors.h>
+#include <juce_gui_basics/juce_gui_basics.h>
+
+namespace {
+
+/// A command-line failure: printed as one line, exit code 1.
+struct HostError {
+    juce::String message;
+};
+
+[[noreturn]] void fail(const juce::String& message) { throw HostError{message}; }
+
+/// Command-line options after the command and the plugin path.
+struct Options {
+    juce::String in, out, png, model_folder, block = "512";
+    int max_block = 0;
+    double seconds = 20.0;
+    bool automate = false, rtcheck = false, has_model_folder = false;
+    std::vector<std::pair<juce::String, juce::String>> sets;
+};
+
+Options parse_options(const juce::StringArray& args, int first) {
+    Options o;
+    for (int i = first; i < args.size(); ++i) {
+        const juce::String& a = args[i];
+        auto value = [&]() -> juce::String {
+            if (i + 1 >= args.size()) fail(a + " needs a value");
+            return args[++i];
+        };
+        if (a == "--in") o.in = value();
+        else if (a == "--out") o.out = value();
+        else if (a == "--png") o.png = value();
+        else if (a == "--block") o.block = value();
+        else if (a == "--max-block") o.max_block = value().getIntValue();
+        else if (a == "--seconds") o.seconds = value().getDoubleValue();
+        else if (a == "--automate") o.automate = true;
+        else if (a == "--rtcheck") o.rtcheck = true;
+        else if (a == "--model-folder") {
+            o.model_folder = value();
+            o.has_model_folder = true;
+        } else if (a == "--set") {
+            const juce::String pair = value();
+            if (!pair.contains("=")) fail("--set needs name=value, got " + pair);
+            o.sets.emplace_back(pair.upToFirstOccurrenceOf("=", false, false).trim(),
+                                pair.fromFirstOccurrenceOf("=", false, false).trim());
+        } else {
+            fail("unknown option " + a);
+        }
+    }
+    return o;
+}
+
+/// The parameter's name as the core spells it: "Mid1 Q" -> "mid1_q" (what pedalboard does too).
+juce::String python_name(const juce::AudioProcessorParameter& p) {
+    return p.getName(100).toLowerCase().trim().replaceCharacter(' ', '_');
+}
+
+juce::AudioProcessorParameter* find_parameter(juce::AudioPluginInstance& plugin, const juce::String& name) {
+    for (auto* p : plugin.getParameters())
+        if (python_name(*p) == name) return p;
+    fail("the plugin has no parameter " + name);
+}
+
+/// Loads the plugin at `path` (a .vst3 bundle) as a DAW would.
+std::unique_ptr<juce::AudioPluginInstance> load_plugin(juce::AudioPluginFormatManager& formats, const juce::String& path,
+                                                       double rate, int block) {
+    juce::OwnedArray<juce::PluginDescription> types;
+    juce::VST3PluginFormat vst3;
+    vst3.findAllTypesForFile(types, path);
+    if (types.isEmpty()) fail("no VST3 plugin found in " + path);
+    juce::String error;
+    auto instance = formats.createPluginInstance(*types[0], rate, block, error);
+    if (instance == nullptr) fail("cannot load " + path + ": " + error);
+    return instance;
+}
+
+/// Mono or stereo in and out.
+void set_channels(juce::AudioPluginInstance& plugin, int channels) {
+    juce::AudioProcessor::BusesLayout layout;
+    const auto set = juce::AudioChannelSet::canonicalChannelSet(channels);
+    layout.inputBuses.add(set);
+    layout.outputBuses.add(set);
+    if (!plugin.setBusesLayout(layout)) fail("the plugin refuses " + juce::String(channels) + " channels");
+}
+
+// ---- The plugin's own state inside the host's VST3 state ------------------------------------------------------
+// JUCE's VST3 host saves <VST3PluginState><IComponent>base64</IComponent>...; the component's data is the plugin's
+// getStateInformation() (XML in JUCE's binary wrapper) followed by JUCE's private trailer, which the binary
+// wrapper's size field lets us ignore.
+
+std::unique_ptr<juce::XmlElement> host_state_xml(juce::AudioPluginInstance& plugin) {
+    juce::MemoryBlock block;
+    plugin.getStateInformation(block);
+    auto head = juce::AudioProcessor::getXmlFromBinary(block.getData(), static_cast<int>(block.getSize()));
+    if (head == nullptr || head->getChildByName("IComponent") == nullptr) fail("unexpected host state format");
+    return head;
+}
+
+std::unique_ptr<juce::XmlElement> plugin_state_xml(juce::AudioPluginInstance& plugin) {
+    const auto head = host_state_xml(plugin);
+    juce::MemoryBlock data;
+    data.fromBase64Encoding(head->getChildByName("IComponent")->getAllSubText().trim());
+    auto xml = juce::AudioProcessor::getXmlFromBinary(data.getData(), static_cast<int>(data.getSize()));
+    if (xml == nullptr) fail("the plugin's state is not XML");
+    return xml;
+}
+
+void set_plugin_state_xml(juce::AudioPluginInstance& plugin, const juce::XmlElement& xml) {
+    auto head = host_state_xml(plugin);
+    juce::MemoryBlock data;
+    juce::AudioProcessor::copyXmlToBinary(xml, data);
+    auto* component = head->getChildByName("IComponent");
+    component->deleteAllTextElements();
+    component->addTextElement(data.toBase64Encoding());
+    juce::MemoryBlock block;
+    juce::AudioProcessor::copyXmlToBinary(*head, block);
+    plugin.setStateInformation(block.getData(), static_cast<int>(block.getSize()));
+}
+
+void set_model_folder(juce::AudioPluginInstance& plugin, const juce::String& folder) {
+    auto xml = plugin_state_xml(plugin);
+    xml->setAttribute("model_folder", folder);
+    set_plugin_state_xml(plugin, *xml);
+}
+
+/// Plain values of the core parameters as the plugin holds them (from its saved state: exact).
+juce::var plugin_values(juce::AudioPluginInstance& plugin) {
+    const auto xml = plugin_state_xml(plugin);
+    auto values = std::make_unique<juce::DynamicObject>();
+    for (auto* param : xml->getChildWithTagNameIterator("PARAM"))
+        values->setProperty(param->getStringAttribute("id"), param->getDoubleAttribute("value"));
+    return juce::var(values.release());
+}
+
+// ---- The real-time checker (libidaw_rtcheck.so, in LD_PRELOAD) ---------------------------------------------------
+
+struct RtCheck {
+    void (*section)(int) = nullptr;
+    unsigned long long (*violations)() = nullptr;
+    void (*reset)() = nullptr;
+    const char* (*last)() = nullptr;
+};
+
+RtCheck find_rtcheck() {
+    RtCheck c;
+    c.section = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_section"));
+    c.violations = reinterpret_cast<unsigned long long (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_violations"));
+    c.reset = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_reset"));
+    c.last = reinterpret_cast<const char* (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_last_violation"));
+    if (!c.section || !c.violations || !c.reset || !c.last) fail("--rtcheck: libidaw_rtcheck.so is not in LD_PRELOAD");
+    return c;
+}
+
+/// Proves the checker counts: one allocation and one free inside a section must give two violations.
+unsigned long long rtcheck_control(const RtCheck& c) {
+    c.reset();
+    c.section(1);
+    void* volatile p = std::malloc(64);
+    std::free(p);
+    c.section(0);
+    const unsigned long long seen = c.violations();
+    c.reset();
+    return seen;
+}
+
+// ---- Commands ------------------------------------------------------------------------------------------------------
+
+/// Block sizes for --block varying: a fixed pseudo-random walk over sizes that stress splitting, 1..1024.
+std::vector<int> varying_blocks(int frames) {
+    static const int sizes[] = {1, 2, 3, 5, 8, 13, 31, 32, 33, 64, 100, 127, 128, 129, 255, 256, 257, 480, 511, 512,
+                                513, 1000, 1023, 1024};
+    juce::Random rng(20240611);
+    std::vector<int> blocks;
+    for (int done = 0; done < frames;) {
+        const int n = std::min(sizes[rng.nextInt(static_cast<int>(std::size(sizes)))], frames - done);
+        blocks.push_back(n);
+        done += n;
+    }
+    return blocks;
+}
+
+juce::var command_list(juce::AudioPluginFormatManager& formats, const juce::String& path) {
+    auto plugin = load_plugin(formats, path, 48000.0, 512);
+    auto out = std::make_unique<juce::DynamicObject>();
+    out->setProperty("name", plugin->getName());
+    out->setProperty("latency", plugin->getLatencySamples());
+    out->setProperty("accepts_midi", plugin->acceptsMidi());
+    out->setProperty("produces_midi", plugin->producesMidi());
+    out->setProperty("has_editor", plugin->hasEditor());
+    juce::Array<juce::var> params;
+    for (auto* p : plugin->getParameters()) {
+        auto d = std::make_unique<juce::DynamicObject>();
+        d->setProperty("name", p->getName(100));
+        d->setProperty("label", p->getLabel());
+        d->setProperty("value", p->getValue());
+        d->setProperty("default", p->getDefaultValue());
+        d->setProperty("text", p->getCurrentValueAsText());
+        d->setProperty("automatable", p->isAutomatable());
+        params.add(juce::var(d.release()));
+    }
+    out->setProperty("parameters", params);
+    return juce::var(out.release());
+}
+
+juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
+    juce::AudioFormatManager audio_formats;
+    audio_formats.registerBasicFormats();
+    std::unique_ptr<juce::AudioFormatReader> reader(audio_formats.createReaderFor(juce::File(o.in)));
+    if (reader == nullptr) fail("cannot read " + o.in);
+    const int channels = static_cast<int>(reader->numChannels);
+    const int frames = static_cast<int>(reader->lengthInSamples);
+    const double rate = reader->sampleRate;
+    juce::AudioBuffer<float> audio(channels, frames);
+    reader->read(&audio, 0, frames, 0, true, true);
+
+    std::vector<int> blocks;
+    if (o.block == "varying") {
+        blocks = varying_blocks(frames);
+    } else {
+        const int n = o.block.getIntValue();
+        if (n < 1) fail("--block must be a positive number or 'varying'");
+        for (int done = 0; done < frames; done += n) blocks.push_back(std::min(n, frames - done));
+    }
+    int largest = 1;
+    for (int n : blocks) largest = std::max(largest, n);
+    const int max_block = o.max_block > 0 ? o.max_block : largest;
+
+    auto plugin = load_plugin(formats, path, rate, max_block);
+    plugin->releaseResources();
+    set_channels(*plugin, channels);
+    if (o.has_model_folder) set_model_folder(*plugin, o.model_folder);
+    for (const auto& [name, text] : o.sets) {
+        auto* p = find_parameter(*plugin, name);
+        p->setValue(p->getValueForText(text));
+    }
+    plugin->setNonRealtime(false);
+    plugin->prepareToPlay(rate, max_block);
+    if (plugin->getLatencySamples() != 0) fail("latency is " + juce::String(plugin->getLatencySamples()));
+
+    RtCheck check;
+    unsigned long long control = 0;
+    if (o.rtcheck) {
+        check = find_rtcheck();
+        control = rtcheck_control(check);
+    }
+    // Parameters --automate moves between blocks, and the values it cycles through.
+    std::vector<juce::AudioProcessorParameter*> automated;
+    if (o.automate)
+        for (const char* name : {"drive", "low_gain", "mid2_freq", "mix", "output_gain"})
+            automated.push_back(find_parameter(*plugin, name));
+
+    juce::MidiBuffer midi;
+    midi.ensureSize(4096);
+    int midi_events = 0;
+    int done = 0;
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+        if (!automated.empty() && b % 7 == 3) {
+            auto* p = automated[(b / 7) % automated.size()];
+            p->setValue(static_cast<float>((b * 37 % 101) / 100.0));
+        }
+        juce::AudioBuffer<float> view(audio.getArrayOfWritePointers(), channels, done, blocks[b]);
+        midi.clear();
+        plugin->processBlock(view, midi);
+        midi_events += midi.getNumEvents();
+        done += blocks[b];
+    }
+
+    auto out = std::make_unique<juce::DynamicObject>();
+    if (o.rtcheck) {
+        auto rt = std::make_unique<juce::DynamicObject>();
+        rt->setProperty("control_violations", static_cast<juce::int64>(control));
+        rt->setProperty("violations", static_cast<juce::int64>(check.violations()));
+        rt->setProperty("last_violation", juce::String(check.last()));
+        out->setProperty("rtcheck", juce::var(rt.release()));
+    }
+    plugin->releaseResources();
+
+    juce::File(o.out).deleteFile();
+    std::unique_ptr<juce::OutputStream> stream = juce::File(o.out).createOutputStream();
+    if (stream == nullptr) fail("cannot write " + o.out);
+    juce::WavAudioFormat wav;
+    std::unique_ptr<juce::AudioFormatWriter> writer(
+        wav.createWriterFor(stream.get(), rate, static_cast<unsigned>(channels), 32, {}, 0));
+    if (writer == nullptr) fail("cannot write " + o.out);
+    stream.release();  // the writer owns it now
+    writer->writeFromAudioSampleBuffer(audio, 0, frames);
+    writer.reset();
+
+    out->setProperty("frames", frames);
+    out->setProperty("channels", channels);
+    out->setProperty("rate", rate);
+    out->setProperty("blocks", static_cast<int>(blocks.size()));
+    out->setProperty("max_block", max_block);
+    out->setProperty("latency", plugin->getLatencySamples());
+    out->setProperty("midi_events", midi_events);
+    out->setProperty("values", plugin_values(*plugin));
+    out->setProperty("model_folder", plugin_state_xml(*plugin)->getStringAttribute("model_folder"));
+    return juce::var(out.release());
+}
+
+juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
+    auto first = load_plugin(formats, path, 48000.0, 512);
+    // Every parameter to its own value away from the default (normalised 0.05 .. 0.95).
+    const auto& params = first->getParameters();
+    for (int i = 0; i < params.size(); ++i) {
+        if (python_name(*params[i]) == "bypass") continue;
+        params[i]->setValue(0.05f + 0.9f * static_cast<float>((i * 7) % params.size()) / static_cast<float>(params.size()));
+    }
+    const juce::String folder = o.has_model_folder ? o.model_folder : juce::String("/tmp/idaw models/state test");
+    set_model_folder(*first, folder);
+    juce::MemoryBlock saved;
+    first->getStateInformation(saved);
+
+    auto second = load_plugin(formats, path, 48000.0, 512);
+    second->setStateInformation(saved.getData(), static_cast<int>(saved.getSize()));
+    juce::MemoryBlock saved_again;
+    second->getStateInformation(saved_again);
+
+    auto out = std::make_unique<juce::DynamicObject>();
+    juce::Array<juce::var> compared;
+    bool all_equal = true;
+    const auto& restored = second->getParameters();
+    for (int i = 0; i < params.size(); ++i) {
+        auto d = std::make_unique<juce::DynamicObject>();
+        d->setProperty("name", python_name(*params[i]));
+        d->setProperty("set", params[i]->getValue());
+        d->setProperty("restored", restored[i]->getValue());
+        d->setProperty("set_text", params[i]->getCurrentValueAsText());
+        d->setProperty("restored_text", restored[i]->getCurrentValueAsText());
+        all_equal = all_equal && params[i]->getValue() == restored[i]->getValue();
+        compared.add(juce::var(d.release()));
+    }
+    out->setProperty("parameters", compared);
+    out->setProperty("all_equal", all_equal);
+    out->setProperty("model_folder_set", folder);
+    out->setProperty("model_folder_restored", plugin_state_xml(*second)->getStringAttribute("model_folder"));
+    out->setProperty("values_first", plugin_values(*first));
+    out->setProperty("values_second", plugin_values(*second));
+    out->setProperty("state_bytes_equal", saved == saved_again);
+    return juce::var(out.release());
+}
+
+/// A bare X server (Xvfb without a window manager) has not yet created the WM_* and _NET_WM_* atoms, which JUCE 7
+/// asks for only if they exist and then uses anyway (BadAtom, and Xlib's default handler exits). Creates them, once
+/// per server, through libX11 loaded at run time (as JUCE loads it), before JUCE opens its own connection. The
+/// connection stays open for the life of the process: an X server that loses its last client resets and forgets
+/// its atoms.
+void intern_window_manager_atoms() {
+    void* x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_LOCAL);
+    if (x11 == nullptr) fail("cannot load libX11.so.6");
+    using OpenDisplay = void* (*)(const char*);
+    using InternAtom = unsigned long (*)(void*, const char*, int);
+    auto open_display = reinterpret_cast<OpenDisplay>(dlsym(x11, "XOpenDisplay"));
+    auto intern_atom = reinterpret_cast<InternAtom>(dlsym(x11, "XInternAtom"));
+    if (!open_display || !intern_atom) fail("libX11.so.6 lacks XOpenDisplay/XInternAtom");
+    void* display = open_display(nullptr);
+    if (display == nullptr) fail("cannot open the X display (DISPLAY=" + juce::String(getenv("DISPLAY")) + ")");
+    for (const char* name : {"WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE",
+                             "WM_STATE", "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE",
+                             "_NET_WM_STATE_HIDDEN"})
+        intern_atom(display, name, 0);
+}
+
+/// The host's window around the plugin's editor.
+class EditorWindow : public juce::DocumentWindow {
+  public:
+    /// A window titled after the plugin, holding (not owning) `editor`.
+    explicit EditorWindow(juce::AudioProcessorEditor& editor)
+        : juce::DocumentWindow("idaw editor", juce::Colours::black, juce::DocumentWindow::closeButton) {
+        setUsingNativeTitleBar(false);
+        setContentNonOwned(&editor, true);
+        setTopLeftPosition(20, 20);
+        setVisible(true);
+    }
+    /// Closing the window ends the command.
+    void closeButtonPressed() override { juce::MessageManager::getInstance()->stopDispatchLoop(); }
+};
+
+juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
+    if (o.png.isEmpty()) fail("editor needs --png");
+    const juce::File png(o.png);
+    const juce::File info(o.png + ".json");
+    png.deleteFile();
+    info.deleteFile();
+    setenv("IDAW_EDITOR_SNAPSHOT", o.png.toRawUTF8(), 1);
+
+    constexpr double kRate = 48000.0;
+    constexpr int kBlock = 256;
+    auto plugin = load_plugin(formats, path, kRate, kBlock);
+    plugin->releaseResources();
+    set_channels(*plugin, 2);
+    if (o.has_model_folder) set_model_folder(*plugin, o.model_folder);
+    plugin->prepareToPlay(kRate, kBlock);
+
+    // An audio thread, so the editor has a load to show.
+    std::atomic<bool> stop{false};
+    std::thread audio([&] {
+        juce::AudioBuffer<float> buffer(2, kBlock);
+        juce::MidiBuffer midi;
+        midi.ensureSize(4096);
+        juce::Random rng(7);
+        while (!stop.load()) {
+            for (int c = 0; c < 2; ++c)
+                for (int i = 0; i < kBlock; ++i) buffer.setSample(c, i, 0.1f * (rng.nextFloat() * 2.0f - 1.0f));
+            midi.clear();
+            plugin->processBlock(buffer, midi);
+            std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int>(1e6 * kBlock / kRate)));
+        }
+    });
+
+    std::unique_ptr<juce::AudioProcessorEditor> editor(plugin->createEditorIfNeeded());
+    if (editor == nullptr) {
+        stop = true;
+        audio.join();
+        fail("the plugin created no editor");
+    }
+    auto window = std::make_unique<EditorWindow>(*editor);
+    const auto start = juce::Time::getMillisecondCounterHiRes();
+    while (!info.existsAsFile() && juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds)
+        juce::MessageManager::getInstance()->runDispatchLoopUntil(50);
+    const double waited_ms = juce::Time::getMillisecondCounterHiRes() - start;
+    window.reset();
+    editor.reset();
+    stop = true;
+    audio.join();
+    plugin->releaseResources();
+    if (!info.existsAsFile()) fail("the editor wrote no snapshot within " + juce::String(o.seconds) + " s");
+
+    auto out = std::make_unique<juce::DynamicObject>();
+    out->setProperty("png", png.getFullPathName());
+    out->setProperty("waited_ms", waited_ms);
+    out->setProperty("editor", juce::JSON::parse(info));
+    return juce::var(out.release());
+}
+
+int run(const juce::StringArray& args) {
+    if (args.size() < 2) fail("usage: idaw_plugin_host list|render|state|editor PLUGIN.vst3 [options]");
+    const juce::String command = args[0];
+    const juce::String path = juce::File::getCurrentWorkingDirectory().getChildFile(args[1]).getFullPathName();
+    const Options options = parse_options(args, 2);
+    juce::AudioPluginFormatManager formats;
+    formats.addFormat(new juce::VST3PluginFormat());
+    juce::var result;
+    if (command == "list") result = command_list(formats, path);
+    else if (command == "render") result = command_render(formats, path, options);
+    else if (command == "state") result = command_state(formats, path, options);
+    else if (command == "editor") result = command_editor(formats, path, options);
+    else fail("unknown command " + command);
+    std::cout << juce::JSON::toString(result, true).toStdString() << std::endl;
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    try {
+        // Before JUCE connects to the X server: it looks the atoms up once, when it starts.
+        if (argc > 1 && std::strcmp(argv[1], "editor") == 0) intern_window_manager_atoms();
+        juce::ScopedJuceInitialiser_GUI juce_runtime;  // the main thread is the message thread, as hosts require
+        juce::StringArray args;
+        for (int i = 1; i < argc; ++i) args.add(juce::String::fromUTF8(argv[i]));
+        return run(args);
+    } catch (const HostError& e) {
+        std::cerr << "idaw_plugin_host: " << e.message.toStdString() << std::endl;
+        return 1;
+    }
+}

@@ -1,0 +1,54 @@
+// The MIDI generator on the audio thread makes no allocation, lock or sleep, as seen by libidaw_rtcheck, while a
+// loader thread installs and frees nets and pushes controls (normal builds only: sanitizers interpose the same
+// functions).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "idaw/rt_check.h"
+#include "idaw_rtcheck.h"
+#include "midi_test_support.h"
+
+using namespace idaw::test;
+
+namespace {
+
+/// Installs the checker as the section hook for one test case, with a zero count.
+struct CheckerInstalled {
+    CheckerInstalled() {
+        idaw::rt::set_section_hook(&idaw_rtcheck_section);
+        idaw_rtcheck_reset();
+    }
+    ~CheckerInstalled() { idaw::rt::set_section_hook(nullptr); }
+    CheckerInstalled(const CheckerInstalled&) = delete;
+    CheckerInstalled& operator=(const CheckerInstalled&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("checker sanity: an allocation inside a section is seen") {
+    CheckerInstalled checker;
+    {
+        idaw::rt::Section section;
+        auto* p = new std::vector<int>(100);
+        asm volatile("" : : "g"(p) : "memory");
+        delete p;
+    }
+    CHECK(idaw_rtcheck_violations() > 0);
+}
+
+TEST_CASE("generating MIDI while nets are swapped and controls change is allocation-, lock- and sleep-free") {
+    CheckerInstalled checker;
+    const SwapWorkout w = run_swap_workout(48000 * 300, 512, 5);
+    const NoteCheck r = check_notes(w.events);
+    MESSAGE("rtcheck workout: " << w.installs << " installs, " << w.clears << " clears, " << w.controls
+                                << " controls, " << w.counters.model_swaps << " swap blocks, " << w.counters.steps
+                                << " steps, " << r.ons << " notes, " << idaw_rtcheck_violations() << " violations");
+    CHECK(w.installs > 10);
+    CHECK(w.counters.model_swaps > 5);
+    CHECK(w.counters.steps > 100);
+    CHECK(r.ons > 50);
+    CHECK(r.hanging == 0);
+    CHECK(idaw_rtcheck_violations() == 0);
+    CHECK(std::string(idaw_rtcheck_last_violation()).empty());
+}

@@ -1,0 +1,100 @@
+"""`idaw live --midi`: the engine generates MIDI while the audio runs; it goes out on a JACK MIDI port and, with
+--midi-out, into a standard MIDI file. realtime/live.py calls add_arguments(), start() and LiveMidi.close().
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from typing import Any
+
+from realtime import midi_settings
+from realtime.errors import IdawError
+from realtime.midi_file import MidiRecording
+from realtime.midi_out import MidiSender, open_jack_port
+
+DEFAULT_PORT = "midi_out"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register --midi and the MIDI options of `idaw live`."""
+    group = midi_settings.add_arguments(parser)
+    group.add_argument("--midi", action="store_true",
+                       help="generate MIDI from the nets and send it to a JACK MIDI output port")
+    group.add_argument("--midi-port", default=DEFAULT_PORT, metavar="NAME",
+                       help=f"name of that port (default {DEFAULT_PORT})")
+    group.add_argument("--midi-client", default=None, metavar="NAME",
+                       help="JACK client name of the MIDI port (default: the --client-name followed by -midi)")
+    group.add_argument("--midi-connect", default=None, metavar="PORT",
+                       help="connect the MIDI port to this JACK MIDI input (full name or a unique part of it)")
+    group.add_argument("--midi-log", default=None, metavar="FILE",
+                       help="write every MIDI event with its sample time, target and actual send time (JSON)")
+
+
+class LiveMidi:
+    """The MIDI side of one live run: sender thread, port, recording. close() ends every note and writes files."""
+
+    def __init__(self, args: argparse.Namespace, engine: Any, settings: midi_settings.MidiSettings,
+                 sender: MidiSender, port_name: str, destination: str | None, nets: list[str]) -> None:
+        self.args = args
+        self.engine = engine
+        self.settings = settings
+        self.sender = sender
+        self.port_name = port_name
+        self.destination = destination
+        self.nets = nets
+        self._report: dict[str, Any] | None = None
+
+    def close(self) -> dict[str, Any]:
+        """Switches the generator off, stops sending (all notes off), writes --midi-out and --midi-log; returns the
+        report's "midi" section. Safe to call twice."""
+        if self._report is not None:
+            return self._report
+        with contextlib.suppress(IdawError):  # a full control queue: the sender stops anyway
+            midi_settings.push(self.engine, self.settings, enabled=False, sequence=2)
+        sent = self.sender.close()
+        report: dict[str, Any] = {"port": self.port_name, "connected_to": self.destination, **self.settings.describe(),
+                                  "nets": self.nets, "sender": sent, "generator": dict(self.engine.midi_counters()),
+                                  "lookahead_samples": self.engine.midi_lookahead_samples(self.settings.tempo_bpm)}
+        if self.sender.recording is not None and self.args.midi_out:
+            report["file"] = self.args.midi_out
+            report["file_notes"] = self.sender.recording.write(self.args.midi_out)
+        if self.args.midi_log:
+            log = {**self.sender.log(), "settings": self.settings.describe(),
+                   "lookahead_samples": report["lookahead_samples"], "port": self.port_name}
+            try:
+                with open(self.args.midi_log, "w", encoding="utf-8") as f:
+                    json.dump(log, f)
+            except OSError as error:
+                raise IdawError(f"cannot write MIDI log {self.args.midi_log}: {error.strerror or error}") from None
+        self._report = report
+        return report
+
+
+def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
+    """With --midi: installs the nets, opens the JACK MIDI port, starts the sender and switches the generator on (it
+    starts with the next block); returns None without --midi. IdawError / DeviceError (one line) on bad options,
+    missing nets or no JACK."""
+    if not args.midi:
+        for flag in ("midi_out", "midi_log", "midi_connect"):
+            if getattr(args, flag):
+                raise IdawError(f"--{flag.replace('_', '-')} needs --midi")
+        return None
+    settings = midi_settings.settings_from_args(args)
+    nets = midi_settings.install_nets(engine, args.midi_models)
+    client = args.midi_client or f"{args.client_name}-midi"
+    port, destination = open_jack_port(client, args.midi_port, args.midi_connect)
+    recording = MidiRecording(engine.sample_rate, settings.tempo_bpm) if args.midi_out else None
+    sender = MidiSender(engine, port, engine.sample_rate, recording=recording, keep_log=bool(args.midi_log)).start()
+    midi_settings.push(engine, settings, enabled=True, sequence=1)
+    name = f"{client}:{args.midi_port}"
+    print(f"idaw live: MIDI on JACK port {name}" + (f" -> {destination}" if destination else "") +
+          f", {settings.key_name} at {settings.tempo_bpm:g} BPM, valence {settings.emotion[0]:g}, arousal "
+          f"{settings.emotion[1]:g}", flush=True)
+    return LiveMidi(args, engine, settings, sender, name, destination, nets)
+
+
+def close(midi: LiveMidi | None) -> dict[str, Any] | None:
+    """midi.close(), or None when MIDI is off."""
+    return None if midi is None else midi.close()

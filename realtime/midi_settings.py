@@ -1,0 +1,188 @@
+"""What the MIDI generator is told: key and scale, tempo, channels, emotion, and which nets it runs.
+
+The generator itself runs in the C++ core (plugin_cpp/core/include/idaw/midi_generator.h, docs/MIDI.md); this module
+turns command-line options into its control snapshot and installs the exported nets. The emotion embedding comes
+from valence and arousal through the same fixed mapping the training labels use (realtime/nets/labels.py,
+``emotion_dims`` with neutral musical cues): dims 0-1 as given, 2 dominance 0, 3 intensity, 4-11 Plutchik
+intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any non-audio front end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+import idaw_core
+from realtime.errors import IdawError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = REPO / "realtime" / "nets" / "weights"
+"""Where `idaw train nets` ships the trained nets (<Name>.json, RTNeural format)."""
+DEFAULT_TEMPO = 120.0
+DEFAULT_KEY = "C:major"
+
+PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+SCALES: tuple[str, ...] = tuple(str(name) for name, _ in idaw_core.MIDI_SCALES)
+"""Scale names in the core's order (the index is what the control snapshot carries)."""
+SCALE_MASKS: tuple[int, ...] = tuple(int(mask) for _, mask in idaw_core.MIDI_SCALES)
+"""Pitch classes of each scale above its tonic, as a 12-bit mask (bit k = k semitones up)."""
+NETS: tuple[str, ...] = tuple(str(name) for name, _, _ in idaw_core.MIDI_NETS)
+"""The nets the generator runs, as their exported files are named (<name>.json)."""
+
+PLUTCHIK_VA = (
+    (0.8, 0.5), (0.6, -0.4), (-0.6, 0.7), (0.1, 0.9), (-0.7, -0.6), (-0.7, 0.1), (-0.6, 0.8), (0.4, 0.4),
+)
+"""(valence, arousal) prototypes of joy, trust, fear, surprise, sadness, disgust, anger, anticipation: the values of
+realtime/nets/labels.py (not imported: that module pulls in torch); tests/test_midi_settings.py checks they agree."""
+PLUTCHIK_WIDTH = 0.35
+
+
+@dataclass(frozen=True)
+class MidiSettings:
+    """One full control state of the generator (see idaw_core.Engine.set_midi_control)."""
+
+    tempo_bpm: float = DEFAULT_TEMPO
+    key_tonic: int = 0
+    scale: int = 0
+    melody_channel: int = 0
+    """0-based (MIDI channel 1 is 0)."""
+    chord_channel: int = 0
+    emotion: tuple[float, ...] = field(default_factory=lambda: tuple(emotion_from_valence_arousal(0.0, 0.0)))
+    seed: int = 1
+
+    @property
+    def key_name(self) -> str:
+        """The key as `--key` writes it, e.g. 'A:minor'."""
+        names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+        return f"{names[self.key_tonic]}:{SCALES[self.scale]}"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain JSON values (for reports and logs)."""
+        return {"tempo_bpm": self.tempo_bpm, "key": self.key_name, "melody_channel": self.melody_channel + 1,
+                "chord_channel": self.chord_channel + 1, "valence": self.emotion[0], "arousal": self.emotion[1],
+                "seed": self.seed}
+
+
+def parse_key(text: str) -> tuple[int, int]:
+    """(tonic pitch class, scale index) for 'C:major', 'F#:minor', 'Bb:dorian' or just 'Eb' (major); IdawError
+    naming the accepted forms otherwise."""
+    name, _, scale = text.strip().partition(":")
+    scale = scale.strip().lower().replace("-", "_") or "major"
+    letter = name[:1].upper()
+    if letter not in PITCH_CLASSES or scale not in SCALES:
+        raise IdawError(f"--key '{text}' is not a key; write TONIC:SCALE, e.g. C:major or F#:minor, with a scale "
+                        f"from: {', '.join(SCALES)}")
+    tonic = PITCH_CLASSES[letter]
+    for accidental in name[1:]:
+        if accidental in "#♯":
+            tonic += 1
+        elif accidental in "b♭":
+            tonic -= 1
+        else:
+            raise IdawError(f"--key '{text}': '{name}' is not a note name (C, C#, Db, ... B)")
+    return tonic % 12, SCALES.index(scale)
+
+
+def emotion_from_valence_arousal(valence: float, arousal: float) -> npt.NDArray[np.float32]:
+    """The 64-dim emotion embedding for a (valence, arousal) point, each in [-1, 1] (see the module docstring)."""
+    v, a = float(np.clip(valence, -1, 1)), float(np.clip(arousal, -1, 1))
+    out = np.zeros(int(idaw_core.EMOTION_DIMS), np.float32)
+    out[0], out[1] = v, a
+    out[3] = 2.0 * min(1.0, math.hypot(v, a) / math.sqrt(2.0)) - 1.0
+    proto = np.asarray(PLUTCHIK_VA)
+    d2 = (proto[:, 0] - v) ** 2 + (proto[:, 1] - a) ** 2
+    out[4:12] = 2.0 * np.exp(-d2 / (2.0 * PLUTCHIK_WIDTH**2)) - 1.0
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the options every MIDI-generating command shares (tempo, key, emotion, channels, nets, file); returns
+    the group so a command can add its own."""
+    group = parser.add_argument_group("MIDI generation")
+    group.add_argument("--midi-out", default=None, metavar="FILE",
+                       help="write the generated notes to this standard MIDI file")
+    group.add_argument("--tempo", type=float, default=DEFAULT_TEMPO, metavar="BPM",
+                       help=f"tempo of the generated music, {idaw_core.MIDI_MIN_TEMPO:g}..{idaw_core.MIDI_MAX_TEMPO:g}"
+                       f" quarter notes per minute (default {DEFAULT_TEMPO:g})")
+    group.add_argument("--key", default=DEFAULT_KEY, metavar="TONIC:SCALE",
+                       help=f"key the notes keep to, e.g. A:minor (default {DEFAULT_KEY}); scales: {', '.join(SCALES)}")
+    group.add_argument("--valence", type=float, default=0.0, metavar="V",
+                       help="emotion: valence, -1 (negative) .. 1 (positive) (default 0)")
+    group.add_argument("--arousal", type=float, default=0.0, metavar="A",
+                       help="emotion: arousal, -1 (calm) .. 1 (excited) (default 0)")
+    group.add_argument("--midi-channel", type=int, default=1, metavar="N",
+                       help="MIDI channel of the melody, 1..16 (default 1); chords use --chord-channel")
+    group.add_argument("--chord-channel", type=int, default=None, metavar="N",
+                       help="MIDI channel of the chords, 1..16 (default: the melody's; their ranges never overlap)")
+    group.add_argument("--midi-models", type=Path, default=None, metavar="DIR",
+                       help="folder with MelodyTransformer.json, HarmonyPredictor.json, DynamicsEngine.json and "
+                       f"GroovePredictor.json (default {DEFAULT_MODELS.relative_to(REPO)})")
+    group.add_argument("--midi-seed", type=int, default=1, metavar="N",
+                       help="seed of the humanisation (velocity, timing and articulation spread) (default 1)")
+    return group
+
+
+def settings_from_args(args: argparse.Namespace) -> MidiSettings:
+    """The validated settings the options describe; IdawError for a value out of range."""
+    lo, hi = float(idaw_core.MIDI_MIN_TEMPO), float(idaw_core.MIDI_MAX_TEMPO)
+    if not (lo <= args.tempo <= hi):
+        raise IdawError(f"--tempo {args.tempo:g} is out of range; allowed: {lo:g}..{hi:g} BPM")
+    for name in ("valence", "arousal"):
+        value = getattr(args, name)
+        if not (-1.0 <= value <= 1.0):
+            raise IdawError(f"--{name} {value:g} is out of range; allowed: -1..1")
+    chord = args.midi_channel if args.chord_channel is None else args.chord_channel
+    for flag, channel in (("--midi-channel", args.midi_channel), ("--chord-channel", chord)):
+        if not 1 <= channel <= 16:
+            raise IdawError(f"{flag} {channel} is out of range; allowed: 1..16")
+    tonic, scale = parse_key(args.key)
+    return MidiSettings(tempo_bpm=float(args.tempo), key_tonic=tonic, scale=scale, melody_channel=args.midi_channel - 1,
+                        chord_channel=chord - 1,
+                        emotion=tuple(float(x) for x in emotion_from_valence_arousal(args.valence, args.arousal)),
+                        seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+def nets_folder(directory: Path | None) -> Path:
+    """The folder the nets come from (default DEFAULT_MODELS), after checking it holds all four; IdawError naming
+    what is missing and how to get it otherwise."""
+    folder = DEFAULT_MODELS if directory is None else directory
+    missing = [name for name in NETS if not (folder / f"{name}.json").is_file()]
+    if missing:
+        hint = ("train them with `idaw train nets`, or write untrained ones for a test with "
+                "`python -m export.nets DIR` and pass --midi-models DIR")
+        raise IdawError(f"no {', '.join(f'{m}.json' for m in missing)} in {folder} ({hint})")
+    return folder
+
+
+def install_nets(engine: Any, directory: Path | None) -> list[str]:
+    """Loads <Name>.json of the four nets from `directory` (default DEFAULT_MODELS) into the engine's generator;
+    returns the paths loaded. IdawError when the folder or a file is missing or not a valid model."""
+    folder = nets_folder(directory)
+    loaded = []
+    for name in NETS:
+        path = folder / f"{name}.json"
+        try:
+            engine.install_midi_net(name, str(path))
+        except ValueError as error:
+            raise IdawError(f"cannot use {path} as the {name}: {error}") from None
+        loaded.append(str(path))
+    return loaded
+
+
+def push(engine: Any, settings: MidiSettings, enabled: bool, sequence: int = 0) -> None:
+    """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full."""
+    emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
+    if not engine.set_midi_control(enabled, settings.tempo_bpm, settings.key_tonic, settings.scale,
+                                   settings.melody_channel, settings.chord_channel, emotion, settings.seed, sequence):
+        raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
+
+
+def in_key(pitch: int, key_tonic: int, scale: int) -> bool:
+    """True when a MIDI pitch belongs to the key (the rule the generator applies)."""
+    return bool((SCALE_MASKS[scale] >> ((pitch - key_tonic) % 12)) & 1)
