@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from benchmarks import (
     bench_block_cost,
     bench_live_jack,
+    bench_midi,
     bench_nets,
     bench_offline_render,
     bench_sidecar_latency,
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "nets": bench_nets.run,
     "sidecar_latency": bench_sidecar_latency.run,
     "live_jack": bench_live_jack.run,
+    "midi": bench_midi.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""
 

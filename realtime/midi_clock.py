@@ -20,7 +20,7 @@ from collections import deque
 
 SEND_BEFORE_BLOCK = 0.25
 """Send this fraction of a block before the callback of the block that holds the event."""
-RESTART_AFTER = 8
+RESTART_AFTER = 3
 """Consecutive callbacks later than the estimate by over half a block that restart the window."""
 
 

@@ -36,6 +36,8 @@ class MidiRig:
         self.live_cycles = 0
         self.cycles = 0
         self.xruns = 0
+        self.xrun_frames: list[int] = []
+        """Frame time (of the recorder's last cycle) at each xrun JACK reported."""
         self.frame_steps_off = 0
         """Consecutive recorder cycles whose frame times were not one period apart (skipped cycles)."""
         self.events: list[tuple[int, bytes]] = []
@@ -47,6 +49,7 @@ class MidiRig:
         self._outs = [self.feeder.outports.register(f"out_{c}") for c in range(2)]
         self._ins = [self.recorder.inports.register(f"in_{c}") for c in range(2)]
         self.midi_in = self.recorder.midi_inports.register("midi_in")
+        self._midi_port = str(self.midi_in.name)
         self.feeder.set_process_callback(self._feed)
         self.recorder.set_process_callback(self._record)
         self.recorder.set_xrun_callback(self._xrun)
@@ -54,7 +57,7 @@ class MidiRig:
     @property
     def midi_port(self) -> str:
         """Full name of the MIDI input."""
-        return str(self.midi_in.name)
+        return self._midi_port
 
     def _feed(self, frames: int) -> None:
         for port in self._outs:
@@ -76,6 +79,7 @@ class MidiRig:
 
     def _xrun(self, delay_us: float) -> None:
         self.xruns += 1
+        self.xrun_frames.append(self._last_frame)
 
     def start(self) -> MidiRig:
         """Activates both clients; returns self."""

@@ -6,13 +6,14 @@ into build/plugin, or the folder named by IDAW_PLUGIN_BUILD_DIR.
 
 from __future__ import annotations
 
-import base64
+import ctypes
 import json
 import os
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from realtime import params
-from tests.needs import need
+from tests.needs import need, need_program
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_HINT = "build it with plugin_cpp/plugin/build_and_test.sh --build-only"
@@ -48,18 +49,25 @@ CHAIN: dict[str, float] = {
     "output_gain": -1.0,
 }
 
-# A tiny valid RTNeural model (dense 2 -> 2, tanh) for model-folder tests.
-TINY_MODEL: dict[str, Any] = {
-    "in_shape": [None, None, 2],
-    "layers": [
-        {
-            "type": "dense",
-            "activation": "tanh",
-            "shape": [None, None, 2],
-            "weights": [[[0.5, -0.25], [0.125, 1.0]], [0.0, 0.1]],
-        }
-    ],
-}
+NETS_FOLDER = REPO / "realtime" / "nets" / "weights"
+"""The trained nets the MIDI generator runs (<Name>.json, RTNeural)."""
+
+
+def dense_model(inputs: int, outputs: int, seed: int = 0) -> dict[str, Any]:
+    """A small valid RTNeural model: one dense layer with tanh, `inputs` -> `outputs`."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0.0, 0.1, (inputs, outputs)).round(4).tolist()
+    return {
+        "in_shape": [None, None, inputs],
+        "layers": [
+            {
+                "type": "dense",
+                "activation": "tanh",
+                "shape": [None, None, outputs],
+                "weights": [weights, [0.0] * outputs],
+            }
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,17 @@ def plugin_build() -> PluginBuild:
     return PluginBuild(vst3, host, rtcheck, standalone)
 
 
+NO_SIDECAR = {"IDAW_SIDECAR_ENDPOINT": f"ipc:///tmp/idaw-plugin-tests-{os.getpid()}-no-sidecar"}
+"""Environment that points the plugin's sidecar link at an address nobody binds (a sidecar running on the machine's
+default address must not change what the tests render)."""
+
+
 def run_host(
     build: PluginBuild, command: str, *args: str | os.PathLike[str], env: Mapping[str, str] | None = None,
     timeout: float = 300.0,
 ) -> tuple[dict[str, Any], str]:
     """Run `idaw_plugin_host COMMAND VST3 ARGS`; returns (its JSON output, its stderr). Fails on a non-zero exit."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **NO_SIDECAR, **(env or {})}
     proc = subprocess.run(
         [str(build.host), command, str(build.vst3), *map(str, args)],
         env=full_env,
@@ -147,12 +160,28 @@ def _unwrap_juce_binary(data: bytes) -> bytes:
     return data[8 : 8 + size].rstrip(b"\0")
 
 
+_JUCE_BASE64 = ".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+
+
+def juce_base64_decode(text: str) -> bytes:
+    """Bytes of juce::MemoryBlock::toBase64Encoding's text ("SIZE." then 6-bit groups, least significant first).
+
+    Not RFC 4648 base64: JUCE's own alphabet and bit order, which its VST3 host uses for the component state.
+    """
+    size_text, _, chars = text.strip().partition(".")
+    value = 0
+    for i, c in enumerate(chars):
+        value |= _JUCE_BASE64.index(c) << (6 * i)
+    size = int(size_text)
+    return (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+
+
 def plugin_state(host_state: bytes) -> ET.Element:
     """The plugin's own state (<IDAW model_folder=...><PARAM id= value=/>...) from a JUCE VST3 host's state."""
     head = ET.fromstring(_unwrap_juce_binary(host_state))
     component = head.find("IComponent")
     assert component is not None and component.text, "no IComponent in the host state"
-    return ET.fromstring(_unwrap_juce_binary(base64.b64decode(component.text.strip())))
+    return ET.fromstring(_unwrap_juce_binary(juce_base64_decode(component.text)))
 
 
 def state_values(state: ET.Element) -> dict[str, float]:
@@ -166,3 +195,45 @@ def max_abs_diff(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     assert x.shape == y.shape, f"shapes differ: {x.shape} vs {y.shape}"
     return float(np.max(np.abs(x - y))) if x.size else 0.0
 
+
+WINDOW_MANAGER_ATOMS = (
+    "WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE", "WM_STATE",
+    "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN",
+)
+
+
+@contextmanager
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb server (skip, or fail in CI, without xvfb); yields its DISPLAY."""
+    program = need_program("Xvfb", "xvfb")
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [program, "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    x11 = None
+    display = None
+    try:
+        with os.fdopen(read_end) as pipe:
+            number = pipe.readline().strip()
+        assert number.isdigit(), "Xvfb did not report its display"
+        # A bare X server lacks the window manager's atoms, which JUCE looks up only if they exist and then uses
+        # anyway (BadAtom): create them, and keep this connection open so the server never resets and forgets them.
+        x11 = ctypes.CDLL("libX11.so.6")
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        display = x11.XOpenDisplay(f":{number}".encode())
+        assert display, f"cannot connect to Xvfb :{number}"
+        for atom in WINDOW_MANAGER_ATOMS:
+            x11.XInternAtom(display, atom.encode(), 0)
+        yield f":{number}"
+    finally:
+        if x11 is not None and display:
+            x11.XCloseDisplay(display)
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -5,13 +5,16 @@ Also the standard-MIDI-file writer on its own.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import RunIdaw, WriteAudio, noise
-from midi_helpers import mido_notes, pretty_notes, generator_nets
+from midi_helpers import generator_nets, mido_notes, pretty_notes
 
 import idaw_core
 from realtime import midi_settings
@@ -24,13 +27,8 @@ TICK_SECONDS = 60.0 / 150.0 / 480  # at --tempo 150, 480 ticks per quarter
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The same 20 s file rendered with --midi-out at block sizes 64 and 1024 (and the CLI's output lines)."""
-    import subprocess
-    import sys
-
     folder = tmp_path_factory.mktemp("midi-offline")
     audio = folder / "in.wav"
-    import soundfile as sf
-
     sf.write(audio, noise(RATE, 20.0), RATE, subtype="FLOAT")
     out: dict[str, Path] = {}
     for block in (64, 1024):
@@ -125,3 +123,23 @@ def test_bad_options_give_one_line(run_idaw: RunIdaw, write_audio: WriteAudio, t
                       tmp_path / "x.mid", "--midi-models", generator_nets(), *args)
     assert result.returncode == 2
     assert text in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_shipped_nets_make_a_melody_and_chords_in_the_key(run_idaw: RunIdaw, write_audio: WriteAudio,
+                                                              tmp_path: Path) -> None:
+    folder = midi_settings.DEFAULT_MODELS
+    if not all((folder / f"{name}.json").is_file() for name in midi_settings.NETS):
+        pytest.skip(f"no trained nets in {folder}")
+    audio = write_audio("in.wav", noise(RATE, 12.0), RATE)
+    mid = tmp_path / "shipped.mid"
+    result = run_idaw("process", audio, "-o", tmp_path / "out.wav", "--no-sidecar", "--no-progress", "--midi-out",
+                      mid, "--key", "G:major", "--tempo", "110", "--valence", "0.5", "--arousal", "0.3")
+    assert result.returncode == 0, result.stderr
+    notes = mido_notes(mid)
+    low, high = idaw_core.MIDI_MELODY_RANGE
+    melody = [n for n in notes if low <= n[1] <= high]
+    chords = [n for n in notes if n[1] < low]
+    assert len(melody) >= 10 and len(chords) >= 8
+    assert len({n[1] for n in melody}) >= 2  # a line, not one frozen pitch
+    tonic, scale = midi_settings.parse_key("G:major")
+    assert all(midi_settings.in_key(n[1], tonic, scale) for n in notes)

@@ -115,9 +115,10 @@ def test_clock_map_takes_the_earliest_callback_and_restarts_after_a_jump() -> No
     assert clock.wall_ns(0) == pytest.approx(1e9 + 3 * BLOCK_NS + 5_000)
 
 
-def test_events_go_out_in_order_when_due_and_close_ends_every_note(tmp_path: object) -> None:
+def test_events_go_out_in_order_when_due_and_close_ends_every_note() -> None:
     events = melody(int(0.15 * RATE), 20, 2400) + melody(int(0.15 * RATE), 5, 9600, channel=1)
-    engine = FakeEngine(events[::-1])  # any order
+    given = events[::-1]  # any order: the sender sorts by time (ties keep the order given)
+    engine = FakeEngine(given)
     port = FakePort()
     recording = MidiRecording(RATE, 120)
     sender = MidiSender(engine, port, RATE, recording=recording, keep_log=True).start()
@@ -126,7 +127,7 @@ def test_events_go_out_in_order_when_due_and_close_ends_every_note(tmp_path: obj
     summary = sender.close()
     assert port.closed and not sender.alive
     scheduled = port.sent[: len(events)]
-    order = sorted(events, key=lambda e: e[0])
+    order = sorted(given, key=lambda e: e[0])
     assert [m for _, m in scheduled] == [[s, d1, d2] for _, s, d1, d2 in order]
     # Each went out a quarter block before its block's callback, give or take the scheduler.
     clock = sender.clock
@@ -160,7 +161,7 @@ def test_a_failing_port_still_ends_the_notes() -> None:
 
 
 def test_the_watchdog_ends_the_notes_of_a_stalled_sender() -> None:
-    engine = FakeEngine(melody(int(0.05 * RATE), 4, 1200) + [(int(5 * RATE), 0x90, 70, 90)], stall_after=30)
+    engine = FakeEngine([*melody(int(0.05 * RATE), 4, 1200), (int(5 * RATE), 0x90, 70, 90)], stall_after=30)
     port = FakePort()
     sender = MidiSender(engine, port, RATE, watchdog_seconds=0.3).start()
     assert wait_for(lambda: any(m == [0xB0, 123, 0] for m in port.messages()), 3.0)

@@ -1,14 +1,18 @@
 """The VST3 in pedalboard (Spotify's Python host): parameters by name, audio equal to the Python host's render.
 
-pedalboard sets a continuous parameter through the plugin's own text parser, but checks the answer against the
-values it sampled at 1000 points when loading the plugin and may fall back to the nearest sampled point. So the
-test reads back what the plugin holds (from its saved state, exact), checks it is the value asked for or within
-one of pedalboard's sampling steps of it, and renders the Python side with the held values.
+pedalboard sets a continuous parameter (`plugin.low_freq = 400`) through the plugin's own text parser, but checks
+the answer against the values it sampled at 1000 points when loading the plugin and may fall back to the nearest
+sampled point (e.g. mid2_freq = 1500 becomes 1500.41). So the test reads back what the plugin holds (from its
+saved state, exact), checks it is the value asked for or within one of pedalboard's sampling steps of it, and
+renders the Python side with the held values. Normalised values (`plugin.parameters[name].raw_value`) land
+exactly; a second test renders those against the requested chain itself.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,6 +22,7 @@ from realtime.offline import render_array
 from tests.needs import need
 from tests.plugin_support import (
     CHAIN,
+    NO_SIDECAR,
     PluginBuild,
     chain_input,
     max_abs_diff,
@@ -39,6 +44,19 @@ except ImportError:  # pragma: no cover - reported by need() below
 def build() -> PluginBuild:
     """The built plugin (skip, or fail in CI, when missing)."""
     return plugin_build()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_sidecar() -> Iterator[None]:
+    """The plugin runs in this process: point its sidecar link at an address nobody binds."""
+    saved = {k: os.environ.get(k) for k in NO_SIDECAR}
+    os.environ.update(NO_SIDECAR)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +94,9 @@ def test_parameters_by_name(plugin) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("rate", "channels", "buffer_size"), [(48000, 2, 512), (44100, 1, 64), (96000, 2, 1)])
-def test_render_matches_offline(plugin, rate: int, channels: int, buffer_size: int) -> None:  # type: ignore[no-untyped-def]
+def test_render_matches_offline(  # type: ignore[no-untyped-def]
+    plugin, rate: int, channels: int, buffer_size: int
+) -> None:
     held = set_and_read_back(plugin, CHAIN)
     exact = [name for name in CHAIN if held[name] == pytest.approx(CHAIN[name], rel=1e-6)]
     assert len(exact) >= len(CHAIN) // 2, f"pedalboard moved most values: {held}"
@@ -87,6 +107,26 @@ def test_render_matches_offline(plugin, rate: int, channels: int, buffer_size: i
     diff = max_abs_diff(out.T, expected)
     assert diff <= TOLERANCE, f"max abs diff {diff:.3g}"
     assert max_abs_diff(out.T, audio) > 0.05
+
+
+def normalised(name: str, value: float) -> float:
+    """The plugin's normalised position of `value` (linear, or logarithmic for frequencies and Q)."""
+    spec = params.SPECS[params.INDEX[name]]
+    if spec.scale == "log":
+        return math.log(value / spec.minimum) / math.log(spec.maximum / spec.minimum)
+    return (value - spec.minimum) / (spec.maximum - spec.minimum)
+
+
+def test_raw_values_set_exact_parameters(plugin) -> None:  # type: ignore[no-untyped-def]
+    """Through raw_value (normalised) every value lands where asked, and the render equals the requested chain."""
+    for name, value in CHAIN.items():
+        plugin.parameters[name].raw_value = normalised(name, value)
+    held = state_values(plugin_state(plugin.raw_state))
+    for name, value in CHAIN.items():
+        assert held[name] == pytest.approx(value, rel=1e-6, abs=1e-6), name
+    audio = chain_input(48000, 0.5)
+    out = plugin.process(np.ascontiguousarray(audio.T), 48000, buffer_size=256, reset=True)
+    assert max_abs_diff(out.T, render_array(audio, 48000, vector(CHAIN), block_size=256)) <= TOLERANCE
 
 
 def test_state_survives_a_reload(build: PluginBuild, plugin) -> None:  # type: ignore[no-untyped-def]

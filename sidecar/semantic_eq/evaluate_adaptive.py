@@ -63,8 +63,9 @@ def _change(before: F64, after: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
     return after - before, used
 
 
-def adaptive_metrics(handler: SemanticEqHandler, clips: list[Clip], lab: Labelled) -> dict[str, Any]:
-    """The adaptive-EQ figures over every held-out non-noise clip (see the module docstring)."""
+def adaptive_metrics(handler: SemanticEqHandler, clips: list[Clip], lab: Labelled, split: str = "test",
+                     intensities: npt.ArrayLike = INTENSITIES) -> dict[str, Any]:
+    """The adaptive-EQ figures over every non-noise clip of `split` (see the module docstring)."""
     freqs = handler.bundle.freqs
     medians = {w: safe_median_curve(lab, w, BAND_CENTRES) for w in OPPOSITE}
     median_eq = {w: curvefit.fit_curve(safe_median_curve(lab, w, freqs), freqs)[0] for w in OPPOSITE}
@@ -74,21 +75,22 @@ def adaptive_metrics(handler: SemanticEqHandler, clips: list[Clip], lab: Labelle
     smaller: dict[str, list[bool]] = {w: [] for w in OPPOSITE}
     ratios: dict[str, list[float]] = {w: [] for w in OPPOSITE}
     names: list[str] = []
-    for clip in (c for c in clips if c.split == "test" and c.kind != "pink"):
+    for clip in (c for c in clips if c.split == split and c.kind != "pink"):
         names.append(clip.name)
         before = band_levels(clip.audio)
         quiet = (clip.audio * min(1.0, RENDER_PEAK / max(float(np.abs(clip.audio).max()), 1e-9))).astype(np.float32)
         for word in OPPOSITE:
             sizes = []
-            for t in INTENSITIES:
+            for t in np.asarray(intensities, dtype=np.float64):
                 result = handler.describe([word], float(t), clip.audio, 44100)
                 if t == 0.0:  # the engine's own output for the snapshot, compared bit for bit
                     identical.append(bool(np.array_equal(offline.render_array(quiet, 44100, result.snapshot), quiet)))
                 change, used = _change(before, band_levels(render_through_engine(clip.audio, result.eq)))
                 sizes.append(float(np.sqrt(np.mean(change[used] ** 2))))
-                if t == 0.7:
+                if abs(t - 0.7) < 1e-9:
                     corr[word].append(float(np.corrcoef(change[used], medians[word][used])[0, 1]))
-            monotonic.append(bool(np.all(np.diff(sizes) > 0.0)))
+            if len(sizes) > 2:
+                monotonic.append(bool(np.all(np.diff(sizes) > 0.0)))
             same = render_through_engine(clip.audio, median_eq[word])
             other = render_through_engine(clip.audio, median_eq[OPPOSITE[word]])
             size_same = _eq_size(handler, word, same, freqs)

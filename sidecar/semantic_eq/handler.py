@@ -72,8 +72,11 @@ def split_words(words: str | Sequence[str]) -> list[str]:
 class SemanticEqHandler:
     """Describe handler for the sidecar: resolves words, analyses audio, returns an engine snapshot."""
 
-    def __init__(self, weights_dir: Path | None = None, bundle: Bundle | None = None, cache_size: int = 16) -> None:
+    def __init__(self, weights_dir: Path | None = None, bundle: Bundle | None = None, cache_size: int = 16,
+                 orthogonal_weight: float | None = None) -> None:
+        """Load the bundle (default: the shipped weights). `orthogonal_weight` is lam of traversal.py."""
         self.bundle = bundle if bundle is not None else load_bundle(weights_dir)
+        self.orthogonal_weight = orthogonal_weight
         self._flat_latent = self.bundle.flat_latent()
         self._cache: OrderedDict[tuple[object, ...], tuple[F64, float, bool]] = OrderedDict()
         self._cache_size = cache_size
@@ -145,7 +148,7 @@ class SemanticEqHandler:
         z_audio = None if samples is None else traversal.audio_latent(self.bundle, samples, rate)
         adapted = z_audio is not None
         full, error, _ = traversal.full_intensity_eq(self.bundle, self._flat_latent if z_audio is None else z_audio,
-                                                     z_target)
+                                                     z_target, lam=self.orthogonal_weight)
         self._cache[key] = (full, error, adapted)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -67,14 +67,15 @@ class AudioEncoder(nn.Module):
     long-term average spectrum (the log of the mean mel power, which an EQ shifts exactly), then an MLP.
     """
 
-    def __init__(self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT) -> None:
+    def __init__(self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.frames = nn.Sequential(
             nn.Conv1d(mels, channels, 3, padding=1), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1), nn.SiLU(),
         )
         self.head = nn.Sequential(
-            nn.Linear(2 * channels + mels, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
-            nn.Linear(hidden, latent),
+            nn.Dropout(dropout), nn.Linear(2 * channels + mels, hidden), nn.SiLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, latent),
         )
         self.mels = mels
 

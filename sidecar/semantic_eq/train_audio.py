@@ -38,10 +38,12 @@ class AudioConfig:
     temperature: float = 1.0
     response_weight: float = 0.02
     flat_fraction: float = 0.1
-    pink_fraction: float = 0.25
+    pink_fraction: float = 0.35
     """Share of crops drawn from pink noise (the rest from instrument clips)."""
-    mix_fraction: float = 0.5
-    """Share of instrument crops that are a mix of two clips (more source variety than the clips alone)."""
+    mix_fraction: float = 0.8
+    """Share of instrument crops that are a mix of two or three clips (more source variety than the clips)."""
+    dropout: float = 0.2
+    weight_decay: float = 1e-3
     val_every: int = 250
     channels: int = 96
     hidden: int = 160
@@ -86,7 +88,8 @@ class _Batcher:
         for is_pink in self.rng.random(count) < self.pink_fraction:
             spec = self._crop(self.pink if is_pink else self.other)
             if not is_pink and len(self.other) > 1 and self.rng.random() < self.mix_fraction:
-                spec = spec + float(self.rng.uniform(0.2, 1.0)) * self._crop(self.other)  # powers add
+                for _ in range(int(self.rng.integers(1, 3))):  # powers of independent sources add
+                    spec = spec + float(self.rng.uniform(0.2, 1.0)) * self._crop(self.other)
                 spec = spec / spec.mean().clamp(min=1e-12)
             out.append(spec)
         return torch.stack(out)
@@ -108,15 +111,16 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
     crop_frames = max(4, int(config.crop_seconds * features.RATE / features.HOP))
     batcher = _Batcher(train, crop_frames, config.pink_fraction, seed, config.mix_fraction)
     validation = _validation_set(vae, [c for c in clips if c.split == "val"], val_params, crop_frames, seed)
-    best_state, best_val = None, float("inf")
+    best_state, best_val, best_parts = None, float("inf"), (float("nan"), float("nan"))
     flat_index = int(np.argmin(np.abs(pool[:, list(eqmath.GAIN_INDEX)]).sum(axis=1)))
     pool_t = torch.as_tensor(pool, dtype=torch.float64)
     with torch.no_grad():
         pool_z, _ = vae.encode(torch.as_tensor(eqmath.to_unit(pool), dtype=torch.float32))
     pool_resp = torch.as_tensor(eqmath.response_db(pool, freqs))
     f = torch.as_tensor(freqs, dtype=torch.float64)
-    encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden)
-    optimiser = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=1e-4)
+    encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden,
+                           dropout=config.dropout)
+    optimiser = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(1, config.steps))
     start = time.perf_counter()
     running = [0.0, 0.0, 0.0]
@@ -146,30 +150,48 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         if validation is not None and (step % config.val_every == config.val_every - 1 or step == config.steps - 1):
             encoder.eval()
             with torch.no_grad():
-                val = float(((encoder(*validation[0]) - validation[1]) ** 2).sum(dim=1).mean())
+                err = ((encoder(*validation[0]) - validation[1]) ** 2).sum(dim=1)
             encoder.train()
+            val_parts = (float(err[validation[2]].mean()), float(err[~validation[2]].mean()))
+            val = 0.5 * (val_parts[0] + val_parts[1])  # pink noise and instruments count equally
             if val < best_val:
                 best_val, best_state = val, {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+                best_parts = val_parts
+            if log:
+                print(f"semantic-eq: audio step {step + 1}: val latent (pink, instruments) "
+                      f"{val_parts[0]:.3f}, {val_parts[1]:.3f}", flush=True)
         if log and (step % 500 == 499 or step == config.steps - 1):
             print(f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
-                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}, best val latent {best_val:.3f}",
-                  flush=True)
+                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}, best val latent (pink, "
+                  f"instruments) {best_parts[0]:.3f}, {best_parts[1]:.3f}", flush=True)
     if best_state is not None:
         encoder.load_state_dict(best_state)
     encoder.eval()
-    return encoder, {"audio_seconds": time.perf_counter() - start, "audio_train_clips": float(len(train)),
-                     "audio_best_val_latent_mse": best_val}
+    return encoder, {
+        "audio_seconds": time.perf_counter() - start,
+        "audio_train_clips": float(len(train)),
+        "audio_best_val_latent_sq_pink": best_parts[0],
+        "audio_best_val_latent_sq_instruments": best_parts[1],
+    }
 
 
 def _validation_set(vae: EqVae, clips: list[Clip], params: F64 | None, crop_frames: int, seed: int,
-                    count: int = 256) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """Fixed validation inputs ((log-mel, LTAS), target latents), or None without val clips or settings."""
-    if not clips or params is None or len(params) == 0:
+                    count: int = 256) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor] | None:
+    """Fixed validation ((log-mel, LTAS), target latents, is-pink mask): half pink noise, half instruments.
+
+    None when there are no validation clips of both kinds or no settings.
+    """
+    if params is None or len(params) == 0:
+        return None
+    kinds = {c.kind == "pink" for c in clips}
+    if kinds != {True, False}:
         return None
     rng = np.random.default_rng(seed + 7)
-    batcher = _Batcher(clips, crop_frames, 0.25, seed + 7)
+    pink = _Batcher(clips, crop_frames, 1.0, seed + 7).draw(count // 2)
+    other = _Batcher(clips, crop_frames, 0.0, seed + 8).draw(count - count // 2)
     settings = torch.as_tensor(params[rng.integers(len(params), size=count)], dtype=torch.float64)
     with torch.no_grad():
-        inputs = features.log_mel(features.apply_eq_power(batcher.draw(count), settings))
+        inputs = features.log_mel(features.apply_eq_power(torch.cat([pink, other]), settings))
         target, _ = vae.encode(torch.as_tensor(eqmath.to_unit(settings.numpy()), dtype=torch.float32))
-    return inputs, target
+    is_pink = torch.arange(count) < count // 2
+    return inputs, target, is_pink

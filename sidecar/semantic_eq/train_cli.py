@@ -36,7 +36,7 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "full": Size(None, 120, None, 24, 6.0, 200, 5000, 6, "full"),
+    "full": Size(None, 120, None, 24, 6.0, 200, 8000, 6, "full"),
     "tiny": Size(12, 2, 6, 4, 3.0, 4, 12, 1, "quick"),
 }
 
@@ -166,5 +166,13 @@ def _evaluate(bundle: Any, lab: Any, clips: list[Any], voc: Any, size: Size, see
                                                          size.eval_settings_per_clip, seed)
     handler = SemanticEqHandler(bundle=bundle)
     out["adaptive_eq"] = evaluate_adaptive.adaptive_metrics(handler, clips, lab)
+    sweep: dict[str, Any] = {}
+    for lam in (0.0, 0.5, 1.0):  # how lam was chosen: validation clips only, intensities 0 and 0.7
+        m = evaluate_adaptive.adaptive_metrics(SemanticEqHandler(bundle=bundle, orthogonal_weight=lam), clips, lab,
+                                               split="val", intensities=(0.0, 0.7))
+        sweep[f"lam={lam:g}"] = {k: m[k] for k in ("clips", "ltas_change_correlation_with_safe_median_at_0.7",
+                                                   "already_has_character_gets_smaller_change_fraction",
+                                                   "change_ratio_already_vs_opposite")}
+    out["adaptive_eq_lambda_sweep_on_validation_clips"] = sweep
     out["synonyms_leave_one_word_out"] = evaluate_adaptive.synonym_metrics(handler, voc)
     return out

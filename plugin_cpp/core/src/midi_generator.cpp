@@ -9,7 +9,9 @@ namespace {
 
 constexpr std::size_t kControlQueueSize = 16;
 constexpr int kMaxStepsPerChunk = 64;          // a bound on one chunk's work; later steps follow in the next chunk
-constexpr float kMelodyThreshold = 0.5f;      // "sounds during this step" (README: probability)
+constexpr float kSoundingMass = 0.5f;         // a melody note sounds when the range's probabilities sum to this
+constexpr float kCandidateShare = 0.15f;      // candidate pitches have at least this share of the best one's
+constexpr float kCandidateFloor = 0.01f;      // ... and at least this probability
 constexpr float kOnsetGate = 0.35f;           // groove onset probability a new melody onset needs
 constexpr float kRestrikeGate = 0.65f;        // ... and a repeated pitch needs to be struck again
 constexpr double kMaxTimingSteps = 0.4;       // onsets stay within +-0.4 step of the grid
@@ -61,6 +63,7 @@ void MidiGenerator::prepare(double sample_rate) {
     chord_notes_.fill(Note{});
     last_off_ = 0;
     min_onset_ = 0;
+    key_free_at_.fill(0);
     next_step_start_ = 0.0;
     step_index_ = 0;
     reset_music();
@@ -371,19 +374,31 @@ int MidiGenerator::choose_melody_pitch() noexcept {
     nn::Model* net = nets_[static_cast<std::size_t>(MidiNet::Melody)];
     if (net == nullptr) {
         std::fill(out_.begin(), out_.end(), 0.0f);
+        melody_sounds_ = false;
         return -1;
     }
     std::copy(control_.emotion.begin(), control_.emotion.end(), in_.begin());
     net->forward(in_.data(), out_.data());
     const music::Key key{control_.key_tonic, control_.scale};
+    // Does a melody note sound at all? The expected number of sounding pitches in the range (README: output k is
+    // the probability that pitch k sounds during the step).
+    float mass = 0.0f, best = 0.0f;
+    for (int p = kMelodyLow; p <= kMelodyHigh; ++p) {
+        const float prob = out_[static_cast<std::size_t>(p)];
+        if (!(prob >= 0.0f)) continue;  // NaN never counts
+        mass += prob;
+        if (music::in_key(p, key)) best = std::max(best, prob);
+    }
+    melody_floor_ = std::max(kCandidateFloor, kCandidateShare * best);
+    melody_sounds_ = mass >= kSoundingMass && best >= melody_floor_;
+    if (!melody_sounds_) return -1;
     const int reference = melody_.active ? melody_.pitch : (last_pitch_ >= 0 ? last_pitch_ : 72);
     std::array<double, kMelodyHigh - kMelodyLow + 1> weight{};
     double total = 0.0;
     for (int p = kMelodyLow; p <= kMelodyHigh; ++p) {
         const float prob = out_[static_cast<std::size_t>(p)];
-        if (!(prob >= kMelodyThreshold) || !music::in_key(p, key)) continue;  // NaN never qualifies
-        const double q = static_cast<double>(prob) * prob;
-        const double w = q * q * std::exp(-std::abs(p - reference) / 4.0);
+        if (!(prob >= melody_floor_) || !music::in_key(p, key)) continue;
+        const double w = static_cast<double>(prob) * prob * std::exp(-std::abs(p - reference) / 4.0);
         weight[static_cast<std::size_t>(p - kMelodyLow)] = w;
         total += w;
     }
@@ -408,7 +423,8 @@ void MidiGenerator::update_melody(int pitch, std::uint64_t onset, int k, SpscRin
     bool end_current = false, start_new = false;
     if (melody_.active) {
         const int held = melody_.pitch;
-        const bool held_sounds = out_[static_cast<std::size_t>(held)] >= kMelodyThreshold && music::in_key(held, key);
+        const bool held_sounds =
+            melody_sounds_ && out_[static_cast<std::size_t>(held)] >= melody_floor_ && music::in_key(held, key);
         if (pitch == held) {
             end_current = start_new = onset_prob >= kRestrikeGate;
         } else if (pitch >= 0 && may_start) {
@@ -428,7 +444,7 @@ void MidiGenerator::update_melody(int pitch, std::uint64_t onset, int k, SpscRin
         off = std::max(off, on + std::max(1.0, kMinLengthSteps * step_samples_));
         std::uint64_t off_time = to_time(off);
         if (start_new && pitch == melody_.pitch) off_time = std::min(off_time, onset - 1);
-        push_off(melody_, off_time, out);
+        push_off(melody_, std::max(off_time, melody_.on_time + 1), out);
         melody_.active = false;
     }
     bool onset_made = false;
@@ -500,7 +516,8 @@ double MidiGenerator::gaussian() noexcept {
     return std::clamp((sum - 2.0) * 1.7320508075688772, -2.0, 2.0);
 }
 
-bool MidiGenerator::push_on(const Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept {
+bool MidiGenerator::push_on(Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept {
+    note.on_time = std::max(note.on_time, key_free_at_[static_cast<std::size_t>(note.channel) * 128 + note.pitch]);
     MidiEvent ev;
     ev.sample_time = note.on_time;
     ev.bytes[0] = static_cast<std::uint8_t>(kMidiNoteOn | note.channel);
@@ -524,6 +541,8 @@ void MidiGenerator::push_off(const Note& note, std::uint64_t time, SpscRing<Midi
     ev.bytes[2] = 0;
     ev.size = 3;
     last_off_ = std::max(last_off_, time);
+    std::uint64_t& free_at = key_free_at_[static_cast<std::size_t>(note.channel) * 128 + note.pitch];
+    free_at = std::max(free_at, time + 1);
     if (backlog_count_ == 0 && out.push(ev)) {
         note_offs_.fetch_add(1, std::memory_order_relaxed);
         return;

@@ -1,12 +1,20 @@
 #include "model_folder.h"
 
+#include <array>
 #include <chrono>
 #include <memory>
-#include <vector>
 
 #include "idaw/nn/model_loader.h"
 
 namespace idaw::plugin {
+namespace {
+
+juce::String net_name(int index) {
+    const std::string_view name = kMidiNetSpecs[static_cast<std::size_t>(index)].name;
+    return juce::String(name.data(), name.size());
+}
+
+}  // namespace
 
 ModelFolder::~ModelFolder() {
     {
@@ -17,13 +25,31 @@ ModelFolder::~ModelFolder() {
     if (worker_.joinable()) worker_.join();
 }
 
+void ModelFolder::request_load_locked() {
+    request_pending_ = true;
+    if (!worker_.joinable()) worker_ = std::thread([this] { run(); });
+}
+
 void ModelFolder::set_folder(const juce::String& path) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         folder_ = path;
-        requested_ = path;
-        request_pending_ = true;
-        if (!worker_.joinable()) worker_ = std::thread([this] { run(); });
+        if (generator_ != nullptr) {
+            request_load_locked();
+        } else {
+            status_.kind = ModelFolderStatus::Kind::None;
+            status_.text = path.isEmpty() ? juce::String("no model folder") : "loads when the audio starts: " + path;
+        }
+    }
+    changed_.notify_all();
+}
+
+void ModelFolder::attach(MidiGenerator& generator) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (generator_ == &generator) return;
+        generator_ = &generator;
+        request_load_locked();
     }
     changed_.notify_all();
 }
@@ -40,42 +66,43 @@ ModelFolderStatus ModelFolder::status() const {
 
 bool ModelFolder::wait_until_idle(int timeout_ms) const {
     std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return !request_pending_ && !busy_; });
-}
-
-void ModelFolder::acquire() noexcept {
-    for (auto& slot : slots_) slot.acquire();
+    return changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                             [this] { return !request_pending_ && !busy_; });
 }
 
 void ModelFolder::run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stop_) {
-        if (request_pending_) {
-            const juce::String path = requested_;
+        if (request_pending_ && generator_ != nullptr) {
+            const juce::String path = folder_;
+            MidiGenerator& generator = *generator_;
             request_pending_ = false;
             busy_ = true;
             status_.kind = ModelFolderStatus::Kind::Loading;
             status_.text = "loading " + path;
             lock.unlock();
-            load(path);
+            load(path, generator);
             lock.lock();
             busy_ = false;
             changed_.notify_all();
             continue;
         }
-        // Wake now and then to free the models the audio thread has let go of.
+        // Wake now and then to free the nets the audio thread has let go of.
         changed_.wait_for(lock, std::chrono::milliseconds(200));
-        lock.unlock();
-        for (auto& slot : slots_) slot.collect();
-        lock.lock();
+        if (generator_ != nullptr) {
+            MidiGenerator& generator = *generator_;
+            lock.unlock();
+            generator.collect();
+            lock.lock();
+        }
     }
 }
 
-void ModelFolder::load(const juce::String& path) {
+void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
     using Kind = ModelFolderStatus::Kind;
     if (path.isEmpty()) {
-        for (auto& slot : slots_) slot.clear();
-        set_status(Kind::None, "no model folder");
+        for (int i = 0; i < kNumMidiNets; ++i) generator.clear(static_cast<MidiNet>(i));
+        set_status(Kind::None, "no model folder (the MIDI generator uses its stand-ins)");
         return;
     }
     const juce::File dir(path);
@@ -83,37 +110,54 @@ void ModelFolder::load(const juce::String& path) {
         set_status(Kind::Error, "error: not a folder: " + path);
         return;
     }
-    juce::Array<juce::File> files = dir.findChildFiles(juce::File::findFiles, false, "*.json");
-    files.sort();
-    if (files.isEmpty()) {
-        set_status(Kind::Error, "error: no .json model in " + path);
-        return;
-    }
-    if (files.size() > kMaxModels) {
-        set_status(Kind::Error, "error: " + juce::String(files.size()) + " .json files in " + path + " (at most " +
-                                    juce::String(kMaxModels) + ")");
-        return;
-    }
-    // Everything is loaded and checked before anything is offered: a bad file leaves the models in use alone.
-    std::vector<std::unique_ptr<nn::Model>> models;
-    juce::StringArray names;
-    for (const juce::File& file : files) {
+    // Everything is loaded and checked before anything is offered: a bad file leaves the nets in use alone.
+    std::array<std::unique_ptr<nn::Model>, kNumMidiNets> models;
+    juce::StringArray loaded, missing;
+    for (int i = 0; i < kNumMidiNets; ++i) {
+        const auto& spec = kMidiNetSpecs[static_cast<std::size_t>(i)];
+        const juce::File file = dir.getChildFile(net_name(i) + ".json");
+        if (!file.existsAsFile()) {
+            missing.add(net_name(i));
+            continue;
+        }
         nn::LoadResult result = nn::load_model_file(file.getFullPathName().toStdString());
         if (!result.ok()) {
             set_status(Kind::Error, "error: " + juce::String(result.error));
             return;
         }
-        names.add(file.getFileNameWithoutExtension() + " (" + juce::String(result.model->num_parameters()) + ")");
-        models.push_back(std::move(result.model));
+        if (result.model->input_size() != spec.inputs || result.model->output_size() != spec.outputs) {
+            set_status(Kind::Error, "error: " + file.getFileName() + ": the " + net_name(i) + " needs " +
+                                        juce::String(spec.inputs) + " inputs and " + juce::String(spec.outputs) +
+                                        " outputs, the model has " + juce::String(result.model->input_size()) +
+                                        " and " + juce::String(result.model->output_size()));
+            return;
+        }
+        models[static_cast<std::size_t>(i)] = std::move(result.model);
+        loaded.add(net_name(i));
     }
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (i < models.size())
-            slots_[i].install(std::move(models[i]));
-        else
-            slots_[i].clear();
+    if (loaded.isEmpty()) {
+        set_status(Kind::Error,
+                   "error: no MelodyTransformer.json, HarmonyPredictor.json, DynamicsEngine.json or "
+                   "GroovePredictor.json in " +
+                       path);
+        return;
     }
-    set_status(Kind::Loaded, juce::String(static_cast<int>(names.size())) + " model" + (names.size() == 1 ? "" : "s") +
-                                 " loaded: " + names.joinIntoString(", "));
+    for (int i = 0; i < kNumMidiNets; ++i) {
+        auto& model = models[static_cast<std::size_t>(i)];
+        if (model == nullptr) {
+            generator.clear(static_cast<MidiNet>(i));
+            continue;
+        }
+        const std::string error = generator.install(static_cast<MidiNet>(i), std::move(model));
+        if (!error.empty()) {
+            set_status(Kind::Error, "error: " + juce::String(error));
+            return;
+        }
+    }
+    juce::String text = juce::String(loaded.size()) + " of " + juce::String(kNumMidiNets) +
+                        " nets loaded: " + loaded.joinIntoString(", ");
+    if (!missing.isEmpty()) text << " (stand-ins for " << missing.joinIntoString(", ") << ")";
+    set_status(Kind::Loaded, text);
 }
 
 void ModelFolder::set_status(ModelFolderStatus::Kind kind, const juce::String& text) {

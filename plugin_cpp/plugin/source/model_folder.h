@@ -1,16 +1,15 @@
-// The model folder: RTNeural JSON models loaded off the audio thread and handed over through nn::ModelSlot.
+// The model folder: the MIDI generator's nets (RTNeural JSON), loaded and checked on a worker thread and handed to
+// the audio thread through the generator's lock-free model slots.
 #pragma once
-
-#include <array>
-#include <condition_variable>
-#include <cstdint>
-#include <mutex>
-#include <string>
-#include <thread>
 
 #include <juce_core/juce_core.h>
 
-#include "idaw/nn/model_slot.h"
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "idaw/midi_generator.h"
 
 namespace idaw::plugin {
 
@@ -22,25 +21,26 @@ struct ModelFolderStatus {
     std::uint64_t generation = 0;  ///< increases with every finished load attempt
 };
 
-/// Loads every `*.json` file of a folder (sorted by name, at most kMaxModels) with the strict RTNeural loader on a
-/// worker thread, then offers them to the audio thread through one ModelSlot each. A folder that cannot be loaded
+/// Loads `<name>.json` for each of the generator's nets (MelodyTransformer, HarmonyPredictor, DynamicsEngine,
+/// GroovePredictor; other files are ignored) with the strict RTNeural loader, checks each fits its role, and only
+/// then installs them (a net the folder lacks gets the generator's stand-in). A folder that cannot be loaded
 /// completely changes nothing the audio thread uses: the error is only reported in the status.
 ///
-/// Threads: set_folder()/folder()/status() from any non-audio thread; acquire() and model() from the audio thread.
-/// The worker thread starts on the first set_folder(), so constructing one costs nothing.
+/// Threads: set_folder()/attach()/folder()/status()/wait_until_idle() from non-audio threads. The worker thread
+/// (started by the first set_folder() or attach(), so constructing one costs nothing) is the generator's one
+/// loader thread: it alone calls install()/clear()/collect(). Nothing is loaded before attach().
 class ModelFolder {
   public:
-    /// Most models one folder may hold.
-    static constexpr int kMaxModels = 8;
-
     ModelFolder() = default;
-    /// Stops the worker. Only when the audio thread no longer calls acquire().
+    /// Stops the worker. Must run before the attached generator is destroyed.
     ~ModelFolder();
     ModelFolder(const ModelFolder&) = delete;
     ModelFolder& operator=(const ModelFolder&) = delete;
 
-    /// Remembers `path` and asks the worker to load it (an empty path unloads every model). Returns at once.
+    /// Remembers `path` and asks the worker to load it (an empty path removes every net). Returns at once.
     void set_folder(const juce::String& path);
+    /// Names the generator the nets go to (once, when the engine exists) and loads the current folder into it.
+    void attach(MidiGenerator& generator);
     /// The folder last given to set_folder().
     juce::String folder() const;
     /// The current status.
@@ -48,21 +48,20 @@ class ModelFolder {
     /// Blocks until no load is pending or running, or `timeout_ms` passed; true when idle. Not for the audio thread.
     bool wait_until_idle(int timeout_ms) const;
 
-    /// Audio thread, at a block boundary: takes up newly loaded models. Real-time safe.
-    void acquire() noexcept;
-    /// Audio thread: the model in slot `index` (null when none). Real-time safe.
-    nn::Model* model(int index) const noexcept { return slots_[static_cast<std::size_t>(index)].current(); }
-
   private:
+    /// Asks the worker for a load (starting it if needed); mutex_ held.
+    void request_load_locked();
+    /// The worker: loads on request, frees retired nets now and then.
     void run();
-    void load(const juce::String& path);
+    /// Worker: loads and checks every net of `path`, then installs them all (or changes nothing).
+    void load(const juce::String& path, MidiGenerator& generator);
+    /// Sets the status line and counts a finished attempt.
     void set_status(ModelFolderStatus::Kind kind, const juce::String& text);
 
-    std::array<nn::ModelSlot, kMaxModels> slots_;
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
+    MidiGenerator* generator_ = nullptr;
     juce::String folder_;
-    juce::String requested_;
     bool request_pending_ = false;
     bool busy_ = false;
     bool stop_ = false;

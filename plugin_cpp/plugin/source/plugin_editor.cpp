@@ -12,6 +12,9 @@ constexpr int kKnobWidth = 92;
 constexpr int kKnobHeight = 104;
 constexpr int kMargin = 10;
 constexpr int kRowHeight = 26;
+constexpr int kGroupTitle = 18;
+constexpr int kGroupHeight = 3 * kKnobHeight + kGroupTitle + 12;
+constexpr int kHeaderHeight = 36;
 constexpr int kTimerHz = 10;
 /// Timer ticks the editor waits, once showing, before a requested snapshot (the first paints have settled).
 constexpr int kSnapshotTicks = 5;
@@ -30,20 +33,11 @@ void style_label(juce::Label& label, const juce::String& text, float size, juce:
     label.setJustificationType(juce::Justification::centredLeft);
 }
 
-/// Index of the core parameter named `id`.
-std::size_t index_of(const juce::String& id) {
-    for (std::size_t i = 0; i < kNumParams; ++i)
-        if (core_parameter_id(i) == id) return i;
-    jassertfalse;
-    return 0;
-}
-
 }  // namespace
 
-ParameterKnob::ParameterKnob(juce::AudioProcessorValueTreeState& state, const juce::String& id,
-                             const juce::String& label)
-    : slider_(juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow),
-      attachment_(state, id, slider_) {
+ParameterKnob::ParameterKnob(juce::AudioProcessorValueTreeState& state, const juce::String& id)
+    : slider_(juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow), attachment_(state, id, slider_) {
+    const juce::String label = state.getParameter(id)->getName(64);
     style_label(label_, label, 13.0f, kText);
     label_.setJustificationType(juce::Justification::centred);
     slider_.setTextBoxStyle(juce::Slider::TextBoxBelow, false, kKnobWidth - 8, 18);
@@ -61,7 +55,10 @@ void ParameterKnob::resized() {
     slider_.setBounds(area);
 }
 
-IdawEditor::IdawEditor(IdawProcessor& owner) : juce::AudioProcessorEditor(owner), processor_(owner) {
+IdawEditor::IdawEditor(IdawProcessor& owner)
+    : juce::AudioProcessorEditor(owner),
+      processor_(owner),
+      midi_attachment_(owner.parameters(), kMidiEnabledId, midi_toggle_) {
     style_label(title_, "idaw", 22.0f, kText);
     style_label(sidecar_status_, {}, 13.0f, kDim);
     sidecar_status_.setJustificationType(juce::Justification::centredRight);
@@ -71,17 +68,24 @@ IdawEditor::IdawEditor(IdawProcessor& owner) : juce::AudioProcessorEditor(owner)
     add_group("Input", {"input_gain"}, 1);
     add_group("Drive", {"drive", "crunch"}, 1);
     // EQ: one column per band in series order, rows gain / frequency / Q (the shelves have no Q).
-    add_group("EQ", {"low_gain", "mid1_gain", "mid2_gain", "mid3_gain", "high_gain", "low_freq", "mid1_freq",
-                     "mid2_freq", "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
+    add_group("EQ",
+              {"low_gain", "mid1_gain", "mid2_gain", "mid3_gain", "high_gain", "low_freq", "mid1_freq", "mid2_freq",
+               "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
               5);
     add_group("Output", {"mix", "output_gain"}, 1);
+    // MIDI: the switch sits in the first cell, the channel knob below it.
+    add_group("MIDI", {"", kMidiChannelId}, 1);
+    midi_toggle_.setColour(juce::ToggleButton::textColourId, kText);
+    midi_toggle_.setColour(juce::ToggleButton::tickColourId, kAccent);
+    addAndMakeVisible(midi_toggle_);
 
     style_label(model_caption_, "Model folder", 13.0f, kDim);
     style_label(model_path_, processor_.model_folder().folder(), 13.0f, kText);
     style_label(model_status_, {}, 13.0f, kDim);
     model_path_.setColour(juce::Label::outlineColourId, kDim.withAlpha(0.4f));
     choose_button_.onClick = [this] { choose_model_folder(); };
-    for (auto* c : std::initializer_list<juce::Component*>{&model_caption_, &model_path_, &choose_button_, &model_status_})
+    for (auto* c :
+         std::initializer_list<juce::Component*>{&model_caption_, &model_path_, &choose_button_, &model_status_})
         addAndMakeVisible(c);
 
     style_label(describe_caption_, "Describe", 13.0f, kDim);
@@ -96,8 +100,8 @@ IdawEditor::IdawEditor(IdawProcessor& owner) : juce::AudioProcessorEditor(owner)
         addAndMakeVisible(c);
 
     const int eq_width = 5 * kKnobWidth;
-    setSize(2 * kMargin + 3 * (kKnobWidth + 2 * kMargin) + eq_width + 2 * kMargin + 3 * kMargin,
-            2 * kMargin + 36 + 3 * kKnobHeight + 3 * kMargin + 4 * (kRowHeight + 6));
+    setSize(2 * kMargin + 4 * (kKnobWidth + 2 * kMargin) + eq_width + 2 * kMargin + 3 * kMargin,
+            2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 4 * kRowHeight + 18);
     update_status();
     startTimerHz(kTimerHz);
 }
@@ -116,7 +120,7 @@ void IdawEditor::add_group(const juce::String& title, const juce::StringArray& i
             group.knobs.push_back(nullptr);
             continue;
         }
-        auto knob = std::make_unique<ParameterKnob>(processor_.parameters(), id, core_parameter_name(index_of(id)));
+        auto knob = std::make_unique<ParameterKnob>(processor_.parameters(), id);
         addAndMakeVisible(*knob);
         group.knobs.push_back(std::move(knob));
     }
@@ -126,13 +130,13 @@ void IdawEditor::add_group(const juce::String& title, const juce::StringArray& i
 void IdawEditor::paint(juce::Graphics& g) {
     g.fillAll(kBackground);
     g.setColour(kDim.withAlpha(0.3f));
-    g.drawHorizontalLine(2 * kMargin + 36 + 3 * kKnobHeight + 2 * kMargin, static_cast<float>(kMargin),
+    g.drawHorizontalLine(kMargin + kHeaderHeight + kGroupHeight + kMargin, static_cast<float>(kMargin),
                          static_cast<float>(getWidth() - kMargin));
 }
 
 void IdawEditor::layout_group(Group& group, juce::Rectangle<int> area) {
     group.frame->setBounds(area);
-    auto inner = area.reduced(kMargin / 2).withTrimmedTop(14);
+    auto inner = area.reduced(kMargin / 2).withTrimmedTop(kGroupTitle);
     for (std::size_t i = 0; i < group.knobs.size(); ++i) {
         if (!group.knobs[i]) continue;
         const int column = static_cast<int>(i) % group.columns;
@@ -144,16 +148,19 @@ void IdawEditor::layout_group(Group& group, juce::Rectangle<int> area) {
 
 void IdawEditor::resized() {
     auto area = getLocalBounds().reduced(kMargin);
-    auto header = area.removeFromTop(36);
+    auto header = area.removeFromTop(kHeaderHeight);
     title_.setBounds(header.removeFromLeft(200));
     sidecar_status_.setBounds(header);
 
-    auto controls = area.removeFromTop(3 * kKnobHeight + 2 * kMargin);
+    auto controls = area.removeFromTop(kGroupHeight);
     for (auto& group : groups_) {
         const int width = group.columns * kKnobWidth + kMargin;
         layout_group(group, controls.removeFromLeft(width));
         controls.removeFromLeft(kMargin);
     }
+    const auto midi_frame = groups_.back().frame->getBounds();
+    midi_toggle_.setBounds(midi_frame.getX() + kMargin, midi_frame.getY() + kGroupTitle + kKnobHeight / 3,
+                           kKnobWidth - kMargin, 28);
 
     area.removeFromTop(2 * kMargin);
     auto model_row = area.removeFromTop(kRowHeight);
@@ -201,6 +208,8 @@ void IdawEditor::update_status() {
     model_status_.setText(status.text, juce::dontSendNotification);
     model_status_.setColour(juce::Label::textColourId, status.kind == ModelFolderStatus::Kind::Error ? kError : kDim);
     sidecar_status_.setText(processor_.sidecar_status(), juce::dontSendNotification);
+    const juce::String described = processor_.describe_status();
+    if (described.isNotEmpty()) describe_status_.setText(described, juce::dontSendNotification);
 
     Engine* engine = processor_.engine();
     if (engine == nullptr) {
@@ -217,24 +226,40 @@ void IdawEditor::update_status() {
         cpu_status_.setText("audio thread: idle", juce::dontSendNotification);
         return;
     }
-    cpu_status_.setText(juce::String::formatted("audio thread: %.1f %% load, p99 %.0f us, max %.0f us", 100.0 * load.load,
-                                                load.p99_us, load.max_us),
+    cpu_status_.setText(juce::String::formatted("audio thread: %.2f %% load, p99 %.0f us, max %.0f us",
+                                                100.0 * load.load, load.p99_us, load.max_us),
                         juce::dontSendNotification);
 }
 
 void IdawEditor::timerCallback() {
     update_status();
+    describe_if_asked();
     write_snapshot_if_asked();
+}
+
+void IdawEditor::describe_if_asked() {
+    // Test support: IDAW_EDITOR_DESCRIBE=words types the words into the text box and presses Send, once the editor
+    // is on screen and a sidecar has welcomed the plugin.
+    const char* words = std::getenv("IDAW_EDITOR_DESCRIBE");
+    if (describe_sent_ || words == nullptr || *words == '\0' || !isShowing() || !processor_.sidecar_connected()) return;
+    describe_sent_ = true;
+    describe_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
+    send_button_.triggerClick();
 }
 
 void IdawEditor::write_snapshot_if_asked() {
     // Test support: IDAW_EDITOR_SNAPSHOT=path.png makes the editor save a picture of itself, and path.png.json the
-    // texts of its status lines, once it has been on screen for a moment (or after 5 s in any case).
+    // texts of its status lines, once it has been on screen for a moment (and, with IDAW_EDITOR_DESCRIBE, the
+    // sidecar has answered), or after 5 s in any case.
     if (snapshot_written_) return;
     const char* target = std::getenv("IDAW_EDITOR_SNAPSHOT");
     if (target == nullptr || *target == '\0') return;
     ++ticks_;
-    if (!(isShowing() && ticks_ >= kSnapshotTicks) && ticks_ < 5 * kTimerHz) return;
+    const char* words = std::getenv("IDAW_EDITOR_DESCRIBE");
+    const juce::String described = describe_status_.getText();
+    const bool answered = words == nullptr || *words == '\0' ||
+                          (describe_sent_ && !described.startsWith("sen") && described.isNotEmpty());
+    if (!(isShowing() && ticks_ >= kSnapshotTicks && answered) && ticks_ < 5 * kTimerHz) return;
     snapshot_written_ = true;
     const juce::File png(juce::String::fromUTF8(target));
     const juce::Image image = createComponentSnapshot(getLocalBounds(), true, 1.0f);
@@ -251,6 +276,7 @@ void IdawEditor::write_snapshot_if_asked() {
     info->setProperty("model_folder", model_path_.getText());
     info->setProperty("sidecar_status", sidecar_status_.getText());
     info->setProperty("cpu_status", cpu_status_.getText());
+    info->setProperty("describe_status", describe_status_.getText());
     juce::File(png.getFullPathName() + ".json").replaceWithText(juce::JSON::toString(juce::var(info.release())));
 }
 

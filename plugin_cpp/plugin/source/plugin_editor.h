@@ -2,11 +2,11 @@
 // audio thread's load.
 #pragma once
 
-#include <memory>
-#include <vector>
-
 #include <juce_audio_processors/juce_audio_processors.h>
 #include <juce_gui_basics/juce_gui_basics.h>
+
+#include <memory>
+#include <vector>
 
 #include "cpu_load.h"
 
@@ -17,8 +17,8 @@ class IdawProcessor;
 /// One rotary control bound to a parameter: the knob, its value box and its name above it.
 class ParameterKnob : public juce::Component {
   public:
-    /// A knob for the parameter with ID `id` of `state`.
-    ParameterKnob(juce::AudioProcessorValueTreeState& state, const juce::String& id, const juce::String& label);
+    /// A knob for the parameter with ID `id` of `state`, titled with the parameter's name.
+    ParameterKnob(juce::AudioProcessorValueTreeState& state, const juce::String& id);
     /// Name on top, knob and value box below.
     void resized() override;
 
@@ -37,7 +37,7 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
 
     /// Background and section titles.
     void paint(juce::Graphics& g) override;
-    /// Places the groups left to right (input, drive, EQ, output) and the status rows below.
+    /// Places the groups left to right (input, drive, EQ, output, MIDI) and the status rows below.
     void resized() override;
 
   private:
@@ -48,16 +48,27 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
         int columns = 1;
     };
 
+    /// 10 Hz: status lines, and the test hooks below.
     void timerCallback() override;
+    /// Adds a titled group with a knob per parameter ID ("" leaves a cell empty).
     void add_group(const juce::String& title, const juce::StringArray& ids, int columns);
+    /// Places a group's frame and knobs in `area`.
     void layout_group(Group& group, juce::Rectangle<int> area);
+    /// Opens the folder chooser; the chosen folder is saved with the state and loaded off the audio thread.
     void choose_model_folder();
+    /// Sends the text box's words to the sidecar.
     void send_description();
+    /// Refreshes the model, sidecar, describe and audio-thread status lines.
     void update_status();
+    /// Test support (IDAW_EDITOR_DESCRIBE): types words into the text box and presses Send.
+    void describe_if_asked();
+    /// Test support (IDAW_EDITOR_SNAPSHOT): saves a picture of the editor and its status texts.
     void write_snapshot_if_asked();
 
     IdawProcessor& processor_;
     std::vector<Group> groups_;
+    juce::ToggleButton midi_toggle_{"MIDI out"};
+    juce::AudioProcessorValueTreeState::ButtonAttachment midi_attachment_;
     juce::Label title_;
     juce::Label sidecar_status_;
     juce::Label model_caption_, model_path_, model_status_;
@@ -74,6 +85,7 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     std::uint64_t last_frames_ = 0;
     int ticks_ = 0;
     bool snapshot_written_ = false;
+    bool describe_sent_ = false;
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(IdawEditor)
 };

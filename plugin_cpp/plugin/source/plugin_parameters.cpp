@@ -23,9 +23,14 @@ juce::NormalisableRange<float> range_of(std::size_t index) {
 
 /// Adds the parameters that belong to the plugin rather than to the engine's snapshot. The engine's table
 /// (kParamSpecs) is the single source for everything the engine smooths; controls of the plugin's own features
-/// (the MIDI generator's switch and channel, the intensity of sidecar descriptions) are added here, after the
-/// core's, so the core's parameter IDs and order never change. There are none yet.
-void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout&) {}
+/// are added here, after the core's, so the core's parameter IDs and order never change: the MIDI generator's
+/// switch and channel, and the place for the intensity of sidecar descriptions when the plugin sends them.
+void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& layout) {
+    layout.add(std::make_unique<juce::AudioParameterBool>(juce::ParameterID{kMidiEnabledId, kParameterVersion},
+                                                          "MIDI enabled", false));
+    layout.add(std::make_unique<juce::AudioParameterInt>(juce::ParameterID{kMidiChannelId, kParameterVersion},
+                                                         "MIDI channel", 1, 16, 1));
+}
 
 }  // namespace
 
@@ -38,7 +43,8 @@ juce::String core_parameter_name(std::size_t index) {
     // "mid1_q" -> "Mid1 Q": words split at '_', the first letter and one-letter words upper case.
     juce::StringArray words = juce::StringArray::fromTokens(core_parameter_id(index), "_", "");
     for (int i = 0; i < words.size(); ++i) {
-        if (words[i].length() == 1 || i == 0) words.set(i, words[i].substring(0, 1).toUpperCase() + words[i].substring(1));
+        if (words[i].length() == 1 || i == 0)
+            words.set(i, words[i].substring(0, 1).toUpperCase() + words[i].substring(1));
     }
     return words.joinIntoString(" ");
 }
@@ -72,8 +78,8 @@ float from_normalised(std::size_t index, float proportion) {
 
 float to_normalised(std::size_t index, float value) {
     const ParamSpec& s = spec(index);
-    const double v = std::clamp(static_cast<double>(value), static_cast<double>(s.min_value),
-                                static_cast<double>(s.max_value));
+    const double v =
+        std::clamp(static_cast<double>(value), static_cast<double>(s.min_value), static_cast<double>(s.max_value));
     double t;
     if (is_log(index))
         t = std::log(v / s.min_value) / std::log(static_cast<double>(s.max_value) / s.min_value);
@@ -85,26 +91,37 @@ float to_normalised(std::size_t index, float value) {
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout() {
     juce::AudioProcessorValueTreeState::ParameterLayout layout;
     for (std::size_t i = 0; i < kNumParams; ++i) {
-        const auto attributes = juce::AudioParameterFloatAttributes()
-                                    .withStringFromValueFunction([i](float v, int) { return format_value(i, v); })
-                                    .withValueFromStringFunction([i](const juce::String& t) { return parse_value(i, t); })
-                                    .withAutomatable(true);
-        layout.add(std::make_unique<juce::AudioParameterFloat>(juce::ParameterID{core_parameter_id(i), kParameterVersion},
-                                                               core_parameter_name(i), range_of(i),
-                                                               spec(i).default_value, attributes));
+        const auto attributes =
+            juce::AudioParameterFloatAttributes()
+                .withStringFromValueFunction([i](float v, int) { return format_value(i, v); })
+                .withValueFromStringFunction([i](const juce::String& t) { return parse_value(i, t); })
+                .withAutomatable(true);
+        layout.add(std::make_unique<juce::AudioParameterFloat>(
+            juce::ParameterID{core_parameter_id(i), kParameterVersion}, core_parameter_name(i), range_of(i),
+            spec(i).default_value, attributes));
     }
     add_plugin_parameters(layout);
     return layout;
 }
 
-CoreParameterReader::CoreParameterReader(juce::AudioProcessorValueTreeState& state) {
+ParameterReader::ParameterReader(juce::AudioProcessorValueTreeState& state) {
     for (std::size_t i = 0; i < kNumParams; ++i) {
         values_[i] = state.getRawParameterValue(core_parameter_id(i));
         jassert(values_[i] != nullptr);
     }
+    midi_enabled_ = state.getRawParameterValue(kMidiEnabledId);
+    midi_channel_ = state.getRawParameterValue(kMidiChannelId);
+    jassert(midi_enabled_ != nullptr && midi_channel_ != nullptr);
 }
 
-void CoreParameterReader::read(Parameters& out) const noexcept {
+MidiParameters ParameterReader::read_midi() const noexcept {
+    MidiParameters m;
+    m.enabled = midi_enabled_->load(std::memory_order_relaxed) >= 0.5f;
+    m.channel = std::clamp(static_cast<int>(std::lround(midi_channel_->load(std::memory_order_relaxed))), 1, 16);
+    return m;
+}
+
+void ParameterReader::read(Parameters& out) const noexcept {
     for (std::size_t i = 0; i < kNumParams; ++i) {
         const float v = values_[i]->load(std::memory_order_relaxed);
         out.values[i] = std::clamp(v, kParamSpecs[i].min_value, kParamSpecs[i].max_value);

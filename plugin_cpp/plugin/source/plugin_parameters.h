@@ -2,11 +2,11 @@
 // that turns their current values into an engine snapshot on the audio thread.
 #pragma once
 
+#include <juce_audio_processors/juce_audio_processors.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
-
-#include <juce_audio_processors/juce_audio_processors.h>
 
 #include "idaw/parameters.h"
 
@@ -34,22 +34,37 @@ float from_normalised(std::size_t index, float proportion);
 /// Normalised position (0..1) of plain value `value` of core parameter `index`; inverse of from_normalised().
 float to_normalised(std::size_t index, float value);
 
+/// ID of the plugin's switch for the MIDI generator (off by default).
+inline constexpr const char* kMidiEnabledId = "midi_enabled";
+/// ID of the MIDI channel (1..16) the generator's melody and chords go out on.
+inline constexpr const char* kMidiChannelId = "midi_channel";
+
+/// The plugin's own controls of the MIDI generator, as the audio thread reads them.
+struct MidiParameters {
+    bool enabled = false;
+    int channel = 1;  ///< 1..16
+};
+
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout();
 
-/// Reads the core parameters' current values from the value tree state into an engine snapshot.
+/// Reads the parameters' current values from the value tree state for the audio thread.
 ///
-/// Built once (looks up each parameter's atomic); read() only loads atomics, so it is real-time safe.
-class CoreParameterReader {
+/// Built once (looks up each parameter's atomic); the reads only load atomics, so they are real-time safe.
+class ParameterReader {
   public:
-    /// Looks up the raw value of every core parameter in `state` (message thread, at construction).
-    explicit CoreParameterReader(juce::AudioProcessorValueTreeState& state);
+    /// Looks up the raw value of every parameter in `state` (message thread, at construction).
+    explicit ParameterReader(juce::AudioProcessorValueTreeState& state);
 
-    /// Fills `out.values` with the current values, each clamped into its range. Real-time safe.
+    /// Fills `out.values` with the core parameters' current values, each clamped into its range. Real-time safe.
     void read(Parameters& out) const noexcept;
+    /// The MIDI generator's switch and channel. Real-time safe.
+    MidiParameters read_midi() const noexcept;
 
   private:
     std::array<std::atomic<float>*, kNumParams> values_{};
+    std::atomic<float>* midi_enabled_ = nullptr;
+    std::atomic<float>* midi_channel_ = nullptr;
 };
 
 }  // namespace idaw::plugin

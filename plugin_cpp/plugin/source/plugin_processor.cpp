@@ -1,10 +1,15 @@
 #include "plugin_processor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
 
 #include "idaw/rt_check.h"
 #include "plugin_editor.h"
 #include "rt_hook.h"
+#include "sidecar_protocol.h"
 
 namespace idaw::plugin {
 
@@ -19,25 +24,54 @@ IdawProcessor::IdawProcessor()
 
 IdawProcessor::~IdawProcessor() = default;
 
+namespace {
+
+/// The generator's emotion input for neutral feelings: realtime/midi_settings.emotion_from_valence_arousal(0, 0)
+/// (valence, arousal and dominance 0, intensity -1, each Plutchik emotion by its distance from the origin).
+std::array<float, kEmotionDims> neutral_emotion() {
+    static constexpr double kPlutchik[8][2] = {{0.8, 0.5},   {0.6, -0.4}, {-0.6, 0.7}, {0.1, 0.9},
+                                               {-0.7, -0.6}, {-0.7, 0.1}, {-0.6, 0.8}, {0.4, 0.4}};
+    static constexpr double kWidth = 0.35;
+    std::array<float, kEmotionDims> e{};
+    e[3] = -1.0f;
+    for (int k = 0; k < 8; ++k) {
+        const double d2 = kPlutchik[k][0] * kPlutchik[k][0] + kPlutchik[k][1] * kPlutchik[k][1];
+        e[static_cast<std::size_t>(4 + k)] = static_cast<float>(2.0 * std::exp(-d2 / (2.0 * kWidth * kWidth)) - 1.0);
+    }
+    return e;
+}
+
+}  // namespace
+
 void IdawProcessor::prepareToPlay(double sample_rate, int max_block) {
     if (!engine_) {
         engine_ = std::make_unique<Engine>();
         engine_ptr_.store(engine_.get(), std::memory_order_release);
+        model_folder_.attach(engine_->midi_generator());
+        last_control_.emotion = neutral_emotion();
     }
-    num_channels_ = std::clamp(std::max(getTotalNumInputChannels(), getTotalNumOutputChannels()), 1,
-                               Engine::kMaxChannels);
+    if (link_) link_->stop();  // its analysis windows follow the engine's rate
+    num_channels_ =
+        std::clamp(std::max(getTotalNumInputChannels(), getTotalNumOutputChannels()), 1, Engine::kMaxChannels);
     engine_->prepare(sample_rate, std::max(max_block, kMinEngineBlock), num_channels_);
-    Parameters current = Parameters::defaults();
-    reader_.read(current);
-    current.sequence = ++sequence_;
-    engine_->set_parameters_now(current);
-    last_pushed_ = current;
+    reader_.read(seen_);
+    current_ = seen_;
+    current_.sequence = applied_sidecar_;
+    engine_->set_parameters_now(current_);
+    last_pushed_ = current_;
     block_start_ = 0;
-    // Drop MIDI events a previous run left behind.
+    // Drop MIDI events a previous run left behind, and end what it left sounding.
     MidiEvent stale;
     while (engine_->midi_ring().pop(stale)) {
     }
+    pending_count_ = 0;
+    end_notes_on_ |= channels_with_notes_;
+    channels_with_notes_ = 0;
+    control_dirty_ = true;
     setLatencySamples(engine_->latency_samples());
+    // A bounce must not depend on how fast the nets load: offline, wait for them (the audio thread is not running).
+    if (isNonRealtime()) model_folder_.wait_until_idle(kOfflineModelWaitMs);
+    start_sidecar_link();
 }
 
 void IdawProcessor::releaseResources() {}
@@ -57,33 +91,97 @@ void IdawProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
         buffer.clear();
         return;
     }
-    model_folder_.acquire();
-
-    Parameters current;
-    reader_.read(current);
-    if (current.values != last_pushed_.values) {
-        current.sequence = sequence_ + 1;
-        // One producer (this thread); a full queue only means the engine has not run since: try again next block.
-        if (engine_->push_parameters(current)) {
-            sequence_ = current.sequence;
-            last_pushed_ = current;
-        }
-    }
+    push_parameters();
+    push_midi_control();
 
     const int channels = std::min(buffer.getNumChannels(), num_channels_);
     for (int c = channels; c < buffer.getNumChannels(); ++c) buffer.clear(c, 0, frames);
     engine_->process(buffer.getArrayOfWritePointers(), channels, frames);
-
-    // MIDI the engine generated during this block, placed at its sample offset.
-    MidiEvent events[kMaxMidiEventsPerBlock];
-    const std::size_t count = engine_->midi_ring().pop(events, kMaxMidiEventsPerBlock);
-    for (std::size_t i = 0; i < count; ++i) {
-        const MidiEvent& e = events[i];
-        const std::uint64_t offset = e.sample_time > block_start_ ? e.sample_time - block_start_ : 0;
-        const int position = static_cast<int>(std::min<std::uint64_t>(offset, frames > 0 ? frames - 1 : 0));
-        midi.addEvent(e.bytes, e.size, position);
-    }
+    emit_midi(midi, frames);
     block_start_ += static_cast<std::uint64_t>(frames);
+}
+
+void IdawProcessor::push_parameters() noexcept {
+    // Per parameter, the latest change wins: the host's (a value that moved since the last block) or the sidecar's.
+    Parameters now;
+    reader_.read(now);
+    for (std::size_t i = 0; i < kNumParams; ++i) {
+        if (now.values[i] != seen_.values[i]) current_.values[i] = seen_.values[i] = now.values[i];
+    }
+    if (link_ && link_->mailbox().snapshot() > applied_sidecar_) {
+        std::uint64_t snapshot = 0;
+        sidecar::EqValues eq;
+        // A read that overlaps the link thread's write fails; the snapshot is then taken up at the next block.
+        if (link_->mailbox().read(snapshot, eq) && snapshot > applied_sidecar_) {
+            std::copy(eq.begin(), eq.end(), current_.values.begin() + kEqFirstParam);
+            applied_sidecar_ = snapshot;
+        }
+    }
+    if (current_.values == last_pushed_.values && last_pushed_.sequence == applied_sidecar_) return;
+    current_.sequence = applied_sidecar_;
+    // One producer (this thread); a full queue only means the engine has not run since: try again next block.
+    if (!engine_->push_parameters(current_)) return;
+    last_pushed_ = current_;
+    if (link_) {
+        sidecar::EqValues eq;
+        std::copy(current_.values.begin() + kEqFirstParam, current_.values.begin() + kEqFirstParam + kNumEqParams,
+                  eq.begin());
+        link_->held().write(applied_sidecar_, eq);
+    }
+}
+
+void IdawProcessor::push_midi_control() noexcept {
+    const MidiParameters m = reader_.read_midi();
+    double tempo = kDefaultTempo;
+    if (auto* head = getPlayHead())
+        if (const auto position = head->getPosition())
+            if (const auto bpm = position->getBpm()) tempo = *bpm;
+    MidiControl control = last_control_;
+    control.enabled = m.enabled;
+    control.melody_channel = control.chord_channel = static_cast<std::uint8_t>(m.channel - 1);
+    control.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
+    if (!control_dirty_ && control.enabled == last_control_.enabled &&
+        control.melody_channel == last_control_.melody_channel && control.tempo_bpm == last_control_.tempo_bpm)
+        return;
+    control.sequence = last_control_.sequence + 1;
+    // A full queue means the engine has not run since the last push: try again at the next block.
+    if (engine_->midi_generator().push_control(control)) {
+        last_control_ = control;
+        control_dirty_ = false;
+    }
+}
+
+void IdawProcessor::emit_midi(juce::MidiBuffer& midi, int frames) noexcept {
+    // The generator works ahead: keep its events, in time order, until the block they are due in.
+    MidiEvent e;
+    while (pending_count_ < kMaxPendingMidi && engine_->midi_ring().pop(e)) {
+        int at = pending_count_++;
+        for (; at > 0 && pending_[static_cast<std::size_t>(at - 1)].sample_time > e.sample_time; --at)
+            pending_[static_cast<std::size_t>(at)] = pending_[static_cast<std::size_t>(at - 1)];
+        pending_[static_cast<std::size_t>(at)] = e;
+    }
+    if (frames <= 0) return;
+    int written = 0;
+    for (int channel = 0; end_notes_on_ != 0 && channel < 16; ++channel) {
+        if ((end_notes_on_ & (1u << channel)) == 0) continue;
+        const std::uint8_t bytes[3] = {static_cast<std::uint8_t>(kMidiControlChange | channel), kMidiAllNotesOff, 0};
+        midi.addEvent(bytes, 3, 0);
+        end_notes_on_ = static_cast<std::uint16_t>(end_notes_on_ & ~(1u << channel));
+        ++written;
+    }
+    const std::uint64_t block_end = block_start_ + static_cast<std::uint64_t>(frames);
+    int used = 0;
+    for (; used < pending_count_ && written < kMaxMidiEventsPerBlock; ++used, ++written) {
+        const MidiEvent& p = pending_[static_cast<std::size_t>(used)];
+        if (p.sample_time >= block_end) break;
+        // Late events (never expected: the generator's lead is 100 ms) go out at the block's start.
+        const int offset = p.sample_time > block_start_ ? static_cast<int>(p.sample_time - block_start_) : 0;
+        midi.addEvent(p.bytes, p.size, offset);
+        if ((p.bytes[0] & 0xF0) == kMidiNoteOn)
+            channels_with_notes_ |= static_cast<std::uint16_t>(1u << (p.bytes[0] & 0x0F));
+    }
+    std::copy(pending_.begin() + used, pending_.begin() + pending_count_, pending_.begin());
+    pending_count_ -= used;
 }
 
 juce::AudioProcessorEditor* IdawProcessor::createEditor() { return new IdawEditor(*this); }
@@ -106,11 +204,80 @@ void IdawProcessor::setStateInformation(const void* data, int size) {
 
 void IdawProcessor::set_model_folder(const juce::String& path) { model_folder_.set_folder(path); }
 
-juce::String IdawProcessor::sidecar_status() const { return "sidecar: no link in this build"; }
+void IdawProcessor::start_sidecar_link() {
+    // IDAW_SIDECAR=0 turns the link off (the plugin then never opens a socket).
+    const char* flag = std::getenv("IDAW_SIDECAR");
+    if (flag != nullptr && std::strcmp(flag, "0") == 0) return;
+    if (!link_) {
+        const char* endpoint = std::getenv("IDAW_SIDECAR_ENDPOINT");
+        const std::string where = endpoint != nullptr && *endpoint != '\0'
+                                      ? std::string(endpoint)
+                                      : sidecar::Schema::builtin().default_endpoint();
+        link_ = std::make_unique<sidecar::Link>(
+            *engine_, where, kSidecarName, [](void* self) { static_cast<IdawProcessor*>(self)->triggerAsyncUpdate(); },
+            this);
+    }
+    sidecar::EqValues eq;
+    std::copy(current_.values.begin() + kEqFirstParam, current_.values.begin() + kEqFirstParam + kNumEqParams,
+              eq.begin());
+    link_->held().write(applied_sidecar_, eq);  // the audio thread is not running: this thread may write
+    link_->start();
+}
 
-bool IdawProcessor::send_description(const juce::String& words, juce::String& message) {
-    message = "not sent (no sidecar link in this build): " + words;
-    return false;
+void IdawProcessor::handleAsyncUpdate() {
+    if (!link_) return;
+    std::uint64_t snapshot = 0;
+    sidecar::EqValues eq;
+    for (int tries = 0; tries < 1000 && !link_->mailbox().read(snapshot, eq); ++tries) std::this_thread::yield();
+    if (snapshot == 0) return;
+    for (std::size_t k = 0; k < kNumEqParams; ++k) {
+        auto* param = parameters_.getParameter(core_parameter_id(kEqFirstParam + k));
+        const float normalised = param->convertTo0to1(eq[k]);
+        if (param->getValue() == normalised) continue;
+        param->beginChangeGesture();
+        param->setValueNotifyingHost(normalised);
+        param->endChangeGesture();
+    }
+}
+
+juce::String IdawProcessor::sidecar_status() const {
+    if (!link_) return engine_ ? "sidecar: off (IDAW_SIDECAR=0)" : "sidecar: starts with the audio";
+    const sidecar::LinkStatus s = link_->status();
+    if (!s.last_error.empty() && !s.running) return "sidecar: " + juce::String(s.last_error);
+    juce::String text = s.connected ? "sidecar: connected (" + juce::String(s.handler) + ")"
+                                    : "sidecar: looking for " + juce::String(s.endpoint);
+    if (s.snapshot != 0) text << ", snapshot " << juce::String(static_cast<juce::int64>(s.snapshot));
+    std::uint64_t rejected = 0;
+    for (const auto& [reason, n] : s.rejected) rejected += n;
+    if (rejected != 0) text << ", " << juce::String(static_cast<juce::int64>(rejected)) << " rejected";
+    return text;
+}
+
+bool IdawProcessor::sidecar_connected() const { return link_ && link_->status().connected; }
+
+juce::String IdawProcessor::describe_status() const {
+    return link_ ? juce::String(link_->status().describe_result) : juce::String();
+}
+
+bool IdawProcessor::send_description(const juce::String& text, juce::String& message) {
+    if (!link_) {
+        message = "not sent: the sidecar link is off";
+        return false;
+    }
+    juce::StringArray tokens = juce::StringArray::fromTokens(text, " ,;\t\n", "");
+    tokens.removeEmptyStrings();
+    std::vector<std::string> words;
+    for (juce::String token : tokens) {
+        while (token.getNumBytesAsUTF8() > 64) token = token.dropLastCharacters(1);  // whole characters, <= 64 bytes
+        if (token.isNotEmpty() && words.size() < 16) words.push_back(token.toStdString());
+    }
+    if (words.empty()) {
+        message = "nothing to send";
+        return false;
+    }
+    link_->describe(words, kDescribeIntensity);
+    message = "sending...";
+    return true;
 }
 
 }  // namespace idaw::plugin

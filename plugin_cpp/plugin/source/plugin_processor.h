@@ -1,24 +1,33 @@
 // The idaw audio plugin: the real-time core (idaw::Engine) behind JUCE's AudioProcessor.
 #pragma once
 
+#include <juce_audio_processors/juce_audio_processors.h>
+
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
-#include <juce_audio_processors/juce_audio_processors.h>
-
 #include "idaw/engine.h"
 #include "model_folder.h"
 #include "plugin_parameters.h"
+#include "sidecar_link.h"
 
 namespace idaw::plugin {
 
-/// An audio effect (mono or stereo, in place) with a MIDI output.
+/// An audio effect (mono or stereo, in place) with a MIDI output: the engine's MIDI generator, whose nets come from
+/// the model folder.
 ///
 /// Threads: the constructor, prepareToPlay(), state and editor calls run on the message thread; processBlock() on
-/// the audio thread and is the only producer of the engine's parameter queue. Construction is cheap (hosts create
-/// instances just to scan them): the engine is created and sized in prepareToPlay().
-class IdawProcessor : public juce::AudioProcessor {
+/// the audio thread and is the only producer of the engine's parameter queue and of the generator's control queue.
+/// Construction is cheap (hosts create instances just to scan them): the engine, the model loader's worker and the
+/// sidecar link's thread start in the first prepareToPlay().
+///
+/// Sidecar snapshots: the link thread puts each newer one in a mailbox; the audio thread takes it up at the next
+/// block (the EQ part of the snapshot it pushes, tagged with the sidecar's snapshot number), and the message thread
+/// then sets the EQ parameters to the same values, so hosts, the editor and the saved state see them. Per
+/// parameter, the latest change wins, whether it came from the host or the sidecar.
+class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
   public:
     /// Root type of the saved state (the value tree holding every parameter, plus the model folder).
     static constexpr const char* kStateType = "IDAW";
@@ -27,6 +36,18 @@ class IdawProcessor : public juce::AudioProcessor {
     /// Largest MIDI events written into the host's buffer per block (JUCE's VST3 wrapper reserves 2048 bytes and
     /// the Standalone's player 1000; 96 three-byte events take 864): later events wait for the next block.
     static constexpr int kMaxMidiEventsPerBlock = 96;
+    /// Generated MIDI events waiting for the block they are due in (the generator works ahead of the audio).
+    static constexpr int kMaxPendingMidi = 512;
+    /// Intensity of descriptions sent to the sidecar (0..1), the sidecar command line's default; a plugin parameter
+    /// for it would be added in add_plugin_parameters().
+    static constexpr double kDescribeIntensity = 0.7;
+    /// Name the plugin gives in its hello.
+    static constexpr const char* kSidecarName = "idaw plugin";
+    /// Tempo of the MIDI generator when the host does not report one.
+    static constexpr double kDefaultTempo = 120.0;
+    /// In offline (non-real-time) rendering, prepareToPlay() waits this long for a model folder still loading, so
+    /// a bounce never depends on how fast the disk was.
+    static constexpr int kOfflineModelWaitMs = 20000;
     /// Smallest block the engine is prepared for; it splits longer blocks itself.
     static constexpr int kMinEngineBlock = 2048;
 
@@ -34,13 +55,15 @@ class IdawProcessor : public juce::AudioProcessor {
     ~IdawProcessor() override;
 
     /// Creates the engine on the first call, then sizes and resets it; parameters snap to their current values.
+    /// Ends the notes a previous run left sounding (all notes off at the next block).
     void prepareToPlay(double sample_rate, int max_block) override;
     /// Keeps the engine (its memory is small); a later prepareToPlay() resets it.
     void releaseResources() override;
     /// Mono in/mono out or stereo in/stereo out.
     bool isBusesLayoutSupported(const BusesLayout& layouts) const override;
-    /// Pushes a parameter snapshot when any value moved, runs the engine in place and emits its MIDI events.
-    /// Real-time safe: no allocation, lock or system call (checked under IDAW_RTCHECK=1).
+    /// Pushes a parameter snapshot and a generator control when anything moved, runs the engine in place and emits
+    /// the MIDI events due in this block at their sample offsets. Real-time safe: no allocation, lock or system
+    /// call (checked under IDAW_RTCHECK=1).
     void processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midi) override;
     using juce::AudioProcessor::processBlock;
 
@@ -86,21 +109,46 @@ class IdawProcessor : public juce::AudioProcessor {
     void set_model_folder(const juce::String& path);
     /// One line about the sidecar link, for the editor.
     juce::String sidecar_status() const;
-    /// Asks the sidecar for the EQ that `words` describe; `message` says what happened. Message thread.
-    bool send_description(const juce::String& words, juce::String& message);
+    /// True while a sidecar has welcomed the plugin and not gone quiet since.
+    bool sidecar_connected() const;
+    /// What the last description sent to the sidecar came to, for the editor.
+    juce::String describe_status() const;
+    /// Asks the sidecar for the EQ that `text` describes (words split at spaces and commas); `message` says what
+    /// happened. Message thread.
+    bool send_description(const juce::String& text, juce::String& message);
 
   private:
+    /// Audio thread: merges the host's changes and a new sidecar snapshot, and pushes when anything moved.
+    void push_parameters() noexcept;
+    /// Audio thread: pushes the MIDI generator's control when the switch, channel or host tempo changed.
+    void push_midi_control() noexcept;
+    /// Audio thread: writes the generated events due in this block into `midi`, at their sample offsets.
+    void emit_midi(juce::MidiBuffer& midi, int frames) noexcept;
+    /// Message thread: creates (once) and starts the sidecar link unless IDAW_SIDECAR=0.
+    void start_sidecar_link();
+    /// Message thread, after a sidecar snapshot arrived: the EQ parameters take its values.
+    void handleAsyncUpdate() override;
+
     juce::AudioProcessorValueTreeState parameters_;
-    CoreParameterReader reader_;
-    ModelFolder model_folder_;
+    ParameterReader reader_;
     std::unique_ptr<Engine> engine_;
     std::atomic<Engine*> engine_ptr_{nullptr};
+    ModelFolder model_folder_;             // after engine_: its worker stops before the engine goes
+    std::unique_ptr<sidecar::Link> link_;  // after engine_: stops before the engine goes
 
     // Audio thread only (and prepareToPlay while the audio thread is stopped).
-    Parameters last_pushed_ = Parameters::defaults();
-    std::uint64_t sequence_ = 0;
+    Parameters seen_ = Parameters::defaults();         ///< the parameters' values at the last block
+    Parameters current_ = Parameters::defaults();      ///< what the engine should run: host and sidecar merged
+    Parameters last_pushed_ = Parameters::defaults();  ///< what it was last given
+    std::uint64_t applied_sidecar_ = 0;                ///< newest sidecar snapshot taken up
+    MidiControl last_control_{};
+    bool control_dirty_ = true;      ///< push the generator's control at the next block whatever it holds
     std::uint64_t block_start_ = 0;  ///< engine sample clock at the start of the current block
     int num_channels_ = 0;
+    std::array<MidiEvent, kMaxPendingMidi> pending_{};  ///< sorted by time (stable)
+    int pending_count_ = 0;
+    std::uint16_t channels_with_notes_ = 0;  ///< channels a note-on went out on since the last all-notes-off
+    std::uint16_t end_notes_on_ = 0;         ///< channels that get all-notes-off at the next block
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(IdawProcessor)
 };

@@ -3,27 +3,45 @@
 //
 //   idaw_plugin_host list   PLUGIN.vst3
 //   idaw_plugin_host render PLUGIN.vst3 --in IN.wav --out OUT.wav [--block N|varying] [--max-block N]
-//                           [--set name=value ...] [--model-folder DIR] [--automate] [--rtcheck]
+//                           [--set name=value ...] [--model-folder DIR] [--automate] [--rtcheck] [--offline]
+//                           [--midi-out EVENTS.json]
 //   idaw_plugin_host state  PLUGIN.vst3 [--model-folder DIR]
 //   idaw_plugin_host editor PLUGIN.vst3 --png OUT.png [--seconds S] [--model-folder DIR]
+//   idaw_plugin_host live   PLUGIN.vst3 [--seconds S] [--report-ms MS] [--set name=value ...] [--rtcheck]
+//   idaw_plugin_host decode ROLE PAYLOADS
 //
 // render: reads a WAV (any rate and channel count the plugin takes: 1 or 2), sets parameters by name (the core's
 // names, e.g. low_gain=3) before preparing, processes the file in blocks of N frames (or a fixed pseudo-random
 // sequence of sizes from 1 to 1024 with "varying") and writes 32-bit float WAV. It reports the values the plugin
 // actually holds (from its saved state). --automate moves parameters between blocks (then the output no longer
-// matches a fixed-parameter render). --rtcheck needs libidaw_rtcheck.so in LD_PRELOAD and IDAW_RTCHECK=1 (the
-// plugin then installs the checker's hook): it reports the allocations and locks made inside the plugin's
-// processBlock, after proving with a deliberate allocation that the checker counts.
+// matches a fixed-parameter render). --offline renders as a bounce (setNonRealtime). --midi-out writes the MIDI the
+// plugin sent as [[sample, status, data1, data2], ...], sample counted from the file's start. --rtcheck needs
+// libidaw_rtcheck.so in LD_PRELOAD and IDAW_RTCHECK=1 (the plugin then installs the checker's hook): it reports the
+// allocations and locks made inside the plugin's processBlock, after proving with a deliberate allocation that the
+// checker counts.
 //
 // state: sets every parameter to a different value and the model folder, saves, restores into a new instance and
 // compares every parameter and the folder.
+//
+// live: runs the plugin in real time (an audio thread paced like a sound card, 48 kHz, 256-frame blocks, noise in)
+// while the main thread runs the message loop; every --report-ms it prints one JSON line with the values the plugin
+// holds (from its state), and at the end a summary (with --rtcheck: what the checker counted). For the sidecar
+// tests: the plugin's link connects to IDAW_SIDECAR_ENDPOINT.
+//
+// decode: checks sidecar messages with the plugin's own validator (sidecar_protocol.cpp) as ROLE (engine, sidecar
+// or client) would; PAYLOADS holds them one after another, each preceded by its length (uint32, little-endian).
+// Prints the list of results: the rejection reason, or "ok:" and the message type.
 //
 // editor: opens the plugin's editor in a window (needs an X display, e.g. Xvfb) while an audio thread processes
 // noise; the plugin writes the snapshot itself when IDAW_EDITOR_SNAPSHOT=OUT.png is set (this command sets it).
 
 #include <dlfcn.h>
+#include <juce_audio_formats/juce_audio_formats.h>
+#include <juce_audio_processors/juce_audio_processors.h>
+#include <juce_gui_basics/juce_gui_basics.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,9 +51,7 @@
 #include <thread>
 #include <vector>
 
-#include <juce_audio_formats/juce_audio_formats.h>
-#include <juce_audio_processors/juce_audio_processors.h>
-#include <juce_gui_basics/juce_gui_basics.h>
+#include "sidecar_protocol.h"
 
 namespace {
 
@@ -48,10 +64,11 @@ struct HostError {
 
 /// Command-line options after the command and the plugin path.
 struct Options {
-    juce::String in, out, png, model_folder, block = "512";
+    juce::String in, out, png, model_folder, midi_out, block = "512";
     int max_block = 0;
     double seconds = 20.0;
-    bool automate = false, rtcheck = false, has_model_folder = false;
+    int report_ms = 100;
+    bool automate = false, rtcheck = false, offline = false, has_model_folder = false;
     std::vector<std::pair<juce::String, juce::String>> sets;
 };
 
@@ -63,14 +80,28 @@ Options parse_options(const juce::StringArray& args, int first) {
             if (i + 1 >= args.size()) fail(a + " needs a value");
             return args[++i];
         };
-        if (a == "--in") o.in = value();
-        else if (a == "--out") o.out = value();
-        else if (a == "--png") o.png = value();
-        else if (a == "--block") o.block = value();
-        else if (a == "--max-block") o.max_block = value().getIntValue();
-        else if (a == "--seconds") o.seconds = value().getDoubleValue();
-        else if (a == "--automate") o.automate = true;
-        else if (a == "--rtcheck") o.rtcheck = true;
+        if (a == "--in")
+            o.in = value();
+        else if (a == "--out")
+            o.out = value();
+        else if (a == "--png")
+            o.png = value();
+        else if (a == "--block")
+            o.block = value();
+        else if (a == "--max-block")
+            o.max_block = value().getIntValue();
+        else if (a == "--seconds")
+            o.seconds = value().getDoubleValue();
+        else if (a == "--report-ms")
+            o.report_ms = value().getIntValue();
+        else if (a == "--automate")
+            o.automate = true;
+        else if (a == "--rtcheck")
+            o.rtcheck = true;
+        else if (a == "--offline")
+            o.offline = true;
+        else if (a == "--midi-out")
+            o.midi_out = value();
         else if (a == "--model-folder") {
             o.model_folder = value();
             o.has_model_folder = true;
@@ -98,8 +129,8 @@ juce::AudioProcessorParameter* find_parameter(juce::AudioPluginInstance& plugin,
 }
 
 /// Loads the plugin at `path` (a .vst3 bundle) as a DAW would.
-std::unique_ptr<juce::AudioPluginInstance> load_plugin(juce::AudioPluginFormatManager& formats, const juce::String& path,
-                                                       double rate, int block) {
+std::unique_ptr<juce::AudioPluginInstance> load_plugin(juce::AudioPluginFormatManager& formats,
+                                                       const juce::String& path, double rate, int block) {
     juce::OwnedArray<juce::PluginDescription> types;
     juce::VST3PluginFormat vst3;
     vst3.findAllTypesForFile(types, path);
@@ -203,8 +234,8 @@ unsigned long long rtcheck_control(const RtCheck& c) {
 
 /// Block sizes for --block varying: a fixed pseudo-random walk over sizes that stress splitting, 1..1024.
 std::vector<int> varying_blocks(int frames) {
-    static const int sizes[] = {1, 2, 3, 5, 8, 13, 31, 32, 33, 64, 100, 127, 128, 129, 255, 256, 257, 480, 511, 512,
-                                513, 1000, 1023, 1024};
+    static const int sizes[] = {1,   2,   3,   5,   8,   13,  31,  32,  33,  64,   100,  127,
+                                128, 129, 255, 256, 257, 480, 511, 512, 513, 1000, 1023, 1024};
     juce::Random rng(20240611);
     std::vector<int> blocks;
     for (int done = 0; done < frames;) {
@@ -269,7 +300,7 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
         auto* p = find_parameter(*plugin, name);
         p->setValue(p->getValueForText(text));
     }
-    plugin->setNonRealtime(false);
+    plugin->setNonRealtime(o.offline);
     plugin->prepareToPlay(rate, max_block);
     if (plugin->getLatencySamples() != 0) fail("latency is " + juce::String(plugin->getLatencySamples()));
 
@@ -287,6 +318,8 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
 
     juce::MidiBuffer midi;
     midi.ensureSize(4096);
+    juce::Array<juce::var> midi_log;
+    midi_log.ensureStorageAllocated(65536);
     int midi_events = 0;
     int done = 0;
     for (std::size_t b = 0; b < blocks.size(); ++b) {
@@ -298,6 +331,13 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
         midi.clear();
         plugin->processBlock(view, midi);
         midi_events += midi.getNumEvents();
+        if (o.midi_out.isNotEmpty()) {
+            for (const auto meta : midi) {
+                juce::Array<juce::var> event{done + meta.samplePosition};
+                for (int k = 0; k < meta.numBytes; ++k) event.add(static_cast<int>(meta.data[k]));
+                midi_log.add(event);
+            }
+        }
         done += blocks[b];
     }
 
@@ -311,6 +351,7 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
     }
     plugin->releaseResources();
 
+    if (o.midi_out.isNotEmpty()) juce::File(o.midi_out).replaceWithText(juce::JSON::toString(midi_log, true));
     juce::File(o.out).deleteFile();
     std::unique_ptr<juce::OutputStream> stream = juce::File(o.out).createOutputStream();
     if (stream == nullptr) fail("cannot write " + o.out);
@@ -336,11 +377,19 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
 
 juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
     auto first = load_plugin(formats, path, 48000.0, 512);
-    // Every parameter to its own value away from the default (normalised 0.05 .. 0.95).
+    // Every parameter to its own value away from the default (normalised 0.05 .. 0.95; switches on, steps exact).
     const auto& params = first->getParameters();
     for (int i = 0; i < params.size(); ++i) {
-        if (python_name(*params[i]) == "bypass") continue;
-        params[i]->setValue(0.05f + 0.9f * static_cast<float>((i * 7) % params.size()) / static_cast<float>(params.size()));
+        auto* p = params[i];
+        if (python_name(*p) == "bypass") continue;
+        float v = 0.05f + 0.9f * static_cast<float>((i * 7) % params.size()) / static_cast<float>(params.size());
+        if (p->isBoolean()) {
+            v = 1.0f;
+        } else if (p->isDiscrete() && p->getNumSteps() > 1) {
+            const float last = static_cast<float>(p->getNumSteps() - 1);
+            v = std::round(v * last) / last;
+        }
+        p->setValue(v);
     }
     const juce::String folder = o.has_model_folder ? o.model_folder : juce::String("/tmp/idaw models/state test");
     set_model_folder(*first, folder);
@@ -391,9 +440,9 @@ void intern_window_manager_atoms() {
     if (!open_display || !intern_atom) fail("libX11.so.6 lacks XOpenDisplay/XInternAtom");
     void* display = open_display(nullptr);
     if (display == nullptr) fail("cannot open the X display (DISPLAY=" + juce::String(getenv("DISPLAY")) + ")");
-    for (const char* name : {"WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE",
-                             "WM_STATE", "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE",
-                             "_NET_WM_STATE_HIDDEN"})
+    for (const char* name :
+         {"WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE", "WM_STATE",
+          "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN"})
         intern_atom(display, name, 0);
 }
 
@@ -469,19 +518,120 @@ juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::St
     return juce::var(out.release());
 }
 
+juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
+    constexpr double kRate = 48000.0;
+    constexpr int kBlock = 256;
+    auto plugin = load_plugin(formats, path, kRate, kBlock);
+    plugin->releaseResources();
+    set_channels(*plugin, 2);
+    for (const auto& [name, text] : o.sets) {
+        auto* p = find_parameter(*plugin, name);
+        p->setValue(p->getValueForText(text));
+    }
+    plugin->prepareToPlay(kRate, kBlock);
+    RtCheck check;
+    unsigned long long control = 0;
+    if (o.rtcheck) {
+        check = find_rtcheck();
+        control = rtcheck_control(check);
+    }
+
+    std::atomic<bool> stop{false};
+    std::atomic<long long> blocks{0};
+    std::thread audio([&] {
+        juce::AudioBuffer<float> buffer(2, kBlock);
+        juce::MidiBuffer midi;
+        midi.ensureSize(4096);
+        juce::Random rng(11);
+        const auto period = std::chrono::duration<double>(kBlock / kRate);
+        auto next = std::chrono::steady_clock::now();
+        while (!stop.load()) {
+            for (int c = 0; c < 2; ++c)
+                for (int i = 0; i < kBlock; ++i) buffer.setSample(c, i, 0.1f * (rng.nextFloat() * 2.0f - 1.0f));
+            midi.clear();
+            plugin->processBlock(buffer, midi);
+            blocks.fetch_add(1);
+            next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
+            std::this_thread::sleep_until(next);
+        }
+    });
+    const double start = juce::Time::getMillisecondCounterHiRes();
+    double next_report = start;
+    while (juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds) {
+        juce::MessageManager::getInstance()->runDispatchLoopUntil(10);
+        const double now = juce::Time::getMillisecondCounterHiRes();
+        if (now < next_report) continue;
+        next_report = now + o.report_ms;
+        auto line = std::make_unique<juce::DynamicObject>();
+        line->setProperty("t", (now - start) / 1000.0);
+        line->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
+        line->setProperty("values", plugin_values(*plugin));
+        std::cout << juce::JSON::toString(juce::var(line.release()), true).toStdString() << std::endl;
+    }
+    stop = true;
+    audio.join();
+    auto out = std::make_unique<juce::DynamicObject>();
+    out->setProperty("done", true);
+    out->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
+    if (o.rtcheck) {
+        auto rt = std::make_unique<juce::DynamicObject>();
+        rt->setProperty("control_violations", static_cast<juce::int64>(control));
+        rt->setProperty("violations", static_cast<juce::int64>(check.violations()));
+        rt->setProperty("last_violation", juce::String(check.last()));
+        out->setProperty("rtcheck", juce::var(rt.release()));
+    }
+    plugin->releaseResources();
+    return juce::var(out.release());
+}
+
+juce::var command_decode(const juce::String& role, const juce::String& path) {
+    juce::MemoryBlock data;
+    if (!juce::File(path).loadFileAsData(data)) fail("cannot read " + path);
+    const auto& schema = idaw::plugin::sidecar::Schema::builtin();
+    const auto* bytes = static_cast<const std::uint8_t*>(data.getData());
+    juce::Array<juce::var> results;
+    for (std::size_t at = 0; at + 4 <= data.getSize();) {
+        const std::uint32_t size =
+            bytes[at] | bytes[at + 1] << 8 | bytes[at + 2] << 16 | static_cast<std::uint32_t>(bytes[at + 3]) << 24;
+        at += 4;
+        if (at + size > data.getSize()) fail("truncated payload file");
+        const std::string payload(reinterpret_cast<const char*>(bytes + at), size);
+        at += size;
+        idaw::plugin::sidecar::Message message;
+        idaw::plugin::sidecar::Rejection why;
+        if (schema.decode(payload, role.toStdString(), message, why))
+            results.add(juce::String("ok:" + message.type));
+        else
+            results.add(juce::String(why.reason));
+    }
+    return results;
+}
+
 int run(const juce::StringArray& args) {
-    if (args.size() < 2) fail("usage: idaw_plugin_host list|render|state|editor PLUGIN.vst3 [options]");
+    if (args.size() < 2) fail("usage: idaw_plugin_host list|render|state|editor|live PLUGIN.vst3 [options]");
     const juce::String command = args[0];
+    if (command == "decode") {  // no plugin involved
+        if (args.size() < 3) fail("usage: idaw_plugin_host decode ROLE PAYLOADS");
+        std::cout << juce::JSON::toString(command_decode(args[1], args[2]), true).toStdString() << std::endl;
+        return 0;
+    }
     const juce::String path = juce::File::getCurrentWorkingDirectory().getChildFile(args[1]).getFullPathName();
     const Options options = parse_options(args, 2);
     juce::AudioPluginFormatManager formats;
     formats.addFormat(new juce::VST3PluginFormat());
     juce::var result;
-    if (command == "list") result = command_list(formats, path);
-    else if (command == "render") result = command_render(formats, path, options);
-    else if (command == "state") result = command_state(formats, path, options);
-    else if (command == "editor") result = command_editor(formats, path, options);
-    else fail("unknown command " + command);
+    if (command == "list")
+        result = command_list(formats, path);
+    else if (command == "render")
+        result = command_render(formats, path, options);
+    else if (command == "state")
+        result = command_state(formats, path, options);
+    else if (command == "editor")
+        result = command_editor(formats, path, options);
+    else if (command == "live")
+        result = command_live(formats, path, options);
+    else
+        fail("unknown command " + command);
     std::cout << juce::JSON::toString(result, true).toStdString() << std::endl;
     return 0;
 }

@@ -18,10 +18,13 @@
 //   Harmony  at each bar start: HARMONY_CONTEXT -> chord distribution; the most probable chord that fits the key
 //            (all tones in the scale; or N) is voiced: root in octave 36-47, chord tones once each in 48-59.
 //   Dynamics at each beat start: DYNAMICS_CONTEXT -> 16 expression parameters for the beat's notes.
-//   Melody   at every step: emotion -> probability that each pitch sounds. The step has a melody note when a pitch in
-//            the key within [kMelodyLow, kMelodyHigh] has probability >= 0.5 (else a rest); which one is drawn among
-//            those with weight p^4 * exp(-|interval to the previous melody pitch| / 4), from the seeded generator:
-//            a confident net is followed, a flat distribution gives a stepwise line rather than one frozen pitch.
+//   Melody   at every step: emotion -> probability that each pitch sounds. The step has a melody note when the
+//            probabilities within [kMelodyLow, kMelodyHigh] sum to >= 0.5 (the expected number of sounding pitches;
+//            else a rest). The pitch is drawn, from the seeded generator, among the pitches in the key whose
+//            probability is at least 15 % of the best in-key one, with weight p^2 * exp(-|interval to the previous
+//            melody pitch| / 4): a confident net is followed; a flat distribution (an untrained net, or the trained
+//            one fed a constant emotion, whose output settles to the pitch prior) gives a stepwise line in the key
+//            rather than one frozen pitch.
 // A missing net has a fixed stand-in: no melody, no chords, default expression, a plain 4/4 groove.
 //
 // Notes. A new melody onset needs the groove's onset probability of the step >= 0.35 (else the previous note is
@@ -32,7 +35,9 @@
 // articulation parameter within its last step. Chords are struck at each bar start (rolled by chord_roll) and held
 // to the next bar.
 //
-// Ending notes. Every note-on pushed has exactly one note-off pushed after it (pushed later; its time is later).
+// Ending notes. Every note-on pushed has exactly one note-off pushed after it (pushed later; its time is later), and a
+// key (channel, pitch) is never struck again before its previous note-off: a note-on that would be is moved just
+// after it (the musical rules make that rare: a repeated pitch is ended one sample before it is struck again).
 // Disabling, changing channels, and swapping any net end every sounding note at the grid frontier (the start of the
 // first step not yet generated), so notes already handed out keep their times and nothing is left hanging. A
 // note-off that does not fit into the ring waits in a small backlog and is pushed at the next block; a note-on that
@@ -192,7 +197,7 @@ class MidiGenerator {
     double articulation() noexcept;
     double gaussian() noexcept;  // approximately N(0, 1), clamped to +-2
     double uniform() noexcept;   // [0, 1)
-    bool push_on(const Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept;
+    bool push_on(Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept;  // may move note.on_time later
     void push_off(const Note& note, std::uint64_t time, SpscRing<MidiEvent>& out) noexcept;
     void flush_backlog(SpscRing<MidiEvent>& out) noexcept;
     void record_history(int pitch, bool onset) noexcept;
@@ -217,6 +222,8 @@ class MidiGenerator {
     std::uint64_t last_off_ = 0;     // latest note-off time pushed or queued
     std::uint64_t min_onset_ = 0;    // no onset before this (after notes were ended at the frontier)
     int last_pitch_ = -1;            // most recent melody pitch (-1: none since the grid started)
+    bool melody_sounds_ = false;     // this step's melody verdict (choose_melody_pitch)
+    float melody_floor_ = 1.0f;      // ... and the probability a candidate pitch needs
 
     Note melody_{};
     std::array<Note, music::kMaxChordVoices> chord_notes_{};
@@ -229,6 +236,7 @@ class MidiGenerator {
     static constexpr int kHistory = 32;
     std::array<std::int8_t, kHistory> history_pitch_{};  // melody pitch per step, -1 = rest; ring by step index
     std::array<std::uint8_t, kHistory> history_onset_{};
+    std::array<std::uint64_t, 16 * 128> key_free_at_{};  // per channel and pitch: earliest time a note-on may have
     std::array<MidiEvent, kBacklogSize> backlog_{};
     int backlog_count_ = 0;
     alignas(64) std::array<float, 128> in_{};

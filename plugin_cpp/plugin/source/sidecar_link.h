@@ -1,0 +1,110 @@
+// The plugin's link to the sidecar (sidecar/PROTOCOL.md, role "engine"): one ZeroMQ DEALER owned by one non-audio
+// thread, as sidecar/link.py does it for the Python host.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "idaw/engine.h"
+
+namespace idaw::plugin::sidecar {
+
+/// The 13 EQ values of the protocol's snapshot_params, in the engine's (SAFE-DB) order.
+using EqValues = std::array<float, kNumEqParams>;
+
+/// A snapshot number and EQ values handed between two threads without locks: one writer, one reader; a read that
+/// overlaps a write reports failure (try again later) instead of returning a mix.
+class SnapshotCell {
+  public:
+    /// Writer: publishes `snapshot` and `values`. Real-time safe.
+    void write(std::uint64_t snapshot, const EqValues& values) noexcept;
+    /// Reader: the last published pair; false when a write was in progress (nothing is changed then).
+    /// Real-time safe.
+    bool read(std::uint64_t& snapshot, EqValues& values) const noexcept;
+    /// The last published snapshot number (may be newer than the values a concurrent read() returns).
+    std::uint64_t snapshot() const noexcept { return snapshot_.load(std::memory_order_acquire); }
+
+  private:
+    std::atomic<std::uint64_t> sequence_{0};
+    std::atomic<std::uint64_t> snapshot_{0};
+    std::array<std::atomic<float>, kNumEqParams> values_{};
+};
+
+/// What the link knows, for the editor and for tests. A copy.
+struct LinkStatus {
+    bool running = false;
+    bool connected = false;  ///< welcomed by a sidecar that has not gone quiet since
+    std::string endpoint;
+    std::string handler;  ///< the sidecar's describe handler (from welcome)
+    std::uint64_t sidecar_session = 0;
+    std::uint64_t snapshot = 0;  ///< newest sidecar snapshot handed to the audio thread (0: none)
+    std::uint64_t welcomes = 0, losses = 0, windows_sent = 0, send_dropped = 0;
+    std::map<std::string, std::uint64_t> received;  ///< valid messages by type
+    std::map<std::string, std::uint64_t> rejected;  ///< rejected messages by reason
+    std::string last_error;                         ///< why the link cannot run (bad endpoint), or ""
+    std::string describe_result;                    ///< what the last describe request came to
+};
+
+/// Connects one engine to a sidecar. The link thread drains the engine's analysis ring and sends windows, answers
+/// hello/heartbeat/params as PROTOCOL.md says, and hands each newer `params` snapshot to the audio thread through
+/// mailbox(); the audio thread reports what it applied through held(). Without a sidecar nothing changes for the
+/// audio, and ZeroMQ keeps trying to connect (every 50..200 ms).
+class Link {
+  public:
+    /// Called on the link thread when a new snapshot is in the mailbox (the plugin then updates its parameters on
+    /// the message thread).
+    using SnapshotCallback = void (*)(void* context);
+
+    /// A link for `engine` (already prepared) to `endpoint`, introducing itself as `name`. Nothing runs yet.
+    Link(Engine& engine, std::string endpoint, std::string name, SnapshotCallback on_snapshot, void* context);
+    /// Says bye (when connected) and stops the thread.
+    ~Link();
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+
+    /// Starts the link thread and the engine's analysis copy. Not real-time safe.
+    void start();
+    /// Stops the thread (bye first when connected) and the analysis copy. Not real-time safe.
+    void stop();
+
+    /// Queues a describe request (words, intensity 0..1) for the link thread. Any non-audio thread.
+    void describe(const std::vector<std::string>& words, double intensity);
+    /// A copy of the status. Any non-audio thread.
+    LinkStatus status() const;
+
+    /// Sidecar snapshots for the audio thread (written by the link thread only).
+    const SnapshotCell& mailbox() const noexcept { return mailbox_; }
+    /// What the audio thread runs: it writes here after taking up a snapshot or a change of the host's EQ.
+    SnapshotCell& held() noexcept { return held_; }
+
+    /// True for ipc://, inproc:// and tcp:// to a loopback address or localhost (no CURVE needed, PROTOCOL.md).
+    static bool is_local_endpoint(const std::string& endpoint);
+
+  private:
+    struct Impl;  ///< the link thread's sockets and state (sidecar_link.cpp)
+    /// The link thread.
+    void run();
+
+    Engine& engine_;
+    const std::string endpoint_;
+    const std::string name_;
+    SnapshotCallback on_snapshot_;
+    void* context_;
+    SnapshotCell mailbox_;
+    SnapshotCell held_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    mutable std::mutex mutex_;  // guards status_ and requests_ (never taken by the audio thread)
+    LinkStatus status_;
+    std::deque<std::pair<std::vector<std::string>, double>> requests_;
+};
+
+}  // namespace idaw::plugin::sidecar

@@ -1,0 +1,219 @@
+"""`idaw live --midi` for real, on a dummy-driver JACK server, received by a second JACK client.
+
+The main test runs idaw for 60 s between a feeder (a constant into idaw's audio inputs) and a recorder (idaw's audio
+outputs and a JACK MIDI input that idaw's MIDI port is connected to). idaw's audio output is non-zero exactly in the
+cycles its stream ran, so engine block k is the recorder's k-th live cycle and engine sample s is JACK frame
+live_frames[s // period] + s % period. idaw's --midi-log says which messages it sent and the engine sample each was
+scheduled for. Checked: the recorder got exactly those messages in that order; every note-on has its note-off and
+nothing sounds after stop; each message arrived within one period of its scheduled frame; the --midi-out file reads
+back the same with mido and pretty_midi and holds the notes sent. Then SIGTERM (all notes off) and SIGKILL (the port
+disappears, nothing more arrives), and one-line errors.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from jack_midi_clients import MidiRig, note_pairs
+from jack_server import JackServer, start_for_test
+from midi_helpers import generator_nets, mido_notes, pretty_notes
+from test_live_jack import Live, one_error_line
+
+from realtime import midi_settings
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+RATE, PERIOD = 48000, 256
+RUN_SECONDS = 60.0
+CLIENT = "idaw-midi-test"
+FEEDER, RECORDER = "idaw-midi-feeder", "idaw-midi-recorder"
+XRUN_GUARD_SECONDS = 0.5
+"""Events scheduled this soon after skipped cycles are not timed: the sender's clock map needs a moment to follow."""
+
+
+@pytest.fixture(scope="module")
+def jack_server() -> Iterator[JackServer]:
+    """A private dummy JACK server at 48 kHz, period 256."""
+    server = start_for_test(RATE, PERIOD)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def live_args(rig: MidiRig, *extra: str) -> list[str]:
+    """idaw live options wiring its audio to the rig and its MIDI port to the rig's MIDI input."""
+    return ["--input-device", FEEDER, "--output-device", RECORDER, "--client-name", CLIENT, "--midi",
+            "--midi-models", str(generator_nets()), "--midi-connect", rig.midi_port, *extra]
+
+
+def skipped_blocks(rig: MidiRig) -> list[int]:
+    """Engine blocks before which JACK skipped cycles (consecutive live cycles more than a period apart)."""
+    steps = np.diff(rig.live_frames[: rig.live_cycles])
+    return [int(k) + 1 for k in np.flatnonzero(steps != rig.period)]
+
+
+def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server: JackServer, tmp_path: Path) -> None:
+    report_path, log_path, mid = tmp_path / "report.json", tmp_path / "midi-log.json", tmp_path / "live.mid"
+    rig = MidiRig(jack_server, RUN_SECONDS + 30, FEEDER, RECORDER)
+    live: Live | None = None
+    mark = jack_server.log_size()
+    gc.collect()
+    gc.disable()  # a collection of pytest's heap inside a JACK callback of the rig would make it late
+    try:
+        rig.start()
+        live = Live(jack_server, tmp_path, *live_args(rig, "--duration", str(RUN_SECONDS), "--report",
+                                                       str(report_path), "--midi-log", str(log_path), "--midi-out",
+                                                       str(mid), "--tempo", "150", "--key", "D:dorian", "--valence",
+                                                       "0.4", "--arousal", "0.5"))
+        live.wait_for_output("Ctrl-C to stop", timeout=30)
+        status = live.wait(timeout=RUN_SECONDS + 30)
+        assert status == 0, f"idaw live failed ({status}): {live.stderr}"
+        time.sleep(0.3)  # more cycles after the exit: nothing else may arrive
+    finally:
+        gc.enable()
+        if live is not None:
+            live.kill()
+        rig.close()
+    report = json.loads(report_path.read_text())
+    log = json.loads(log_path.read_text())
+    midi = report["midi"]
+    assert midi["sender"]["error"] is None and midi["sender"]["watchdog"] is None
+    assert midi["connected_to"] == rig.midi_port and midi["port"] == f"{CLIENT}-midi:midi_out"
+
+    # Everything sent arrived, in order, and nothing else.
+    received = rig.received()
+    sent = [row[1:4] for row in log["events"]] + [row[1:4] for row in log["stop"]]
+    assert [list(data) for _, data in received] == sent
+    scheduled = len(log["events"])
+    assert scheduled > 300, f"only {scheduled} MIDI events in {RUN_SECONDS:g} s"
+
+    # Every note-on has its note-off; nothing sounds after the stop; the stop ends with All Notes Off per channel.
+    notes, hanging = note_pairs(received)
+    assert hanging == []
+    assert len(notes) == midi["sender"]["note_ons"] == sum(1 for row in log["events"] if row[1] & 0xF0 == 0x90)
+    stop = [row[1:4] for row in log["stop"]]
+    channels = sorted({row[1] & 0x0F for row in log["events"]})
+    assert stop[-len(channels):] == [[0xB0 | ch, 123, 0] for ch in channels]
+    assert all(status & 0xF0 != 0x90 for status, _, _ in stop)
+
+    # Notes keep to D dorian; melody and chords where the generator puts them.
+    tonic, scale = midi_settings.parse_key("D:dorian")
+    assert all(midi_settings.in_key(row[2], tonic, scale) for row in log["events"] if row[1] & 0xF0 == 0x90)
+
+    # Receive times: within one period of the scheduled frame. Around an xrun (JACK skipped cycles, or its dummy
+    # driver woke late: the server stalled, not idaw) the sender's clock map needs a moment: such events are counted
+    # apart, and must be few.
+    assert report["callbacks"] == rig.live_cycles, "the recorder did not see every block idaw ran"
+    first_frame = int(rig.live_frames[0])
+    troubles = [k * PERIOD for k in skipped_blocks(rig)] + [f - first_frame for f in rig.xrun_frames if f > 0]
+    guard = XRUN_GUARD_SECONDS * RATE
+    errors, excluded, beyond = [], [], []
+    for (frame, _), row in zip(received, log["events"], strict=False):
+        sample = int(row[0])
+        target = rig.engine_frame(sample)
+        assert target is not None, f"event at sample {sample} after the last recorded block"
+        error = frame - target
+        if any(t - 2 * PERIOD <= sample <= t + guard for t in troubles):
+            excluded.append(error)
+            continue
+        errors.append(error)
+        if abs(error) > PERIOD:
+            beyond.append({"sample": sample, "error": error, "late_us": (row[5] - row[4]) / 1e3})
+    err = np.asarray(errors)
+    stats: dict[str, Any] = {
+        "events": scheduled, "timed": int(err.size), "near_xruns": len(excluded),
+        "near_xruns_beyond_one_period": int(np.sum(np.abs(np.asarray(excluded)) > PERIOD)),
+        "skipped_cycle_runs": len(skipped_blocks(rig)), "recorder_xruns": rig.xruns,
+        "server_late_wakeups": jack_server.late_wakeups(mark), "beyond_one_period": beyond,
+        "receive_error_frames": {"min": int(err.min()), "p1": float(np.percentile(err, 1)),
+                                 "p50": float(np.median(err)), "p99": float(np.percentile(err, 99)),
+                                 "max": int(err.max())},
+        "in_scheduled_cycle": float(np.mean((err <= 0) & (err > -PERIOD))),
+        "sender": midi["sender"], "step_timing": midi["generator"]["step_timing"],
+        "bar_step_timing": midi["generator"]["bar_step_timing"], "xruns": report["xruns"],
+    }
+    print(json.dumps(stats))
+    assert err.size >= 0.9 * scheduled, stats
+    assert beyond == [], stats
+
+    # The file: the notes sent, read back alike by mido and pretty_midi.
+    by_mido, by_pretty = mido_notes(mid), pretty_notes(mid)
+    assert len(by_mido) == len(by_pretty) == len(notes)
+    for a, b in zip(by_mido, by_pretty, strict=True):
+        assert a[:3] == b[:3] and abs(a[3] - b[3]) < 1e-6 and abs(a[4] - b[4]) < 1e-6
+    ons = sorted((row[0] / RATE, row[1] & 0x0F, row[2], row[3]) for row in log["events"] if row[1] & 0xF0 == 0x90)
+    tick = 60.0 / 150.0 / 480
+    for (start, channel, pitch, velocity), n in zip(ons, sorted(by_mido, key=lambda n: (n[3], n[0], n[1])),
+                                                    strict=True):
+        assert (channel, pitch, velocity) == n[:3] and abs(start - n[3]) <= tick
+
+
+def wait_for_note_ons(rig: MidiRig, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for _, d in rig.received() if d[0] & 0xF0 == 0x90 and d[2] > 0) >= count:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"fewer than {count} note-ons arrived within {timeout:g} s")
+
+
+def test_sigterm_sends_all_notes_off_and_sigkill_takes_the_port_away(jack_server: JackServer,
+                                                                      tmp_path: Path) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        rig = MidiRig(jack_server, 60, FEEDER, RECORDER).start()
+        live = Live(jack_server, tmp_path, *live_args(rig, "--tempo", "240", "--midi-channel", "5",
+                                                      "--chord-channel", "6"))
+        try:
+            live.wait_for_output("Ctrl-C to stop", timeout=30)
+            wait_for_note_ons(rig, 10, timeout=15)
+            live.proc.send_signal(sig)
+            killed_at = rig.recorder.frame_time
+            status = live.wait(timeout=15)
+            time.sleep(0.5)
+            received = rig.received()
+            ports = rig.port_names()
+        finally:
+            live.kill()
+            rig.close()
+        notes, hanging = note_pairs(received)
+        assert len(notes) + len(hanging) >= 10
+        if sig == signal.SIGTERM:
+            assert status == 0, live.stderr
+            assert hanging == [], f"notes left on after SIGTERM: {hanging}"
+            last = [list(d) for _, d in received[-2:]]
+            assert sorted(last) == [[0xB4, 123, 0], [0xB5, 123, 0]]
+            assert "stopped after" in live.stdout and live.stderr == ""
+        else:
+            assert status == -signal.SIGKILL
+            # A killed process can send nothing: its port is gone and nothing arrives after the kill.
+            assert f"{CLIENT}-midi:midi_out" not in ports
+            late = [f for f, _ in received if f > killed_at + 2 * PERIOD]
+            assert late == []
+            print(json.dumps({"sigkill_notes_left_on": len(hanging)}))
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (["--midi", "--midi-models", "/nonexistent"], "no MelodyTransformer.json"),
+    (["--midi-out", "x.mid"], "--midi-out needs --midi"),
+    (["--midi", "--midi-connect", "no-such-port"], "no JACK MIDI input matches --midi-connect 'no-such-port'"),
+])
+def test_midi_errors_give_one_line(jack_server: JackServer, tmp_path: Path, args: list[str], text: str) -> None:
+    if "--midi-models" not in args and "--midi" in args:
+        args = [*args, "--midi-models", str(generator_nets())]
+    live = Live(jack_server, tmp_path, "--duration", "1", *args)
+    try:
+        status = live.wait(timeout=60)
+    finally:
+        live.kill()
+    assert status in (2, 3)
+    line = one_error_line(live.stderr)
+    assert line.startswith("idaw live: error: ") and text in line, line

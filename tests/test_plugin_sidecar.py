@@ -1,0 +1,309 @@
+"""The plugin's sidecar link (C++, cppzmq) against the Python sidecar and against a hostile fake one.
+
+The test host runs the plugin in real time (`idaw_plugin_host live`: an audio thread paced like a sound card, the
+message loop on the main thread) and prints the values the plugin holds four times a second. The plugin's link
+connects to IDAW_SIDECAR_ENDPOINT. Under LD_PRELOAD=libidaw_rtcheck.so the audio thread must stay free of
+allocations and locks the whole time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from sidecar.client import SidecarClient
+from sidecar.protocol import SCHEMA, MessageError, decode, encode, flat_values
+from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
+from tests.sidecar_fuzz import _base_messages, fuzz
+from tests.sidecar_helpers import SidecarServerThread, server_thread, wait_until
+
+EQ = SCHEMA.snapshot_params
+
+
+@pytest.fixture(scope="module")
+def build() -> PluginBuild:
+    """The built plugin and test host (skip, or fail in CI, when missing)."""
+    return plugin_build()
+
+
+def free_endpoint() -> str:
+    """A loopback TCP endpoint nobody listens on yet."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+class LiveHost:
+    """`idaw_plugin_host live` in the background; `lines` collects its reports, `summary` its last line."""
+
+    def __init__(self, build: PluginBuild, endpoint: str, seconds: float) -> None:
+        env = {**os.environ, "IDAW_SIDECAR_ENDPOINT": endpoint, "LD_PRELOAD": str(build.rtcheck), "IDAW_RTCHECK": "1"}
+        self.proc = subprocess.Popen(
+            [str(build.host), "live", str(build.vst3), "--seconds", str(seconds), "--report-ms", "100", "--rtcheck"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def values(self) -> dict[str, float]:
+        """The EQ values the plugin held at its latest report."""
+        return {name: self.lines[-1]["values"][name] for name in EQ} if self.lines else {}
+
+    def holds(self, values: dict[str, float]) -> Callable[[], bool]:
+        """A predicate: the plugin's latest report holds `values` (to float32 precision)."""
+
+        def check() -> bool:
+            held = self.values()
+            return bool(held) and all(held[n] == pytest.approx(values[n], rel=1e-6, abs=1e-6) for n in EQ)
+
+        return check
+
+    def finish(self) -> dict[str, Any]:
+        """Wait for the end; the summary line (rtcheck counts, blocks)."""
+        self.proc.wait(timeout=60)
+        self._reader.join(5)  # the last line is read before stdout closes
+        assert self.proc.stderr is not None
+        stderr = self.proc.stderr.read()
+        assert self.proc.returncode == 0, stderr
+        assert "real-time checker hook installed" in stderr
+        summary = self.lines[-1]
+        assert summary.get("done") is True
+        return summary
+
+
+@contextmanager
+def live_host(build: PluginBuild, endpoint: str, seconds: float) -> Iterator[LiveHost]:
+    host = LiveHost(build, endpoint, seconds)
+    try:
+        yield host
+    finally:
+        if host.proc.poll() is None:
+            host.proc.kill()
+            host.proc.wait()
+
+
+def test_link_connects_applies_snapshots_and_reconnects(build: PluginBuild) -> None:
+    endpoint = free_endpoint()
+    with live_host(build, endpoint, seconds=9.0) as host:
+        # No sidecar yet: the plugin runs anyway.
+        assert wait_until(lambda: len(host.lines) >= 5, 10.0, 0.05)
+        first = host.values()
+
+        server = SidecarServerThread(endpoint=endpoint)
+        try:
+            def engines() -> list[dict[str, Any]]:
+                return [e for e in server.server.status()["engines"] if e["name"] == "idaw plugin"]
+
+            assert wait_until(lambda: bool(engines()), 3.0, 0.02), "the plugin never said hello"
+            assert engines()[0]["held"] == 0  # a fresh engine holds no sidecar snapshot
+            with SidecarClient(endpoint) as client:
+                warm = client.describe(["warm"], 1.0)
+            assert warm.snapshot >= 1 and warm.engines == 1
+            assert wait_until(host.holds(warm.values), 3.0, 0.02), (host.values(), warm.values)
+            assert host.values() != first
+            assert wait_until(lambda: engines()[0]["held"] == warm.snapshot, 2.0, 0.02)  # heartbeats carry it
+            assert wait_until(lambda: engines()[0]["windows"] >= 2, 3.0, 0.05)  # analysis windows every 0.5 s
+        finally:
+            server.stop()
+
+        # A new sidecar process: the plugin says hello again and brings the snapshot it holds.
+        time.sleep(0.3)
+        server = SidecarServerThread(endpoint=endpoint)
+        try:
+            assert wait_until(lambda: any(e["held"] == warm.snapshot for e in server.server.status()["engines"]),
+                              3.0, 0.02), server.server.status()
+            with SidecarClient(endpoint) as client:
+                bright = client.describe(["bright"], 1.0)
+            assert bright.snapshot > warm.snapshot  # numbers keep increasing across the restart
+            assert wait_until(host.holds(bright.values), 3.0, 0.02), (host.values(), bright.values)
+        finally:
+            server.stop()
+        summary = host.finish()
+    assert summary["rtcheck"]["control_violations"] == 2
+    assert summary["rtcheck"]["violations"] == 0, summary["rtcheck"]["last_violation"]
+    # The audio thread kept real time: about 48000 / 256 blocks a second.
+    assert summary["blocks"] >= 0.8 * 9.0 * 48000 / 256
+
+
+class FakeSidecar:
+    """A ROUTER that speaks to the plugin by hand: valid messages, and everything the protocol tells it to refuse."""
+
+    SESSION = 77
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(endpoint)
+        self.identity = b""
+        self.seq = 0
+        self.snapshot = 0
+        self.received: list[Any] = []
+
+    def pump(self, seconds: float) -> None:
+        """Receive (and remember) what the plugin sends for `seconds`; welcome its hellos, answer its heartbeats."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.socket.poll(int(left * 1000) + 1):
+                continue
+            identity, payload = self.socket.recv_multipart()
+            self.identity = identity
+            try:
+                message = decode(payload, "sidecar")
+            except MessageError as error:  # the plugin must never send anything invalid
+                raise AssertionError(f"the plugin sent an invalid message: {error}") from None
+            self.received.append(message)
+            if message.kind == "hello":
+                self.send("welcome", re=message.seq, session=self.SESSION, snapshot=self.snapshot, handler="fake")
+            elif message.kind == "heartbeat":
+                self.send("heartbeat", session=self.SESSION, snapshot=self.snapshot)
+
+    def of_kind(self, kind: str) -> list[Any]:
+        """Messages of one type received so far."""
+        return [m for m in self.received if m.kind == kind]
+
+    def send(self, kind: str, **fields: Any) -> None:
+        """A valid message."""
+        self.seq += 1
+        self.raw(encode(kind, self.seq, **fields))
+
+    def raw(self, *frames: bytes) -> None:
+        """Frames exactly as given."""
+        self.socket.send_multipart([self.identity, *frames])
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def test_link_refuses_what_the_protocol_refuses(build: PluginBuild) -> None:
+    endpoint = free_endpoint()
+    fake = FakeSidecar(endpoint)
+    try:
+        with live_host(build, endpoint, seconds=6.0) as host:
+            fake.pump(2.0)
+            hellos = fake.of_kind("hello")
+            assert hellos, "no hello from the plugin"
+            hello = hellos[0].fields
+            assert hello["name"] == "idaw plugin" and hello["rate"] == 16000 and hello["snapshot"] == 0
+            assert hello["values"] == pytest.approx(flat_values())
+            assert len(hellos) == 1  # welcomed, and kept alive by heartbeats: no second hello
+            good = {**flat_values(), "low_gain": 5.0, "mid2_freq": 2000.0}
+            bad_range = {**good, "low_gain": 99.0}
+            bad_names = {k: v for k, v in good.items() if k != "high_freq"}
+            envelope = {"v": SCHEMA.version, "type": "params", "seq": 900}
+            for frames in (
+                [b"\xc1"],  # undecodable
+                [msgpack.packb([1, 2, 3])],  # not_a_map
+                [msgpack.packb({**envelope, "v": 2, "snapshot": 5, "values": good, "words": []})],  # version
+                [msgpack.packb({**envelope, "snapshot": 5, "values": bad_range, "words": []})],  # out_of_range
+                [msgpack.packb({**envelope, "snapshot": 5, "values": bad_names, "words": []})],  # bad_params
+                [msgpack.packb({**envelope, "snapshot": 5, "values": good, "words": [], "x": 1})],  # unknown_field
+                [msgpack.packb({**envelope, "snapshot": 5, "values": {**good, "low_gain": float("nan")},
+                                "words": []})],  # non_finite
+                [msgpack.packb({**envelope, "type": "hello", "session": 1, "name": "x", "rate": 16000,
+                                "snapshot": 0, "values": good})],  # direction
+                [encode("params", 901, snapshot=5, values=good, words=[]), b"extra"],  # frames
+                [msgpack.packb({**envelope, "snapshot": 5, "values": good, "words": [],
+                                "pad": msgpack.ExtType(1, b"x")})],  # undecodable (ext type)
+            ):
+                fake.raw(*frames)
+            fake.pump(0.6)
+            assert host.values() == pytest.approx(flat_values())  # nothing of that was applied
+            fake.snapshot = 7
+            fake.send("params", snapshot=7, values=good, words=["warm"])
+            assert wait_until(host.holds(good), 3.0, 0.02), host.values()
+            fake.send("params", snapshot=6, values=flat_values(), words=[])  # stale: older than the one held
+            fake.pump(1.5)
+            assert host.holds(good)()
+            beats = fake.of_kind("heartbeat")
+            assert beats and beats[-1].fields["snapshot"] == 7
+            windows = fake.of_kind("audio")
+            assert len(windows) >= 3
+            # Each window ends where the newest analysis sample is: later every time (the start stays 0 until the
+            # first 2 s are there).
+            starts = [w.fields["start"] for w in windows]
+            ends = [w.fields["start"] + w.fields["samples"].size for w in windows]
+            assert all(b >= a for a, b in itertools.pairwise(starts))
+            assert all(b > a for a, b in itertools.pairwise(ends))
+            samples = windows[-1].fields["samples"]
+            assert windows[-1].fields["rate"] == 16000 and samples.size <= 32000
+            assert np.isfinite(samples).all() and 0.005 < float(np.sqrt(np.mean(samples**2))) < 0.2
+            while host.proc.poll() is None:  # keep answering heartbeats: the plugin says bye only when connected
+                fake.pump(0.1)
+            fake.pump(0.3)
+            summary = host.finish()
+        assert summary["rtcheck"]["violations"] == 0, summary["rtcheck"]["last_violation"]
+        assert fake.of_kind("bye"), "the plugin left without bye"
+    finally:
+        fake.close()
+
+
+@pytest.fixture(scope="module")
+def xvfb() -> Iterator[str]:
+    """A private X server; yields its DISPLAY."""
+    with xvfb_display() as display:
+        yield display
+
+
+def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:
+    """Words typed into the editor's text box (IDAW_EDITOR_DESCRIBE types them and presses Send) reach the sidecar,
+    whose answer the editor shows; the snapshot comes back to the plugin like any other."""
+    endpoint = free_endpoint()
+    png = tmp_path / "describe.png"
+    with server_thread(endpoint=endpoint) as server:
+        report, _ = run_host(
+            build, "editor", "--png", png, "--seconds", "30",
+            env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, "IDAW_EDITOR_DESCRIBE": "warm, please"},
+            timeout=120,
+        )
+        status = server.status()
+    info = report["editor"]
+    assert info["sidecar_status"].startswith("sidecar: connected (fallback-table)"), info["sidecar_status"]
+    assert info["describe_status"] == "snapshot 1 from: warm", info["describe_status"]
+    assert status["received"].get("describe") == 1 and status["snapshot"] == 1
+
+
+@pytest.mark.parametrize(("sender", "role"), [("sidecar", "engine"), ("engine", "sidecar")])
+def test_plugin_validator_agrees_with_python(build: PluginBuild, tmp_path: Path, sender: str, role: str) -> None:
+    """The plugin's C++ checks give the same verdict and reason as sidecar/schema.py on fuzzed and valid messages."""
+    payloads = [frames[0] for _, frames in fuzz(sender, 3000, seed=4) if len(frames) == 1]
+    payloads += [encode(kind, i + 1, **fields) for i, (kind, fields) in enumerate(_base_messages(sender).items())]
+    blob = tmp_path / "payloads.bin"
+    blob.write_bytes(b"".join(struct.pack("<I", len(p)) + p for p in payloads))
+    proc = subprocess.run([str(build.host), "decode", role, str(blob)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    plugin_verdicts = json.loads(proc.stdout)
+    python_verdicts = []
+    for payload in payloads:
+        try:
+            python_verdicts.append(f"ok:{decode(payload, role).kind}")
+        except MessageError as error:
+            python_verdicts.append(error.reason)
+    assert len(plugin_verdicts) == len(payloads)
+    differ = [(p[:60], a, b) for p, a, b in zip(payloads, python_verdicts, plugin_verdicts, strict=True) if a != b]
+    assert not differ, differ[:5]
+    assert len({v for v in python_verdicts if not v.startswith("ok:")}) >= 10  # the fuzzer reaches many reasons
