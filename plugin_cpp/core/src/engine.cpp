@@ -152,9 +152,7 @@ void Engine::update_saturation_shape() noexcept { shape_ = SaturationShape::make
 void Engine::process(float* const* channels, int num_channels, int num_frames) noexcept {
     rt::Section section;
     num_frames = std::max(0, num_frames);
-    const std::uint64_t start = now_ns();
-    const std::uint64_t first_sample = sample_clock_;
-    begin_block(start, num_frames);
+    const BlockStart block = begin_block(num_frames);
     const int nch = std::min(num_channels, num_channels_);
     std::array<float*, kMaxChannels> ptrs{};
     for (int done = 0; done < num_frames;) {
@@ -165,15 +163,13 @@ void Engine::process(float* const* channels, int num_channels, int num_frames) n
     }
     // Channels beyond what was prepared are silenced rather than passed through unprocessed.
     for (int c = nch; c < num_channels; ++c) std::fill(channels[c], channels[c] + num_frames, 0.0f);
-    finish_block(start, first_sample, num_frames, chunk_flags_);
+    finish_block(block, num_frames);
 }
 
 void Engine::process_interleaved(float* interleaved, int num_channels, int num_frames) noexcept {
     rt::Section section;
     num_frames = std::max(0, num_frames);
-    const std::uint64_t start = now_ns();
-    const std::uint64_t first_sample = sample_clock_;
-    begin_block(start, num_frames);
+    const BlockStart block = begin_block(num_frames);
     const int nch = std::min(num_channels, num_channels_);
     for (int done = 0; done < num_frames;) {
         const int n = std::min(max_block_, num_frames - done);
@@ -187,10 +183,11 @@ void Engine::process_interleaved(float* interleaved, int num_channels, int num_f
         }
         done += n;
     }
-    finish_block(start, first_sample, num_frames, chunk_flags_);
+    finish_block(block, num_frames);
 }
 
-void Engine::begin_block(std::uint64_t start_ns, int frames) noexcept {
+Engine::BlockStart Engine::begin_block(int frames) noexcept {
+    const std::uint64_t start_ns = now_ns();
     const std::uint64_t seq = clock_seq_.load(std::memory_order_relaxed);
     clock_seq_.store(seq + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
@@ -202,6 +199,7 @@ void Engine::begin_block(std::uint64_t start_ns, int frames) noexcept {
     chunk_flags_ = 0;
     drain_parameter_queue();
     midi_gen_.begin_block(sample_clock_, midi_);
+    return {start_ns, sample_clock_};
 }
 
 BlockClock Engine::block_clock() const noexcept {
@@ -217,15 +215,16 @@ BlockClock Engine::block_clock() const noexcept {
     }
 }
 
-void Engine::finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int frames, std::uint32_t flags) noexcept {
-    const std::uint64_t elapsed = now_ns() - start_ns;
+void Engine::finish_block(const BlockStart& block, int frames) noexcept {
+    const std::uint64_t elapsed = now_ns() - block.ns;
+    std::uint32_t flags = chunk_flags_;
     const double budget_ns = budget_fraction_.load(std::memory_order_relaxed) * 1e9 * frames / sample_rate_;
     // A zero-frame call (hosts send them to flush parameter changes) has no budget it could overrun.
     if (frames > 0 && static_cast<double>(elapsed) > budget_ns) flags |= kBlockOverBudget;
     timing_.record(elapsed, (flags & kBlockOverBudget) != 0);
     BlockTelemetry t;
     t.block_index = block_index_++;
-    t.sample_time = sample_time;
+    t.sample_time = block.sample;
     t.frames = static_cast<std::uint32_t>(frames);
     t.cpu_ns = static_cast<std::uint32_t>(std::min<std::uint64_t>(elapsed, 0xffffffffu));
     t.flags = flags;

@@ -131,8 +131,13 @@ class Engine {
     void update_saturation_shape() noexcept;
     void process_chunk(float* const* channels, int num_channels, int num_frames) noexcept;
     void run_eq(float* const* channels, int num_channels, int start, int count) noexcept;
-    void finish_block(std::uint64_t start_ns, std::uint64_t sample_time, int frames, std::uint32_t flags) noexcept;
-    void begin_block(std::uint64_t start_ns, int frames) noexcept;
+    /// When and where on the sample clock a block began.
+    struct BlockStart {
+        std::uint64_t ns;
+        std::uint64_t sample;
+    };
+    BlockStart begin_block(int frames) noexcept;
+    void finish_block(const BlockStart& block, int frames) noexcept;
 
     double sample_rate_ = 48000.0;
     int max_block_ = 0;
