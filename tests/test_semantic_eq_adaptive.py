@@ -97,8 +97,10 @@ def test_audio_that_already_has_the_character_gets_a_smaller_change(
     freqs = eqmath.log_grid()
     words, settings = data.safe_arrays(data.read_safe(DATA))
     w = np.array(words)
-    median_eq = {k: curvefit.fit_curve(np.median(eqmath.response_db(settings[w == k], freqs), axis=0), freqs)[0]
-                 for k in ("warm", "bright")}
+    median_eq = {
+        k: curvefit.fit_curve(np.median(eqmath.response_db(settings[w == k], freqs), axis=0), freqs)[0]
+        for k in ("warm", "bright")
+    }
     audio = clips[0]
     for word, opposite in (("warm", "bright"), ("bright", "warm")):
         already = _size(handler.describe([word], 0.7, _render(audio, median_eq[word]), RATE).eq)
@@ -115,3 +117,15 @@ def test_no_audio_or_silence_falls_back_to_the_flat_reference(handler: SemanticE
         handler.describe(["warm"], 1.5)
     snapshot = handler.describe(["bright"], 0.5).snapshot
     assert snapshot.dtype == np.float32 and snapshot[EQ_SLICE].shape == (13,)
+
+
+def test_the_sidecar_adapter_runs_the_model() -> None:
+    from sidecar.handlers import AnalysisWindow, SemanticEqAdapter
+    from sidecar.protocol import SCHEMA
+
+    adapter = SemanticEqAdapter()
+    noise = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.05
+    result = adapter.describe(["warm"], 0.6, AnalysisWindow(noise, 16000, 0, 0.0))
+    assert set(result.values) == set(SCHEMA.snapshot_params) and tuple(result.used) == ("warm",)
+    flat = adapter.describe(["bright"], 0.0, None)
+    assert all(flat.values[name] == 0.0 for name in flat.values if name.endswith("_gain"))

@@ -27,8 +27,10 @@ def _warmth(handler: SemanticEqHandler, z: np.ndarray) -> float:
     """Correlation of a latent's curve (relative to flat) with warm's, minus that with bright's."""
     flat = traversal.latent_curve(handler.bundle, handler.bundle.flat_latent())
     curve = traversal.latent_curve(handler.bundle, z) - flat
-    warm, bright = (traversal.latent_curve(handler.bundle, handler.bundle.centroids[handler.bundle.words.index(w)])
-                    - flat for w in ("warm", "bright"))
+    warm, bright = (
+        traversal.latent_curve(handler.bundle, handler.bundle.centroids[handler.bundle.words.index(w)]) - flat
+        for w in ("warm", "bright")
+    )
     return float(np.corrcoef(curve, warm)[0, 1] - np.corrcoef(curve, bright)[0, 1])
 
 
@@ -66,3 +68,9 @@ def test_nonsense_word_gets_a_clear_message(handler: SemanticEqHandler, embeddin
     listed = message.split("closest known words:")[1].split(",")
     assert len(listed) >= 3 and all(w.strip() in handler.vocabulary for w in listed)
     assert caught.value.suggestions == [w.strip() for w in listed]
+
+
+def test_nonsense_next_to_a_known_word_is_skipped_and_named(handler: SemanticEqHandler, embeddings_model: None) -> None:
+    result = handler.describe(["warm", "xqzv"], 0.5)
+    assert result.words_used == ("warm",)
+    assert "ignored" in result.message and "xqzv" in result.message

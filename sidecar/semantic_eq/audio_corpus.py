@@ -45,8 +45,56 @@ ARRANGEMENTS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
     ("harp-flute", (46, 73, 46, 46), (12, 12, 0, 0)),
 )
 """(name, GM program per part, transposition per part in semitones) for corpus renders."""
-MELODIC_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 8, 11, 12, 16, 19, 21, 24, 25, 26, 27, 29, 32, 33, 35, 40, 41, 42, 45,
-                    46, 48, 52, 56, 57, 58, 60, 61, 64, 65, 66, 68, 69, 70, 71, 73, 74, 79, 80, 81, 88, 89, 95)
+MELODIC_PROGRAMS = (
+    0,
+    1,
+    2,
+    4,
+    5,
+    6,
+    7,
+    8,
+    11,
+    12,
+    16,
+    19,
+    21,
+    24,
+    25,
+    26,
+    27,
+    29,
+    32,
+    33,
+    35,
+    40,
+    41,
+    42,
+    45,
+    46,
+    48,
+    52,
+    56,
+    57,
+    58,
+    60,
+    61,
+    64,
+    65,
+    66,
+    68,
+    69,
+    70,
+    71,
+    73,
+    74,
+    79,
+    80,
+    81,
+    88,
+    89,
+    95,
+)
 """GM programs random arrangements draw from (no percussion, no sound effects)."""
 
 
@@ -89,8 +137,13 @@ def _render_midi(midi: Path, out: Path) -> F32:
     fluidsynth = shutil.which("fluidsynth")
     if fluidsynth is None or not SOUNDFONT.exists():
         raise RuntimeError("fluidsynth and fluid-soundfont-gm are needed to render corpus pieces")
-    subprocess.run([fluidsynth, "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(out), str(SOUNDFONT), str(midi)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        [fluidsynth, "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(out), str(SOUNDFONT), str(midi)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     audio, _ = sf.read(out, dtype="float32", always_2d=True)
     mono: F32 = audio.mean(axis=1)
     return mono
@@ -183,8 +236,15 @@ def sample_files() -> dict[str, list[Path]]:
     return groups
 
 
-def build_clips(pieces: int, sample_groups: int | None, pink: int, seconds: float, seed: int,
-                test_fraction: float = 0.25, log: bool = True) -> list[Clip]:
+def build_clips(
+    pieces: int,
+    sample_groups: int | None,
+    pink: int,
+    seconds: float,
+    seed: int,
+    test_fraction: float = 0.25,
+    log: bool = True,
+) -> list[Clip]:
     """Pink noise, `pieces` corpus renders and clips from `sample_groups` sample groups (None: all), split by group.
 
     Pink-noise clips cycle train, train, val, test; corpus pieces are Bach chorales in a seeded order.
@@ -192,8 +252,9 @@ def build_clips(pieces: int, sample_groups: int | None, pink: int, seconds: floa
     from music21 import corpus
 
     pink_split = ("train", "train", "val", "test")
-    clips = [Clip(f"pink-{i}", "pink", f"pink-{i}", pink_split[i % 4], pink_noise(seconds, seed + i))
-             for i in range(pink)]
+    clips = [
+        Clip(f"pink-{i}", "pink", f"pink-{i}", pink_split[i % 4], pink_noise(seconds, seed + i)) for i in range(pink)
+    ]
     paths = sorted(str(p) for p in corpus.getComposer("bach"))
     order = np.random.default_rng(seed).permutation(len(paths))[:pieces]
     if log and pieces:
@@ -202,8 +263,9 @@ def build_clips(pieces: int, sample_groups: int | None, pink: int, seconds: floa
         group = Path(paths[index]).name
         split = group_split(group, seed, test_fraction)
         arrangement = n if n < len(ARRANGEMENTS) else 1000 * seed + n
-        clips.append(Clip(f"corpus-{group}-{n}", "corpus", group, split,
-                          corpus_clip(paths[index], arrangement, seconds)))
+        clips.append(
+            Clip(f"corpus-{group}-{n}", "corpus", group, split, corpus_clip(paths[index], arrangement, seconds))
+        )
     groups = sample_files()
     names = sorted(groups)
     if sample_groups is not None:

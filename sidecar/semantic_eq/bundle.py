@@ -79,8 +79,9 @@ def load_bundle(directory: Path | None = None) -> Bundle:
     config: dict[str, Any] = dict(payload["config"])
     vae = EqVae(hidden=int(config["vae_hidden"]))
     vae.load_state_dict(payload["vae"])
-    encoder = AudioEncoder(mels=int(config["mels"]), channels=int(config["audio_channels"]),
-                           hidden=int(config["audio_hidden"]))
+    encoder = AudioEncoder(
+        mels=int(config["mels"]), channels=int(config["audio_channels"]), hidden=int(config["audio_hidden"])
+    )
     encoder.load_state_dict(payload["audio"])
     vae.eval()
     encoder.eval()

@@ -20,9 +20,7 @@ F64 = npt.NDArray[np.float64]
 _STEP = 1e-6
 
 
-def _residual_and_jacobian(
-    freqs: F64, target: F64, rate: float
-) -> tuple[Callable[[F64], F64], Callable[[F64], F64]]:
+def _residual_and_jacobian(freqs: F64, target: F64, rate: float) -> tuple[Callable[[F64], F64], Callable[[F64], F64]]:
     def residual(u: F64) -> F64:
         out: F64 = eqmath.response_db(eqmath.from_unit(u), freqs, rate) - target
         return out
@@ -57,20 +55,36 @@ def heuristic_starts(target: F64, freqs: F64, count: int, seed: int = 0) -> F64:
     return np.array(starts[:count])
 
 
-def refine(target: F64, freqs: F64, start_unit: F64, rate: float = eqmath.REFERENCE_RATE,
-           max_nfev: int = 200) -> tuple[F64, float]:
+def refine(
+    target: F64, freqs: F64, start_unit: F64, rate: float = eqmath.REFERENCE_RATE, max_nfev: int = 200
+) -> tuple[F64, float]:
     """(settings in natural units, dB RMS error) of a bounded least-squares fit from one start (unit space)."""
     residual, jacobian = _residual_and_jacobian(freqs, target, rate)
     start = np.clip(start_unit, -0.999, 0.999)
-    result = least_squares(residual, start, jac=jacobian, bounds=(-1.0, 1.0), method="trf", max_nfev=max_nfev,
-                           x_scale=1.0, xtol=1e-10, ftol=1e-10)
+    result = least_squares(
+        residual,
+        start,
+        jac=jacobian,
+        bounds=(-1.0, 1.0),
+        method="trf",
+        max_nfev=max_nfev,
+        x_scale=1.0,
+        xtol=1e-10,
+        ftol=1e-10,
+    )
     params = eqmath.from_unit(result.x)
     error = float(np.sqrt(np.mean(residual(result.x) ** 2)))
     return params, error
 
 
-def fit_curve(target: npt.ArrayLike, freqs: npt.ArrayLike, starts: int = 6, rate: float = eqmath.REFERENCE_RATE,
-              seed: int = 0, good_enough_db: float = 0.05) -> tuple[F64, float]:
+def fit_curve(
+    target: npt.ArrayLike,
+    freqs: npt.ArrayLike,
+    starts: int = 6,
+    rate: float = eqmath.REFERENCE_RATE,
+    seed: int = 0,
+    good_enough_db: float = 0.05,
+) -> tuple[F64, float]:
     """Best fit (settings (13,) in natural units, dB RMS error) of the 13-parameter EQ to `target` dB at `freqs`."""
     t = np.asarray(target, dtype=np.float64)
     f = np.asarray(freqs, dtype=np.float64)
@@ -85,8 +99,15 @@ def fit_curve(target: npt.ArrayLike, freqs: npt.ArrayLike, starts: int = 6, rate
     return best
 
 
-def fit_curves(targets: npt.ArrayLike, freqs: npt.ArrayLike, starts: int = 8, steps: int = 300, seed: int = 0,
-               rate: float = eqmath.REFERENCE_RATE, refine_top: int = 2) -> tuple[F64, F64]:
+def fit_curves(
+    targets: npt.ArrayLike,
+    freqs: npt.ArrayLike,
+    starts: int = 8,
+    steps: int = 300,
+    seed: int = 0,
+    rate: float = eqmath.REFERENCE_RATE,
+    refine_top: int = 2,
+) -> tuple[F64, F64]:
     """Fit many curves: (settings (N, 13) in natural units, dB RMS error (N,)).
 
     A batched multi-start Adam pass in torch (all curves x `starts` starts at once) ranks the starts; the best

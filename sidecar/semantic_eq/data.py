@@ -26,11 +26,13 @@ SAFE_FILE = Path("safedb") / "SAFEEqualiserUserData.csv"
 SOCIALFX_FILE = Path("socialfx") / "eq_contributions.csv"
 AUDEALIZE_FILE = Path("audealize") / "eqdescriptors.json"
 JUNK_DESCRIPTORS = frozenset({"test"})
+# fmt: off
 BAND_FREQS = np.array(
     [20, 50, 83, 120, 161, 208, 259, 318, 383, 455, 537, 628, 729, 843, 971, 1114, 1273, 1452, 1652, 1875, 2126, 2406,
      2719, 3070, 3462, 3901, 4392, 4941, 5556, 6244, 7014, 7875, 8839, 9917, 11124, 12474, 13984, 15675, 17566, 19682],
     dtype=np.float64,
 )
+# fmt: on
 """The 40 SocialEQ / Audealize band centres (Hz)."""
 CURVE_PEAK_DB = 5.0
 """Audealize web API: a curve min-max normalised to [-1, 1] becomes gains of curve x 5 dB (amount 1)."""
@@ -129,8 +131,9 @@ def curve_to_db(weights: npt.ArrayLike, freqs: npt.ArrayLike, rate: float = eqma
     return out
 
 
-def split_contributors(rows: list[SafeRow], seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-                       ) -> dict[str, str]:
+def split_contributors(
+    rows: list[SafeRow], seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+) -> dict[str, str]:
     """Contributor pseudonym -> 'train' | 'val' | 'test', so that no contributor is in two splits.
 
     Greedy and deterministic for a seed: contributors are taken largest first (ties in a seeded hash order) and
@@ -151,6 +154,7 @@ def split_contributors(rows: list[SafeRow], seed: int, fractions: tuple[float, f
     have_all = dict.fromkeys(SPLITS, 0.0)
     assignment: dict[str, str] = {}
     for c in order:
+
         def deficit(s: str, c: str = c) -> tuple[float, float]:
             frac = fractions[SPLITS.index(s)]
             key = frac - have_key[s] / total_key if key_rows[c] else 0.0

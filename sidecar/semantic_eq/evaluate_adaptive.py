@@ -63,8 +63,13 @@ def _change(before: F64, after: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
     return after - before, used
 
 
-def adaptive_metrics(handler: SemanticEqHandler, clips: list[Clip], lab: Labelled, split: str = "test",
-                     intensities: npt.ArrayLike = INTENSITIES) -> dict[str, Any]:
+def adaptive_metrics(
+    handler: SemanticEqHandler,
+    clips: list[Clip],
+    lab: Labelled,
+    split: str = "test",
+    intensities: npt.ArrayLike = INTENSITIES,
+) -> dict[str, Any]:
     """The adaptive-EQ figures over every non-noise clip of `split` (see the module docstring)."""
     freqs = handler.bundle.freqs
     medians = {w: safe_median_curve(lab, w, BAND_CENTRES) for w in OPPOSITE}
@@ -102,7 +107,8 @@ def adaptive_metrics(handler: SemanticEqHandler, clips: list[Clip], lab: Labelle
         "clip_names": names,
         "ltas_change_correlation_with_safe_median_at_0.7": {
             w: {**summary(v), "fraction_ge_0.8": float(np.mean(np.array(v) >= 0.8)) if v else float("nan")}
-            for w, v in corr.items()},
+            for w, v in corr.items()
+        },
         "intensity_0_bit_identical_fraction": float(np.mean(identical)) if identical else float("nan"),
         "change_strictly_increasing_with_intensity_fraction": float(np.mean(monotonic)) if monotonic else float("nan"),
         "already_has_character_gets_smaller_change_fraction": {w: float(np.mean(v)) for w, v in smaller.items()},

@@ -34,12 +34,23 @@ def summary(values: npt.ArrayLike) -> dict[str, float]:
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return {"n": 0}
-    return {"median": float(np.median(v)), "mean": float(v.mean()), "p10": float(np.percentile(v, 10)),
-            "p90": float(np.percentile(v, 90)), "n": int(v.size)}
+    return {
+        "median": float(np.median(v)),
+        "mean": float(v.mean()),
+        "p10": float(np.percentile(v, 10)),
+        "p90": float(np.percentile(v, 90)),
+        "n": int(v.size),
+    }
 
 
-def logistic_accuracy(x_train: F64, y_train: npt.NDArray[np.bool_], x_test: F64, y_test: npt.NDArray[np.bool_],
-                      l2: float = 1e-2, steps: int = 500) -> float:
+def logistic_accuracy(
+    x_train: F64,
+    y_train: npt.NDArray[np.bool_],
+    x_test: F64,
+    y_test: npt.NDArray[np.bool_],
+    l2: float = 1e-2,
+    steps: int = 500,
+) -> float:
     """Held-out accuracy of an L2-regularised logistic regression (standardised inputs, LBFGS in torch)."""
     if len(x_test) == 0 or len(set(y_train.tolist())) < 2:
         return float("nan")
@@ -77,7 +88,7 @@ def vae_metrics(bundle: Bundle, lab: Labelled) -> dict[str, Any]:
     train, test = pair & (splits == "train"), pair & (splits == "test")
     y_train, y_test = words[train] == "warm", words[test] == "warm"
     centroid_w, centroid_b = latents[train & (words == "warm")].mean(0), latents[train & (words == "bright")].mean(0)
-    nearest = (np.linalg.norm(latents[test] - centroid_w, axis=1) < np.linalg.norm(latents[test] - centroid_b, axis=1))
+    nearest = np.linalg.norm(latents[test] - centroid_w, axis=1) < np.linalg.norm(latents[test] - centroid_b, axis=1)
     out["warm_bright"] = {
         "latent_logistic_accuracy_test": logistic_accuracy(latents[train], y_train, latents[test], y_test),
         "latent_nearest_centroid_accuracy_test": float(np.mean(nearest == y_test)) if len(y_test) else float("nan"),
@@ -129,9 +140,14 @@ def audio_metrics(bundle: Bundle, clips: list[Clip], test_params: F64, per_clip:
     spread = np.linalg.norm(test_latents[:, None] - test_latents[None], axis=-1)
     mean_guess = np.linalg.norm(test_latents - test_latents.mean(0), axis=1)
     return {
-        "by_kind": {name: {"latent_distance": summary(b["latent"]), "decoded_vs_applied_db_rms": summary(b["db"]),
-                           "decoded_vs_applied_db_rms_offset_removed": summary(b["db_shape"])}
-                    for name, b in sorted(rows.items())},
+        "by_kind": {
+            name: {
+                "latent_distance": summary(b["latent"]),
+                "decoded_vs_applied_db_rms": summary(b["db"]),
+                "decoded_vs_applied_db_rms_offset_removed": summary(b["db_shape"]),
+            }
+            for name, b in sorted(rows.items())
+        },
         "latent_scale_reference": {
             "median_distance_between_two_test_settings": float(np.median(spread[np.triu_indices(len(spread), 1)])),
             "median_distance_of_always_guessing_the_mean_latent": float(np.median(mean_guess)),

@@ -65,6 +65,7 @@ def bin_freqs() -> F64:
 @lru_cache(maxsize=1)
 def mel_matrix() -> F32:
     """(MELS, bins) triangular HTK-mel filterbank, each band normalised to unit sum, every band non-empty."""
+
     def mel(f: F64) -> F64:
         out: F64 = 2595.0 * np.log10(1.0 + f / 700.0)
         return out

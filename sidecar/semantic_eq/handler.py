@@ -28,10 +28,36 @@ from sidecar.semantic_eq.bundle import Bundle, load_bundle
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-FILLER = frozenset({
-    "a", "an", "and", "the", "it", "its", "make", "more", "sound", "sounding", "bit", "little", "slightly", "very",
-    "much", "less", "please", "some", "too", "really", "quite", "rather", "somewhat", "kind", "of", "sort",
-})
+FILLER = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "the",
+        "it",
+        "its",
+        "make",
+        "more",
+        "sound",
+        "sounding",
+        "bit",
+        "little",
+        "slightly",
+        "very",
+        "much",
+        "less",
+        "please",
+        "some",
+        "too",
+        "really",
+        "quite",
+        "rather",
+        "somewhat",
+        "kind",
+        "of",
+        "sort",
+    }
+)
 EQ_SLICE = slice(engine_params.INDEX["low_gain"], engine_params.INDEX["high_freq"] + 1)
 
 
@@ -72,8 +98,13 @@ def split_words(words: str | Sequence[str]) -> list[str]:
 class SemanticEqHandler:
     """Describe handler for the sidecar: resolves words, analyses audio, returns an engine snapshot."""
 
-    def __init__(self, weights_dir: Path | None = None, bundle: Bundle | None = None, cache_size: int = 16,
-                 orthogonal_weight: float | None = None) -> None:
+    def __init__(
+        self,
+        weights_dir: Path | None = None,
+        bundle: Bundle | None = None,
+        cache_size: int = 16,
+        orthogonal_weight: float | None = None,
+    ) -> None:
         """Load the bundle (default: the shipped weights). `orthogonal_weight` is lam of traversal.py."""
         self.bundle = bundle if bundle is not None else load_bundle(weights_dir)
         self.orthogonal_weight = orthogonal_weight
@@ -81,13 +112,38 @@ class SemanticEqHandler:
         self._cache: OrderedDict[tuple[object, ...], tuple[F64, float, bool]] = OrderedDict()
         self._cache_size = cache_size
 
+    def warm_up(self) -> bool:
+        """Load the sentence-embedding model now (about 4 s, 90 MB) instead of at the first unknown word.
+
+        Returns False when synonyms are unavailable (the model package or the bundle's embeddings are missing).
+        """
+        if self.bundle.embeddings is None:
+            return False
+        try:
+            synonyms.load()
+        except synonyms.SynonymsUnavailableError:
+            return False
+        return True
+
     @property
     def vocabulary(self) -> list[str]:
         """Every known descriptor."""
         return list(self.bundle.words)
 
     def resolve(self, words: str | Sequence[str]) -> list[synonyms.Resolution]:
-        """How each requested word maps to known descriptors (a known multi-word phrase is kept whole)."""
+        """How each requested word maps to known descriptors (a known multi-word phrase is kept whole).
+
+        Raises NoCloseDescriptorError when a word has no reasonable neighbour; see `resolve_some`.
+        """
+        resolutions, refused = self.resolve_some(words)
+        if refused:
+            raise refused[0]
+        return resolutions
+
+    def resolve_some(
+        self, words: str | Sequence[str]
+    ) -> tuple[list[synonyms.Resolution], list[synonyms.NoCloseDescriptorError]]:
+        """(resolutions of the words that map to known descriptors, errors of those that do not)."""
         items = [words] if isinstance(words, str) else list(words)
         phrases: list[str] = []
         for item in items:
@@ -95,7 +151,14 @@ class SemanticEqHandler:
             phrases.extend([whole] if whole in self.bundle.words else split_words(item))
         if not phrases:
             raise IdawError("no descriptor given; try e.g. 'warm' or 'bright'")
-        return [synonyms.resolve(p, self.bundle.words, self.bundle.embeddings) for p in phrases]
+        resolutions: list[synonyms.Resolution] = []
+        refused: list[synonyms.NoCloseDescriptorError] = []
+        for phrase in phrases:
+            try:
+                resolutions.append(synonyms.resolve(phrase, self.bundle.words, self.bundle.embeddings))
+            except synonyms.NoCloseDescriptorError as error:
+                refused.append(error)
+        return resolutions, refused
 
     def target_latent(self, resolutions: Sequence[synonyms.Resolution]) -> tuple[F64, dict[str, float]]:
         """(mean latent of the resolved words, known word -> total weight); each requested word counts equally."""
@@ -106,16 +169,25 @@ class SemanticEqHandler:
         z = sum(w * self.bundle.centroids[self.bundle.words.index(word)] for word, w in weights.items())
         return np.asarray(z, dtype=np.float64), weights
 
-    def describe(self, words: str | Sequence[str], intensity: float, audio: npt.ArrayLike | None = None,
-                 rate: int = 16000, base: npt.ArrayLike | None = None) -> Description:
+    def describe(
+        self,
+        words: str | Sequence[str],
+        intensity: float,
+        audio: npt.ArrayLike | None = None,
+        rate: int = 16000,
+        base: npt.ArrayLike | None = None,
+    ) -> Description:
         """The EQ for `words` at `intensity` (0..1) adapted to `audio` (mono window at `rate`); see Description.
 
-        Raises NoCloseDescriptorError for a word with no reasonable neighbour, IdawError for a bad intensity.
+        Words with no reasonable neighbour are skipped (and named in `message`) when others resolve; when none
+        does, NoCloseDescriptorError is raised. IdawError for a bad intensity or no words.
         """
         t = float(intensity)
         if not np.isfinite(t) or not 0.0 <= t <= 1.0:
             raise IdawError(f"intensity must be within 0..1, got {intensity!r}")
-        resolutions = self.resolve(words)
+        resolutions, refused = self.resolve_some(words)
+        if not resolutions:  # nothing usable: the first refusal names the closest known words
+            raise refused[0]
         z_target, weights = self.target_latent(resolutions)
         full, error, adapted = self._full_eq(z_target, weights, audio, rate)
         eq = traversal.at_intensity(full, t)
@@ -131,13 +203,14 @@ class SemanticEqHandler:
             intensity=t,
             adapted=adapted,
             fit_error_db=error,
-            message=_message(resolutions, t, adapted),
+            message=_message(resolutions, t, adapted, [e.word for e in refused]),
         )
 
     __call__ = describe
 
-    def _full_eq(self, z_target: F64, weights: dict[str, float], audio: npt.ArrayLike | None,
-                 rate: int) -> tuple[F64, float, bool]:
+    def _full_eq(
+        self, z_target: F64, weights: dict[str, float], audio: npt.ArrayLike | None, rate: int
+    ) -> tuple[F64, float, bool]:
         """(full-intensity setting, fit error, adapted), cached per (words, audio) so the knob moves cheaply."""
         samples = None if audio is None else np.ascontiguousarray(audio, dtype=np.float32)
         digest = "" if samples is None else hashlib.sha1(samples.tobytes()).hexdigest()
@@ -147,15 +220,16 @@ class SemanticEqHandler:
             return self._cache[key]
         z_audio = None if samples is None else traversal.audio_latent(self.bundle, samples, rate)
         adapted = z_audio is not None
-        full, error, _ = traversal.full_intensity_eq(self.bundle, self._flat_latent if z_audio is None else z_audio,
-                                                     z_target, lam=self.orthogonal_weight)
+        full, error, _ = traversal.full_intensity_eq(
+            self.bundle, self._flat_latent if z_audio is None else z_audio, z_target, lam=self.orthogonal_weight
+        )
         self._cache[key] = (full, error, adapted)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return full, error, adapted
 
 
-def _message(resolutions: Sequence[synonyms.Resolution], intensity: float, adapted: bool) -> str:
+def _message(resolutions: Sequence[synonyms.Resolution], intensity: float, adapted: bool, ignored: list[str]) -> str:
     parts = []
     for r in resolutions:
         if r.direct:
@@ -164,4 +238,5 @@ def _message(resolutions: Sequence[synonyms.Resolution], intensity: float, adapt
             near = ", ".join(f"{w} ({s:.2f})" for w, _, s in r.neighbours)
             parts.append(f"'{r.word}' via {near}")
     how = "adapted to the audio" if adapted else "no usable audio, so relative to a flat EQ"
-    return f"{' + '.join(parts)} at intensity {intensity:.2f} ({how})"
+    skipped = f"; ignored (no close known word): {', '.join(repr(w) for w in ignored)}" if ignored else ""
+    return f"{' + '.join(parts)} at intensity {intensity:.2f} ({how}){skipped}"

@@ -57,13 +57,28 @@ def _hash_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def fitted_curves(curves: list[data.Curve], data_dir: Path, freqs: F64, seed: int, limit: int | None,
-                  log: bool = True, effort: str = "full") -> tuple[F64, F64, F64]:
+def fitted_curves(
+    curves: list[data.Curve],
+    data_dir: Path,
+    freqs: F64,
+    seed: int,
+    limit: int | None,
+    log: bool = True,
+    effort: str = "full",
+) -> tuple[F64, F64, F64]:
     """(settings (N, 13), fit error (N,), target dB (N, F)) for `curves`, from the cache when possible."""
     targets = np.array([data.curve_to_db(c.weights, freqs) for c in curves]).reshape(len(curves), len(freqs))
     key = hashlib.sha256(
-        "|".join([FIT_VERSION, _hash_files([data_dir / data.SOCIALFX_FILE, data_dir / data.AUDEALIZE_FILE]),
-                  str(len(freqs)), str(seed), str(limit)] + ([] if effort == "full" else [effort])).encode()
+        "|".join(
+            [
+                FIT_VERSION,
+                _hash_files([data_dir / data.SOCIALFX_FILE, data_dir / data.AUDEALIZE_FILE]),
+                str(len(freqs)),
+                str(seed),
+                str(limit),
+            ]
+            + ([] if effort == "full" else [effort])
+        ).encode()
     ).hexdigest()[:20]
     path = cache_dir() / f"curvefits-{key}.npz"
     if path.exists():
@@ -73,14 +88,18 @@ def fitted_curves(curves: list[data.Curve], data_dir: Path, freqs: F64, seed: in
     if log:
         print(f"semantic-eq: fitting the 13-parameter EQ to {len(curves)} descriptor curves ...", flush=True)
     starts, steps = FIT_EFFORT[effort]
-    params, errors = curvefit.fit_curves(targets, freqs, starts=starts, steps=steps, seed=seed) if curves else (
-        np.zeros((0, eqmath.NUM_EQ)), np.zeros(0))
+    params, errors = (
+        curvefit.fit_curves(targets, freqs, starts=starts, steps=steps, seed=seed)
+        if curves
+        else (np.zeros((0, eqmath.NUM_EQ)), np.zeros(0))
+    )
     np.savez(path, params=params, errors=errors)
     return params, errors, targets
 
 
-def load_labelled(data_dir: Path, seed: int, freqs: F64, curve_limit: int | None = None,
-                  log: bool = True, effort: str = "full") -> Labelled:
+def load_labelled(
+    data_dir: Path, seed: int, freqs: F64, curve_limit: int | None = None, log: bool = True, effort: str = "full"
+) -> Labelled:
     """SAFE rows with their contributor split, plus the fitted SocialFX and Audealize curves.
 
     `curve_limit` keeps only that many curves (spread over the file) for quick runs; None keeps all.

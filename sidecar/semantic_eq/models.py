@@ -32,11 +32,17 @@ class EqVae(nn.Module):
             "grid", torch.as_tensor(eqmath.log_grid(ENCODER_GRID_POINTS), dtype=torch.float64), persistent=False
         )
         self.encoder = nn.Sequential(
-            nn.Linear(ENCODER_GRID_POINTS, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(ENCODER_GRID_POINTS, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
             nn.Linear(hidden, 2 * latent),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(latent, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(latent, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
             nn.Linear(hidden, eqmath.NUM_EQ),
         )
         self.latent = latent
@@ -67,15 +73,24 @@ class AudioEncoder(nn.Module):
     long-term average spectrum (the log of the mean mel power, which an EQ shifts exactly), then an MLP.
     """
 
-    def __init__(self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.frames = nn.Sequential(
-            nn.Conv1d(mels, channels, 3, padding=1), nn.SiLU(), nn.Conv1d(channels, channels, 3, padding=1), nn.SiLU(),
+            nn.Conv1d(mels, channels, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv1d(channels, channels, 3, padding=1),
+            nn.SiLU(),
         )
         self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(2 * channels + mels, hidden), nn.SiLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, latent),
+            nn.Dropout(dropout),
+            nn.Linear(2 * channels + mels, hidden),
+            nn.SiLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, latent),
         )
         self.mels = mels
 

@@ -92,8 +92,40 @@ def gibberish(count: int = GIBBERISH_COUNT, seed: int = GIBBERISH_SEED) -> list[
     """Seeded nonsense strings: random letters and pseudo-syllables (the 'means nothing' reference)."""
     rng = np.random.default_rng(seed)
     letters = list("abcdefghijklmnopqrstuvwxyz")
-    onsets = ["b", "bl", "br", "c", "cl", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "kr", "l", "m", "n", "p",
-              "pl", "r", "s", "sk", "st", "t", "tr", "v", "w", "z", "zz", "x", "q"]
+    onsets = [
+        "b",
+        "bl",
+        "br",
+        "c",
+        "cl",
+        "d",
+        "dr",
+        "f",
+        "fl",
+        "g",
+        "gr",
+        "h",
+        "j",
+        "k",
+        "kr",
+        "l",
+        "m",
+        "n",
+        "p",
+        "pl",
+        "r",
+        "s",
+        "sk",
+        "st",
+        "t",
+        "tr",
+        "v",
+        "w",
+        "z",
+        "zz",
+        "x",
+        "q",
+    ]
     vowels = ["a", "e", "i", "o", "u", "oo", "y"]
     codas = ["", "k", "rt", "mp", "ft", "nk", "x", "g", "b"]
     out: list[str] = []
@@ -102,8 +134,10 @@ def gibberish(count: int = GIBBERISH_COUNT, seed: int = GIBBERISH_SEED) -> list[
             out.append("".join(rng.choice(letters, size=int(rng.integers(3, 8)))))
         else:
             syllables = int(rng.integers(1, 3))
-            out.append("".join(str(rng.choice(onsets)) + str(rng.choice(vowels)) for _ in range(syllables))
-                       + str(rng.choice(codas)))
+            out.append(
+                "".join(str(rng.choice(onsets)) + str(rng.choice(vowels)) for _ in range(syllables))
+                + str(rng.choice(codas))
+            )
     return out
 
 
@@ -112,8 +146,14 @@ def _gibberish_embeddings() -> F32:
     return embed(gibberish())
 
 
-def resolve(word: str, words: list[str], embeddings: F32 | None, exclude: int = -1,
-            query: F32 | None = None) -> Resolution:
+def load() -> None:
+    """Load the embedding model and embed the gibberish reference now; raises SynonymsUnavailableError."""
+    _gibberish_embeddings()
+
+
+def resolve(
+    word: str, words: list[str], embeddings: F32 | None, exclude: int = -1, query: F32 | None = None
+) -> Resolution:
     """Resolve `word` against the vocabulary `words` (with unit-norm `embeddings`, same order).
 
     `exclude` hides one vocabulary entry and `query` supplies the word's embedding (leave-one-word-out

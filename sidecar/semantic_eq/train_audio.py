@@ -61,10 +61,12 @@ def eq_pool(params: F64, seed: int) -> F64:
 class _Batcher:
     """Random crops of the clips' power spectrograms, each scaled to unit mean power (the reference level)."""
 
-    def __init__(self, clips: list[Clip], crop_frames: int, pink_fraction: float, seed: int,
-                 mix_fraction: float = 0.0) -> None:
-        self.spectra = [torch.as_tensor(features.power_spectrogram(features.to_analysis(c.audio, 44100)))
-                        for c in clips]
+    def __init__(
+        self, clips: list[Clip], crop_frames: int, pink_fraction: float, seed: int, mix_fraction: float = 0.0
+    ) -> None:
+        self.spectra = [
+            torch.as_tensor(features.power_spectrogram(features.to_analysis(c.audio, 44100))) for c in clips
+        ]
         self.pink = np.array([i for i, c in enumerate(clips) if c.kind == "pink"], dtype=np.int64)
         self.other = np.array([i for i, c in enumerate(clips) if c.kind != "pink"], dtype=np.int64)
         self.pink_fraction = pink_fraction if len(self.pink) and len(self.other) else float(len(self.pink) > 0)
@@ -95,8 +97,16 @@ class _Batcher:
         return torch.stack(out)
 
 
-def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, config: AudioConfig, seed: int,
-                        val_params: F64 | None = None, log: bool = True) -> tuple[AudioEncoder, dict[str, float]]:
+def train_audio_encoder(
+    vae: EqVae,
+    clips: list[Clip],
+    pool: F64,
+    freqs: F64,
+    config: AudioConfig,
+    seed: int,
+    val_params: F64 | None = None,
+    log: bool = True,
+) -> tuple[AudioEncoder, dict[str, float]]:
     """Train on the 'train' clips with the VAE frozen; returns (encoder in eval mode, stats).
 
     When there are 'val' clips and `val_params` (settings of validation contributors), the encoder is scored
@@ -118,8 +128,7 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         pool_z, _ = vae.encode(torch.as_tensor(eqmath.to_unit(pool), dtype=torch.float32))
     pool_resp = torch.as_tensor(eqmath.response_db(pool, freqs))
     f = torch.as_tensor(freqs, dtype=torch.float64)
-    encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden,
-                           dropout=config.dropout)
+    encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden, dropout=config.dropout)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(1, config.steps))
     start = time.perf_counter()
@@ -133,7 +142,7 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
         z = encoder(log_mel, ltas)
         target = pool_z[pick_t]
         latent = ((z - target) ** 2).sum(dim=1).mean()
-        logits = -torch.cdist(z, target) ** 2 / config.temperature
+        logits = -(torch.cdist(z, target) ** 2) / config.temperature
         same = torch.as_tensor(pick[:, None] == pick[None, :])
         logits = logits.masked_fill(same & ~torch.eye(len(pick), dtype=torch.bool), -1e9)
         contrastive = torch.nn.functional.cross_entropy(logits, torch.arange(len(pick)))
@@ -158,12 +167,18 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
                 best_val, best_state = val, {k: v.detach().clone() for k, v in encoder.state_dict().items()}
                 best_parts = val_parts
             if log:
-                print(f"semantic-eq: audio step {step + 1}: val latent (pink, instruments) "
-                      f"{val_parts[0]:.3f}, {val_parts[1]:.3f}", flush=True)
+                print(
+                    f"semantic-eq: audio step {step + 1}: val latent (pink, instruments) "
+                    f"{val_parts[0]:.3f}, {val_parts[1]:.3f}",
+                    flush=True,
+                )
         if log and (step % 500 == 499 or step == config.steps - 1):
-            print(f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
-                  f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}, best val latent (pink, "
-                  f"instruments) {best_parts[0]:.3f}, {best_parts[1]:.3f}", flush=True)
+            print(
+                f"semantic-eq: audio step {step + 1}/{config.steps}: latent {running[0]:.3f}, "
+                f"contrastive {running[1]:.3f}, response dB^2 {running[2]:.2f}, best val latent (pink, "
+                f"instruments) {best_parts[0]:.3f}, {best_parts[1]:.3f}",
+                flush=True,
+            )
     if best_state is not None:
         encoder.load_state_dict(best_state)
     encoder.eval()
@@ -175,8 +190,9 @@ def train_audio_encoder(vae: EqVae, clips: list[Clip], pool: F64, freqs: F64, co
     }
 
 
-def _validation_set(vae: EqVae, clips: list[Clip], params: F64 | None, crop_frames: int, seed: int,
-                    count: int = 256) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor] | None:
+def _validation_set(
+    vae: EqVae, clips: list[Clip], params: F64 | None, crop_frames: int, seed: int, count: int = 256
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor] | None:
     """Fixed validation ((log-mel, LTAS), target latents, is-pink mask): half pink noise, half instruments.
 
     None when there are no validation clips of both kinds or no settings.

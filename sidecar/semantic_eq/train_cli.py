@@ -43,11 +43,19 @@ SIZES: dict[str, Size] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `idaw train semantic-eq`."""
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"),
-                        help="folder holding safedb/, socialfx/ and audealize/ (default ../shared/data)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="folder holding safedb/, socialfx/ and audealize/ (default ../shared/data)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write semantic_eq.pt and metrics.json to")
-    parser.add_argument("--size", choices=sorted(SIZES), default="full",
-                        help="full: the shipped run (about 20 min on 2 cores); tiny: a seconds-long smoke run")
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="full",
+        help="full: the shipped run (about 12 min on 2 shared cores, cold cache); tiny: a seconds-long smoke run",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, fits, training and evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the models are small)")
     parser.add_argument("--audio-steps", type=int, default=None, help="override the audio encoder's step count")
@@ -93,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     splits = np.array(lab.splits)
     pool = train_audio.eq_pool(lab.params[splits == "train"], seed)
     audio_config = train_audio.AudioConfig(steps=size.audio_steps)
-    encoder, audio_stats = train_audio.train_audio_encoder(vae, clips, pool, freqs, audio_config, seed,
-                                                           val_params=lab.params[splits == "val"])
+    encoder, audio_stats = train_audio.train_audio_encoder(
+        vae, clips, pool, freqs, audio_config, seed, val_params=lab.params[splits == "val"]
+    )
     t = lap("audio_encoder", t)
     try:
         embeddings = synonyms.embed(voc.words)
@@ -103,19 +112,31 @@ def run(args: argparse.Namespace) -> int:
         embeddings = None
     t = lap("synonym_embeddings", t)
     config: dict[str, Any] = {
-        "version": VERSION, "seed": seed, "size": args.size, "grid_points": len(freqs),
-        "vae_hidden": vae_config.hidden, "mels": 64, "audio_channels": audio_config.channels,
-        "audio_hidden": audio_config.hidden, "vae": asdict(vae_config), "audio": asdict(audio_config),
+        "version": VERSION,
+        "seed": seed,
+        "size": args.size,
+        "grid_points": len(freqs),
+        "vae_hidden": vae_config.hidden,
+        "mels": 64,
+        "audio_channels": audio_config.channels,
+        "audio_hidden": audio_config.hidden,
+        "vae": asdict(vae_config),
+        "audio": asdict(audio_config),
     }
     bundle = Bundle(vae, encoder, voc.words, voc.counts, voc.centroids, embeddings, config)
     path = bundle.save(args.out)
     metrics: dict[str, Any] = {
-        "version": VERSION, "seed": seed, "size": args.size, "threads": int(args.threads),
+        "version": VERSION,
+        "seed": seed,
+        "size": args.size,
+        "threads": int(args.threads),
         "data": _data_summary(lab, clips, voc.words),
         "training": {**vae_stats, **audio_stats},
         "weights_bytes": path.stat().st_size,
-        "parameters": {"vae": sum(p.numel() for p in vae.parameters()),
-                       "audio_encoder": sum(p.numel() for p in encoder.parameters())},
+        "parameters": {
+            "vae": sum(p.numel() for p in vae.parameters()),
+            "audio_encoder": sum(p.numel() for p in encoder.parameters()),
+        },
     }
     if not args.skip_eval:
         metrics.update(_evaluate(bundle, lab, clips, voc, size, seed))
@@ -123,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
     timings["total"] = round(time.perf_counter() - started, 1)
     metrics["timings_seconds"] = timings
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
-    print(f"semantic-eq: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and metrics.json "
-          f"in {timings['total']:.0f} s", flush=True)
+    print(
+        f"semantic-eq: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) and metrics.json in {timings['total']:.0f} s",
+        flush=True,
+    )
     return 0
 
 
@@ -145,9 +168,13 @@ def _data_summary(lab: Any, clips: list[Any], words: list[str]) -> dict[str, Any
         "safe_contributors_per_split": {s: len(v) for s, v in sorted(contributors.items())},
         "contributor_overlap_between_splits": sum(
             len(contributors.get(a, set()) & contributors.get(b, set()))
-            for a, b in (("train", "val"), ("train", "test"), ("val", "test"))),
-        "curve_fit_db_rms": {"median": float(np.median(fits)) if fits else None,
-                             "p90": float(np.percentile(fits, 90)) if fits else None, "n": len(fits)},
+            for a, b in (("train", "val"), ("train", "test"), ("val", "test"))
+        ),
+        "curve_fit_db_rms": {
+            "median": float(np.median(fits)) if fits else None,
+            "p90": float(np.percentile(fits, 90)) if fits else None,
+            "n": len(fits),
+        },
         "clips": {f"{k}/{s}": n for (k, s), n in sorted(Counter((c.kind, c.split) for c in clips).items())},
         "vocabulary_words": len(words),
     }
@@ -162,17 +189,25 @@ def _evaluate(bundle: Any, lab: Any, clips: list[Any], voc: Any, size: Size, see
     safe_test = np.array([s == "safe" and sp == "test" for s, sp in zip(lab.sources, lab.splits, strict=True)])
     print("semantic-eq: evaluating ...", flush=True)
     out: dict[str, Any] = {"eq_vae": evaluate_models.vae_metrics(bundle, lab)}
-    out["audio_encoder"] = evaluate_models.audio_metrics(bundle, clips, lab.params[safe_test],
-                                                         size.eval_settings_per_clip, seed)
+    out["audio_encoder"] = evaluate_models.audio_metrics(
+        bundle, clips, lab.params[safe_test], size.eval_settings_per_clip, seed
+    )
     handler = SemanticEqHandler(bundle=bundle)
     out["adaptive_eq"] = evaluate_adaptive.adaptive_metrics(handler, clips, lab)
     sweep: dict[str, Any] = {}
     for lam in (0.0, 0.5, 1.0):  # how lam was chosen: validation clips only, intensities 0 and 0.7
-        m = evaluate_adaptive.adaptive_metrics(SemanticEqHandler(bundle=bundle, orthogonal_weight=lam), clips, lab,
-                                               split="val", intensities=(0.0, 0.7))
-        sweep[f"lam={lam:g}"] = {k: m[k] for k in ("clips", "ltas_change_correlation_with_safe_median_at_0.7",
-                                                   "already_has_character_gets_smaller_change_fraction",
-                                                   "change_ratio_already_vs_opposite")}
+        m = evaluate_adaptive.adaptive_metrics(
+            SemanticEqHandler(bundle=bundle, orthogonal_weight=lam), clips, lab, split="val", intensities=(0.0, 0.7)
+        )
+        sweep[f"lam={lam:g}"] = {
+            k: m[k]
+            for k in (
+                "clips",
+                "ltas_change_correlation_with_safe_median_at_0.7",
+                "already_has_character_gets_smaller_change_fraction",
+                "change_ratio_already_vs_opposite",
+            )
+        }
     out["adaptive_eq_lambda_sweep_on_validation_clips"] = sweep
     out["synonyms_leave_one_word_out"] = evaluate_adaptive.synonym_metrics(handler, voc)
     return out

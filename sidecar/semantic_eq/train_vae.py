@@ -97,8 +97,10 @@ def train_vae(
                 best_val = val
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if log and epoch % 50 == 49:
-                print(f"semantic-eq: VAE epoch {epoch + 1}: train loss {loss.item():.3f}, "
-                      f"val median dB RMS {val:.3f}", flush=True)
+                print(
+                    f"semantic-eq: VAE epoch {epoch + 1}: train loss {loss.item():.3f}, val median dB RMS {val:.3f}",
+                    flush=True,
+                )
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -19,7 +19,7 @@ z_audio) at its endpoint, made *relative* to the audio (decoded as an absolute E
 is not flat at t = 0). The shipped lam (ORTHOGONAL_WEIGHT) is 0: on real instruments the audio encoder cannot
 separate an instrument's own spectrum from an EQ, so a_perp is mostly the instrument's spectral shape, and
 "correcting" it made the change stop looking like the descriptor (validation clips, warm / bright at 0.7:
-median LTAS-change correlation with SAFE-DB's medians 0.95 / 0.99 with lam = 0, 0.73 / 0.83 with lam = 1;
+median LTAS-change correlation with SAFE-DB's medians 0.95 / 0.99 with lam = 0, 0.75 / 0.82 with lam = 1;
 metrics.json has the sweep). What the audio encoder does get right on real audio is the *ordering* along
 the descriptor's axis (a bass line reads warmer than a hi-hat, a clip through a warm EQ warmer than through a
 bright one), and that is exactly what p uses. k replaces the document's 1 - p by a smooth, strictly
@@ -60,8 +60,9 @@ def flat_eq() -> F64:
     return flat
 
 
-def audio_latent(bundle: Bundle, audio: npt.ArrayLike, rate: int, normalise: bool = True,
-                 power_scale: float | None = None) -> F64 | None:
+def audio_latent(
+    bundle: Bundle, audio: npt.ArrayLike, rate: int, normalise: bool = True, power_scale: float | None = None
+) -> F64 | None:
     """The audio encoder's latent for a clip, or None when it is shorter than MIN_SECONDS or silent.
 
     `power_scale` (evaluation only) multiplies the power spectrogram instead of normalising it.
@@ -119,8 +120,9 @@ def relative_curve(bundle: Bundle, z_audio: F64, z_target: F64, lam: float | Non
     return out, p
 
 
-def full_intensity_eq(bundle: Bundle, z_audio: F64, z_target: F64, starts: int = 6,
-                      lam: float | None = None) -> tuple[F64, float, F64]:
+def full_intensity_eq(
+    bundle: Bundle, z_audio: F64, z_target: F64, starts: int = 6, lam: float | None = None
+) -> tuple[F64, float, F64]:
     """(setting P fitted to R, its fit error in dB RMS, R) for the traversal's endpoint."""
     curve, _ = relative_curve(bundle, z_audio, z_target, lam)
     params, error = curvefit.fit_curve(curve, bundle.freqs, starts=starts)
