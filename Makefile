@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt') CMakeLists.txt pyproject.toml
 
-.PHONY: setup demo test test-cpp test-python lint bench clean
+.PHONY: setup demo test test-cpp test-plugin test-python lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,10 +26,13 @@ $(VENV)/.installed: $(VENV)/.system-deps $(CORE_SOURCES)
 demo: setup
 	$(BIN)/idaw demo --out out/demo
 
-test: $(VENV)/.test-deps setup test-cpp test-python
+test: $(VENV)/.test-deps setup test-cpp test-plugin test-python
 
 test-cpp: $(VENV)/.test-deps
 	plugin_cpp/tests/run_cpp_tests.sh
+
+test-plugin: $(VENV)/.test-deps setup
+	plugin_cpp/plugin/build_and_test.sh --build-only
 
 test-python: $(VENV)/.test-deps setup
 	$(BIN)/python -m pytest tests
