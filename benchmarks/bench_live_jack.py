@@ -89,21 +89,66 @@ def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> com
     observer.activate()
     helpers: list[subprocess.Popen[bytes]] = []
     try:
-        helpers.append(subprocess.Popen([_program(C_PLAYER)], env=server.env(), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        helpers.append(
+            subprocess.Popen(
+                [_program(C_PLAYER)],
+                env=server.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         _wait_for_ports(observer, C_PLAYER, helpers[0])
         # jack_rec records the dummy capture ports; idaw's outputs are added to them (silence) when it starts.
-        helpers.append(subprocess.Popen([_program("jack_rec"), "-f", str(wav_path), "-d", str(int(seconds + 300)),
-                                         "-b", "32", "system:capture_1", "system:capture_2"], env=server.env(),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        helpers.append(
+            subprocess.Popen(
+                [
+                    _program("jack_rec"),
+                    "-f",
+                    str(wav_path),
+                    "-d",
+                    str(int(seconds + 300)),
+                    "-b",
+                    "32",
+                    "system:capture_1",
+                    "system:capture_2",
+                ],
+                env=server.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
         _wait_for_ports(observer, C_RECORDER, helpers[1])
         mark = server.log_size()
         xruns.clear()
         result = subprocess.run(
-            [sys.executable, "-m", "realtime.cli", "live", "--no-sidecar", "--input-device", C_PLAYER, "--output-device", C_RECORDER,
-             "--client-name", CLIENT, "--duration", f"{seconds:g}", "--report", str(report_path),
-             *chain_args(common.FULL_CHAIN), *(["--stress-python"] if stress else [])],
-            cwd=REPO, env=server.env(), capture_output=True, text=True, timeout=seconds + 120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "realtime.cli",
+                "live",
+                "--no-sidecar",
+                "--input-device",
+                C_PLAYER,
+                "--output-device",
+                C_RECORDER,
+                "--client-name",
+                CLIENT,
+                "--duration",
+                f"{seconds:g}",
+                "--report",
+                str(report_path),
+                *chain_args(common.FULL_CHAIN),
+                *(["--stress-python"] if stress else []),
+            ],
+            cwd=REPO,
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            check=False,
+        )
         time.sleep(0.5)  # silence after idaw's last block reaches the file
         observer_xruns = len(xruns)
         helpers[1].send_signal(signal.SIGINT)
@@ -153,23 +198,32 @@ def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> com
 def run(quick: bool = False) -> common.Json:
     """The benchmark's JSON: config, then one `measure` result without and one with --stress-python."""
     seconds = QUICK_SECONDS if quick else SECONDS
-    with tempfile.TemporaryDirectory(prefix="idaw-bench-live-") as tmp, \
-            JackServer(rate=common.RATE, period=PERIOD, name=f"idaw_bench_{os.getpid()}") as server:
-        results = {name: measure(server, seconds, stress, Path(tmp))
-                   for name, stress in (("plain", False), ("stress_python", True))}
+    with (
+        tempfile.TemporaryDirectory(prefix="idaw-bench-live-") as tmp,
+        JackServer(rate=common.RATE, period=PERIOD, name=f"idaw_bench_{os.getpid()}") as server,
+    ):
+        results = {
+            name: measure(server, seconds, stress, Path(tmp))
+            for name, stress in (("plain", False), ("stress_python", True))
+        }
     return {
         "benchmark": "live_jack",
-        "config": {"rate_hz": common.RATE, "period": PERIOD, "seconds_per_run": seconds,
-                   "driver": "jackd -R -d dummy", "params": common.FULL_CHAIN,
-                   "clients": f"{C_PLAYER} (sine) -> idaw live -> jack_rec (WAV); observer: xrun callback only"},
+        "config": {
+            "rate_hz": common.RATE,
+            "period": PERIOD,
+            "seconds_per_run": seconds,
+            "driver": "jackd -R -d dummy",
+            "params": common.FULL_CHAIN,
+            "clients": f"{C_PLAYER} (sine) -> idaw live -> jack_rec (WAV); observer: xrun callback only",
+        },
         "notes": {
             "callback_us": "the engine's own per-callback timing (histogram bins about 4.4% wide; max exact)",
             "xruns.bridge": "callbacks PortAudio flagged with an under/overflow (idaw's bridge counters)",
             "xruns.observer_jack_callback": "xruns the observer's xrun callback saw from idaw's launch to its exit",
             "xruns.jackd_driver_woke_late": "jackd's own timer thread woke too late (the machine stalled the server)",
             "blocks": "bridge callbacks vs the cycles jack_rec recorded from idaw's first to its last output block "
-                      "(cycles the server ran the graph in; after an xrun jackd skips the graph for a cycle, counted "
-                      "in cycles_skipped_by_xruns)",
+            "(cycles the server ran the graph in; after an xrun jackd skips the graph for a cycle, counted "
+            "in cycles_skipped_by_xruns)",
         },
         "results": results,
     }

@@ -66,8 +66,9 @@ def _regime(folder: Path, seconds: float, sweep: bool) -> common.Json:
     engine = idaw_core.Engine()
     engine.prepare(float(RATE), BLOCK, 2)
     midi_settings.install_nets(engine, folder)
-    settings = midi_settings.MidiSettings(tempo_bpm=TEMPO,
-                                          emotion=tuple(midi_settings.emotion_from_valence_arousal(0.4, 0.5)))
+    settings = midi_settings.MidiSettings(
+        tempo_bpm=TEMPO, emotion=tuple(midi_settings.emotion_from_valence_arousal(0.4, 0.5))
+    )
     midi_settings.push(engine, settings, enabled=True)
     block = np.zeros((BLOCK, 2), np.float32)
     scratch = np.ones(64 << 20, np.uint8) if sweep else None
@@ -81,9 +82,14 @@ def _regime(folder: Path, seconds: float, sweep: bool) -> common.Json:
     out: common.Json = {"steps": counters["steps"], "notes": counters["note_ons"], "sched_fifo": realtime}
     for key in ("step_timing", "bar_step_timing"):
         t = counters[key]
-        out[key] = {"count": t["count"], "p50_us": round(t["p50_us"], 1), "p99_us": round(t["p99_us"], 1),
-                    "max_us": round(t["max_us"], 1), "p50_pct_of_block": round(100 * t["p50_us"] / BLOCK_US, 2),
-                    "p99_pct_of_block": round(100 * t["p99_us"] / BLOCK_US, 2)}
+        out[key] = {
+            "count": t["count"],
+            "p50_us": round(t["p50_us"], 1),
+            "p99_us": round(t["p99_us"], 1),
+            "max_us": round(t["max_us"], 1),
+            "p50_pct_of_block": round(100 * t["p50_us"] / BLOCK_US, 2),
+            "p99_pct_of_block": round(100 * t["p99_us"] / BLOCK_US, 2),
+        }
     return out
 
 
@@ -92,9 +98,14 @@ def run(quick: bool = False) -> common.Json:
     with tempfile.TemporaryDirectory(prefix="idaw-bench-midi-") as tmp:
         folder, origin = _nets(Path(tmp))
         seconds = 20.0 if quick else 120.0
-        return {"nets": origin, "tempo_bpm": TEMPO, "block_frames": BLOCK, "block_us": round(BLOCK_US, 1),
-                "back_to_back": _regime(folder, seconds, sweep=False),
-                "cold_cache": _regime(folder, seconds / 4, sweep=True)}
+        return {
+            "nets": origin,
+            "tempo_bpm": TEMPO,
+            "block_frames": BLOCK,
+            "block_us": round(BLOCK_US, 1),
+            "back_to_back": _regime(folder, seconds, sweep=False),
+            "cold_cache": _regime(folder, seconds / 4, sweep=True),
+        }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,8 +78,11 @@ class _Stress:
         self.stop.set()
         if self.thread is not None:
             self.thread.join(2.0)
-        return {"iterations": self.iterations, "gc_collections": self.collections,
-                "max_gc_collect_ms": round(self.max_collect_ms, 3)}
+        return {
+            "iterations": self.iterations,
+            "gc_collections": self.collections,
+            "max_gc_collect_ms": round(self.max_collect_ms, 3),
+        }
 
 
 def _start_describe_prompt(host: sidecar_host.HostSidecar) -> None:
@@ -103,8 +106,10 @@ def _start_describe_prompt(host: sidecar_host.HostSidecar) -> None:
                 pass
             try:
                 result = host.describe(parts, intensity)
-                print(f"describe {' '.join(parts)} at {intensity:g}: used {', '.join(result.used) or 'nothing'}",
-                      flush=True)
+                print(
+                    f"describe {' '.join(parts)} at {intensity:g}: used {', '.join(result.used) or 'nothing'}",
+                    flush=True,
+                )
             except IdawError as error:
                 print(f"describe: {error}", flush=True)
 
@@ -114,28 +119,60 @@ def _start_describe_prompt(host: sidecar_host.HostSidecar) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `idaw live`."""
     io = parser.add_argument_group("audio device")
-    io.add_argument("--device", default=None, metavar="DEV",
-                    help="input and output device: index or part of its name (default: the JACK server's "
-                    "system ports when JACK runs, else the system default)")
+    io.add_argument(
+        "--device",
+        default=None,
+        metavar="DEV",
+        help="input and output device: index or part of its name (default: the JACK server's "
+        "system ports when JACK runs, else the system default)",
+    )
     io.add_argument("--input-device", default=None, metavar="DEV", help="input device (overrides --device)")
     io.add_argument("--output-device", default=None, metavar="DEV", help="output device (overrides --device)")
-    io.add_argument("--rate", type=int, default=DEFAULT_RATE, metavar="HZ",
-                    help=f"sample rate (default {DEFAULT_RATE}; JACK streams run at the server's rate)")
-    io.add_argument("--blocksize", type=int, default=0, metavar="N",
-                    help="frames per callback; 0 (default) takes the host's period, adding no latency")
-    io.add_argument("--channels", type=int, default=2, metavar="N",
-                    help=f"input and output channels, 1..{idaw_core.MAX_CHANNELS} (default 2)")
-    io.add_argument("--client-name", default=live_stream.DEFAULT_CLIENT_NAME, metavar="NAME",
-                    help=f"JACK client name (default {live_stream.DEFAULT_CLIENT_NAME})")
+    io.add_argument(
+        "--rate",
+        type=int,
+        default=DEFAULT_RATE,
+        metavar="HZ",
+        help=f"sample rate (default {DEFAULT_RATE}; JACK streams run at the server's rate)",
+    )
+    io.add_argument(
+        "--blocksize",
+        type=int,
+        default=0,
+        metavar="N",
+        help="frames per callback; 0 (default) takes the host's period, adding no latency",
+    )
+    io.add_argument(
+        "--channels",
+        type=int,
+        default=2,
+        metavar="N",
+        help=f"input and output channels, 1..{idaw_core.MAX_CHANNELS} (default 2)",
+    )
+    io.add_argument(
+        "--client-name",
+        default=live_stream.DEFAULT_CLIENT_NAME,
+        metavar="NAME",
+        help=f"JACK client name (default {live_stream.DEFAULT_CLIENT_NAME})",
+    )
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                           help="stop after this long (default: run until Ctrl-C or SIGTERM)")
-    run_group.add_argument("--stats", action="store_true",
-                           help="print callback timing, over-budget blocks, xruns and blocks once a second")
+    run_group.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long (default: run until Ctrl-C or SIGTERM)",
+    )
+    run_group.add_argument(
+        "--stats", action="store_true", help="print callback timing, over-budget blocks, xruns and blocks once a second"
+    )
     run_group.add_argument("--report", default=None, metavar="FILE", help="write a JSON summary here at exit")
-    run_group.add_argument("--stress-python", action="store_true",
-                           help="diagnostics: keep a busy pure-Python thread and forced gc.collect() running "
-                           "in this process, to show the native callback does not depend on the interpreter")
+    run_group.add_argument(
+        "--stress-python",
+        action="store_true",
+        help="diagnostics: keep a busy pure-Python thread and forced gc.collect() running "
+        "in this process, to show the native callback does not depend on the interpreter",
+    )
     options.add_chain_arguments(parser)
     sidecar_host.add_arguments(parser)
     midi_live.add_arguments(parser)
@@ -173,8 +210,10 @@ def stats_line(elapsed: float, window: dict[str, Any], bridge: dict[str, Any], b
         pct = t[f"{key}_pct"]
         return f"{key} {t[f'{key}_us']:.1f} µs ({pct:.2f}%)" if pct is not None else f"{key} -"
 
-    return (f"[{elapsed:7.1f} s] callback {part('p50')}, {part('p99')}, {part('max')} | "
-            f"over-budget {window['over_budget']} | xruns {bridge['xruns']} | blocks {bridge['callbacks']}")
+    return (
+        f"[{elapsed:7.1f} s] callback {part('p50')}, {part('p99')}, {part('max')} | "
+        f"over-budget {window['over_budget']} | xruns {bridge['xruns']} | blocks {bridge['callbacks']}"
+    )
 
 
 def _install_stop_handlers(stop: list[bool]) -> Callable[[], None]:
@@ -245,8 +284,12 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
     stop = [False]
     restore_signals = _install_stop_handlers(stop)
     stress = _Stress() if args.stress_python else None
-    base: dict[str, Any] = {**info, "requested_blocksize": args.blocksize, "channels": args.channels,
-                            "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)}}
+    base: dict[str, Any] = {
+        **info,
+        "requested_blocksize": args.blocksize,
+        "channels": args.channels,
+        "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)},
+    }
     try:
         stream.start()
     except sd.PortAudioError as error:
@@ -263,8 +306,11 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
         live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
         raise
     if host is not None:
-        print(f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "
-              f"`idaw sidecar --bind {host.endpoint} --describe WORD`", flush=True)
+        print(
+            f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "
+            f"`idaw sidecar --bind {host.endpoint} --describe WORD`",
+            flush=True,
+        )
         _start_describe_prompt(host)
     if stress is not None:
         stress.start()
@@ -298,12 +344,18 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
         frames_seen = int(counters["last_callback_frames"]) or block_frames
         summary = engine.timing_summary()
         return {
-            "status": status, **base, "seconds": round(elapsed, 3),
-            "callbacks": counters["callbacks"], "frames": counters["frames"], "xruns": counters["xruns"],
-            "block_size": frames_seen, "block_ms": round(1e3 * frames_seen / args.rate, 4),
+            "status": status,
+            **base,
+            "seconds": round(elapsed, 3),
+            "callbacks": counters["callbacks"],
+            "frames": counters["frames"],
+            "xruns": counters["xruns"],
+            "block_size": frames_seen,
+            "block_ms": round(1e3 * frames_seen / args.rate, 4),
             "budget_fraction": BUDGET_FRACTION,
             "timing": _timing_fields(summary, frames_seen / args.rate if frames_seen else 0.0),
-            "bridge": counters, "engine": engine.counters(),
+            "bridge": counters,
+            "engine": engine.counters(),
             "stress_python": stress.finish() if stress is not None else None,
             "sidecar": dataclasses.asdict(host.link.stats()) if host is not None else None,
             "midi": midi_report,
@@ -314,17 +366,28 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
     if status != "ok":  # PortAudio may hang in stop/close or at exit once the server is gone: leave at once
         report = final_report()
         live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
-        _fatal_exit(f"the audio stream stopped unexpectedly after {elapsed:.1f} s (JACK server gone or device "
-                    "lost)", args.report, report, EXIT_STREAM_LOST)
+        _fatal_exit(
+            f"the audio stream stopped unexpectedly after {elapsed:.1f} s (JACK server gone or device lost)",
+            args.report,
+            report,
+            EXIT_STREAM_LOST,
+        )
     if not live_stream.close_within(stream, STOP_TIMEOUT_SECONDS):
-        _fatal_exit(f"the audio stream did not stop within {STOP_TIMEOUT_SECONDS:g} s (JACK server gone?)",
-                    args.report, final_report(), EXIT_STREAM_LOST)
+        _fatal_exit(
+            f"the audio stream did not stop within {STOP_TIMEOUT_SECONDS:g} s (JACK server gone?)",
+            args.report,
+            final_report(),
+            EXIT_STREAM_LOST,
+        )
     report = final_report()
     stream._idaw_keepalive = None  # let the engine and bridge go with this frame, not at interpreter exit
     gc.unfreeze()
     _write_report(args.report, report)
     timing = report["timing"]
-    print(f"idaw live: stopped after {elapsed:.1f} s: {report['callbacks']} blocks of {report['block_size']} "
-          f"frames, callback p99 {timing['p99_us']:.1f} µs, max {timing['max_us']:.1f} µs, "
-          f"{report['xruns']} xruns", flush=True)
+    print(
+        f"idaw live: stopped after {elapsed:.1f} s: {report['callbacks']} blocks of {report['block_size']} "
+        f"frames, callback p99 {timing['p99_us']:.1f} µs, max {timing['max_us']:.1f} µs, "
+        f"{report['xruns']} xruns",
+        flush=True,
+    )
     return 0

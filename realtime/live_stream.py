@@ -101,8 +101,10 @@ def choose_devices(sd: Any, device: str | None, input_device: str | None, output
     JACK runs, else the system defaults. Raises DeviceError naming the available devices."""
     found, apis, defaults = devices.query()
     if not found:
-        raise DeviceError("no audio devices found: no JACK server is running and PortAudio sees no sound card "
-                          "(start JACK, e.g. `jackd -d dummy` for a test, or connect a device)")
+        raise DeviceError(
+            "no audio devices found: no JACK server is running and PortAudio sees no sound card "
+            "(start JACK, e.g. `jackd -d dummy` for a test, or connect a device)"
+        )
     jack_api = apis.index(JACK_API) if JACK_API in apis else None
     chosen: list[int] = []
     for kind, spec in (("input", input_device or device), ("output", output_device or device)):
@@ -119,7 +121,8 @@ def choose_devices(sd: Any, device: str | None, input_device: str | None, output
         raise DeviceError(
             f"input device {in_dev} ({found[in_dev]['name']}, {apis[found[in_dev]['hostapi']]}) and output device "
             f"{out_dev} ({found[out_dev]['name']}, {apis[found[out_dev]['hostapi']]}) use different host APIs; "
-            "one stream needs both on the same one")
+            "one stream needs both on the same one"
+        )
     return in_dev, out_dev
 
 
@@ -134,13 +137,17 @@ def check_settings(sd: Any, in_dev: int, out_dev: int, rate: int, channels: int)
         info = sd.query_devices(index)
         have = int(info[f"max_{kind}_channels"])
         if channels > have:
-            raise DeviceError(f"{kind} device {index} ({info['name']}) has {have} {kind} channel(s); "
-                              f"--channels {channels} needs {channels}")
+            raise DeviceError(
+                f"{kind} device {index} ({info['name']}) has {have} {kind} channel(s); "
+                f"--channels {channels} needs {channels}"
+            )
     if host_api_name(sd, in_dev) == JACK_API:
         server_rate = float(sd.query_devices(in_dev)["default_samplerate"])
         if abs(rate - server_rate) > 1:
-            raise DeviceError(f"the JACK server runs at {server_rate:g} Hz and JACK streams run at the server's "
-                              f"rate; --rate {rate} is not possible (use --rate {server_rate:g})")
+            raise DeviceError(
+                f"the JACK server runs at {server_rate:g} Hz and JACK streams run at the server's "
+                f"rate; --rate {rate} is not possible (use --rate {server_rate:g})"
+            )
         return
     if _rate_ok(sd, in_dev, out_dev, rate, channels):
         return
@@ -158,8 +165,9 @@ def _rate_ok(sd: Any, in_dev: int, out_dev: int, rate: int, channels: int) -> bo
     return True
 
 
-def open_native_stream(sd: Any, bridge: Any, in_dev: int, out_dev: int, rate: int, blocksize: int,
-                       channels: int) -> Any:
+def open_native_stream(
+    sd: Any, bridge: Any, in_dev: int, out_dev: int, rate: int, blocksize: int, channels: int
+) -> Any:
     """A duplex float32 stream whose callback is the core's C function with `bridge` as user data (not
     started). Raises DeviceError when PortAudio refuses it."""
 
@@ -173,8 +181,14 @@ def open_native_stream(sd: Any, bridge: Any, in_dev: int, out_dev: int, rate: in
             self._idaw_keepalive = (bridge, callback, userdata)  # the bridge must outlive the stream
 
     try:
-        return NativeStream(device=(in_dev, out_dev), samplerate=rate, blocksize=blocksize, channels=channels,
-                            dtype="float32", latency="low")
+        return NativeStream(
+            device=(in_dev, out_dev),
+            samplerate=rate,
+            blocksize=blocksize,
+            channels=channels,
+            dtype="float32",
+            latency="low",
+        )
     except (sd.PortAudioError, ValueError) as error:
         raise DeviceError(f"cannot open the stream: {one_line(error)}") from None
 
@@ -189,14 +203,18 @@ def describe(sd: Any, stream: Any, in_dev: int, out_dev: int, channels: int) -> 
     client = jack_client_name(sd) if api == JACK_API else None
     ports = None
     if client is not None:
-        ports = {"inputs": [f"{client}:in_{i}" for i in range(channels)],
-                 "outputs": [f"{client}:out_{i}" for i in range(channels)]}
+        ports = {
+            "inputs": [f"{client}:in_{i}" for i in range(channels)],
+            "outputs": [f"{client}:out_{i}" for i in range(channels)],
+        }
     latency = stream.latency
     return {
         "host_api": api,
         "input_device": {"index": in_dev, "name": str(sd.query_devices(in_dev)["name"])},
         "output_device": {"index": out_dev, "name": str(sd.query_devices(out_dev)["name"])},
-        "client_name": client, "ports": ports, "sample_rate": float(stream.samplerate),
+        "client_name": client,
+        "ports": ports,
+        "sample_rate": float(stream.samplerate),
         "stream_latency_s": list(latency) if isinstance(latency, tuple) else [latency, latency],
     }
 
@@ -214,12 +232,13 @@ def wait_first_block(bridge: Any, rate: int) -> int:
 
 def ready_line(info: dict[str, Any], rate: int, block_frames: int) -> str:
     """The line printed once audio runs: devices (or JACK ports), rate and block size."""
-    block = (f"{block_frames}-frame blocks ({1e3 * block_frames / rate:.2f} ms)" if block_frames
-             else "no callback yet")
+    block = f"{block_frames}-frame blocks ({1e3 * block_frames / rate:.2f} ms)" if block_frames else "no callback yet"
     where = f"{info['input_device']['name']} -> {info['output_device']['name']} ({info['host_api']})"
     if info["ports"] is not None:
-        where = (f"JACK client '{info['client_name']}' ({','.join(info['ports']['inputs'])} -> "
-                 f"{','.join(info['ports']['outputs'])}), {where}")
+        where = (
+            f"JACK client '{info['client_name']}' ({','.join(info['ports']['inputs'])} -> "
+            f"{','.join(info['ports']['outputs'])}), {where}"
+        )
     return f"idaw live: {where}, {rate} Hz, {block}; Ctrl-C to stop"
 
 

@@ -59,7 +59,7 @@ class ClockMap:
             if offset > best + 0.5 * frames * 1e9 / self.rate:
                 self._late_run += 1
                 if self._late_run >= RESTART_AFTER:
-                    recent = list(self._offsets)[-(RESTART_AFTER - 1):]
+                    recent = list(self._offsets)[-(RESTART_AFTER - 1) :]
                     self._offsets.clear()
                     self._offsets.extend(recent)
                     self._late_run = 0

@@ -97,8 +97,9 @@ class MidiRecording:
             timed.append((end, 0, mido.Message("note_off", channel=n.channel, note=n.pitch, velocity=0)))
         for time, _, status, d1, d2 in self._events:
             if status & 0xF0 == 0xB0 and (end_sample is None or time <= end_sample):
-                timed.append((self.tick(time), 1, mido.Message("control_change", channel=status & 0x0F, control=d1,
-                                                               value=d2)))
+                timed.append(
+                    (self.tick(time), 1, mido.Message("control_change", channel=status & 0x0F, control=d1, value=d2))
+                )
         timed.sort(key=lambda t: (t[0], t[1]))
         track = mido.MidiTrack()
         track.append(mido.MetaMessage("track_name", name="idaw", time=0))

@@ -20,23 +20,45 @@ DEFAULT_PORT = "midi_out"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register --midi and the MIDI options of `idaw live`."""
     group = midi_settings.add_arguments(parser)
-    group.add_argument("--midi", action="store_true",
-                       help="generate MIDI from the nets and send it to a JACK MIDI output port")
-    group.add_argument("--midi-port", default=DEFAULT_PORT, metavar="NAME",
-                       help=f"name of that port (default {DEFAULT_PORT})")
-    group.add_argument("--midi-client", default=None, metavar="NAME",
-                       help="JACK client name of the MIDI port (default: the --client-name followed by -midi)")
-    group.add_argument("--midi-connect", default=None, metavar="PORT",
-                       help="connect the MIDI port to this JACK MIDI input (full name or a unique part of it)")
-    group.add_argument("--midi-log", default=None, metavar="FILE",
-                       help="write every MIDI event with its sample time, target and actual send time (JSON)")
+    group.add_argument(
+        "--midi", action="store_true", help="generate MIDI from the nets and send it to a JACK MIDI output port"
+    )
+    group.add_argument(
+        "--midi-port", default=DEFAULT_PORT, metavar="NAME", help=f"name of that port (default {DEFAULT_PORT})"
+    )
+    group.add_argument(
+        "--midi-client",
+        default=None,
+        metavar="NAME",
+        help="JACK client name of the MIDI port (default: the --client-name followed by -midi)",
+    )
+    group.add_argument(
+        "--midi-connect",
+        default=None,
+        metavar="PORT",
+        help="connect the MIDI port to this JACK MIDI input (full name or a unique part of it)",
+    )
+    group.add_argument(
+        "--midi-log",
+        default=None,
+        metavar="FILE",
+        help="write every MIDI event with its sample time, target and actual send time (JSON)",
+    )
 
 
 class LiveMidi:
     """The MIDI side of one live run: sender thread, port, recording. close() ends every note and writes files."""
 
-    def __init__(self, args: argparse.Namespace, engine: Any, settings: midi_settings.MidiSettings,
-                 sender: MidiSender, port_name: str, destination: str | None, nets: list[str]) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        engine: Any,
+        settings: midi_settings.MidiSettings,
+        sender: MidiSender,
+        port_name: str,
+        destination: str | None,
+        nets: list[str],
+    ) -> None:
         self.args = args
         self.engine = engine
         self.settings = settings
@@ -54,15 +76,25 @@ class LiveMidi:
         with contextlib.suppress(IdawError):  # a full control queue: the sender stops anyway
             midi_settings.push(self.engine, self.settings, enabled=False, sequence=2)
         sent = self.sender.close()
-        report: dict[str, Any] = {"port": self.port_name, "connected_to": self.destination, **self.settings.describe(),
-                                  "nets": self.nets, "sender": sent, "generator": dict(self.engine.midi_counters()),
-                                  "lookahead_samples": self.engine.midi_lookahead_samples(self.settings.tempo_bpm)}
+        report: dict[str, Any] = {
+            "port": self.port_name,
+            "connected_to": self.destination,
+            **self.settings.describe(),
+            "nets": self.nets,
+            "sender": sent,
+            "generator": dict(self.engine.midi_counters()),
+            "lookahead_samples": self.engine.midi_lookahead_samples(self.settings.tempo_bpm),
+        }
         if self.sender.recording is not None and self.args.midi_out:
             report["file"] = self.args.midi_out
             report["file_notes"] = self.sender.recording.write(self.args.midi_out)
         if self.args.midi_log:
-            log = {**self.sender.log(), "settings": self.settings.describe(),
-                   "lookahead_samples": report["lookahead_samples"], "port": self.port_name}
+            log = {
+                **self.sender.log(),
+                "settings": self.settings.describe(),
+                "lookahead_samples": report["lookahead_samples"],
+                "port": self.port_name,
+            }
             try:
                 with open(self.args.midi_log, "w", encoding="utf-8") as f:
                     json.dump(log, f)
@@ -89,9 +121,13 @@ def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
     sender = MidiSender(engine, port, engine.sample_rate, recording=recording, keep_log=bool(args.midi_log)).start()
     midi_settings.push(engine, settings, enabled=True, sequence=1)
     name = f"{client}:{args.midi_port}"
-    print(f"idaw live: MIDI on JACK port {name}" + (f" -> {destination}" if destination else "") +
-          f", {settings.key_name} at {settings.tempo_bpm:g} BPM, valence {settings.emotion[0]:g}, arousal "
-          f"{settings.emotion[1]:g}", flush=True)
+    print(
+        f"idaw live: MIDI on JACK port {name}"
+        + (f" -> {destination}" if destination else "")
+        + f", {settings.key_name} at {settings.tempo_bpm:g} BPM, valence {settings.emotion[0]:g}, arousal "
+        f"{settings.emotion[1]:g}",
+        flush=True,
+    )
     return LiveMidi(args, engine, settings, sender, name, destination, nets)
 
 

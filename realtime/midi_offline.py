@@ -57,8 +57,10 @@ class OfflineMidi:
 
     def summary_line(self) -> str:
         """One line: what was written."""
-        return (f"wrote {self.path}: {self.notes} notes in {self.seconds:.2f} s, {self.settings.key_name} at "
-                f"{self.settings.tempo_bpm:g} BPM")
+        return (
+            f"wrote {self.path}: {self.notes} notes in {self.seconds:.2f} s, {self.settings.key_name} at "
+            f"{self.settings.tempo_bpm:g} BPM"
+        )
 
 
 def from_args(args: argparse.Namespace) -> OfflineMidi | None:

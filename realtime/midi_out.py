@@ -115,8 +115,9 @@ def open_jack_port(client_name: str, port_name: str, connect: str | None) -> tup
         matches = [i for i, p in enumerate(ports) if p == connect] or [i for i, p in enumerate(ports) if connect in p]
         if len(matches) != 1:
             which = "no" if not matches else "more than one"
-            raise DeviceError(f"{which} JACK MIDI input matches --midi-connect '{connect}'; available: "
-                              f"{', '.join(ports) or 'none'}")
+            raise DeviceError(
+                f"{which} JACK MIDI input matches --midi-connect '{connect}'; available: {', '.join(ports) or 'none'}"
+            )
         out.open_port(matches[0], name=port_name)
         return out, ports[matches[0]]
     except (rtmidi.RtMidiError, OSError) as error:
@@ -147,10 +148,18 @@ class MidiSender:
     docstring). `recording` gets every message sent; with `keep_log` every scheduled event is also kept with its
     target and send times (log())."""
 
-    def __init__(self, engine: MidiSource, port: MidiPort, sample_rate: float, *,
-                 recording: MidiRecording | None = None, keep_log: bool = False,
-                 steady_ns: Callable[[], int] = idaw_core.steady_ns, watchdog_seconds: float = WATCHDOG_SECONDS,
-                 realtime_priority: int | None = RT_PRIORITY) -> None:
+    def __init__(
+        self,
+        engine: MidiSource,
+        port: MidiPort,
+        sample_rate: float,
+        *,
+        recording: MidiRecording | None = None,
+        keep_log: bool = False,
+        steady_ns: Callable[[], int] = idaw_core.steady_ns,
+        watchdog_seconds: float = WATCHDOG_SECONDS,
+        realtime_priority: int | None = RT_PRIORITY,
+    ) -> None:
         self.engine = engine
         self.port = port
         self.clock = ClockMap(sample_rate)
@@ -335,20 +344,30 @@ class MidiSender:
         late = np.asarray(self.stats.late_ns, dtype=np.float64) / 1e3
         block_us = 1e6 * self.clock.block_frames / self.clock.rate if self.clock.block_frames else math.nan
         return {
-            "sent": self.stats.sent, "note_ons": self.stats.note_ons, "note_offs": self.stats.note_offs,
-            "stop_messages": self.stats.stop_messages, "dropped_at_stop": self.stats.dropped_at_stop,
+            "sent": self.stats.sent,
+            "note_ons": self.stats.note_ons,
+            "note_offs": self.stats.note_offs,
+            "stop_messages": self.stats.stop_messages,
+            "dropped_at_stop": self.stats.dropped_at_stop,
             "send_late_us": {
                 "p50": round(float(np.percentile(late, 50)), 1) if late.size else None,
                 "p99": round(float(np.percentile(late, 99)), 1) if late.size else None,
                 "max": round(float(late.max()), 1) if late.size else None,
                 "over_one_block": int(np.sum(late > block_us)) if late.size and block_us == block_us else 0,
             },
-            "block_frames": self.clock.block_frames, "clock_restarts": self.clock.restarts,
-            "realtime_priority": self.stats.realtime, "error": self.stats.error, "watchdog": self.stats.watchdog,
+            "block_frames": self.clock.block_frames,
+            "clock_restarts": self.clock.restarts,
+            "realtime_priority": self.stats.realtime,
+            "error": self.stats.error,
+            "watchdog": self.stats.watchdog,
         }
 
     def log(self) -> dict[str, Any]:
         """Every scheduled event as [sample_time, status, data1, data2, target_ns, sent_ns] and every stop message
         as [sample_time, status, data1, data2, sent_ns] (needs keep_log)."""
-        return {"sample_rate": self.clock.rate, "block_frames": self.clock.block_frames, "events": self._log,
-                "stop": self._stop_log}
+        return {
+            "sample_rate": self.clock.rate,
+            "block_frames": self.clock.block_frames,
+            "events": self._log,
+            "stop": self._stop_log,
+        }

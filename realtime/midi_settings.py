@@ -36,7 +36,14 @@ NETS: tuple[str, ...] = tuple(str(name) for name, _, _ in idaw_core.MIDI_NETS)
 """The nets the generator runs, as their exported files are named (<name>.json)."""
 
 PLUTCHIK_VA = (
-    (0.8, 0.5), (0.6, -0.4), (-0.6, 0.7), (0.1, 0.9), (-0.7, -0.6), (-0.7, 0.1), (-0.6, 0.8), (0.4, 0.4),
+    (0.8, 0.5),
+    (0.6, -0.4),
+    (-0.6, 0.7),
+    (0.1, 0.9),
+    (-0.7, -0.6),
+    (-0.7, 0.1),
+    (-0.6, 0.8),
+    (0.4, 0.4),
 )
 """(valence, arousal) prototypes of joy, trust, fear, surprise, sadness, disgust, anger, anticipation: the values of
 realtime/nets/labels.py (not imported: that module pulls in torch); tests/test_midi_settings.py checks they agree."""
@@ -64,9 +71,15 @@ class MidiSettings:
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain JSON values (for reports and logs)."""
-        return {"tempo_bpm": self.tempo_bpm, "key": self.key_name, "melody_channel": self.melody_channel + 1,
-                "chord_channel": self.chord_channel + 1, "valence": self.emotion[0], "arousal": self.emotion[1],
-                "seed": self.seed}
+        return {
+            "tempo_bpm": self.tempo_bpm,
+            "key": self.key_name,
+            "melody_channel": self.melody_channel + 1,
+            "chord_channel": self.chord_channel + 1,
+            "valence": self.emotion[0],
+            "arousal": self.emotion[1],
+            "seed": self.seed,
+        }
 
 
 def parse_key(text: str) -> tuple[int, int]:
@@ -76,8 +89,10 @@ def parse_key(text: str) -> tuple[int, int]:
     scale = scale.strip().lower().replace("-", "_") or "major"
     letter = name[:1].upper()
     if letter not in PITCH_CLASSES or scale not in SCALES:
-        raise IdawError(f"--key '{text}' is not a key; write TONIC:SCALE, e.g. C:major or F#:minor, with a scale "
-                        f"from: {', '.join(SCALES)}")
+        raise IdawError(
+            f"--key '{text}' is not a key; write TONIC:SCALE, e.g. C:major or F#:minor, with a scale "
+            f"from: {', '.join(SCALES)}"
+        )
     tonic = PITCH_CLASSES[letter]
     for accidental in name[1:]:
         if accidental in "#♯":
@@ -105,26 +120,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """Add the options every MIDI-generating command shares (tempo, key, emotion, channels, nets, file); returns
     the group so a command can add its own."""
     group = parser.add_argument_group("MIDI generation")
-    group.add_argument("--midi-out", default=None, metavar="FILE",
-                       help="write the generated notes to this standard MIDI file")
-    group.add_argument("--tempo", type=float, default=DEFAULT_TEMPO, metavar="BPM",
-                       help=f"tempo of the generated music, {idaw_core.MIDI_MIN_TEMPO:g}..{idaw_core.MIDI_MAX_TEMPO:g}"
-                       f" quarter notes per minute (default {DEFAULT_TEMPO:g})")
-    group.add_argument("--key", default=DEFAULT_KEY, metavar="TONIC:SCALE",
-                       help=f"key the notes keep to, e.g. A:minor (default {DEFAULT_KEY}); scales: {', '.join(SCALES)}")
-    group.add_argument("--valence", type=float, default=0.0, metavar="V",
-                       help="emotion: valence, -1 (negative) .. 1 (positive) (default 0)")
-    group.add_argument("--arousal", type=float, default=0.0, metavar="A",
-                       help="emotion: arousal, -1 (calm) .. 1 (excited) (default 0)")
-    group.add_argument("--midi-channel", type=int, default=1, metavar="N",
-                       help="MIDI channel of the melody, 1..16 (default 1); chords use --chord-channel")
-    group.add_argument("--chord-channel", type=int, default=None, metavar="N",
-                       help="MIDI channel of the chords, 1..16 (default: the melody's; their ranges never overlap)")
-    group.add_argument("--midi-models", type=Path, default=None, metavar="DIR",
-                       help="folder with MelodyTransformer.json, HarmonyPredictor.json, DynamicsEngine.json and "
-                       f"GroovePredictor.json (default {DEFAULT_MODELS.relative_to(REPO)})")
-    group.add_argument("--midi-seed", type=int, default=1, metavar="N",
-                       help="seed of the humanisation (velocity, timing and articulation spread) (default 1)")
+    group.add_argument(
+        "--midi-out", default=None, metavar="FILE", help="write the generated notes to this standard MIDI file"
+    )
+    group.add_argument(
+        "--tempo",
+        type=float,
+        default=DEFAULT_TEMPO,
+        metavar="BPM",
+        help=f"tempo of the generated music, {idaw_core.MIDI_MIN_TEMPO:g}..{idaw_core.MIDI_MAX_TEMPO:g}"
+        f" quarter notes per minute (default {DEFAULT_TEMPO:g})",
+    )
+    group.add_argument(
+        "--key",
+        default=DEFAULT_KEY,
+        metavar="TONIC:SCALE",
+        help=f"key the notes keep to, e.g. A:minor (default {DEFAULT_KEY}); scales: {', '.join(SCALES)}",
+    )
+    group.add_argument(
+        "--valence",
+        type=float,
+        default=0.0,
+        metavar="V",
+        help="emotion: valence, -1 (negative) .. 1 (positive) (default 0)",
+    )
+    group.add_argument(
+        "--arousal", type=float, default=0.0, metavar="A", help="emotion: arousal, -1 (calm) .. 1 (excited) (default 0)"
+    )
+    group.add_argument(
+        "--midi-channel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="MIDI channel of the melody, 1..16 (default 1); chords use --chord-channel",
+    )
+    group.add_argument(
+        "--chord-channel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="MIDI channel of the chords, 1..16 (default: the melody's; their ranges never overlap)",
+    )
+    group.add_argument(
+        "--midi-models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder with MelodyTransformer.json, HarmonyPredictor.json, DynamicsEngine.json and "
+        f"GroovePredictor.json (default {DEFAULT_MODELS.relative_to(REPO)})",
+    )
+    group.add_argument(
+        "--midi-seed",
+        type=int,
+        default=1,
+        metavar="N",
+        help="seed of the humanisation (velocity, timing and articulation spread) (default 1)",
+    )
     return group
 
 
@@ -142,10 +193,15 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         if not 1 <= channel <= 16:
             raise IdawError(f"{flag} {channel} is out of range; allowed: 1..16")
     tonic, scale = parse_key(args.key)
-    return MidiSettings(tempo_bpm=float(args.tempo), key_tonic=tonic, scale=scale, melody_channel=args.midi_channel - 1,
-                        chord_channel=chord - 1,
-                        emotion=tuple(float(x) for x in emotion_from_valence_arousal(args.valence, args.arousal)),
-                        seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF)
+    return MidiSettings(
+        tempo_bpm=float(args.tempo),
+        key_tonic=tonic,
+        scale=scale,
+        melody_channel=args.midi_channel - 1,
+        chord_channel=chord - 1,
+        emotion=tuple(float(x) for x in emotion_from_valence_arousal(args.valence, args.arousal)),
+        seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF,
+    )
 
 
 def nets_folder(directory: Path | None) -> Path:
@@ -154,8 +210,10 @@ def nets_folder(directory: Path | None) -> Path:
     folder = DEFAULT_MODELS if directory is None else directory
     missing = [name for name in NETS if not (folder / f"{name}.json").is_file()]
     if missing:
-        hint = ("train them with `idaw train nets`, or write untrained ones for a test with "
-                "`python -m export.nets DIR` and pass --midi-models DIR")
+        hint = (
+            "train them with `idaw train nets`, or write untrained ones for a test with "
+            "`python -m export.nets DIR` and pass --midi-models DIR"
+        )
         raise IdawError(f"no {', '.join(f'{m}.json' for m in missing)} in {folder} ({hint})")
     return folder
 
@@ -178,8 +236,17 @@ def install_nets(engine: Any, directory: Path | None) -> list[str]:
 def push(engine: Any, settings: MidiSettings, enabled: bool, sequence: int = 0) -> None:
     """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full."""
     emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
-    if not engine.set_midi_control(enabled, settings.tempo_bpm, settings.key_tonic, settings.scale,
-                                   settings.melody_channel, settings.chord_channel, emotion, settings.seed, sequence):
+    if not engine.set_midi_control(
+        enabled,
+        settings.tempo_bpm,
+        settings.key_tonic,
+        settings.scale,
+        settings.melody_channel,
+        settings.chord_channel,
+        emotion,
+        settings.seed,
+        sequence,
+    ):
         raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
 
 

@@ -166,7 +166,12 @@ def run(args: argparse.Namespace) -> int:
     audio, rate = audio_io.read_audio(args.input)
     vector = sidecar_host.offline_vector_from_args(args, audio, rate, vector)  # --describe: the sidecar's EQ
     result = render(
-        audio, rate, vector, args.block_size, args.rate, progress=not args.no_progress and sys.stderr.isatty(),
+        audio,
+        rate,
+        vector,
+        args.block_size,
+        args.rate,
+        progress=not args.no_progress and sys.stderr.isatty(),
         midi=midi,
     )
     _, subtype = audio_io.write_audio(args.output, result.audio, rate, args.subtype)

@@ -24,9 +24,15 @@ class PlayRecord:
     With `signal` None there is no player (nor tee): feed the client under test from elsewhere, e.g. a C client.
     """
 
-    def __init__(self, server: JackServer, signal: np.ndarray[Any, np.dtype[np.float32]] | None,
-                 max_seconds: float, player: str = "idaw-test-player", recorder: str = "idaw-test-recorder",
-                 channels: int = 2) -> None:
+    def __init__(
+        self,
+        server: JackServer,
+        signal: np.ndarray[Any, np.dtype[np.float32]] | None,
+        max_seconds: float,
+        player: str = "idaw-test-player",
+        recorder: str = "idaw-test-recorder",
+        channels: int = 2,
+    ) -> None:
         import jack
 
         self.period = server.period

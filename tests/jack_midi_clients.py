@@ -24,8 +24,13 @@ class MidiRig:
     Pass `--input-device FEEDER --output-device RECORDER --midi-connect RECORDER:midi_in` to idaw live.
     """
 
-    def __init__(self, server: JackServer, max_seconds: float, feeder: str = "idaw-midi-feeder",
-                 recorder: str = "idaw-midi-recorder") -> None:
+    def __init__(
+        self,
+        server: JackServer,
+        max_seconds: float,
+        feeder: str = "idaw-midi-feeder",
+        recorder: str = "idaw-midi-recorder",
+    ) -> None:
         import jack
 
         self.period = server.period

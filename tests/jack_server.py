@@ -76,8 +76,12 @@ class JackServer:
             return self
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env(), start_new_session=True,
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+                start_new_session=True,
             )
         atexit.register(self.stop)  # never leave a jackd behind, whatever happens to the caller
         deadline = time.monotonic() + timeout
@@ -95,8 +99,12 @@ class JackServer:
         """True once the server answers (jack_wait -c, or the server's socket when jack_wait is missing)."""
         if jack_wait is not None:
             result = subprocess.run(
-                [jack_wait, "-c", "-s", self.name], env=self.env(), capture_output=True, text=True,
-                timeout=5, check=False,
+                [jack_wait, "-c", "-s", self.name],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
             )
             return "not running" not in result.stdout and result.returncode == 0
         return any(p.name.startswith(f"jack_{self.name}") for p in Path("/dev/shm").glob("jack*"))

@@ -110,7 +110,10 @@ default address must not change what the tests render)."""
 
 
 def run_host(
-    build: PluginBuild, command: str, *args: str | os.PathLike[str], env: Mapping[str, str] | None = None,
+    build: PluginBuild,
+    command: str,
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
     timeout: float = 300.0,
 ) -> tuple[dict[str, Any], str]:
     """Run `idaw_plugin_host COMMAND VST3 ARGS`; returns (its JSON output, its stderr). Fails on a non-zero exit."""
@@ -197,8 +200,16 @@ def max_abs_diff(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 WINDOW_MANAGER_ATOMS = (
-    "WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE", "WM_STATE",
-    "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN",
+    "WM_PROTOCOLS",
+    "WM_TAKE_FOCUS",
+    "WM_DELETE_WINDOW",
+    "_NET_WM_PING",
+    "WM_CHANGE_STATE",
+    "WM_STATE",
+    "_NET_WM_WINDOW_TYPE",
+    "_NET_WM_WINDOW_TYPE_NORMAL",
+    "_NET_WM_STATE",
+    "_NET_WM_STATE_HIDDEN",
 )
 
 

@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 from export.rtneural import to_rtneural_text
-from realtime.nets.architectures import NETS, RTNet, param_count
 from realtime.nets.architectures import (
     CHORD_QUALITIES,
     DYNAMICS_CONTEXT,
@@ -16,8 +15,11 @@ from realtime.nets.architectures import (
     GROOVE,
     HARMONY_CONTEXT,
     MEL,
+    NETS,
+    RTNet,
     chord_class,
     chord_name,
+    param_count,
 )
 
 EXPECTED = {

@@ -43,11 +43,32 @@ RATE = 48000
 RUN_SECONDS = 4.0
 SIGNAL_SECONDS = 3.0
 """The known signal loops; idaw runs longer than one loop, so every sample of it goes through idaw."""
-CHAIN = {"low_gain": 4.0, "low_freq": 120.0, "mid1_gain": -3.0, "mid1_freq": 500.0, "mid1_q": 1.2,
-         "mid2_gain": 2.5, "mid2_freq": 1800.0, "mid3_gain": -2.0, "mid3_freq": 4000.0, "mid3_q": 2.0,
-         "high_gain": 3.0, "high_freq": 9000.0}
-CHAIN_ARGS = ["--eq", ",".join(f"{k}={v:g}" for k, v in CHAIN.items()),
-              "--drive", "9", "--crunch", "0.3", "--input-gain", "-1", "--output-gain", "-2"]
+CHAIN = {
+    "low_gain": 4.0,
+    "low_freq": 120.0,
+    "mid1_gain": -3.0,
+    "mid1_freq": 500.0,
+    "mid1_q": 1.2,
+    "mid2_gain": 2.5,
+    "mid2_freq": 1800.0,
+    "mid3_gain": -2.0,
+    "mid3_freq": 4000.0,
+    "mid3_q": 2.0,
+    "high_gain": 3.0,
+    "high_freq": 9000.0,
+}
+CHAIN_ARGS = [
+    "--eq",
+    ",".join(f"{k}={v:g}" for k, v in CHAIN.items()),
+    "--drive",
+    "9",
+    "--crunch",
+    "0.3",
+    "--input-gain",
+    "-1",
+    "--output-gain",
+    "-2",
+]
 CLIENT = "idaw-under-test"
 PLAYER, RECORDER = "idaw-test-player", "idaw-test-recorder"
 ATTEMPTS = 3
@@ -85,8 +106,15 @@ class Live:
         env.pop("IDAW_DEBUG", None)
         env["PYTHONUNBUFFERED"] = "1"
         with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "realtime.cli", "live", *args], cwd=REPO, env=env,
-                                         stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "realtime.cli", "live", *args],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
         self._out: list[str] = []
         self.expired = False
 
@@ -111,8 +139,9 @@ class Live:
                     return
         finally:
             timer.cancel()
-        pytest.fail(f"no '{text}' from idaw live (exit {self.proc.wait()}, expired {self.expired}); "
-                    f"stderr: {self.stderr}")
+        pytest.fail(
+            f"no '{text}' from idaw live (exit {self.proc.wait()}, expired {self.expired}); stderr: {self.stderr}"
+        )
 
     def wait(self, timeout: float) -> int:
         """Exit status; kills the process (and fails) if it runs past `timeout` seconds."""
@@ -183,9 +212,23 @@ def record_live_run(server: JackServer, tmp: Path) -> tuple[PlayRecord, dict[str
     try:
         rig.start()
         mark = server.log_size()
-        live = Live(server, tmp, "--input-device", PLAYER, "--output-device", RECORDER, "--client-name", CLIENT,
-                    "--duration", str(RUN_SECONDS), "--stress-python", "--stats", "--report", str(report_path),
-                    *CHAIN_ARGS)
+        live = Live(
+            server,
+            tmp,
+            "--input-device",
+            PLAYER,
+            "--output-device",
+            RECORDER,
+            "--client-name",
+            CLIENT,
+            "--duration",
+            str(RUN_SECONDS),
+            "--stress-python",
+            "--stats",
+            "--report",
+            str(report_path),
+            *CHAIN_ARGS,
+        )
         live.wait_for_output("Ctrl-C to stop", timeout=30)
         connections = rig.connections()
         status = live.wait(timeout=RUN_SECONDS + 30)
@@ -220,8 +263,10 @@ def test_live_matches_offline_render_with_python_stress(jack_period_server: Jack
         inside = sum(1 for k in rig.xrun_cycles if first <= k <= last + 1)
         if report["xruns"] == 0 and inside == 0:
             break
-        spoiled.append(f"attempt {attempt}: xruns seen by idaw {report['xruns']}, by the recorder {inside}; jackd "
-                       f"blames {server.xrun_culprits(mark)}, its driver woke late {server.late_wakeups(mark)} times")
+        spoiled.append(
+            f"attempt {attempt}: xruns seen by idaw {report['xruns']}, by the recorder {inside}; jackd "
+            f"blames {server.xrun_culprits(mark)}, its driver woke late {server.late_wakeups(mark)} times"
+        )
     else:
         pytest.fail("a JACK xrun in every attempt: " + "; ".join(spoiled))
     assert contiguous, f"idaw's output has silent blocks between blocks {first} and {last}"
@@ -241,8 +286,7 @@ def test_live_matches_offline_render_with_python_stress(jack_period_server: Jack
     begin, end = first * period, (last + 1) * period
     loop = rig.looped_signal
     offset = loop_offset(fed[begin : begin + period], loop, period)
-    assert np.array_equal(fed[begin:end], np.take(loop, np.arange(offset, offset + end - begin), axis=0,
-                                                  mode="wrap"))
+    assert np.array_equal(fed[begin:end], np.take(loop, np.arange(offset, offset + end - begin), axis=0, mode="wrap"))
     assert end - begin >= known_signal().shape[0], "idaw ran for less than one loop of the known signal"
     vector = chain_vector()
     guess = offline.render_array(fed[begin:end], RATE, vector, block_size=period)
@@ -261,9 +305,20 @@ def test_live_matches_offline_render_with_python_stress(jack_period_server: Jack
     # Callback timing with the interpreter busy: p99 well under the block, and the stress really ran.
     assert report["timing"]["p99_pct"] < 25.0, report["timing"]
     assert report["stress_python"]["gc_collections"] > 0
-    print(json.dumps({"period": period, "latency_samples": latency, "max_abs_diff": diff, "blocks": blocks,
-                      "callbacks": report["callbacks"], "timing": report["timing"],
-                      "stress": report["stress_python"], "spoiled_attempts": spoiled}))
+    print(
+        json.dumps(
+            {
+                "period": period,
+                "latency_samples": latency,
+                "max_abs_diff": diff,
+                "blocks": blocks,
+                "callbacks": report["callbacks"],
+                "timing": report["timing"],
+                "stress": report["stress_python"],
+                "spoiled_attempts": spoiled,
+            }
+        )
+    )
 
 
 def test_sigterm_stops_cleanly_and_writes_the_report(jack_server: JackServer, tmp_path: Path) -> None:
@@ -314,8 +369,13 @@ def bad_input_runs(jack_server: JackServer, tmp_path_factory: pytest.TempPathFac
     """Every BAD_INPUT case, run at once (they are independent): case -> (exit status, stderr). The
     no-jack-server case maps to (0, "") when PortAudio sees a sound card here (it would use that instead)."""
     absent = JackServer(name=f"idaw_absent_{os.getpid()}")  # never started
-    probe = subprocess.Popen([sys.executable, "-c", "import sounddevice as s; print(len(s.query_devices()))"],
-                             env=absent.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    probe = subprocess.Popen(
+        [sys.executable, "-c", "import sounddevice as s; print(len(s.query_devices()))"],
+        env=absent.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     runs: dict[str, Live] = {}
     try:
         for case, (args, _) in BAD_INPUT.items():

@@ -51,8 +51,20 @@ def jack_server() -> Iterator[JackServer]:
 
 def live_args(rig: MidiRig, *extra: str) -> list[str]:
     """idaw live options wiring its audio to the rig and its MIDI port to the rig's MIDI input."""
-    return ["--input-device", FEEDER, "--output-device", RECORDER, "--client-name", CLIENT, "--midi",
-            "--midi-models", str(generator_nets()), "--midi-connect", rig.midi_port, *extra]
+    return [
+        "--input-device",
+        FEEDER,
+        "--output-device",
+        RECORDER,
+        "--client-name",
+        CLIENT,
+        "--midi",
+        "--midi-models",
+        str(generator_nets()),
+        "--midi-connect",
+        rig.midi_port,
+        *extra,
+    ]
 
 
 def skipped_blocks(rig: MidiRig) -> list[int]:
@@ -70,10 +82,29 @@ def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server:
     gc.disable()  # a collection of pytest's heap inside a JACK callback of the rig would make it late
     try:
         rig.start()
-        live = Live(jack_server, tmp_path, *live_args(rig, "--duration", str(RUN_SECONDS), "--report",
-                                                       str(report_path), "--midi-log", str(log_path), "--midi-out",
-                                                       str(mid), "--tempo", "150", "--key", "D:dorian", "--valence",
-                                                       "0.4", "--arousal", "0.5"))
+        live = Live(
+            jack_server,
+            tmp_path,
+            *live_args(
+                rig,
+                "--duration",
+                str(RUN_SECONDS),
+                "--report",
+                str(report_path),
+                "--midi-log",
+                str(log_path),
+                "--midi-out",
+                str(mid),
+                "--tempo",
+                "150",
+                "--key",
+                "D:dorian",
+                "--valence",
+                "0.4",
+                "--arousal",
+                "0.5",
+            ),
+        )
         live.wait_for_output("Ctrl-C to stop", timeout=30)
         status = live.wait(timeout=RUN_SECONDS + 30)
         assert status == 0, f"idaw live failed ({status}): {live.stderr}"
@@ -102,7 +133,7 @@ def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server:
     assert len(notes) == midi["sender"]["note_ons"] == sum(1 for row in log["events"] if row[1] & 0xF0 == 0x90)
     stop = [row[1:4] for row in log["stop"]]
     channels = sorted({row[1] & 0x0F for row in log["events"]})
-    assert stop[-len(channels):] == [[0xB0 | ch, 123, 0] for ch in channels]
+    assert stop[-len(channels) :] == [[0xB0 | ch, 123, 0] for ch in channels]
     assert all(status & 0xF0 != 0x90 for status, _, _ in stop)
 
     # Notes keep to D dorian; melody and chords where the generator puts them.
@@ -130,16 +161,26 @@ def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server:
             beyond.append({"sample": sample, "error": error, "late_us": (row[5] - row[4]) / 1e3})
     err = np.asarray(errors)
     stats: dict[str, Any] = {
-        "events": scheduled, "timed": int(err.size), "near_xruns": len(excluded),
+        "events": scheduled,
+        "timed": int(err.size),
+        "near_xruns": len(excluded),
         "near_xruns_beyond_one_period": int(np.sum(np.abs(np.asarray(excluded)) > PERIOD)),
-        "skipped_cycle_runs": len(skipped_blocks(rig)), "recorder_xruns": rig.xruns,
-        "server_late_wakeups": jack_server.late_wakeups(mark), "beyond_one_period": beyond,
-        "receive_error_frames": {"min": int(err.min()), "p1": float(np.percentile(err, 1)),
-                                 "p50": float(np.median(err)), "p99": float(np.percentile(err, 99)),
-                                 "max": int(err.max())},
+        "skipped_cycle_runs": len(skipped_blocks(rig)),
+        "recorder_xruns": rig.xruns,
+        "server_late_wakeups": jack_server.late_wakeups(mark),
+        "beyond_one_period": beyond,
+        "receive_error_frames": {
+            "min": int(err.min()),
+            "p1": float(np.percentile(err, 1)),
+            "p50": float(np.median(err)),
+            "p99": float(np.percentile(err, 99)),
+            "max": int(err.max()),
+        },
         "in_scheduled_cycle": float(np.mean((err <= 0) & (err > -PERIOD))),
-        "sender": midi["sender"], "step_timing": midi["generator"]["step_timing"],
-        "bar_step_timing": midi["generator"]["bar_step_timing"], "xruns": report["xruns"],
+        "sender": midi["sender"],
+        "step_timing": midi["generator"]["step_timing"],
+        "bar_step_timing": midi["generator"]["bar_step_timing"],
+        "xruns": report["xruns"],
     }
     print(json.dumps(stats))
     assert err.size >= 0.9 * scheduled, stats
@@ -152,8 +193,9 @@ def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server:
         assert a[:3] == b[:3] and abs(a[3] - b[3]) < 1e-6 and abs(a[4] - b[4]) < 1e-6
     ons = sorted((row[0] / RATE, row[1] & 0x0F, row[2], row[3]) for row in log["events"] if row[1] & 0xF0 == 0x90)
     tick = 60.0 / 150.0 / 480
-    for (start, channel, pitch, velocity), n in zip(ons, sorted(by_mido, key=lambda n: (n[3], n[0], n[1])),
-                                                    strict=True):
+    for (start, channel, pitch, velocity), n in zip(
+        ons, sorted(by_mido, key=lambda n: (n[3], n[0], n[1])), strict=True
+    ):
         assert (channel, pitch, velocity) == n[:3] and abs(start - n[3]) <= tick
 
 
@@ -166,12 +208,12 @@ def wait_for_note_ons(rig: MidiRig, count: int, timeout: float) -> None:
     pytest.fail(f"fewer than {count} note-ons arrived within {timeout:g} s")
 
 
-def test_sigterm_sends_all_notes_off_and_sigkill_takes_the_port_away(jack_server: JackServer,
-                                                                      tmp_path: Path) -> None:
+def test_sigterm_sends_all_notes_off_and_sigkill_takes_the_port_away(jack_server: JackServer, tmp_path: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         rig = MidiRig(jack_server, 60, FEEDER, RECORDER).start()
-        live = Live(jack_server, tmp_path, *live_args(rig, "--tempo", "240", "--midi-channel", "5",
-                                                      "--chord-channel", "6"))
+        live = Live(
+            jack_server, tmp_path, *live_args(rig, "--tempo", "240", "--midi-channel", "5", "--chord-channel", "6")
+        )
         try:
             live.wait_for_output("Ctrl-C to stop", timeout=30)
             wait_for_note_ons(rig, 10, timeout=15)
@@ -201,11 +243,14 @@ def test_sigterm_sends_all_notes_off_and_sigkill_takes_the_port_away(jack_server
             print(json.dumps({"sigkill_notes_left_on": len(hanging)}))
 
 
-@pytest.mark.parametrize(("args", "text"), [
-    (["--midi", "--midi-models", "/nonexistent"], "no MelodyTransformer.json"),
-    (["--midi-out", "x.mid"], "--midi-out needs --midi"),
-    (["--midi", "--midi-connect", "no-such-port"], "no JACK MIDI input matches --midi-connect 'no-such-port'"),
-])
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--midi", "--midi-models", "/nonexistent"], "no MelodyTransformer.json"),
+        (["--midi-out", "x.mid"], "--midi-out needs --midi"),
+        (["--midi", "--midi-connect", "no-such-port"], "no JACK MIDI input matches --midi-connect 'no-such-port'"),
+    ],
+)
 def test_midi_errors_give_one_line(jack_server: JackServer, tmp_path: Path, args: list[str], text: str) -> None:
     if "--midi-models" not in args and "--midi" in args:
         args = [*args, "--midi-models", str(generator_nets())]

@@ -34,11 +34,41 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for block in (64, 1024):
         mid = folder / f"song{block}.mid"
         result = subprocess.run(
-            [sys.executable, "-m", "realtime.cli", "process", str(audio), "-o", str(folder / f"out{block}.wav"),
-             "--no-progress", "--no-sidecar", "--block-size", str(block), "--midi-out", str(mid), "--midi-models",
-             str(generator_nets()), "--tempo", "150", "--key", "E:minor", "--valence", "-0.3", "--arousal", "0.6",
-             "--midi-channel", "3", "--chord-channel", "4"],
-            capture_output=True, text=True, timeout=120, check=False, cwd=Path(__file__).resolve().parents[1])
+            [
+                sys.executable,
+                "-m",
+                "realtime.cli",
+                "process",
+                str(audio),
+                "-o",
+                str(folder / f"out{block}.wav"),
+                "--no-progress",
+                "--no-sidecar",
+                "--block-size",
+                str(block),
+                "--midi-out",
+                str(mid),
+                "--midi-models",
+                str(generator_nets()),
+                "--tempo",
+                "150",
+                "--key",
+                "E:minor",
+                "--valence",
+                "-0.3",
+                "--arousal",
+                "0.6",
+                "--midi-channel",
+                "3",
+                "--chord-channel",
+                "4",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         assert result.returncode == 0, result.stderr
         assert f"wrote {mid}:" in result.stdout and "E:minor at 150 BPM" in result.stdout
         out[f"mid{block}"] = mid
@@ -74,15 +104,18 @@ def test_midi_does_not_depend_on_the_block_size(rendered: dict[str, Path]) -> No
 def test_recording_cuts_at_the_end_and_orders_offs_first() -> None:
     rec = MidiRecording(48000, 120)
     rec.add(1000, 0x90, 60, 100)
-    rec.add(0, 0x90, 64, 90)      # out of order on purpose
+    rec.add(0, 0x90, 64, 90)  # out of order on purpose
     rec.add(4000, 0x80, 64, 0)
-    rec.add(6000, 0x80, 60, 0)   # beyond the end: ends at the end
+    rec.add(6000, 0x80, 60, 0)  # beyond the end: ends at the end
     rec.add(6000, 0x90, 67, 80)  # starts at the end: dropped
     rec.add(7000, 0x80, 67, 0)
     rec.add(3000, 0x91, 40, 70)  # never ended: ends at the end
     notes = rec.notes(end_sample=5000)
-    assert [(n.channel, n.pitch, n.start, n.end) for n in notes] == [(0, 64, 0, 4000), (0, 60, 1000, 5000),
-                                                                     (1, 40, 3000, 5000)]
+    assert [(n.channel, n.pitch, n.start, n.end) for n in notes] == [
+        (0, 64, 0, 4000),
+        (0, 60, 1000, 5000),
+        (1, 40, 3000, 5000),
+    ]
     # An off and an on of the same pitch on the same tick: the off comes first.
     rec = MidiRecording(48000, 120)
     rec.add(0, 0x90, 60, 100)
@@ -100,8 +133,17 @@ def test_recording_cuts_at_the_end_and_orders_offs_first() -> None:
 
 def test_missing_nets_give_one_line(run_idaw: RunIdaw, write_audio: WriteAudio, tmp_path: Path) -> None:
     audio = write_audio("in.wav", noise(RATE, 1.0), RATE)
-    result = run_idaw("process", audio, "-o", tmp_path / "out.wav", "--no-sidecar", "--midi-out", tmp_path / "x.mid",
-                      "--midi-models", tmp_path / "none")
+    result = run_idaw(
+        "process",
+        audio,
+        "-o",
+        tmp_path / "out.wav",
+        "--no-sidecar",
+        "--midi-out",
+        tmp_path / "x.mid",
+        "--midi-models",
+        tmp_path / "none",
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -109,31 +151,62 @@ def test_missing_nets_give_one_line(run_idaw: RunIdaw, write_audio: WriteAudio, 
     assert not (tmp_path / "out.wav").exists()
 
 
-@pytest.mark.parametrize(("args", "text"), [
-    (["--key", "H:major"], "is not a key"),
-    (["--key", "C:bebop"], "is not a key"),
-    (["--tempo", "10"], "--tempo 10 is out of range"),
-    (["--valence", "2"], "--valence 2 is out of range"),
-    (["--midi-channel", "17"], "--midi-channel 17 is out of range"),
-])
-def test_bad_options_give_one_line(run_idaw: RunIdaw, write_audio: WriteAudio, tmp_path: Path, args: list[str],
-                                   text: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--key", "H:major"], "is not a key"),
+        (["--key", "C:bebop"], "is not a key"),
+        (["--tempo", "10"], "--tempo 10 is out of range"),
+        (["--valence", "2"], "--valence 2 is out of range"),
+        (["--midi-channel", "17"], "--midi-channel 17 is out of range"),
+    ],
+)
+def test_bad_options_give_one_line(
+    run_idaw: RunIdaw, write_audio: WriteAudio, tmp_path: Path, args: list[str], text: str
+) -> None:
     audio = write_audio("in.wav", np.zeros((4800, 2), np.float32), RATE)
-    result = run_idaw("process", audio, "-o", tmp_path / "out.wav", "--no-sidecar", "--midi-out",
-                      tmp_path / "x.mid", "--midi-models", generator_nets(), *args)
+    result = run_idaw(
+        "process",
+        audio,
+        "-o",
+        tmp_path / "out.wav",
+        "--no-sidecar",
+        "--midi-out",
+        tmp_path / "x.mid",
+        "--midi-models",
+        generator_nets(),
+        *args,
+    )
     assert result.returncode == 2
     assert text in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_the_shipped_nets_make_a_melody_and_chords_in_the_key(run_idaw: RunIdaw, write_audio: WriteAudio,
-                                                              tmp_path: Path) -> None:
+def test_the_shipped_nets_make_a_melody_and_chords_in_the_key(
+    run_idaw: RunIdaw, write_audio: WriteAudio, tmp_path: Path
+) -> None:
     folder = midi_settings.DEFAULT_MODELS
     if not all((folder / f"{name}.json").is_file() for name in midi_settings.NETS):
         pytest.skip(f"no trained nets in {folder}")
     audio = write_audio("in.wav", noise(RATE, 12.0), RATE)
     mid = tmp_path / "shipped.mid"
-    result = run_idaw("process", audio, "-o", tmp_path / "out.wav", "--no-sidecar", "--no-progress", "--midi-out",
-                      mid, "--key", "G:major", "--tempo", "110", "--valence", "0.5", "--arousal", "0.3")
+    result = run_idaw(
+        "process",
+        audio,
+        "-o",
+        tmp_path / "out.wav",
+        "--no-sidecar",
+        "--no-progress",
+        "--midi-out",
+        mid,
+        "--key",
+        "G:major",
+        "--tempo",
+        "110",
+        "--valence",
+        "0.5",
+        "--arousal",
+        "0.3",
+    )
     assert result.returncode == 0, result.stderr
     notes = mido_notes(mid)
     low, high = idaw_core.MIDI_MELODY_RANGE

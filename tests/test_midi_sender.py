@@ -136,7 +136,7 @@ def test_events_go_out_in_order_when_due_and_close_ends_every_note() -> None:
         early = clock.wall_ns(block_start) - sent_ns
         assert -BLOCK_NS < early < BLOCK_NS, (t, early)
     # close(): the two notes left on are ended, then All Notes Off on both channels.
-    stop = port.messages()[len(events):]
+    stop = port.messages()[len(events) :]
     assert sorted(map(tuple, stop)) == sorted([(0x80, 60 + 19 % 12, 0), (0x81, 64, 0), (0xB0, 123, 0), (0xB1, 123, 0)])
     assert sounding_after(port.messages()) == set()
     assert summary["sent"] == len(events) and summary["stop_messages"] == 4 and summary["error"] is None

@@ -13,11 +13,19 @@ from realtime import midi_settings
 from realtime.errors import IdawError
 
 
-@pytest.mark.parametrize(("text", "tonic", "scale"), [
-    ("C:major", 0, "major"), ("A:minor", 9, "minor"), ("F#:dorian", 6, "dorian"), ("Bb:mixolydian", 10, "mixolydian"),
-    ("eb", 3, "major"), ("Cb:minor", 11, "minor"), ("G:harmonic-minor", 7, "harmonic_minor"),
-    ("E:minor_pentatonic", 4, "minor_pentatonic"),
-])
+@pytest.mark.parametrize(
+    ("text", "tonic", "scale"),
+    [
+        ("C:major", 0, "major"),
+        ("A:minor", 9, "minor"),
+        ("F#:dorian", 6, "dorian"),
+        ("Bb:mixolydian", 10, "mixolydian"),
+        ("eb", 3, "major"),
+        ("Cb:minor", 11, "minor"),
+        ("G:harmonic-minor", 7, "harmonic_minor"),
+        ("E:minor_pentatonic", 4, "minor_pentatonic"),
+    ],
+)
 def test_parse_key(text: str, tonic: int, scale: str) -> None:
     assert midi_settings.parse_key(text) == (tonic, midi_settings.SCALES.index(scale))
 
@@ -66,8 +74,11 @@ def test_settings_from_args() -> None:
     assert s.key_name == "D:minor" and s.emotion[:2] == (0.5, -0.25)
     s = midi_settings.settings_from_args(_args(chord_channel=16))
     assert (s.melody_channel, s.chord_channel) == (0, 15)
-    for bad, text in ((dict(tempo=301.0), "--tempo"), (dict(arousal=-1.5), "--arousal"),
-                      (dict(chord_channel=0), "--chord-channel")):
+    for bad, text in (
+        (dict(tempo=301.0), "--tempo"),
+        (dict(arousal=-1.5), "--arousal"),
+        (dict(chord_channel=0), "--chord-channel"),
+    ):
         with pytest.raises(IdawError, match=text):
             midi_settings.settings_from_args(_args(**bad))
 

@@ -134,8 +134,12 @@ def _cadence(minor: bool, qpm: float | None = None, repeats: int = 4, split: int
 
     m21: Any = music21  # untyped library: go through Any
     third, sixth = ("E-", "A-") if minor else ("E", "A")
-    progression = [["C3", f"{third}4", "G4", "C5"], ["F3", f"{sixth}3", "C4", "F4"],
-                   ["G3", "B3", "D4", "G4"], ["C3", f"{third}4", "G4", "C5"]] * repeats
+    progression = [
+        ["C3", f"{third}4", "G4", "C5"],
+        ["F3", f"{sixth}3", "C4", "F4"],
+        ["G3", "B3", "D4", "G4"],
+        ["C3", f"{third}4", "G4", "C5"],
+    ] * repeats
     parts = [m21.stream.Part() for _ in range(4)]
     for p in parts:
         p.append(m21.meter.TimeSignature("4/4"))
@@ -168,8 +172,23 @@ def test_weak_labels_major_beats_minor_and_faster_is_more_aroused() -> None:
 def test_train_nets_end_to_end_on_a_tiny_subset(cache: Path, tmp_path: Path, run_idaw: Any) -> None:
     _need_renderer()
     out = tmp_path / "out"
-    result = run_idaw("train", "nets", "--max-pieces", str(TINY), "--epochs", "2", "--device", "cpu",
-                      "--batch-size", "16", "--out", str(out), "--cache", str(cache), "--quiet")
+    result = run_idaw(
+        "train",
+        "nets",
+        "--max-pieces",
+        str(TINY),
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(NETS) <= set(metrics)

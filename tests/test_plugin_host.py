@@ -59,7 +59,12 @@ def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def render_with_host(
-    build: PluginBuild, tmp_path: Path, audio: np.ndarray, rate: int, block: str, *extra: str,
+    build: PluginBuild,
+    tmp_path: Path,
+    audio: np.ndarray,
+    rate: int,
+    block: str,
+    *extra: str,
     env: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, dict, str]:
     """Process `audio` (frames, channels) through the plugin in the test host; returns (output, report, stderr)."""
@@ -119,8 +124,7 @@ def test_render_mono_and_long_blocks(build: PluginBuild, tmp_path: Path) -> None
     does), so blocks beyond the prepared size cannot be sent through VST3; the engine splits them (core tests).
     """
     audio = chain_input(48000, SECONDS, channels=1)
-    out, report, _ = render_with_host(build, tmp_path, audio, 48000, "4096", "--max-block", "4096",
-                                      *set_args(CHAIN))
+    out, report, _ = render_with_host(build, tmp_path, audio, 48000, "4096", "--max-block", "4096", *set_args(CHAIN))
     assert report["channels"] == 1
     expected = render_array(audio, 48000, held_vector(report), block_size=512)
     assert max_abs_diff(out, expected) <= TOLERANCE
@@ -130,8 +134,9 @@ def test_bad_model_folder_leaves_audio_alone(build: PluginBuild, tmp_path: Path,
     audio = chain_input(48000, SECONDS)
     plain, report, _ = render_with_host(build, tmp_path, audio, 48000, "128", *set_args(CHAIN))
     for folder in (tmp_path / "no such folder", model_folder):
-        out, report, _ = render_with_host(build, tmp_path, audio, 48000, "128", "--model-folder", str(folder),
-                                          *set_args(CHAIN))
+        out, report, _ = render_with_host(
+            build, tmp_path, audio, 48000, "128", "--model-folder", str(folder), *set_args(CHAIN)
+        )
         assert report["model_folder"] == str(folder)
         assert max_abs_diff(out, plain) == 0.0
 
@@ -147,8 +152,21 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     audio = chain_input(rate, seconds)
     events_path = tmp_path / "events.json"
     out, report, _ = render_with_host(
-        build, tmp_path, audio, rate, block, "--offline", "--model-folder", str(NETS_FOLDER),
-        "--midi-out", str(events_path), "--set", "midi_enabled=1", "--set", "midi_channel=3", *set_args(CHAIN),
+        build,
+        tmp_path,
+        audio,
+        rate,
+        block,
+        "--offline",
+        "--model-folder",
+        str(NETS_FOLDER),
+        "--midi-out",
+        str(events_path),
+        "--set",
+        "midi_enabled=1",
+        "--set",
+        "midi_channel=3",
+        *set_args(CHAIN),
     )
     plugin_events = [tuple(e) for e in json.loads(events_path.read_text())]
 
@@ -199,8 +217,17 @@ def test_process_block_never_allocates_or_locks(
     audio = chain_input(48000, 0.4)
     env = {"LD_PRELOAD": str(build.rtcheck), "IDAW_RTCHECK": "1"}
     _, report, stderr = render_with_host(
-        build, tmp_path, audio, 48000, block, "--rtcheck", "--automate", "--model-folder", str(model_folder),
-        *set_args(CHAIN), env=env,
+        build,
+        tmp_path,
+        audio,
+        48000,
+        block,
+        "--rtcheck",
+        "--automate",
+        "--model-folder",
+        str(model_folder),
+        *set_args(CHAIN),
+        env=env,
     )
     assert "real-time checker hook installed" in stderr
     assert report["rtcheck"]["control_violations"] == 2  # the checker counts a malloc and a free in a section
@@ -218,8 +245,7 @@ def xvfb() -> Iterator[str]:
 
 
 def open_editor(build: PluginBuild, xvfb: str, png: Path, *extra: str) -> dict:
-    report, _ = run_host(build, "editor", "--png", png, "--seconds", "30", *extra, env={"DISPLAY": xvfb},
-                         timeout=120)
+    report, _ = run_host(build, "editor", "--png", png, "--seconds", "30", *extra, env={"DISPLAY": xvfb}, timeout=120)
     return report
 
 

@@ -115,6 +115,7 @@ def test_link_connects_applies_snapshots_and_reconnects(build: PluginBuild) -> N
 
         server = SidecarServerThread(endpoint=endpoint)
         try:
+
             def engines() -> list[dict[str, Any]]:
                 return [e for e in server.server.status()["engines"] if e["name"] == "idaw plugin"]
 
@@ -134,8 +135,9 @@ def test_link_connects_applies_snapshots_and_reconnects(build: PluginBuild) -> N
         time.sleep(0.3)
         server = SidecarServerThread(endpoint=endpoint)
         try:
-            assert wait_until(lambda: any(e["held"] == warm.snapshot for e in server.server.status()["engines"]),
-                              3.0, 0.02), server.server.status()
+            assert wait_until(
+                lambda: any(e["held"] == warm.snapshot for e in server.server.status()["engines"]), 3.0, 0.02
+            ), server.server.status()
             with SidecarClient(endpoint) as client:
                 bright = client.describe(["bright"], 1.0)
             assert bright.snapshot > warm.snapshot  # numbers keep increasing across the restart
@@ -221,13 +223,30 @@ def test_link_refuses_what_the_protocol_refuses(build: PluginBuild) -> None:
                 [msgpack.packb({**envelope, "snapshot": 5, "values": bad_range, "words": []})],  # out_of_range
                 [msgpack.packb({**envelope, "snapshot": 5, "values": bad_names, "words": []})],  # bad_params
                 [msgpack.packb({**envelope, "snapshot": 5, "values": good, "words": [], "x": 1})],  # unknown_field
-                [msgpack.packb({**envelope, "snapshot": 5, "values": {**good, "low_gain": float("nan")},
-                                "words": []})],  # non_finite
-                [msgpack.packb({**envelope, "type": "hello", "session": 1, "name": "x", "rate": 16000,
-                                "snapshot": 0, "values": good})],  # direction
+                [
+                    msgpack.packb(
+                        {**envelope, "snapshot": 5, "values": {**good, "low_gain": float("nan")}, "words": []}
+                    )
+                ],  # non_finite
+                [
+                    msgpack.packb(
+                        {
+                            **envelope,
+                            "type": "hello",
+                            "session": 1,
+                            "name": "x",
+                            "rate": 16000,
+                            "snapshot": 0,
+                            "values": good,
+                        }
+                    )
+                ],  # direction
                 [encode("params", 901, snapshot=5, values=good, words=[]), b"extra"],  # frames
-                [msgpack.packb({**envelope, "snapshot": 5, "values": good, "words": [],
-                                "pad": msgpack.ExtType(1, b"x")})],  # undecodable (ext type)
+                [
+                    msgpack.packb(
+                        {**envelope, "snapshot": 5, "values": good, "words": [], "pad": msgpack.ExtType(1, b"x")}
+                    )
+                ],  # undecodable (ext type)
             ):
                 fake.raw(*frames)
             fake.pump(0.6)
@@ -275,7 +294,12 @@ def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str,
     png = tmp_path / "describe.png"
     with server_thread(endpoint=endpoint) as server:
         report, _ = run_host(
-            build, "editor", "--png", png, "--seconds", "30",
+            build,
+            "editor",
+            "--png",
+            png,
+            "--seconds",
+            "30",
             env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, "IDAW_EDITOR_DESCRIBE": "warm, please"},
             timeout=120,
         )
@@ -293,8 +317,9 @@ def test_plugin_validator_agrees_with_python(build: PluginBuild, tmp_path: Path,
     payloads += [encode(kind, i + 1, **fields) for i, (kind, fields) in enumerate(_base_messages(sender).items())]
     blob = tmp_path / "payloads.bin"
     blob.write_bytes(b"".join(struct.pack("<I", len(p)) + p for p in payloads))
-    proc = subprocess.run([str(build.host), "decode", role, str(blob)], capture_output=True, text=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        [str(build.host), "decode", role, str(blob)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     plugin_verdicts = json.loads(proc.stdout)
     python_verdicts = []

@@ -89,8 +89,23 @@ def render_many(pieces: list[SymbolicPiece], soundfont: Path = SOUNDFONT) -> lis
         with tempfile.TemporaryDirectory(prefix="idaw-render-") as tmp:
             mid, wav = Path(tmp) / "pieces.mid", Path(tmp) / "pieces.wav"
             write_midi(batch, starts, mid)
-            cmd = [exe, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SAMPLE_RATE), "-F", str(wav),
-                   str(soundfont), str(mid)]
+            cmd = [
+                exe,
+                "-ni",
+                "-q",
+                "-R",
+                "0",
+                "-C",
+                "0",
+                "-g",
+                "0.5",
+                "-r",
+                str(SAMPLE_RATE),
+                "-F",
+                str(wav),
+                str(soundfont),
+                str(mid),
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
             if done.returncode != 0 or not wav.exists():
                 raise RenderError(f"fluidsynth failed: {done.stderr.strip()[-300:]}")
@@ -178,8 +193,9 @@ def piece_mels(pieces: list[SymbolicPiece], cache_dir: Path, progress: bool = Fa
     from tqdm import tqdm
 
     missing = [p for p in pieces if not _mel_path(p, cache_dir).exists()]
-    for first in tqdm(range(0, len(missing), RENDER_BATCH), desc="render", unit="batch", disable=not progress,
-                      leave=False):
+    for first in tqdm(
+        range(0, len(missing), RENDER_BATCH), desc="render", unit="batch", disable=not progress, leave=False
+    ):
         batch = missing[first : first + RENDER_BATCH]
         for piece, audio in zip(batch, render_many(batch), strict=True):
             path = _mel_path(piece, cache_dir)

@@ -8,14 +8,29 @@ import numpy as np
 import numpy.typing as npt
 
 QUALITIES = (
-    "major", "minor", "diminished", "augmented", "dominant7", "major7", "minor7", "half-diminished7",
-    "diminished7", "suspended",
+    "major",
+    "minor",
+    "diminished",
+    "augmented",
+    "dominant7",
+    "major7",
+    "minor7",
+    "half-diminished7",
+    "diminished7",
+    "suspended",
 )
 QUALITY_INDEX = {q: i for i, q in enumerate(QUALITIES)}
 TEMPLATES: dict[str, tuple[int, ...]] = {
-    "major": (0, 4, 7), "minor": (0, 3, 7), "diminished": (0, 3, 6), "augmented": (0, 4, 8),
-    "dominant7": (0, 4, 7, 10), "major7": (0, 4, 7, 11), "minor7": (0, 3, 7, 10), "half-diminished7": (0, 3, 6, 10),
-    "diminished7": (0, 3, 6, 9), "suspended": (0, 5, 7),
+    "major": (0, 4, 7),
+    "minor": (0, 3, 7),
+    "diminished": (0, 3, 6),
+    "augmented": (0, 4, 8),
+    "dominant7": (0, 4, 7, 10),
+    "major7": (0, 4, 7, 11),
+    "minor7": (0, 3, 7, 10),
+    "half-diminished7": (0, 3, 6, 10),
+    "diminished7": (0, 3, 6, 9),
+    "suspended": (0, 5, 7),
 }
 
 
@@ -106,8 +121,16 @@ def label_beats(score: Any, n_beats: int, beat_ql: float, shift: float) -> npt.N
 
 # Our QUALITIES -> the architecture's CHORD_QUALITIES (maj, min, dom7, dim, aug); None -> class X (other).
 TO_ARCH_QUALITY: dict[str, str | None] = {
-    "major": "maj", "minor": "min", "diminished": "dim", "augmented": "aug", "dominant7": "dom7", "major7": "maj",
-    "minor7": "min", "half-diminished7": "dim", "diminished7": "dim", "suspended": None,
+    "major": "maj",
+    "minor": "min",
+    "diminished": "dim",
+    "augmented": "aug",
+    "dominant7": "dom7",
+    "major7": "maj",
+    "minor7": "min",
+    "half-diminished7": "dim",
+    "diminished7": "dim",
+    "suspended": None,
 }
 
 

@@ -36,8 +36,19 @@ STACCATO, ACCENT, TENUTO, FERMATA, SLUR, ORNAMENT = 1, 2, 4, 8, 16, 32
 # Conventional speed of the "running" (most common) note value, notes per second, used when a score has no
 # metronome mark (almost always). Chorales ~ quarter = 80; reels ~ 7.5 sixteenths (or eighths) a second, etc.
 _RUNNING_RATE: dict[str, float] = {
-    "chorale": 1.33, "essen": 2.5, "reel": 7.5, "hornpipe": 5.5, "clog": 5.5, "jig": 6.0, "slipjig": 6.0,
-    "strathspey": 4.5, "fling": 5.0, "march": 4.0, "waltz": 2.6, "air": 2.0, "ryans": 4.5,
+    "chorale": 1.33,
+    "essen": 2.5,
+    "reel": 7.5,
+    "hornpipe": 5.5,
+    "clog": 5.5,
+    "jig": 6.0,
+    "slipjig": 6.0,
+    "strathspey": 4.5,
+    "fling": 5.0,
+    "march": 4.0,
+    "waltz": 2.6,
+    "air": 2.0,
+    "ryans": 4.5,
 }
 
 
@@ -234,14 +245,26 @@ def extract(ref: PieceRef, score: Any, header: str = "") -> SymbolicPiece:
     notes = notes[notes[:, 0] < max_ql]
     notes[:, 1] = np.minimum(notes[:, 1], max_ql - notes[:, 0])
     length_ql = float(np.max(notes[:, 0] + notes[:, 1])) if len(notes) else 0.0
-    dyn = [(float(d.getOffsetInHierarchy(score)), float(d.volumeScalar or 0.5))
-           for d in score.recurse().getElementsByClass(dynamics.Dynamic)]
+    dyn = [
+        (float(d.getOffsetInHierarchy(score)), float(d.volumeScalar or 0.5))
+        for d in score.recurse().getElementsByClass(dynamics.Dynamic)
+    ]
     key = score.analyze("key")
     meta: dict[str, Any] = {
-        "tempo_qpm": qpm, "tempo_source": tempo_source, "key_tonic": int(key.tonic.pitchClass),
-        "key_mode": str(key.mode), "key_confidence": float(key.correlationCoefficient), "ts_num": int(ts_num),
-        "ts_den": int(ts_den), "beat_ql": beat_ql, "bar_ql": bar_ql, "pickup_ql": pickup, "length_ql": length_ql,
-        "tune_type": kind, "running_rate": qpm / 60.0 / running, "title": title,
+        "tempo_qpm": qpm,
+        "tempo_source": tempo_source,
+        "key_tonic": int(key.tonic.pitchClass),
+        "key_mode": str(key.mode),
+        "key_confidence": float(key.correlationCoefficient),
+        "ts_num": int(ts_num),
+        "ts_den": int(ts_den),
+        "beat_ql": beat_ql,
+        "bar_ql": bar_ql,
+        "pickup_ql": pickup,
+        "length_ql": length_ql,
+        "tune_type": kind,
+        "running_rate": qpm / 60.0 / running,
+        "title": title,
         "group": _group(ref, header, [p for _, p in sorted(top)]),
         "n_parts": len(parts),
     }
@@ -277,6 +300,10 @@ def load_piece(ref: PieceRef, cache_dir: Path) -> SymbolicPiece | None:
         np.savez(path, meta=json.dumps({"empty": True}))
         return None
     np.savez_compressed(
-        path, notes=piece.notes, dynamics=piece.dynamics, chords=piece.chords, meta=json.dumps(piece.meta),
+        path,
+        notes=piece.notes,
+        dynamics=piece.dynamics,
+        chords=piece.chords,
+        meta=json.dumps(piece.meta),
     )
     return piece

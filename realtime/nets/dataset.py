@@ -182,13 +182,21 @@ def build_tables(piece: SymbolicPiece, mel: F32) -> PieceTables:
         lo, hi = bar_start + b * bar, bar_start + (b + 1) * bar
         prev = int(bar_chord[b - 1]) if b > 0 else 60
         density, register, _ = _melody_stats(top, lo, hi)
-        rows.append(np.concatenate([
-            _pc_profile(top, lo, hi), _pc_profile(top, lo - bar, lo),
-            _one_hot(int(piece.meta["key_tonic"]), 12), _one_hot(0 if piece.meta["key_mode"] == "major" else 1, 2),
-            _one_hot(prev % 12 if prev < 60 else -1, 12), _one_hot(prev // 12 if prev < 60 else -1, 5),
-            [1.0 if prev >= 60 else 0.0], _one_hot(int(phrase[b]), 4),
-            [_tempo_feature(piece), density, register, 1.0 if b == 0 else 0.0],
-        ]))
+        rows.append(
+            np.concatenate(
+                [
+                    _pc_profile(top, lo, hi),
+                    _pc_profile(top, lo - bar, lo),
+                    _one_hot(int(piece.meta["key_tonic"]), 12),
+                    _one_hot(0 if piece.meta["key_mode"] == "major" else 1, 2),
+                    _one_hot(prev % 12 if prev < 60 else -1, 12),
+                    _one_hot(prev // 12 if prev < 60 else -1, 5),
+                    [1.0 if prev >= 60 else 0.0],
+                    _one_hot(int(phrase[b]), 4),
+                    [_tempo_feature(piece), density, register, 1.0 if b == 0 else 0.0],
+                ]
+            )
+        )
     bar_ql = (bar_start + np.arange(n_bars) * bar).astype(np.float64)
 
     # Beats: dynamics context dims 12-31 and expression targets.
@@ -204,11 +212,17 @@ def build_tables(piece: SymbolicPiece, mel: F32) -> PieceTables:
         quality = cls // 12 if cls < 60 else -1
         change = 1.0 if i > 0 and cls != int(beat_class[i - 1]) else 0.0
         progress = (phrase[b] * beats_per_bar + in_bar) / (4 * beats_per_bar - 1) if n_bars else 0.0
-        drows.append(np.concatenate([
-            _one_hot(min(in_bar, 3), 4), _one_hot(int(phrase[b]) if n_bars else 0, 4),
-            [_tempo_feature(piece), density, register, spread], _one_hot(quality, 5),
-            [1.0 if quality < 0 else 0.0, change, min(progress, 1.0)],
-        ]))
+        drows.append(
+            np.concatenate(
+                [
+                    _one_hot(min(in_bar, 3), 4),
+                    _one_hot(int(phrase[b]) if n_bars else 0, 4),
+                    [_tempo_feature(piece), density, register, spread],
+                    _one_hot(quality, 5),
+                    [1.0 if quality < 0 else 0.0, change, min(progress, 1.0)],
+                ]
+            )
+        )
 
     # Groove: 4/4-length bars (2/4 bars are paired) of sixteenth onsets, with convention-based swing.
     strength, residual, _per_bar = sixteenth_onsets(piece)
@@ -227,13 +241,21 @@ def build_tables(piece: SymbolicPiece, mel: F32) -> PieceTables:
 
     metric = metric_weight(piece, beat_ql.astype(np.float32))
     return PieceTables(
-        pid=piece.ref.pid, group=str(piece.meta["group"]), source=piece.ref.source, mel=mel,
-        frame_emotion=emotion_at(frame_ql), frame_aux=aux,
-        step_times=step_ql * spq, melody=melody.astype(np.uint8), step_emotion=emotion_at(step_ql),
-        bar_times=np.maximum(bar_ql, 0.0) * spq, harmony_rest=np.asarray(rows, dtype=np.float32).reshape(-1, 64),
+        pid=piece.ref.pid,
+        group=str(piece.meta["group"]),
+        source=piece.ref.source,
+        mel=mel,
+        frame_emotion=emotion_at(frame_ql),
+        frame_aux=aux,
+        step_times=step_ql * spq,
+        melody=melody.astype(np.uint8),
+        step_emotion=emotion_at(step_ql),
+        bar_times=np.maximum(bar_ql, 0.0) * spq,
+        harmony_rest=np.asarray(rows, dtype=np.float32).reshape(-1, 64),
         harmony_target=bar_chord if has_harmony else np.full(n_bars, -1, dtype=np.int64),
         bar_emotion=emotion_at(bar_ql),
-        beat_times=np.maximum(beat_ql, 0.0) * spq, dynamics_rest=np.asarray(drows, dtype=np.float32).reshape(-1, 20),
+        beat_times=np.maximum(beat_ql, 0.0) * spq,
+        dynamics_rest=np.asarray(drows, dtype=np.float32).reshape(-1, 20),
         dynamics_target=expression_targets(piece, beat_ql, beat, metric, phrase, bar_start),
         beat_emotion=emotion_at(beat_ql),
         groove_times=np.maximum(g_ql_arr, 0.0) * spq,

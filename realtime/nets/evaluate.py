@@ -85,8 +85,9 @@ def best_threshold(probs: list[F32], truths: list[F32]) -> float:
     return float(grid[int(np.argmax([_f1(p, y, th)[2] for th in grid]))])
 
 
-def melody_metrics(net: MelodyTransformer, test: list[PieceTables], emb: dict[str, F32], thresholds: dict[str, float],
-                   prior: F32) -> dict[str, Any]:
+def melody_metrics(
+    net: MelodyTransformer, test: list[PieceTables], emb: dict[str, F32], thresholds: dict[str, float], prior: F32
+) -> dict[str, Any]:
     """Note-set precision/recall/F1 per sixteenth (threshold chosen on validation pieces) in both modes, the
     top-1 pitch accuracy on steps where the melody sounds, and the baseline of the training-set pitch prior."""
     out: dict[str, Any] = {"steps": int(sum(len(t.melody) for t in test))}
@@ -96,16 +97,21 @@ def melody_metrics(net: MelodyTransformer, test: list[PieceTables], emb: dict[st
     for mode in ("audio", "direct"):
         p = np.concatenate(melody_outputs(net, test, emb, mode)) if test else np.zeros((0, 128), np.float32)
         prec, rec, f1 = _f1(p, y, thresholds[mode])
-        out[mode] = {"threshold": thresholds[mode], "precision": _r(prec), "recall": _r(rec), "f1": _r(f1),
-                     "top1_pitch_accuracy": _r(np.mean(y[sounding, np.argmax(p[sounding], 1)] > 0.5))
-                     if sounding.any() else 0.0}
+        out[mode] = {
+            "threshold": thresholds[mode],
+            "precision": _r(prec),
+            "recall": _r(rec),
+            "f1": _r(f1),
+            "top1_pitch_accuracy": _r(np.mean(y[sounding, np.argmax(p[sounding], 1)] > 0.5)) if sounding.any() else 0.0,
+        }
     base = np.broadcast_to(prior, y.shape)
     grid = np.arange(0.05, 0.61, 0.05)
     scores = [_f1(base, y, th) for th in grid]
     best = int(np.argmax([s[2] for s in scores]))
-    out["baseline_prior"] = {"f1_best_threshold": _r(scores[best][2]),
-                             "top1_pitch_accuracy": _r(np.mean(y[sounding, int(np.argmax(prior))] > 0.5))
-                             if sounding.any() else 0.0}
+    out["baseline_prior"] = {
+        "f1_best_threshold": _r(scores[best][2]),
+        "top1_pitch_accuracy": _r(np.mean(y[sounding, int(np.argmax(prior))] > 0.5)) if sounding.any() else 0.0,
+    }
     return out
 
 
@@ -117,8 +123,10 @@ def harmony_metrics(net: RTNet, test: Rows, train: Rows) -> dict[str, Any]:
     for mode, x in (("audio", test.audio), ("direct", test.direct)):
         p = _run(net, x) if len(x) else np.zeros((0, 64), np.float32)
         top3 = np.argsort(-p, axis=1)[:, :3] if len(p) else np.zeros((0, 3), np.int64)
-        out[mode] = {"top1": _r(np.mean(top3[:, 0] == y)) if len(y) else 0.0,
-                     "top3": _r(np.mean(np.any(top3 == y[:, None], axis=1))) if len(y) else 0.0}
+        out[mode] = {
+            "top1": _r(np.mean(top3[:, 0] == y)) if len(y) else 0.0,
+            "top3": _r(np.mean(np.any(top3 == y[:, None], axis=1))) if len(y) else 0.0,
+        }
     counts = np.bincount(np.asarray(train.target, dtype=np.int64), minlength=64)
     out["baseline_majority_top1"] = _r(np.mean(y == int(np.argmax(counts)))) if len(y) else 0.0
     out["baseline_majority_top3"] = _r(np.mean(np.isin(y, np.argsort(-counts)[:3]))) if len(y) else 0.0
@@ -142,8 +150,11 @@ def dynamics_metrics(net: RTNet, test: Rows, train: Rows, names: tuple[str, ...]
         return {n: (_r(np.mean(err[known[:, k], k])) if known[:, k].any() else None) for k, n in enumerate(names)}
 
     base_err = np.abs(y - base)
-    out: dict[str, Any] = {"beats": len(y), "baseline_mae": _r(np.mean(base_err[known])) if known.any() else 0.0,
-                           "baseline_per_param_mae": per_param(base_err)}
+    out: dict[str, Any] = {
+        "beats": len(y),
+        "baseline_mae": _r(np.mean(base_err[known])) if known.any() else 0.0,
+        "baseline_per_param_mae": per_param(base_err),
+    }
     for mode, x in (("audio", test.audio), ("direct", test.direct)):
         p = _run(net, x) if len(x) else np.zeros((0, 16), np.float32)
         err = np.abs(p - y)
@@ -162,12 +173,14 @@ def groove_metrics(net: RTNet, test: Rows, train: Rows) -> dict[str, Any]:
     for mode, x in (("audio", test.audio), ("direct", test.direct)):
         p = _run(net, x) if len(x) else np.zeros((0, 32), np.float32)
         prob = (p[:, :16] + 1) / 2
-        out[mode] = {"onset_accuracy": _r(np.mean((prob >= 0.5) == mask)) if len(y) else 0.0,
-                     "onset_f1": _r(_f1(prob, onset, 0.5)[2]),
-                     "timing_mae_sixteenths": _r(np.mean(np.abs(p[:, 16:][mask] / 2 - timing[mask]))) if mask.any()
-                     else 0.0,
-                     "timing_rmse_sixteenths": _r(np.sqrt(np.mean((p[:, 16:][mask] / 2 - timing[mask]) ** 2)))
-                     if mask.any() else 0.0}
+        out[mode] = {
+            "onset_accuracy": _r(np.mean((prob >= 0.5) == mask)) if len(y) else 0.0,
+            "onset_f1": _r(_f1(prob, onset, 0.5)[2]),
+            "timing_mae_sixteenths": _r(np.mean(np.abs(p[:, 16:][mask] / 2 - timing[mask]))) if mask.any() else 0.0,
+            "timing_rmse_sixteenths": _r(np.sqrt(np.mean((p[:, 16:][mask] / 2 - timing[mask]) ** 2)))
+            if mask.any()
+            else 0.0,
+        }
     base = np.broadcast_to(freq, onset.shape)
     out["baseline_position_frequency"] = {
         "onset_accuracy": _r(np.mean((base >= 0.5) == mask)) if len(y) else 0.0,

@@ -20,9 +20,22 @@ from realtime.nets.grids import metric_weight
 
 F32 = npt.NDArray[np.float32]
 PARAMS = (
-    "velocity_mean", "velocity_spread", "downbeat_accent", "offbeat_accent", "crescendo", "articulation",
-    "articulation_spread", "timing_offset", "timing_jitter", "rubato", "sustain_pedal", "melody_prominence",
-    "chord_roll", "ornament_probability", "vibrato_depth", "phrase_end_ritardando",
+    "velocity_mean",
+    "velocity_spread",
+    "downbeat_accent",
+    "offbeat_accent",
+    "crescendo",
+    "articulation",
+    "articulation_spread",
+    "timing_offset",
+    "timing_jitter",
+    "rubato",
+    "sustain_pedal",
+    "melody_prominence",
+    "chord_roll",
+    "ornament_probability",
+    "vibrato_depth",
+    "phrase_end_ritardando",
 )
 #: Parameters never trained (targets NaN): no evidence in a quantised score (timing, rubato, vibrato, chord roll)
 #: or no markings anywhere in the corpus (pedal). melody_prominence is also masked for one-voice pieces.
@@ -114,8 +127,11 @@ def expression_targets(
         col[1] = float(np.std(vel[m])) / 24.0
         on, off = m & on_beat, m & ~on_beat
         col[2] = (10.0 * (beat_weight[i] - 0.25) + 15.0 * float(np.mean(accented[on]))) / 32.0 if on.any() else 0.0
-        col[3] = (15.0 * float(np.mean(accented[off])) + 8.0 * float(np.mean(syncopated[off]))) / 32.0 if (
-            off.any()) else 0.0
+        col[3] = (
+            (15.0 * float(np.mean(accented[off])) + 8.0 * float(np.mean(syncopated[off]))) / 32.0
+            if (off.any())
+            else 0.0
+        )
         nxt = arch[i + 1] if i + 1 < n and not np.isnan(arch[i + 1]) else arch[i]
         col[4] = 0.5 + (nxt - arch[i]) / 32.0
         col[5] = float(np.mean(ratio[m])) - 0.1

@@ -56,9 +56,7 @@ def _harmony(chords: npt.NDArray[np.int16]) -> float:
 
 def _combine(cues: dict[str, float]) -> tuple[float, float]:
     valence = np.tanh(1.2 * cues["mode"] + 0.8 * cues["harmony"] + 0.3 * cues["register"] + 0.3 * cues["tempo"])
-    arousal = np.tanh(
-        1.0 * cues["density"] + 0.6 * cues["tempo"] + 0.5 * cues["loudness"] + 0.3 * cues["articulation"]
-    )
+    arousal = np.tanh(1.0 * cues["density"] + 0.6 * cues["tempo"] + 0.5 * cues["loudness"] + 0.3 * cues["articulation"])
     return float(valence), float(arousal)
 
 
@@ -107,7 +105,14 @@ def piece_labels(piece: SymbolicPiece) -> WeakLabels:
 
 # Plutchik prototypes on the (valence, arousal) plane, in architectures.PLUTCHIK order.
 PLUTCHIK_VA = (
-    (0.8, 0.5), (0.6, -0.4), (-0.6, 0.7), (0.1, 0.9), (-0.7, -0.6), (-0.7, 0.1), (-0.6, 0.8), (0.4, 0.4),
+    (0.8, 0.5),
+    (0.6, -0.4),
+    (-0.6, 0.7),
+    (0.1, 0.9),
+    (-0.7, -0.6),
+    (-0.7, 0.1),
+    (-0.6, 0.8),
+    (0.4, 0.4),
 )
 PLUTCHIK_WIDTH = 0.35
 
@@ -121,7 +126,10 @@ def emotion_dims(valence: float, arousal: float, cues: dict[str, float]) -> npt.
     (PLUTCHIK_VA). Dims 2-11 carry no information beyond the cues and (valence, arousal).
     """
     dominance = np.tanh(
-        0.7 * cues["loudness"] - 0.6 * cues["register"] + 0.4 * cues["density"] + 0.3 * cues["articulation"]
+        0.7 * cues["loudness"]
+        - 0.6 * cues["register"]
+        + 0.4 * cues["density"]
+        + 0.3 * cues["articulation"]
         + 0.3 * cues["mode"]
     )
     intensity = 2.0 * min(1.0, float(np.hypot(valence, arousal)) / np.sqrt(2.0)) - 1.0

@@ -87,8 +87,9 @@ def load_tables(cfg: Config, log: Log) -> list[PieceTables]:
     return tables
 
 
-def split_by_group(tables: list[PieceTables], seed: int, fractions: tuple[float, float] = (0.1, 0.1)
-                   ) -> dict[str, list[PieceTables]]:
+def split_by_group(
+    tables: list[PieceTables], seed: int, fractions: tuple[float, float] = (0.1, 0.1)
+) -> dict[str, list[PieceTables]]:
     """Seeded train/val/test split by group (a hymn tune or folk-song family never spans two splits).
 
     Each source is split on its own (about fractions[0] of its pieces to validation, fractions[1] to test, whole
@@ -146,8 +147,9 @@ def _rows(tables: list[PieceTables], emb: dict[str, F32], kind: str) -> Rows:
             target.append(np.hstack([t.groove_onset, t.groove_timing]))
     width = {"harmony": 128, "dynamics": 32, "groove": 64}[kind]
     if not target:
-        empty_t: Any = np.zeros(0, np.int64) if kind == "harmony" else np.zeros((0, 16 if kind == "dynamics" else 32),
-                                                                                np.float32)
+        empty_t: Any = (
+            np.zeros(0, np.int64) if kind == "harmony" else np.zeros((0, 16 if kind == "dynamics" else 32), np.float32)
+        )
         return Rows(np.zeros((0, width), np.float32), np.zeros((0, width), np.float32), empty_t)
     tgt: Any = np.concatenate(target)
     tgt = tgt.astype(np.int64) if kind == "harmony" else tgt.astype(np.float32)
@@ -172,8 +174,18 @@ def _train(task: Task, cfg: Config, log: Log) -> History:
             reset = getattr(layer, "reset_parameters", None)
             if callable(reset):
                 reset()
-    return fit(task.name, task.modules, task.loss, task.train_batches, task.val_batches, cfg.epochs, cfg.lr,
-               EarlyStopping(cfg.patience, cfg.min_delta), log, device=cfg.device)
+    return fit(
+        task.name,
+        task.modules,
+        task.loss,
+        task.train_batches,
+        task.val_batches,
+        cfg.epochs,
+        cfg.lr,
+        EarlyStopping(cfg.patience, cfg.min_delta),
+        log,
+        device=cfg.device,
+    )
 
 
 def _save(task: Task, history: History, cfg: Config) -> None:
@@ -210,8 +222,12 @@ def run(cfg: Config, log: Log) -> dict[str, Any]:
     mel_net = task.net
     assert isinstance(mel_net, MelodyTransformer)
     val_truth = [t.melody.astype(np.float32) for t in splits["val"]]
-    thresholds = {m: evaluate.best_threshold(evaluate.melody_outputs(mel_net, splits["val"], emb, m), val_truth)
-                  if val_truth else 0.5 for m in ("audio", "direct")}
+    thresholds = {
+        m: evaluate.best_threshold(evaluate.melody_outputs(mel_net, splits["val"], emb, m), val_truth)
+        if val_truth
+        else 0.5
+        for m in ("audio", "direct")
+    }
     prior = np.mean(np.concatenate([t.melody for t in splits["train"]]), axis=0).astype(np.float32)
     metrics["MelodyTransformer"] = evaluate.melody_metrics(mel_net, splits["test"], emb, thresholds, prior)
 
@@ -232,13 +248,18 @@ def run(cfg: Config, log: Log) -> dict[str, Any]:
             metrics[name] = evaluate.groove_metrics(task.net, rows["test"], rows["train"])
         metrics[name]["train_rows"] = len(rows["train"].target)
 
-    counts = {s: {src: sum(1 for t in v if t.source == src) for src in ("chorale", "essen", "ryans")}
-              for s, v in splits.items()}
-    metrics["data"] = {"pieces": counts, "data_seconds": round(data_seconds, 1),
-                       "total_seconds": round(time.perf_counter() - start, 1),
-                       "epochs_run": {k: len(h.epochs) for k, h in histories.items()},
-                       "best_epoch": {k: h.best_epoch for k, h in histories.items()},
-                       "test_pieces": sorted(t.pid for t in splits["test"])}
+    counts = {
+        s: {src: sum(1 for t in v if t.source == src) for src in ("chorale", "essen", "ryans")}
+        for s, v in splits.items()
+    }
+    metrics["data"] = {
+        "pieces": counts,
+        "data_seconds": round(data_seconds, 1),
+        "total_seconds": round(time.perf_counter() - start, 1),
+        "epochs_run": {k: len(h.epochs) for k, h in histories.items()},
+        "best_epoch": {k: h.best_epoch for k, h in histories.items()},
+        "test_pieces": sorted(t.pid for t in splits["test"]),
+    }
     (cfg.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     run_info = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in ("cache", "out")}
     (cfg.out / "run.json").write_text(json.dumps(run_info, indent=1) + "\n")

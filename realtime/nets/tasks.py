@@ -73,7 +73,9 @@ class Task:
 
 def _seq_batches(
     make: Callable[[list[tuple[int, int]], np.random.Generator | None], tuple[Tensor, ...]],
-    crops: list[tuple[int, int]], batch: int, rng: np.random.Generator | None,
+    crops: list[tuple[int, int]],
+    batch: int,
+    rng: np.random.Generator | None,
 ) -> list[tuple[Tensor, ...]]:
     order = rng.permutation(len(crops)) if rng is not None else np.arange(len(crops))
     return [make([crops[i] for i in order[j : j + batch]], rng) for j in range(0, len(crops), batch)]
@@ -82,8 +84,9 @@ def _seq_batches(
 _Maker = Callable[[list[tuple[int, int]], np.random.Generator | None], tuple[Tensor, ...]]
 
 
-def emotion_task(train: list[PieceTables], val: list[PieceTables], seed: int, crop: int = 128,
-                 per_piece: int = 2, batch: int = 16) -> Task:
+def emotion_task(
+    train: list[PieceTables], val: list[PieceTables], seed: int, crop: int = 128, per_piece: int = 2, batch: int = 16
+) -> Task:
     """EmotionRecognizer: mel frames -> weak emotion dims 0-11 (weighted MSE) + latent dims -> musical state
     (training-only linear head on dims 12-63: melody pitch class (cross-entropy where the melody sounds), chroma
     (BCE), melody register (MSE), onset (BCE)), so the latent dims carry what the melody and groove nets can use.
@@ -101,6 +104,7 @@ def emotion_task(train: list[PieceTables], val: list[PieceTables], seed: int, cr
             emo, _ = _stack([data[i].frame_emotion for i, _ in crops], starts, crop)
             aux, _ = _stack([data[i].frame_aux for i, _ in crops], starts, crop)
             return x, mask, emo, aux
+
         return make
 
     lengths = [len(t.mel) for t in train]
@@ -119,8 +123,9 @@ def emotion_task(train: list[PieceTables], val: list[PieceTables], seed: int, cr
         emo_loss = squared.sum(-1).mul(mask).sum() / denom / float(weights.sum())
         logits = head(y[..., 12:])
         sounding = mask * (aux[..., :12].sum(-1) > 0)
-        pitch_class = F.cross_entropy(logits[..., :12].reshape(-1, 12), aux[..., :12].argmax(-1).reshape(-1),
-                                      reduction="none").reshape(sounding.shape)
+        pitch_class = F.cross_entropy(
+            logits[..., :12].reshape(-1, 12), aux[..., :12].argmax(-1).reshape(-1), reduction="none"
+        ).reshape(sounding.shape)
         chroma = F.binary_cross_entropy_with_logits(logits[..., 12:24], aux[..., 12:24], reduction="none").sum(-1)
         onset = F.binary_cross_entropy_with_logits(logits[..., 25], aux[..., 25], reduction="none")
         register = (torch.tanh(logits[..., 24]) - aux[..., 24]) ** 2
@@ -141,8 +146,15 @@ def _mode_inputs(audio: F32, direct: F32, use_audio: bool, rng: np.random.Genera
     return noisy
 
 
-def melody_task(train: list[PieceTables], val: list[PieceTables], emb: dict[str, F32], seed: int,
-                crop: int = 128, per_piece: int = 2, batch: int = 16) -> Task:
+def melody_task(
+    train: list[PieceTables],
+    val: list[PieceTables],
+    emb: dict[str, F32],
+    seed: int,
+    crop: int = 128,
+    per_piece: int = 2,
+    batch: int = 16,
+) -> Task:
     """MelodyTransformer: emotion embedding per sixteenth -> top-voice piano roll of that sixteenth (BCE)."""
     net = MelodyTransformer()
 
@@ -161,6 +173,7 @@ def melody_task(train: list[PieceTables], val: list[PieceTables], emb: dict[str,
             x, mask = _stack(xs, starts, crop)
             y, _ = _stack([src[2][i] for i, _ in crops], starts, crop)
             return x, mask, y
+
         return make
 
     lengths = [len(t.step_times) for t in train]
@@ -190,8 +203,9 @@ class Rows:
     target: npt.NDArray[np.float32] | npt.NDArray[np.int64]
 
 
-def row_batches(rows: Rows, batch: int, rng: np.random.Generator | None, force: bool | None
-                ) -> list[tuple[Tensor, Tensor]]:
+def row_batches(
+    rows: Rows, batch: int, rng: np.random.Generator | None, force: bool | None
+) -> list[tuple[Tensor, Tensor]]:
     """Shuffled (when rng is given) (x, target) batches; x per row from the audio or direct mode."""
     n = len(rows.target)
     use = rng.random(n) < 0.5 if rng is not None and force is None else np.full(n, bool(force))
@@ -199,20 +213,27 @@ def row_batches(rows: Rows, batch: int, rng: np.random.Generator | None, force: 
     if rng is not None and force is None:
         x[~use, :12] += rng.normal(0.0, DIRECT_NOISE, (int((~use).sum()), 12)).astype(np.float32)
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    return [(torch.from_numpy(x[order[j : j + batch]]), torch.from_numpy(rows.target[order[j : j + batch]]))
-            for j in range(0, n, batch)]
+    return [
+        (torch.from_numpy(x[order[j : j + batch]]), torch.from_numpy(rows.target[order[j : j + batch]]))
+        for j in range(0, n, batch)
+    ]
 
 
-def row_task(name: str, net: RTNet, train: Rows, val: Rows, seed: int,
-             loss_fn: Callable[[RTNet, Tensor, Tensor], Tensor], batch: int = 64) -> Task:
+def row_task(
+    name: str,
+    net: RTNet,
+    train: Rows,
+    val: Rows,
+    seed: int,
+    loss_fn: Callable[[RTNet, Tensor, Tensor], Tensor],
+    batch: int = 64,
+) -> Task:
     """A task over independent rows (HarmonyPredictor, DynamicsEngine, GroovePredictor)."""
 
     def train_batches(epoch: int) -> Iterator[tuple[Tensor, ...]]:
         yield from row_batches(train, batch, np.random.default_rng([seed, epoch, 3]), None)
 
-    val_batches: list[tuple[Tensor, ...]] = [
-        *row_batches(val, 256, None, True), *row_batches(val, 256, None, False)
-    ]
+    val_batches: list[tuple[Tensor, ...]] = [*row_batches(val, 256, None, True), *row_batches(val, 256, None, False)]
 
     def loss(b: tuple[Tensor, ...], _training: bool) -> Tensor:
         return loss_fn(net, b[0], b[1])

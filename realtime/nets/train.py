@@ -58,8 +58,12 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
-            "name": self.name, "best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
-            "stopped_early": self.stopped_early, "seconds": round(self.seconds, 2), "epochs": self.epochs,
+            "name": self.name,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "stopped_early": self.stopped_early,
+            "seconds": round(self.seconds, 2),
+            "epochs": self.epochs,
         }
 
 
@@ -125,10 +129,14 @@ def fit(
         if improved:
             best_state = [copy.deepcopy(m.state_dict()) for m in modules]
         train_loss = total / max(count, 1)
-        history.epochs.append({
-            "epoch": epoch, "train_loss": round(train_loss, 6), "val_loss": round(val, 6),
-            "seconds": round(time.perf_counter() - t0, 2),
-        })
+        history.epochs.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(train_loss, 6),
+                "val_loss": round(val, 6),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
         if progress is not None:
             progress(f"{name} epoch {epoch}: train {train_loss:.4f} val {val:.4f}{' *' if improved else ''}")
         if stopper.should_stop:
