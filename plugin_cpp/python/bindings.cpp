@@ -80,8 +80,7 @@ void install_midi_net(PyEngine& e, const std::string& name, const std::string& s
     std::string error;
     {
         nb::gil_scoped_release release;
-        idaw::nn::LoadResult r =
-            is_path ? idaw::nn::load_model_file(source) : idaw::nn::load_model_string(source);
+        idaw::nn::LoadResult r = is_path ? idaw::nn::load_model_file(source) : idaw::nn::load_model_string(source);
         if (!r.ok()) {
             error = r.error;
         } else {
@@ -129,8 +128,7 @@ NB_MODULE(idaw_core, m) {
         "The parameter table: a list of dicts (name, unit, min, max, default, scale) in snapshot order.");
 
     m.def(
-        "check_parameters",
-        [](Values values) { return idaw::check_parameters(to_parameters(values, 0)).bad_index; },
+        "check_parameters", [](Values values) { return idaw::check_parameters(to_parameters(values, 0)).bad_index; },
         "values"_a, "Index of the first out-of-range or non-finite value, or -1 when all are valid.");
 
     m.def(
@@ -146,9 +144,8 @@ NB_MODULE(idaw_core, m) {
         "Magnitude response (dB) of the EQ section, from the coefficients the engine uses.");
 
     m.def(
-        "set_rt_section_hook", [](std::uintptr_t address) {
-            idaw::rt::set_section_hook(reinterpret_cast<idaw::rt::SectionHook>(address));
-        },
+        "set_rt_section_hook",
+        [](std::uintptr_t address) { idaw::rt::set_section_hook(reinterpret_cast<idaw::rt::SectionHook>(address)); },
         "address"_a, "Install a C function void(int entering) called around real-time work (tests only; 0 removes).");
 
     m.attr("NUM_PARAMS") = idaw::kNumParams;
@@ -235,8 +232,7 @@ NB_MODULE(idaw_core, m) {
             "audio"_a, "block_size"_a,
             "Process a whole buffer in place, block by block as a stream would (GIL released).")
         .def(
-            "timing_summary",
-            [](PyEngine& e) { return summary_dict(e.engine.timing().snapshot().summarize()); },
+            "timing_summary", [](PyEngine& e) { return summary_dict(e.engine.timing().snapshot().summarize()); },
             "Block CPU time since prepare(): dict(blocks, over_budget, p50_us, p99_us, max_us).")
         .def(
             "timing_window",
@@ -293,8 +289,8 @@ NB_MODULE(idaw_core, m) {
             [](PyEngine& e, bool enabled, double tempo_bpm, int key_tonic, int scale, int melody_channel,
                int chord_channel, Values emotion, std::uint64_t seed, std::uint64_t sequence) {
                 if (emotion.shape(0) != static_cast<std::size_t>(idaw::kEmotionDims))
-                    throw nb::value_error(("emotion must have " + std::to_string(idaw::kEmotionDims) + " values")
-                                              .c_str());
+                    throw nb::value_error(
+                        ("emotion must have " + std::to_string(idaw::kEmotionDims) + " values").c_str());
                 auto small = [](int v, int hi) { return v >= 0 && v <= hi ? static_cast<std::uint8_t>(v) : 255; };
                 idaw::MidiControl c;
                 c.enabled = enabled;
@@ -309,8 +305,8 @@ NB_MODULE(idaw_core, m) {
                 if (const char* why = idaw::check_midi_control(c)) throw nb::value_error(why);
                 return e.engine.midi_generator().push_control(c);
             },
-            "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a,
-            "emotion"_a, "seed"_a = 1, "sequence"_a = 0,
+            "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a, "emotion"_a,
+            "seed"_a = 1, "sequence"_a = 0,
             "Queue the MIDI generator's full control state for the audio thread (taken up at the next block). "
             "ValueError for a value out of range; False when the queue is full.")
         .def(
@@ -402,15 +398,13 @@ NB_MODULE(idaw_core, m) {
                 e.require_prepared();
                 if (input_channels < 0 || output_channels < 1 || output_channels > e.engine.num_channels())
                     throw std::invalid_argument("output channels must be 1..engine channels");
-                new (self) PyBridge{engine, std::make_unique<idaw::PortAudioBridge>(e.engine, input_channels,
-                                                                                   output_channels)};
+                new (self) PyBridge{engine,
+                                    std::make_unique<idaw::PortAudioBridge>(e.engine, input_channels, output_channels)};
             },
             "engine"_a, "input_channels"_a, "output_channels"_a)
-        .def_prop_ro("user_data_address",
-                     [](PyBridge& b) { return reinterpret_cast<std::uintptr_t>(b.bridge.get()); })
+        .def_prop_ro("user_data_address", [](PyBridge& b) { return reinterpret_cast<std::uintptr_t>(b.bridge.get()); })
         .def_prop_ro_static(
-            "callback_address",
-            [](nb::handle) { return reinterpret_cast<std::uintptr_t>(&idaw_portaudio_callback); },
+            "callback_address", [](nb::handle) { return reinterpret_cast<std::uintptr_t>(&idaw_portaudio_callback); },
             "Address of the PaStreamCallback-compatible C function.")
         .def(
             "counters",
@@ -491,9 +485,9 @@ nb::ndarray<nb::numpy, float, nb::ndim<2>> nn_matrix(std::size_t rows, std::size
 
 void nn_check_width(const PyModel& m, std::size_t width) {
     if (width != static_cast<std::size_t>(m.model->input_size()))
-        throw nb::value_error(("expected frames of " + std::to_string(m.model->input_size()) + " values, got " +
-                               std::to_string(width))
-                                  .c_str());
+        throw nb::value_error(
+            ("expected frames of " + std::to_string(m.model->input_size()) + " values, got " + std::to_string(width))
+                .c_str());
 }
 
 }  // namespace
@@ -536,10 +530,12 @@ void bind_nn(nb::module_& m) {
             "Zero every recurrent and convolution state, as after loading.")
         .def_prop_ro("input_size", [](PyModel& self) { return self.model->input_size(); })
         .def_prop_ro("output_size", [](PyModel& self) { return self.model->output_size(); })
-        .def_prop_ro("num_parameters", [](PyModel& self) { return self.model->num_parameters(); },
-                     "Numbers in the weights, as the JSON holds them (an LSTM has one summed bias vector).")
-        .def_prop_ro("kernel", [](PyModel& self) { return std::string(self.model->kernel_name()); },
-                     "Kernel set in use: 'avx2+fma', 'sse2' or 'scalar'.")
+        .def_prop_ro(
+            "num_parameters", [](PyModel& self) { return self.model->num_parameters(); },
+            "Numbers in the weights, as the JSON holds them (an LSTM has one summed bias vector).")
+        .def_prop_ro(
+            "kernel", [](PyModel& self) { return std::string(self.model->kernel_name()); },
+            "Kernel set in use: 'avx2+fma', 'sse2' or 'scalar'.")
         .def(
             "layer_summary",
             [](PyModel& self) {

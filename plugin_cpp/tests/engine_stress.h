@@ -33,18 +33,18 @@ struct StressConfig {
 
 /// What both threads observed; the caller asserts on it.
 struct StressResult {
-    std::uint64_t calls = 0;                ///< blocks the audio thread processed (one engine block each)
-    std::uint64_t frames = 0;               ///< frames it processed
-    std::uint64_t bad_output = 0;           ///< output samples not finite or above the limiter ceiling
-    std::uint64_t nan_inputs = 0;           ///< NaN samples the audio thread fed in on purpose
-    std::uint64_t snapshots_pushed = 0;     ///< snapshots the engine accepted
+    std::uint64_t calls = 0;             ///< blocks the audio thread processed (one engine block each)
+    std::uint64_t frames = 0;            ///< frames it processed
+    std::uint64_t bad_output = 0;        ///< output samples not finite or above the limiter ceiling
+    std::uint64_t nan_inputs = 0;        ///< NaN samples the audio thread fed in on purpose
+    std::uint64_t snapshots_pushed = 0;  ///< snapshots the engine accepted
     std::uint64_t last_sequence_pushed = 0;
     std::uint64_t analysis_toggles = 0;
     std::uint64_t analysis_read = 0;
     std::uint64_t telemetry_read = 0;
-    std::uint64_t telemetry_skipped = 0;    ///< block indices missing from the telemetry stream
-    std::uint64_t telemetry_disordered = 0; ///< records whose index or sample clock went backwards
-    std::uint64_t reader_regressions = 0;   ///< counters that a concurrent reader saw decrease
+    std::uint64_t telemetry_skipped = 0;     ///< block indices missing from the telemetry stream
+    std::uint64_t telemetry_disordered = 0;  ///< records whose index or sample clock went backwards
+    std::uint64_t reader_regressions = 0;    ///< counters that a concurrent reader saw decrease
     EngineCounters counters{};
     std::uint64_t timing_blocks = 0;
 };
@@ -54,7 +54,7 @@ struct StressResult {
 inline StressResult run_engine_stress(const StressConfig& cfg) {
     auto engine = std::make_unique<Engine>();
     engine->prepare(48000.0, cfg.max_block, cfg.channels);
-    engine->set_telemetry_enabled(true);  // the control thread drains it, so exercise the push path too
+    engine->set_telemetry_enabled(true);               // the control thread drains it, so exercise the push path too
     PortAudioBridge bridge(*engine, 1, cfg.channels);  // mono in, every output channel fed from it
 
     const int sizes[] = {1, 7, 64, 256, 1024, cfg.max_block * 2 + 3};  // the last always exceeds max_block
@@ -196,8 +196,8 @@ inline void check_stress_result(const StressConfig& cfg, const StressResult& r) 
     CHECK(r.counters.applied_sequence <= r.last_sequence_pushed);
     CHECK(r.reader_regressions == 0);
     MESSAGE("max_block " << cfg.max_block << ": " << r.calls << " blocks, " << r.snapshots_pushed
-                         << " snapshots pushed, " << r.counters.snapshots_applied << " applied, "
-                         << r.analysis_toggles << " analysis toggles, " << r.analysis_read << " analysis samples read, "
+                         << " snapshots pushed, " << r.counters.snapshots_applied << " applied, " << r.analysis_toggles
+                         << " analysis toggles, " << r.analysis_read << " analysis samples read, "
                          << r.counters.analysis_dropped << " dropped, " << r.telemetry_read
                          << " telemetry records read, " << r.counters.telemetry_dropped << " dropped");
 }

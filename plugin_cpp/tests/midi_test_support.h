@@ -100,10 +100,10 @@ inline MidiControl enabled_control(float bpm = 120.0f, int tonic = 0, int scale 
     c.scale = static_cast<std::uint8_t>(scale);
     c.melody_channel = 0;
     c.chord_channel = 1;
-    c.emotion[0] = 0.6f;   // valence
-    c.emotion[1] = 0.3f;   // arousal
-    c.emotion[3] = 0.2f;   // intensity
-    c.emotion[4] = 0.5f;   // joy
+    c.emotion[0] = 0.6f;  // valence
+    c.emotion[1] = 0.3f;  // arousal
+    c.emotion[3] = 0.2f;  // intensity
+    c.emotion[4] = 0.5f;  // joy
     c.seed = 42;
     c.sequence = seq;
     return c;
@@ -123,11 +123,11 @@ inline bool is_off(const MidiEvent& e) {
 /// What check_notes() found.
 struct NoteCheck {
     std::size_t ons = 0, offs = 0;
-    std::size_t off_without_on = 0;   ///< a note-off with nothing sounding at that key
-    std::size_t on_while_on = 0;      ///< a note-on while the same key still sounded
-    std::size_t off_pushed_first = 0; ///< a note-off that reached the ring before its note-on
-    std::size_t zero_length = 0;      ///< note-off at or before its note-on time
-    std::size_t hanging = 0;          ///< notes still on at the end
+    std::size_t off_without_on = 0;    ///< a note-off with nothing sounding at that key
+    std::size_t on_while_on = 0;       ///< a note-on while the same key still sounded
+    std::size_t off_pushed_first = 0;  ///< a note-off that reached the ring before its note-on
+    std::size_t zero_length = 0;       ///< note-off at or before its note-on time
+    std::size_t hanging = 0;           ///< notes still on at the end
 };
 
 /// Sorts the events by time (ring order breaks ties) and walks every (channel, pitch): each note-on must be
@@ -168,7 +168,8 @@ inline void run_silence(Engine& engine, std::uint64_t frames, const std::vector<
     std::vector<float> buffer(static_cast<std::size_t>(channels) * 65536, 0.0f);
     std::size_t which = 0;
     for (std::uint64_t done = 0; done < frames;) {
-        const int n = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(sizes[which]), frames - done));
+        const int n =
+            static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(sizes[which]), frames - done));
         which = (which + 1) % sizes.size();
         std::fill(buffer.begin(), buffer.begin() + static_cast<long>(n) * channels, 0.0f);
         engine.process_interleaved(buffer.data(), channels, n);

@@ -377,7 +377,7 @@ TEST_CASE("an output gain change ramps linearly over ramp_samples() and lands ex
         for (int i = 0; i < change; ++i) REQUIRE(out.at(c, i) == 0.5f);
         for (int i = change; i < change + ramp - 1; ++i) {
             INFO("channel " << c << " frame " << i);
-            REQUIRE(out.at(c, i) < out.at(c, i - 1));  // moving every sample ...
+            REQUIRE(out.at(c, i) < out.at(c, i - 1));                              // moving every sample ...
             REQUIRE(out.at(c, i - 1) - out.at(c, i) <= full_step * 1.001 + 1e-7);  // ... by one equal step
             REQUIRE(out.at(c, i) > target);
         }
@@ -414,8 +414,7 @@ TEST_CASE("snapshots applied mid-stream ramp instead of jumping") {
         {"drive 0 -> 36 dB", with(d, {{P::OutputGainDb, -6}}), with(d, {{P::DriveDb, 36}, {P::OutputGainDb, -6}}),
          sine(2, 24000, 100.0, 0.05), true},
         {"crunch 0 -> 1 at 24 dB drive", with(d, {{P::DriveDb, 24}, {P::OutputGainDb, -6}}),
-         with(d, {{P::DriveDb, 24}, {P::DriveAsymmetry, 1}, {P::OutputGainDb, -6}}), sine(2, 24000, 100.0, 0.05),
-         true},
+         with(d, {{P::DriveDb, 24}, {P::DriveAsymmetry, 1}, {P::OutputGainDb, -6}}), sine(2, 24000, 100.0, 0.05), true},
         {"peak 2 +12 dB -> bypassed", with(d, {{P::Peak2FreqHz, 700}, {P::Peak2GainDb, 12}}),
          with(d, {{P::Peak2FreqHz, 700}}), sine(2, 24000, 700.0, 0.05), true},
         {"peak 3 at +12 dB swept 300 -> 6000 Hz", with(d, {{P::Peak3GainDb, 12}, {P::Peak3FreqHz, 300}}),
@@ -473,25 +472,65 @@ struct CoefficientCase {
 // Computed outside this code base (Python, float64) from the formulas in JUCE's juce_IIRFilter.cpp
 // (IIRCoefficients::makeLowShelf / makePeakFilter / makeHighShelf), each normalised by its a0.
 const CoefficientCase kJuceCases[] = {
-    {"low_shelf", 48000, 150, 0.71, 6,
+    {"low_shelf",
+     48000,
+     150,
+     0.71,
+     6,
      {1.0048113618085843, -1.9765956999562857, 0.97232265090427161, -1.9767299585939249, 0.97699975407521678}},
-    {"low_shelf", 44100, 22, 0.71, -12,
+    {"low_shelf",
+     44100,
+     22,
+     0.71,
+     -12,
      {0.99844588584970184, -1.9937711902608091, 0.99533021320147519, -1.9937638735327721, 0.99378341577921403}},
-    {"low_shelf", 96000, 1000, 0.71, 12,
+    {"low_shelf",
+     96000,
+     1000,
+     0.71,
+     12,
      {1.0329937274522498, -1.9316337175186613, 0.90691849356996113, -1.9347332362392475, 0.93681270230162439}},
-    {"peak", 48000, 1000, 0.71, 12,
+    {"peak",
+     48000,
+     1000,
+     0.71,
+     12,
      {1.1312868991922311, -1.8955629259260862, 0.78063276449887042, -1.8955629259260862, 0.91191966369110156}},
-    {"peak", 48000, 3300, 10, -12,
+    {"peak",
+     48000,
+     3300,
+     10,
+     -12,
      {0.96997844999943095, -1.743467297962161, 0.9498370022477195, -1.743467297962161, 0.91981545224715044}},
-    {"peak", 96000, 82, 0.1, 3,
+    {"peak",
+     96000,
+     82,
+     0.1,
+     3,
      {1.0091087195884823, -1.9558123629203281, 0.94673181077191526, -1.9558123629203281, 0.95584053036039762}},
-    {"peak", 44100, 560, 0.71, -4.5,
+    {"peak",
+     44100,
+     560,
+     0.71,
+     -4.5,
      {0.97258827695838757, -1.8584806245953136, 0.89182351331592091, -1.8584806245953136, 0.86441179027430837}},
-    {"high_shelf", 48000, 8200, 0.71, -6,
+    {"high_shelf",
+     48000,
+     8200,
+     0.71,
+     -6,
      {0.63964188602407734, -0.25629706345446462, 0.12918476510185439, -0.76643056410585575, 0.27896015177732281}},
-    {"high_shelf", 44100, 20000, 0.71, 12,
+    {"high_shelf",
+     44100,
+     20000,
+     0.71,
+     12,
      {1.1540275981655383, 1.6532750571900829, 0.64841497468480935, 1.7091242220897647, 0.74659340795066564}},
-    {"high_shelf", 48000, 580, 0.71, 3,
+    {"high_shelf",
+     48000,
+     580,
+     0.71,
+     3,
      {1.399545424552554, -2.6618547539175612, 1.2687782581073284, -1.8835042127239572, 0.88997314146627859}},
 };
 
@@ -694,12 +733,8 @@ TEST_CASE("channels beyond the prepared count are silenced; fewer are processed 
     auto engine = make_engine(Parameters::defaults(), 128, 2);
     Audio three = program(3, 1000);
     const Audio in = three;
-    SUBCASE("planar") {
-        process_range(*engine, three, 0, 1000, 128);
-    }
-    SUBCASE("interleaved") {
-        three = render(*engine, in, {128}, {}, true);
-    }
+    SUBCASE("planar") { process_range(*engine, three, 0, 1000, 128); }
+    SUBCASE("interleaved") { three = render(*engine, in, {128}, {}, true); }
     for (int i = 0; i < 1000; ++i) {
         REQUIRE(three.at(0, i) == in.at(0, i));
         REQUIRE(three.at(1, i) == in.at(1, i));

@@ -50,10 +50,10 @@ TEST_CASE("keys: masks, membership, minor flag; chords: classes, fit to the key,
     CHECK(key_is_minor(a_minor));
     CHECK(key_mask(Key{7, 0}) == pc_mask({7, 9, 11, 0, 2, 4, 6}));  // G major has F#
 
-    CHECK(chord_mask(0) == pc_mask({0, 4, 7}));             // C:maj
-    CHECK(chord_mask(12 + 9) == pc_mask({9, 0, 4}));        // A:min
-    CHECK(chord_mask(24 + 7) == pc_mask({7, 11, 2, 5}));    // G:dom7
-    CHECK(chord_mask(36 + 11) == pc_mask({11, 2, 5}));      // B:dim
+    CHECK(chord_mask(0) == pc_mask({0, 4, 7}));           // C:maj
+    CHECK(chord_mask(12 + 9) == pc_mask({9, 0, 4}));      // A:min
+    CHECK(chord_mask(24 + 7) == pc_mask({7, 11, 2, 5}));  // G:dom7
+    CHECK(chord_mask(36 + 11) == pc_mask({11, 2, 5}));    // B:dim
     CHECK(chord_mask(kNoChord) == 0);
     CHECK(chord_in_key(24 + 7, c_major));
     CHECK_FALSE(chord_in_key(4, c_major));  // E:maj has G#
@@ -156,8 +156,8 @@ TEST_CASE("nothing is generated while disabled, and nothing after a disable once
 
 TEST_CASE("the step grid is sample-accurate and the events do not depend on the block split") {
     const std::uint64_t frames = static_cast<std::uint64_t>(kRate * 20);
-    const std::vector<std::vector<int>> splits{{4096}, {256}, {64}, {1000}, {7, 4096, 1, 333, 2048, 13}, {1, 3, 2},
-                                               {64}};
+    const std::vector<std::vector<int>> splits{{4096},    {256}, {64}, {1000}, {7, 4096, 1, 333, 2048, 13},
+                                               {1, 3, 2}, {64}};
     std::vector<MidiEvent> reference;
     MidiGeneratorCounters reference_counters{};
     for (std::size_t s = 0; s < splits.size(); ++s) {

@@ -41,9 +41,9 @@ TEST_CASE("generating MIDI while nets are swapped and controls change is allocat
     CheckerInstalled checker;
     const SwapWorkout w = run_swap_workout(48000 * 300, 512, 5);
     const NoteCheck r = check_notes(w.events);
-    MESSAGE("rtcheck workout: " << w.installs << " installs, " << w.clears << " clears, " << w.controls
-                                << " controls, " << w.counters.model_swaps << " swap blocks, " << w.counters.steps
-                                << " steps, " << r.ons << " notes, " << idaw_rtcheck_violations() << " violations");
+    MESSAGE("rtcheck workout: " << w.installs << " installs, " << w.clears << " clears, " << w.controls << " controls, "
+                                << w.counters.model_swaps << " swap blocks, " << w.counters.steps << " steps, " << r.ons
+                                << " notes, " << idaw_rtcheck_violations() << " violations");
     CHECK(w.installs > 10);
     CHECK(w.counters.model_swaps > 5);
     CHECK(w.counters.steps > 100);

@@ -62,11 +62,11 @@ enum class Mode { kOne, kBulk };
 /// What the two endpoints of a stress run saw.
 struct StressOutcome {
     std::uint64_t received = 0;
-    std::uint64_t mismatches = 0;                   ///< items that were not the next in sequence
-    std::uint64_t first_mismatch = ~0ull;           ///< stream position of the first of them
-    std::uint64_t full_hits = 0;                    ///< pushes that found no room at all
-    std::uint64_t empty_hits = 0;                   ///< pops that found nothing at all
-    std::size_t size_after = 0;                     ///< ring.size() once both sides are done
+    std::uint64_t mismatches = 0;          ///< items that were not the next in sequence
+    std::uint64_t first_mismatch = ~0ull;  ///< stream position of the first of them
+    std::uint64_t full_hits = 0;           ///< pushes that found no room at all
+    std::uint64_t empty_hits = 0;          ///< pops that found nothing at all
+    std::size_t size_after = 0;            ///< ring.size() once both sides are done
 };
 
 /// Gives the other thread the core; both threads may share one core on a busy 2-core machine.

@@ -93,9 +93,8 @@ Audio make_audio(int channels, int frames, Gen gen) {
 
 /// Sine at `hz` and `amplitude`, phase offset per channel so channels differ.
 inline Audio sine(int channels, int frames, double hz, double amplitude, double sample_rate = 48000.0) {
-    return make_audio(channels, frames, [&](int c, int i) {
-        return amplitude * std::sin(2.0 * M_PI * hz * i / sample_rate + 0.7 * c);
-    });
+    return make_audio(channels, frames,
+                      [&](int c, int i) { return amplitude * std::sin(2.0 * M_PI * hz * i / sample_rate + 0.7 * c); });
 }
 
 /// Uniform white noise in [-amplitude, amplitude), independent per channel.
@@ -184,10 +183,9 @@ inline Parameters random_parameters(Rng& rng) {
     Parameters p = Parameters::defaults();
     for (std::size_t i = 0; i < kNumParams; ++i) {
         const ParamSpec& s = kParamSpecs[i];
-        double v = s.scale == ParamScale::Log
-                       ? std::exp(rng.uniform(std::log(static_cast<double>(s.min_value)),
-                                              std::log(static_cast<double>(s.max_value))))
-                       : rng.uniform(s.min_value, s.max_value);
+        double v = s.scale == ParamScale::Log ? std::exp(rng.uniform(std::log(static_cast<double>(s.min_value)),
+                                                                     std::log(static_cast<double>(s.max_value))))
+                                              : rng.uniform(s.min_value, s.max_value);
         // Rounding to float may step just outside the range; clamp so check_parameters() accepts it.
         p.values[i] = std::clamp(static_cast<float>(v), s.min_value, s.max_value);
     }

@@ -128,7 +128,7 @@ TEST_CASE("counters, max window, interval summaries and clear") {
     CHECK(second.summarize().p50_us == doctest::Approx(10.0).epsilon(0.022));  // 100 of 150 blocks took 10 us
 
     CHECK(h.take_max() == 1'000'000);
-    CHECK(h.take_max() == 0);                  // a new window starts
+    CHECK(h.take_max() == 0);                 // a new window starts
     CHECK(h.snapshot().max_ns == 1'000'000);  // while the all-time maximum stays
     h.record(20'000, false);
     CHECK(h.take_max() == 20'000);

@@ -31,8 +31,8 @@ BiquadCoefficients BiquadCoefficients::low_shelf(double sample_rate, double freq
     const double beta = std::sin(omega) * std::sqrt(A) / q;
     const double aminus1_coso = aminus1 * coso;
     return normalise(A * (aplus1 - aminus1_coso + beta), A * 2.0 * (aminus1 - aplus1 * coso),
-                     A * (aplus1 - aminus1_coso - beta), aplus1 + aminus1_coso + beta,
-                     -2.0 * (aminus1 + aplus1 * coso), aplus1 + aminus1_coso - beta);
+                     A * (aplus1 - aminus1_coso - beta), aplus1 + aminus1_coso + beta, -2.0 * (aminus1 + aplus1 * coso),
+                     aplus1 + aminus1_coso - beta);
 }
 
 BiquadCoefficients BiquadCoefficients::high_shelf(double sample_rate, double freq, double q, double gain_db) noexcept {
@@ -43,8 +43,8 @@ BiquadCoefficients BiquadCoefficients::high_shelf(double sample_rate, double fre
     const double beta = std::sin(omega) * std::sqrt(A) / q;
     const double aminus1_coso = aminus1 * coso;
     return normalise(A * (aplus1 + aminus1_coso + beta), A * -2.0 * (aminus1 + aplus1 * coso),
-                     A * (aplus1 + aminus1_coso - beta), aplus1 - aminus1_coso + beta,
-                     2.0 * (aminus1 - aplus1 * coso), aplus1 - aminus1_coso - beta);
+                     A * (aplus1 + aminus1_coso - beta), aplus1 - aminus1_coso + beta, 2.0 * (aminus1 - aplus1 * coso),
+                     aplus1 - aminus1_coso - beta);
 }
 
 BiquadCoefficients BiquadCoefficients::peak(double sample_rate, double freq, double q, double gain_db) noexcept {

@@ -14,7 +14,7 @@ constexpr std::size_t kParamQueueSize = 64;
 constexpr std::size_t kTelemetrySize = 4096;
 constexpr std::size_t kAnalysisSize = 1u << 19;  // > 5 s of mono at 96 kHz
 constexpr std::size_t kMidiSize = 4096;
-constexpr double kGainRampSeconds = 0.020;  // gains and mix: per-sample ramps
+constexpr double kGainRampSeconds = 0.020;    // gains and mix: per-sample ramps
 constexpr double kFilterRampSeconds = 0.050;  // EQ and drive shape: slower, as sweeping filters ring
 constexpr double kDcBlockerHz = 10.0;
 constexpr double kDriveFadeDb = 6.0;  // drive fades in over its first 6 dB, so turning it on never clicks
@@ -57,7 +57,8 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
     max_block_ = std::max(1, max_block);
     num_channels_ = std::clamp(num_channels, 1, kMaxChannels);
     ramp_samples_ = std::max(1, static_cast<int>(std::lround(kGainRampSeconds * sample_rate)));
-    filter_ramp_steps_ = std::max(1, static_cast<int>(std::lround(kFilterRampSeconds * sample_rate / kCoefficientGrid)));
+    filter_ramp_steps_ =
+        std::max(1, static_cast<int>(std::lround(kFilterRampSeconds * sample_rate / kCoefficientGrid)));
     dc_pole_ = std::exp(-2.0 * M_PI * kDcBlockerHz / sample_rate);
     limiter_.prepare(sample_rate);
 
@@ -147,7 +148,9 @@ void Engine::update_eq_coefficients() noexcept {
     }
 }
 
-void Engine::update_saturation_shape() noexcept { shape_ = SaturationShape::make(drive_gain_.value(), crunch_.value()); }
+void Engine::update_saturation_shape() noexcept {
+    shape_ = SaturationShape::make(drive_gain_.value(), crunch_.value());
+}
 
 void Engine::process(float* const* channels, int num_channels, int num_frames) noexcept {
     rt::Section section;

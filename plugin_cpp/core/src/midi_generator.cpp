@@ -8,15 +8,15 @@ namespace idaw {
 namespace {
 
 constexpr std::size_t kControlQueueSize = 16;
-constexpr int kMaxStepsPerChunk = 64;          // a bound on one chunk's work; later steps follow in the next chunk
-constexpr float kSoundingMass = 0.5f;         // a melody note sounds when the range's probabilities sum to this
-constexpr float kCandidateShare = 0.15f;      // candidate pitches have at least this share of the best one's
-constexpr float kCandidateFloor = 0.01f;      // ... and at least this probability
-constexpr float kOnsetGate = 0.35f;           // groove onset probability a new melody onset needs
-constexpr float kRestrikeGate = 0.65f;        // ... and a repeated pitch needs to be struck again
-constexpr double kMaxTimingSteps = 0.4;       // onsets stay within +-0.4 step of the grid
-constexpr double kMaxRollSteps = 0.25;        // a rolled chord spreads over at most a quarter step
-constexpr double kMinLengthSteps = 0.05;      // shortest note
+constexpr int kMaxStepsPerChunk = 64;     // a bound on one chunk's work; later steps follow in the next chunk
+constexpr float kSoundingMass = 0.5f;     // a melody note sounds when the range's probabilities sum to this
+constexpr float kCandidateShare = 0.15f;  // candidate pitches have at least this share of the best one's
+constexpr float kCandidateFloor = 0.01f;  // ... and at least this probability
+constexpr float kOnsetGate = 0.35f;       // groove onset probability a new melody onset needs
+constexpr float kRestrikeGate = 0.65f;    // ... and a repeated pitch needs to be struck again
+constexpr double kMaxTimingSteps = 0.4;   // onsets stay within +-0.4 step of the grid
+constexpr double kMaxRollSteps = 0.25;    // a rolled chord spreads over at most a quarter step
+constexpr double kMinLengthSteps = 0.05;  // shortest note
 
 /// Expression used while no DynamicsEngine is installed (README decoding: velocity ~70, light accents, legato-ish).
 constexpr std::array<float, 16> kDefaultExpression{0.55f, 0.1f, 0.25f, 0.05f, 0.5f, 0.8f, 0.1f, 0.5f,
@@ -220,8 +220,7 @@ void MidiGenerator::run(std::uint64_t chunk_start, int frames, SpscRing<MidiEven
     flush_backlog(out);
     if (!running_) return;
     const double end = static_cast<double>(chunk_start + static_cast<std::uint64_t>(std::max(0, frames)));
-    for (int n = 0; running_ && n < kMaxStepsPerChunk && next_step_start_ - lookahead_ < end; ++n)
-        generate_step(out);
+    for (int n = 0; running_ && n < kMaxStepsPerChunk && next_step_start_ - lookahead_ < end; ++n) generate_step(out);
 }
 
 void MidiGenerator::generate_step(SpscRing<MidiEvent>& out) noexcept {
@@ -270,7 +269,7 @@ void MidiGenerator::run_groove() noexcept {
     net->forward(in_.data(), out_.data());
     for (std::size_t k = 0; k < 16; ++k) {
         groove_onset_[k] = (clip(out_[k], -1.0f, 1.0f) + 1.0f) * 0.5f;  // README: (y + 1) / 2
-        groove_timing_[k] = clip(out_[16 + k], -1.0f, 1.0f);           // offset y / 2 sixteenths
+        groove_timing_[k] = clip(out_[16 + k], -1.0f, 1.0f);            // offset y / 2 sixteenths
     }
 }
 
@@ -490,7 +489,7 @@ int MidiGenerator::velocity(int k, bool melody) noexcept {
 double MidiGenerator::onset_offset(int k) noexcept {
     const auto& e = expression_;
     double offset = groove_timing_[static_cast<std::size_t>(k)] * 0.5 * step_samples_;  // y / 2 sixteenths
-    offset += (2.0 * e[7] - 1.0) * 0.030 * sample_rate_;                               // +-30 ms
+    offset += (2.0 * e[7] - 1.0) * 0.030 * sample_rate_;                                // +-30 ms
     offset += gaussian() * 0.015 * e[8] * sample_rate_;                                 // jitter, 15 y ms
     const double limit = kMaxTimingSteps * step_samples_;
     return std::clamp(offset, -limit, limit);

@@ -116,9 +116,9 @@ Next<int (*)(pthread_rwlock_t*)> next_rwlock_trywrlock{"pthread_rwlock_trywrlock
 Next<int (*)(pthread_rwlock_t*, const timespec*)> next_rwlock_timedrdlock{"pthread_rwlock_timedrdlock", nullptr};
 Next<int (*)(pthread_rwlock_t*, const timespec*)> next_rwlock_timedwrlock{"pthread_rwlock_timedwrlock", nullptr};
 Next<int (*)(pthread_rwlock_t*, clockid_t, const timespec*)> next_rwlock_clockrdlock{"pthread_rwlock_clockrdlock",
-                                                                                       nullptr};
+                                                                                     nullptr};
 Next<int (*)(pthread_rwlock_t*, clockid_t, const timespec*)> next_rwlock_clockwrlock{"pthread_rwlock_clockwrlock",
-                                                                                       nullptr};
+                                                                                     nullptr};
 Next<int (*)(pthread_cond_t*, pthread_mutex_t*)> next_cond_wait{"pthread_cond_wait", kCondVersion};
 Next<int (*)(pthread_cond_t*, pthread_mutex_t*, const timespec*)> next_cond_timedwait{"pthread_cond_timedwait",
                                                                                       kCondVersion};

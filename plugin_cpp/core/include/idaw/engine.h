@@ -49,12 +49,12 @@ enum BlockFlag : std::uint32_t {
 struct EngineCounters {
     std::uint64_t blocks = 0;
     std::uint64_t frames = 0;
-    std::uint64_t nonfinite_samples = 0;    ///< NaN/Inf input samples replaced by silence
-    std::uint64_t limited_samples = 0;      ///< samples the safety limiter turned down
-    std::uint64_t snapshots_applied = 0;    ///< parameter snapshots taken up by the audio thread
-    std::uint64_t applied_sequence = 0;     ///< sequence number of the last snapshot taken up
-    std::uint64_t telemetry_dropped = 0;    ///< telemetry records lost because nobody drained the ring
-    std::uint64_t analysis_dropped = 0;     ///< analysis samples lost because nobody drained the ring
+    std::uint64_t nonfinite_samples = 0;  ///< NaN/Inf input samples replaced by silence
+    std::uint64_t limited_samples = 0;    ///< samples the safety limiter turned down
+    std::uint64_t snapshots_applied = 0;  ///< parameter snapshots taken up by the audio thread
+    std::uint64_t applied_sequence = 0;   ///< sequence number of the last snapshot taken up
+    std::uint64_t telemetry_dropped = 0;  ///< telemetry records lost because nobody drained the ring
+    std::uint64_t analysis_dropped = 0;   ///< analysis samples lost because nobody drained the ring
 };
 
 /// The engine. Call prepare() before processing; process*() are the only methods for the audio thread.
@@ -165,8 +165,8 @@ class Engine {
     SafetyLimiter limiter_;
 
     // Scratch, sized in prepare().
-    std::vector<float> dry_;               // num_channels * max_block
-    std::vector<float> planar_;            // num_channels * max_block (interleaved entry point)
+    std::vector<float> dry_;                                     // num_channels * max_block
+    std::vector<float> planar_;                                  // num_channels * max_block (interleaved entry point)
     std::vector<double> gain_in_, blend_, mix_gain_, gain_out_;  // max_block each
     std::array<float*, kMaxChannels> planar_ptrs_{};
 

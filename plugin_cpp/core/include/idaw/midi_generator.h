@@ -85,18 +85,18 @@ inline constexpr std::array<MidiNetSpec, kNumMidiNets> kMidiNetSpecs{{
 
 /// Full state of the generator's controls (a snapshot, never a delta), handed to the audio thread through a ring.
 struct MidiControl {
-    static constexpr float kMinTempo = 20.0f;   ///< quarter notes per minute
+    static constexpr float kMinTempo = 20.0f;  ///< quarter notes per minute
     static constexpr float kMaxTempo = 300.0f;
 
     bool enabled = false;
-    std::uint8_t melody_channel = 0;  ///< 0..15 (MIDI channel 1..16)
-    std::uint8_t chord_channel = 0;   ///< 0..15; may equal melody_channel (their pitch ranges never overlap)
-    std::uint8_t key_tonic = 0;       ///< pitch class 0 (C) .. 11 (B)
-    std::uint8_t scale = 0;           ///< index into music::kScales
-    float tempo_bpm = 120.0f;         ///< kMinTempo..kMaxTempo
+    std::uint8_t melody_channel = 0;            ///< 0..15 (MIDI channel 1..16)
+    std::uint8_t chord_channel = 0;             ///< 0..15; may equal melody_channel (their pitch ranges never overlap)
+    std::uint8_t key_tonic = 0;                 ///< pitch class 0 (C) .. 11 (B)
+    std::uint8_t scale = 0;                     ///< index into music::kScales
+    float tempo_bpm = 120.0f;                   ///< kMinTempo..kMaxTempo
     std::array<float, kEmotionDims> emotion{};  ///< each in [-1, 1]
-    std::uint64_t seed = 1;           ///< seeds velocity spread, articulation spread and timing jitter (per enable)
-    std::uint64_t sequence = 0;       ///< the sender's tag, reported back in counters()
+    std::uint64_t seed = 1;      ///< seeds velocity spread, articulation spread and timing jitter (per enable)
+    std::uint64_t sequence = 0;  ///< the sender's tag, reported back in counters()
 };
 
 /// Why a control snapshot is refused ("tempo_bpm out of range", ...), or null when it is valid. Real-time safe.
@@ -195,8 +195,8 @@ class MidiGenerator {
     int velocity(int step_in_bar, bool melody) noexcept;
     double onset_offset(int step_in_bar) noexcept;
     double articulation() noexcept;
-    double gaussian() noexcept;  // approximately N(0, 1), clamped to +-2
-    double uniform() noexcept;   // [0, 1)
+    double gaussian() noexcept;                                                 // approximately N(0, 1), clamped to +-2
+    double uniform() noexcept;                                                  // [0, 1)
     bool push_on(Note& note, int velocity, SpscRing<MidiEvent>& out) noexcept;  // may move note.on_time later
     void push_off(const Note& note, std::uint64_t time, SpscRing<MidiEvent>& out) noexcept;
     void flush_backlog(SpscRing<MidiEvent>& out) noexcept;
@@ -218,17 +218,17 @@ class MidiGenerator {
     std::uint64_t step_index_ = 0;  // steps generated since the grid started
     double resume_floor_ = 0.0;     // a new grid may not start before this (past offs of the previous one)
     std::uint64_t rng_state_ = 1;
-    bool start_pending_ = false;     // prepare() left an enabled control: start a grid at the next block
-    std::uint64_t last_off_ = 0;     // latest note-off time pushed or queued
-    std::uint64_t min_onset_ = 0;    // no onset before this (after notes were ended at the frontier)
-    int last_pitch_ = -1;            // most recent melody pitch (-1: none since the grid started)
-    bool melody_sounds_ = false;     // this step's melody verdict (choose_melody_pitch)
-    float melody_floor_ = 1.0f;      // ... and the probability a candidate pitch needs
+    bool start_pending_ = false;   // prepare() left an enabled control: start a grid at the next block
+    std::uint64_t last_off_ = 0;   // latest note-off time pushed or queued
+    std::uint64_t min_onset_ = 0;  // no onset before this (after notes were ended at the frontier)
+    int last_pitch_ = -1;          // most recent melody pitch (-1: none since the grid started)
+    bool melody_sounds_ = false;   // this step's melody verdict (choose_melody_pitch)
+    float melody_floor_ = 1.0f;    // ... and the probability a candidate pitch needs
 
     Note melody_{};
     std::array<Note, music::kMaxChordVoices> chord_notes_{};
-    int chord_ = music::kNoChord;      // chord of the current bar
-    int prev_chord_ = -1;              // chord of the previous bar (-1: none yet)
+    int chord_ = music::kNoChord;  // chord of the current bar
+    int prev_chord_ = -1;          // chord of the previous bar (-1: none yet)
     bool chord_changed_ = false;
     bool need_groove_ = true, need_harmony_ = true, need_dynamics_ = true;
     std::array<float, 16> groove_onset_{}, groove_timing_{};

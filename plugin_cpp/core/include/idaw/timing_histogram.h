@@ -41,7 +41,8 @@ class TimingHistogram {
         bins_[bin_of(duration_ns)].fetch_add(1, std::memory_order_relaxed);
         if (over_budget) over_budget_.fetch_add(1, std::memory_order_relaxed);
         // The all-time maximum has one writer: a plain load and store.
-        if (duration_ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(duration_ns, std::memory_order_relaxed);
+        if (duration_ns > max_ns_.load(std::memory_order_relaxed))
+            max_ns_.store(duration_ns, std::memory_order_relaxed);
         std::uint64_t seen = window_max_ns_.load(std::memory_order_relaxed);
         // Only the reader's take_max() competes, so this loop ends after at most two tries.
         while (duration_ns > seen &&
