@@ -130,6 +130,9 @@ class SemanticEqAdapter:
             from sidecar.semantic_eq.handler import SemanticEqHandler
 
             model = SemanticEqHandler()
+            # Load the synonym model before the sidecar reports ready, so the first unknown word is as fast
+            # as the rest (loading it on demand takes seconds, longer than a host waits for an answer).
+            model.warm_up()
         self.model = model
 
     def describe(self, words: Sequence[str], intensity: float, window: AnalysisWindow | None) -> DescribeResult:

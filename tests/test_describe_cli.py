@@ -1,0 +1,56 @@
+"""`idaw process --describe`: the trained semantic EQ through a real sidecar process, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import welch
+
+from realtime.synth import demo_clip
+
+RATE = 48000
+HANDLER = ("--sidecar-handler", "semantic-eq")
+
+
+def band_change_db(before: np.ndarray, after: np.ndarray, low: float, high: float) -> float:
+    """Level change (dB) of the mono mix between `low` and `high` Hz."""
+    f, p_in = welch(before.mean(axis=1), fs=RATE, nperseg=4096)
+    _, p_out = welch(after.mean(axis=1), fs=RATE, nperseg=4096)
+    band = (f >= low) & (f < high)
+    return float(10 * np.log10(p_out[band].sum() / p_in[band].sum()))
+
+
+def test_warm_and_bright_move_the_spectrum_their_ways(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+    clip = demo_clip(RATE)
+    source = write_audio("in.wav", clip, RATE)
+    changes = {}
+    for word in ("warm", "bright"):
+        out = tmp_path / f"{word}.wav"
+        result = run_idaw("process", source, "-o", out, "--describe", word, "--intensity", "0.7", *HANDLER)
+        assert result.returncode == 0, result.stderr
+        processed, _ = sf.read(out, dtype="float32")
+        changes[word] = band_change_db(clip, processed, 4000, 12000) - band_change_db(clip, processed, 150, 600)
+    # Warm tilts energy toward the low mids, bright toward the treble.
+    assert changes["warm"] < -1.0 < 1.0 < changes["bright"], changes
+
+
+def test_intensity_zero_is_bit_identical(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+    clip = demo_clip(RATE)
+    source = write_audio("in.wav", clip, RATE)
+    out = tmp_path / "zero.wav"
+    result = run_idaw("process", source, "-o", out, "--describe", "warm", "--intensity", "0", *HANDLER)
+    assert result.returncode == 0, result.stderr
+    processed, _ = sf.read(out, dtype="float32")
+    np.testing.assert_array_equal(processed, clip)
+
+
+def test_unknown_word_gets_one_line_listing_close_words(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+    source = write_audio("in.wav", demo_clip(RATE)[: RATE * 3], RATE)
+    result = run_idaw("process", source, "-o", tmp_path / "x.wav", "--describe", "xqzv", *HANDLER)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("idaw process: error:") and "Traceback" not in result.stderr
+    assert "closest known words" in lines[0]
+    assert not (tmp_path / "x.wav").exists()
