@@ -10,7 +10,6 @@ intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any non-audio 
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy.typing as npt
 
 import idaw_core
 from realtime.errors import IdawError
+from realtime.nets.dimensions import intensity_and_plutchik
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = REPO / "realtime" / "nets" / "weights"
@@ -34,20 +34,6 @@ SCALE_MASKS: tuple[int, ...] = tuple(int(mask) for _, mask in idaw_core.MIDI_SCA
 """Pitch classes of each scale above its tonic, as a 12-bit mask (bit k = k semitones up)."""
 NETS: tuple[str, ...] = tuple(str(name) for name, _, _ in idaw_core.MIDI_NETS)
 """The nets the generator runs, as their exported files are named (<name>.json)."""
-
-PLUTCHIK_VA = (
-    (0.8, 0.5),
-    (0.6, -0.4),
-    (-0.6, 0.7),
-    (0.1, 0.9),
-    (-0.7, -0.6),
-    (-0.7, 0.1),
-    (-0.6, 0.8),
-    (0.4, 0.4),
-)
-"""(valence, arousal) prototypes of joy, trust, fear, surprise, sadness, disgust, anger, anticipation: the values of
-realtime/nets/labels.py (not imported: that module pulls in torch); tests/test_midi_settings.py checks they agree."""
-PLUTCHIK_WIDTH = 0.35
 
 
 @dataclass(frozen=True)
@@ -109,10 +95,7 @@ def emotion_from_valence_arousal(valence: float, arousal: float) -> npt.NDArray[
     v, a = float(np.clip(valence, -1, 1)), float(np.clip(arousal, -1, 1))
     out = np.zeros(int(idaw_core.EMOTION_DIMS), np.float32)
     out[0], out[1] = v, a
-    out[3] = 2.0 * min(1.0, math.hypot(v, a) / math.sqrt(2.0)) - 1.0
-    proto = np.asarray(PLUTCHIK_VA)
-    d2 = (proto[:, 0] - v) ** 2 + (proto[:, 1] - a) ** 2
-    out[4:12] = 2.0 * np.exp(-d2 / (2.0 * PLUTCHIK_WIDTH**2)) - 1.0
+    out[3], out[4:12] = intensity_and_plutchik(v, a)
     return out
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from realtime.nets.dimensions import EXPRESSION_PARAMS
+
 __all__ = [
     "CHORD_QUALITIES",
     "DYNAMICS_CONTEXT",
@@ -138,25 +140,6 @@ DYNAMICS_CONTEXT: dict[str, int | slice] = {
     "phrase_progress": 31,  # position in the 4-bar phrase, 0 at its start .. 1 at its end
 }
 
-#: DynamicsEngine outputs (16, sigmoid in [0, 1]) for the notes of the coming beat; decoding in the README.
-EXPRESSION_PARAMS = (
-    "velocity_mean",
-    "velocity_spread",
-    "downbeat_accent",
-    "offbeat_accent",
-    "crescendo",
-    "articulation",
-    "articulation_spread",
-    "timing_offset",
-    "timing_jitter",
-    "rubato",
-    "sustain_pedal",
-    "melody_prominence",
-    "chord_roll",
-    "ornament_probability",
-    "vibrato_depth",
-    "phrase_end_ritardando",
-)
 
 #: GroovePredictor outputs (32, tanh in [-1, 1]) for one 4/4 bar of sixteenths.
 GROOVE: dict[str, slice] = {

@@ -16,27 +16,11 @@ import numpy.typing as npt
 
 from realtime.nets.audio_features import note_velocities
 from realtime.nets.corpus import ACCENT, FERMATA, ORNAMENT, SLUR, STACCATO, TENUTO, SymbolicPiece
+from realtime.nets.dimensions import EXPRESSION_PARAMS
 from realtime.nets.grids import metric_weight
 
 F32 = npt.NDArray[np.float32]
-PARAMS = (
-    "velocity_mean",
-    "velocity_spread",
-    "downbeat_accent",
-    "offbeat_accent",
-    "crescendo",
-    "articulation",
-    "articulation_spread",
-    "timing_offset",
-    "timing_jitter",
-    "rubato",
-    "sustain_pedal",
-    "melody_prominence",
-    "chord_roll",
-    "ornament_probability",
-    "vibrato_depth",
-    "phrase_end_ritardando",
-)
+PARAMS = EXPRESSION_PARAMS
 #: Parameters never trained (targets NaN): no evidence in a quantised score (timing, rubato, vibrato, chord roll)
 #: or no markings anywhere in the corpus (pedal). melody_prominence is also masked for one-voice pieces.
 MASKED = ("timing_offset", "timing_jitter", "rubato", "sustain_pedal", "chord_roll", "vibrato_depth")

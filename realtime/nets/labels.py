@@ -28,6 +28,7 @@ import numpy.typing as npt
 from realtime.nets.audio_features import note_velocities
 from realtime.nets.chords import QUALITY_INDEX
 from realtime.nets.corpus import ACCENT, SLUR, STACCATO, SymbolicPiece
+from realtime.nets.dimensions import intensity_and_plutchik
 from realtime.nets.grids import beat_grid, onset_counts
 
 MAJOR_TYPE = {QUALITY_INDEX[q] for q in ("major", "dominant7", "major7", "augmented", "suspended")}
@@ -103,27 +104,13 @@ def piece_labels(piece: SymbolicPiece) -> WeakLabels:
     return WeakLabels(valence, arousal, cues)
 
 
-# Plutchik prototypes on the (valence, arousal) plane, in architectures.PLUTCHIK order.
-PLUTCHIK_VA = (
-    (0.8, 0.5),
-    (0.6, -0.4),
-    (-0.6, 0.7),
-    (0.1, 0.9),
-    (-0.7, -0.6),
-    (-0.7, 0.1),
-    (-0.6, 0.8),
-    (0.4, 0.4),
-)
-PLUTCHIK_WIDTH = 0.35
-
-
 def emotion_dims(valence: float, arousal: float, cues: dict[str, float]) -> npt.NDArray[np.float32]:
     """float32 (12,): emotion-embedding dims 0-11 (architectures.EMOTION) from the weak labels.
 
     0 valence, 1 arousal (as above); 2 dominance = tanh(0.7 loudness - 0.6 register + 0.4 density + 0.3 articulation
     + 0.3 mode); 3 intensity = 2 * min(1, |(valence, arousal)| / sqrt 2) - 1; 4-11 Plutchik intensities p as 2p - 1,
     p = exp(-d^2 / (2 * 0.35^2)) with d the distance from (valence, arousal) to each emotion's prototype point
-    (PLUTCHIK_VA). Dims 2-11 carry no information beyond the cues and (valence, arousal).
+    (dimensions.PLUTCHIK_VA). Dims 2-11 carry no information beyond the cues and (valence, arousal).
     """
     dominance = np.tanh(
         0.7 * cues["loudness"]
@@ -132,10 +119,7 @@ def emotion_dims(valence: float, arousal: float, cues: dict[str, float]) -> npt.
         + 0.3 * cues["articulation"]
         + 0.3 * cues["mode"]
     )
-    intensity = 2.0 * min(1.0, float(np.hypot(valence, arousal)) / np.sqrt(2.0)) - 1.0
-    proto = np.asarray(PLUTCHIK_VA)
-    d2 = (proto[:, 0] - valence) ** 2 + (proto[:, 1] - arousal) ** 2
-    plutchik = 2.0 * np.exp(-d2 / (2.0 * PLUTCHIK_WIDTH**2)) - 1.0
+    intensity, plutchik = intensity_and_plutchik(valence, arousal)
     return np.concatenate([[valence, arousal, dominance, intensity], plutchik]).astype(np.float32)
 
 
