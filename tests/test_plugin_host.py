@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def render_with_host(
     block: str,
     *extra: str,
     env: dict[str, str] | None = None,
-) -> tuple[np.ndarray, dict, str]:
+) -> tuple[np.ndarray, dict[str, Any], str]:
     """Process `audio` (frames, channels) through the plugin in the test host; returns (output, report, stderr)."""
     src, dst = tmp_path / f"in_{rate}_{block}.wav", tmp_path / f"out_{rate}_{block}.wav"
     sf.write(src, audio, rate, subtype="FLOAT")
@@ -76,7 +77,7 @@ def render_with_host(
     return out, report, stderr
 
 
-def held_vector(report: dict) -> np.ndarray:
+def held_vector(report: dict[str, Any]) -> np.ndarray:
     """The engine vector of the values the plugin reports holding; each must be the one asked for (to float32)."""
     held = report["values"]
     for name, asked in CHAIN.items():
@@ -94,12 +95,32 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert [n.lower() for n in names[: len(expected)]] == expected
     # The plugin's own after the core's; no hidden MIDI CC parameters (JUCE_VST3_EMULATE_MIDI_CC_WITH_PARAMETERS=0),
     # only the bypass JUCE's VST3 wrapper adds.
-    assert names[len(expected) :] == ["MIDI enabled", "MIDI channel", "Bypass"], names
-    assert all(p["automatable"] for p in report["parameters"][: len(expected)])
+    own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity"]
+    assert names[len(expected) :] == [*own, "Bypass"], names
+    assert all(p["automatable"] for p in report["parameters"][: len(expected) + len(own)])
     by_name = {p["name"].lower().replace(" ", "_"): p for p in report["parameters"]}
     assert by_name["low_freq"]["text"] == "150 Hz" and by_name["input_gain"]["text"] == "0.0 dB"
     assert by_name["low_freq"]["label"] == ""  # units live in the text, so names stay the core's
     assert by_name["midi_enabled"]["text"] == "Off" and by_name["midi_channel"]["text"] == "1"
+    # Key and scale offer what the Python host's --key accepts, in the core's order; emotion neutral; intensity
+    # the sidecar command line's default.
+    assert by_name["midi_key"]["text"] == "C" and by_name["midi_scale"]["text"] == "major"
+    assert by_name["valence"]["text"] == "0.00" and by_name["arousal"]["text"] == "0.00"
+    assert by_name["intensity"]["text"] == "0.70"
+
+
+def test_midi_choices_follow_the_core(build: PluginBuild, tmp_path: Path) -> None:
+    """Every scale name the core knows (realtime.midi_settings.SCALES) can be set by name and is held by index."""
+    from realtime import midi_settings
+
+    audio = chain_input(48000, 0.05)
+    for index, scale in enumerate(midi_settings.SCALES):
+        key = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[index % 12]
+        _, report, _ = render_with_host(
+            build, tmp_path, audio, 48000, "512", "--set", f"midi_scale={scale}", "--set", f"midi_key={key}"
+        )
+        assert report["values"]["midi_scale"] == index, scale
+        assert midi_settings.parse_key(f"{key}:{scale}") == (int(report["values"]["midi_key"]), index)
 
 
 @pytest.mark.parametrize("block", BLOCKS)
@@ -130,10 +151,33 @@ def test_render_mono_and_long_blocks(build: PluginBuild, tmp_path: Path) -> None
     assert max_abs_diff(out, expected) <= TOLERANCE
 
 
+BAD_MODEL_FOLDERS: dict[str, tuple[dict[str, str], str]] = {
+    # name: (files, what the editor's error line must say)
+    "wrong shape": ({"MelodyTransformer.json": json.dumps(dense_model(2, 2))}, "needs 64 inputs and 128 outputs"),
+    "corrupt layer": (
+        {"GroovePredictor.json": '{"in_shape": [null, null, 64], "layers": [{"type": "dense"}]}'},
+        "layer 0",
+    ),
+    "not json": ({"HarmonyPredictor.json": '{"in_shape": [null, null, 128], "layers": [{"ty'}, "HarmonyPredictor"),
+    "missing": ({"other.json": "{}"}, "no MelodyTransformer.json"),
+}
+
+
+def bad_model_folder(root: Path, case: str) -> Path:
+    """A folder holding the files of BAD_MODEL_FOLDERS[case]."""
+    folder = root / f"models {case}"
+    folder.mkdir()
+    for name, text in BAD_MODEL_FOLDERS[case][0].items():
+        (folder / name).write_text(text)
+    return folder
+
+
 def test_bad_model_folder_leaves_audio_alone(build: PluginBuild, tmp_path: Path, model_folder: Path) -> None:
+    """No folder, a valid one, and every bad one: the audio is bit-identical (only the MIDI generator uses nets)."""
     audio = chain_input(48000, SECONDS)
     plain, report, _ = render_with_host(build, tmp_path, audio, 48000, "128", *set_args(CHAIN))
-    for folder in (tmp_path / "no such folder", model_folder):
+    bad = [bad_model_folder(tmp_path, case) for case in BAD_MODEL_FOLDERS]
+    for folder in (tmp_path / "no such folder", model_folder, *bad):
         out, report, _ = render_with_host(
             build, tmp_path, audio, 48000, "128", "--model-folder", str(folder), *set_args(CHAIN)
         )
@@ -141,11 +185,24 @@ def test_bad_model_folder_leaves_audio_alone(build: PluginBuild, tmp_path: Path,
         assert max_abs_diff(out, plain) == 0.0
 
 
-@pytest.mark.parametrize("block", ("1", "64", "varying"))
-def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: str) -> None:
-    """The plugin's MIDI output (trained nets, channel 3) equals the core's generator driven from Python."""
+# (key as --key writes it, valence, arousal): the defaults, and settings away from every default.
+MIDI_CONTROLS = {"default": ("C:major", 0.0, 0.0), "moody": ("A:minor", -0.6, 0.45), "modal": ("F#:dorian", 0.7, -0.3)}
+
+
+@pytest.mark.parametrize(
+    ("block", "controls"),
+    [("1", "default"), ("64", "default"), ("varying", "default"), ("64", "moody"), ("varying", "modal")],
+)
+def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: str, controls: str) -> None:
+    """The plugin's MIDI output (trained nets, channel 3, key/scale/valence/arousal set as plugin parameters)
+    equals the core's generator driven from Python with realtime/midi_settings.py's settings for the same
+    --key/--valence/--arousal."""
     import idaw_core
     from realtime import midi_settings
+
+    key, valence, arousal = MIDI_CONTROLS[controls]
+    tonic, scale = midi_settings.parse_key(key)
+    tonic_name, _, scale_name = key.partition(":")
 
     need(NETS_FOLDER.is_dir(), f"no trained nets in {NETS_FOLDER}")
     rate, seconds = 48000, 5.0
@@ -166,16 +223,28 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
         "midi_enabled=1",
         "--set",
         "midi_channel=3",
+        "--set",
+        f"midi_key={tonic_name}",
+        "--set",
+        f"midi_scale={scale_name}",
+        *set_args({"valence": valence, "arousal": arousal}),
         *set_args(CHAIN),
     )
     plugin_events = [tuple(e) for e in json.loads(events_path.read_text())]
+    held = report["values"]
+    assert (held["midi_key"], held["midi_scale"]) == (tonic, scale)
+    assert held["valence"] == pytest.approx(valence, abs=1e-6) and held["arousal"] == pytest.approx(arousal, abs=1e-6)
 
     engine = idaw_core.Engine()
     block_size = 256 if block == "varying" else int(block)
     engine.prepare(float(rate), block_size, 2)
     engine.set_parameters_now(held_vector(report))
     midi_settings.install_nets(engine, NETS_FOLDER)
-    settings = midi_settings.MidiSettings(melody_channel=2, chord_channel=2)
+    # The Python host's mapping, fed the values the plugin holds (float32, as its parameters store them).
+    emotion = midi_settings.emotion_from_valence_arousal(held["valence"], held["arousal"])
+    settings = midi_settings.MidiSettings(
+        key_tonic=tonic, scale=scale, melody_channel=2, chord_channel=2, emotion=tuple(float(x) for x in emotion)
+    )
     midi_settings.push(engine, settings, enabled=True, sequence=1)
     expected_audio = audio.copy()
     engine.render(expected_audio, block_size)
@@ -188,11 +257,25 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     assert all(e[1] & 0x0F == 2 for e in plugin_events)  # channel 3
     assert plugin_events == expected
     assert max_abs_diff(out, expected_audio) <= TOLERANCE
+    pitches = [e[2] for e in plugin_events if e[1] & 0xF0 == 0x90]
+    assert all(midi_settings.in_key(p, tonic, scale) for p in pitches)  # every note in the chosen key
+    if controls != "default":  # and the controls matter: the default settings give other notes
+        engine = idaw_core.Engine()
+        engine.prepare(float(rate), block_size, 2)
+        midi_settings.install_nets(engine, NETS_FOLDER)
+        plain = midi_settings.MidiSettings(melody_channel=2, chord_channel=2)
+        midi_settings.push(engine, plain, enabled=True, sequence=1)
+        engine.render(audio.copy(), block_size)
+        default_events = sorted((tuple(int(x) for x in ev) for ev in engine.drain_midi()), key=lambda e: e[0])
+        assert [e for e in default_events if e[0] < audio.shape[0]] != plugin_events
 
 
 def test_state_round_trip(build: PluginBuild) -> None:
     folder = "/tmp/idaw models/state test ü"
-    report, _ = run_host(build, "state", "--model-folder", folder)
+    endpoint, keys = "tcp://192.0.2.77:47811", "/tmp/idaw keys/ü"
+    report, _ = run_host(
+        build, "state", "--model-folder", folder, "--sidecar-endpoint", endpoint, "--sidecar-keys", keys
+    )
     params = {p["name"]: p for p in report["parameters"]}
     assert set(CHAIN) <= set(params)
     for name in CHAIN:
@@ -201,6 +284,13 @@ def test_state_round_trip(build: PluginBuild) -> None:
         assert p["restored_text"] == p["set_text"], name
     assert report["all_equal"] is True
     assert report["model_folder_set"] == folder and report["model_folder_restored"] == folder
+    assert report["sidecar_endpoint_set"] == endpoint and report["sidecar_endpoint_restored"] == endpoint
+    assert report["sidecar_keys_set"] == keys and report["sidecar_keys_restored"] == keys
+    # The plugin's own parameters travel too, each moved away from its default.
+    own = {"midi_key": 0.0, "midi_scale": 0.0, "valence": 0.0, "arousal": 0.0, "intensity": 0.7}
+    for name, default in own.items():
+        assert params[name]["restored"] == params[name]["set"], name
+        assert report["values_second"][name] == report["values_first"][name] != pytest.approx(default), name
     assert report["values_first"] == report["values_second"]
     # Every core parameter was moved away from its default, so the comparison means something.
     defaults = vector({})
@@ -213,7 +303,9 @@ def test_state_round_trip(build: PluginBuild) -> None:
 def test_process_block_never_allocates_or_locks(
     build: PluginBuild, tmp_path: Path, model_folder: Path, block: str
 ) -> None:
-    """LD_PRELOAD the interposer; with IDAW_RTCHECK=1 the plugin marks its processBlock as a real-time section."""
+    """LD_PRELOAD the interposer; with IDAW_RTCHECK=1 the plugin marks its processBlock as a real-time section.
+    --automate moves EQ, drive, mix and output, and the MIDI generator's key, scale, valence and arousal (the
+    emotion is recomputed on the audio thread) and the intensity, while the generator runs."""
     audio = chain_input(48000, 0.4)
     env = {"LD_PRELOAD": str(build.rtcheck), "IDAW_RTCHECK": "1"}
     _, report, stderr = render_with_host(
@@ -226,6 +318,8 @@ def test_process_block_never_allocates_or_locks(
         "--automate",
         "--model-folder",
         str(model_folder),
+        "--set",
+        "midi_enabled=1",  # the generator's controls (key, scale, emotion) are pushed from processBlock too
         *set_args(CHAIN),
         env=env,
     )
@@ -244,7 +338,7 @@ def xvfb() -> Iterator[str]:
         yield display
 
 
-def open_editor(build: PluginBuild, xvfb: str, png: Path, *extra: str) -> dict:
+def open_editor(build: PluginBuild, xvfb: str, png: Path, *extra: str) -> dict[str, Any]:
     report, _ = run_host(build, "editor", "--png", png, "--seconds", "30", *extra, env={"DISPLAY": xvfb}, timeout=120)
     return report
 
@@ -269,23 +363,14 @@ def test_editor_opens_and_draws(build: PluginBuild, xvfb: str, tmp_path: Path, m
     shutil.copy(png, keep / "editor.png")
 
 
-@pytest.mark.parametrize(
-    ("files", "message"),
-    [
-        ({"MelodyTransformer.json": json.dumps(dense_model(2, 2))}, "needs 64 inputs and 128 outputs"),
-        ({"GroovePredictor.json": '{"in_shape": [null, null, 64], "layers": [{"type": "dense"}]}'}, "layer 0"),
-        ({"other.json": "{}"}, "no MelodyTransformer.json"),
-    ],
-)
-def test_editor_shows_a_bad_model_folder(
-    build: PluginBuild, xvfb: str, tmp_path: Path, files: dict[str, str], message: str
-) -> None:
-    bad = tmp_path / "models"
-    bad.mkdir()
-    for name, text in files.items():
-        (bad / name).write_text(text)
+@pytest.mark.parametrize("case", list(BAD_MODEL_FOLDERS))
+def test_editor_shows_a_bad_model_folder(build: PluginBuild, xvfb: str, tmp_path: Path, case: str) -> None:
+    """Wrong shape, corrupt model, unparsable JSON, no net at all: one clear error line in the editor."""
+    bad = bad_model_folder(tmp_path, case)
     info = open_editor(build, xvfb, tmp_path / "bad.png", "--model-folder", str(bad))["editor"]
-    assert info["model_status"].startswith("error: ") and message in info["model_status"], info["model_status"]
+    message = BAD_MODEL_FOLDERS[case][1]
+    status = info["model_status"]
+    assert status.startswith("error: ") and message in status and "\n" not in status, status
 
 
 def test_standalone_opens_its_editor(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:

@@ -51,11 +51,36 @@ def free_endpoint() -> str:
 class LiveHost:
     """`idaw_plugin_host live` in the background; `lines` collects its reports, `summary` its last line."""
 
-    def __init__(self, build: PluginBuild, endpoint: str, seconds: float) -> None:
-        env = {**os.environ, "IDAW_SIDECAR_ENDPOINT": endpoint, "LD_PRELOAD": str(build.rtcheck), "IDAW_RTCHECK": "1"}
+    def __init__(
+        self,
+        build: PluginBuild,
+        endpoint: str,
+        seconds: float,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        env = {
+            **os.environ,
+            "IDAW_SIDECAR_ENDPOINT": endpoint,
+            "LD_PRELOAD": str(build.rtcheck),
+            "IDAW_RTCHECK": "1",
+            **(env or {}),
+        }
+        self.commands = "--commands" in extra
         self.proc = subprocess.Popen(
-            [str(build.host), "live", str(build.vst3), "--seconds", str(seconds), "--report-ms", "100", "--rtcheck"],
+            [
+                str(build.host),
+                "live",
+                str(build.vst3),
+                "--seconds",
+                str(seconds),
+                "--report-ms",
+                "100",
+                "--rtcheck",
+                *extra,
+            ],
             env=env,
+            stdin=subprocess.PIPE if self.commands else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,6 +93,12 @@ class LiveHost:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(json.loads(line))
+
+    def set(self, *assignments: str) -> None:
+        """Set parameters ("intensity=0.2") from the host's message thread, all in one write (needs --commands)."""
+        assert self.commands and self.proc.stdin is not None
+        self.proc.stdin.write("".join(f"set {a}\n" for a in assignments))
+        self.proc.stdin.flush()
 
     def values(self) -> dict[str, float]:
         """The EQ values the plugin held at its latest report."""
@@ -96,8 +127,11 @@ class LiveHost:
 
 
 @contextmanager
-def live_host(build: PluginBuild, endpoint: str, seconds: float) -> Iterator[LiveHost]:
-    host = LiveHost(build, endpoint, seconds)
+def live_host(
+    build: PluginBuild, endpoint: str, seconds: float, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[LiveHost]:
+    """A LiveHost for the duration of a `with` block (killed if still running at the end)."""
+    host = LiveHost(build, endpoint, seconds, *extra, env=env)
     try:
         yield host
     finally:
@@ -157,7 +191,7 @@ class FakeSidecar:
     SESSION = 77
 
     def __init__(self, endpoint: str) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.bind(endpoint)
         self.identity = b""

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the JUCE plugin (VST3 + Standalone), its test host and the real-time checker into build/plugin, then runs
-# the plugin's tests (tests/test_plugin_host.py, tests/test_plugin_pedalboard.py, tests/test_plugin_sidecar.py).
+# the plugin's tests (tests/test_plugin_*.py: host, pedalboard, sidecar, sidecar settings).
 #
 # Usage: plugin_cpp/plugin/build_and_test.sh [--build-only] [pytest arguments ...]
 #
@@ -35,5 +35,4 @@ if ! "$python" -c "import pedalboard" >/dev/null 2>&1; then
   "$python" -m pip install -q pedalboard
 fi
 cd "$repo"
-IDAW_PLUGIN_BUILD_DIR="$build" "$python" -m pytest tests/test_plugin_host.py tests/test_plugin_pedalboard.py \
-  tests/test_plugin_sidecar.py "$@"
+IDAW_PLUGIN_BUILD_DIR="$build" "$python" -m pytest tests/test_plugin_*.py "$@"

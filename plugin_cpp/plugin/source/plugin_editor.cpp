@@ -73,8 +73,10 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
                "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
               5);
     add_group("Output", {"mix", "output_gain"}, 1);
-    // MIDI: the switch sits in the first cell, the channel knob below it.
-    add_group("MIDI", {"", kMidiChannelId}, 1);
+    // MIDI: the switch sits in the first cell, then channel, key and scale, and the emotion (valence, arousal).
+    midi_group_ = groups_.size();
+    add_group("MIDI", {"", kMidiChannelId, kMidiKeyId, kMidiScaleId, kValenceId, kArousalId}, 2);
+    add_group("Sidecar", {kIntensityId}, 1);
     midi_toggle_.setColour(juce::ToggleButton::textColourId, kText);
     midi_toggle_.setColour(juce::ToggleButton::tickColourId, kAccent);
     addAndMakeVisible(midi_toggle_);
@@ -99,9 +101,23 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
                                                            &describe_status_, &cpu_status_})
         addAndMakeVisible(c);
 
-    const int eq_width = 5 * kKnobWidth;
-    setSize(2 * kMargin + 4 * (kKnobWidth + 2 * kMargin) + eq_width + 2 * kMargin + 3 * kMargin,
-            2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 4 * kRowHeight + 18);
+    style_label(endpoint_caption_, "Sidecar at", 13.0f, kDim);
+    endpoint_box_.setText(processor_.sidecar_endpoint(), juce::dontSendNotification);
+    endpoint_box_.setTextToShowWhenEmpty("tcp://127.0.0.1:47800", kDim);
+    keys_box_.setText(processor_.sidecar_key_dir(), juce::dontSendNotification);
+    keys_box_.setTextToShowWhenEmpty("CURVE key folder (needed beyond loopback)", kDim);
+    for (auto* box : {&endpoint_box_, &keys_box_}) {
+        box->setFont(juce::Font(14.0f));
+        box->onReturnKey = [this] { connect_sidecar(); };
+    }
+    connect_button_.onClick = [this] { connect_sidecar(); };
+    for (auto* c :
+         std::initializer_list<juce::Component*>{&endpoint_caption_, &endpoint_box_, &keys_box_, &connect_button_})
+        addAndMakeVisible(c);
+
+    int width = 2 * kMargin;
+    for (const auto& group : groups_) width += group.columns * kKnobWidth + 2 * kMargin;
+    setSize(width, 2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 5 * kRowHeight + 28);
     update_status();
     startTimerHz(kTimerHz);
 }
@@ -158,7 +174,7 @@ void IdawEditor::resized() {
         layout_group(group, controls.removeFromLeft(width));
         controls.removeFromLeft(kMargin);
     }
-    const auto midi_frame = groups_.back().frame->getBounds();
+    const auto midi_frame = groups_[midi_group_].frame->getBounds();
     midi_toggle_.setBounds(midi_frame.getX() + kMargin, midi_frame.getY() + kGroupTitle + kKnobHeight / 3,
                            kKnobWidth - kMargin, 28);
 
@@ -176,6 +192,14 @@ void IdawEditor::resized() {
     send_button_.setBounds(describe_row.removeFromRight(100));
     describe_row.removeFromRight(6);
     describe_box_.setBounds(describe_row);
+    area.removeFromTop(6);
+    auto endpoint_row = area.removeFromTop(kRowHeight);
+    endpoint_caption_.setBounds(endpoint_row.removeFromLeft(100));
+    connect_button_.setBounds(endpoint_row.removeFromRight(100));
+    endpoint_row.removeFromRight(6);
+    endpoint_box_.setBounds(endpoint_row.removeFromLeft(endpoint_row.getWidth() / 2 - 3));
+    endpoint_row.removeFromLeft(6);
+    keys_box_.setBounds(endpoint_row);
     area.removeFromTop(4);
     auto last_row = area.removeFromTop(kRowHeight);
     cpu_status_.setBounds(last_row.removeFromRight(last_row.getWidth() / 2));
@@ -202,12 +226,19 @@ void IdawEditor::send_description() {
     describe_status_.setText(message, juce::dontSendNotification);
 }
 
+void IdawEditor::connect_sidecar() {
+    // An empty box means the default, so a project saved without a choice follows $IDAW_SIDECAR_ENDPOINT.
+    processor_.set_sidecar_endpoint(endpoint_box_.getText().trim(), keys_box_.getText().trim());
+    update_status();
+}
+
 void IdawEditor::update_status() {
     const ModelFolderStatus status = processor_.model_folder().status();
     model_path_.setText(processor_.model_folder().folder(), juce::dontSendNotification);
     model_status_.setText(status.text, juce::dontSendNotification);
     model_status_.setColour(juce::Label::textColourId, status.kind == ModelFolderStatus::Kind::Error ? kError : kDim);
     sidecar_status_.setText(processor_.sidecar_status(), juce::dontSendNotification);
+    sidecar_status_.setColour(juce::Label::textColourId, processor_.sidecar_failed() ? kError : kDim);
     const juce::String described = processor_.describe_status();
     if (described.isNotEmpty()) describe_status_.setText(described, juce::dontSendNotification);
 
@@ -233,6 +264,7 @@ void IdawEditor::update_status() {
 
 void IdawEditor::timerCallback() {
     update_status();
+    connect_if_asked();
     describe_if_asked();
     write_snapshot_if_asked();
 }
@@ -245,6 +277,18 @@ void IdawEditor::describe_if_asked() {
     describe_sent_ = true;
     describe_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
     send_button_.triggerClick();
+}
+
+void IdawEditor::connect_if_asked() {
+    // Test support: IDAW_EDITOR_ENDPOINT (and IDAW_EDITOR_KEYS) are typed into the boxes and Connect is pressed,
+    // once the editor is on screen, while the audio runs.
+    const char* endpoint = std::getenv("IDAW_EDITOR_ENDPOINT");
+    if (connect_done_ || endpoint == nullptr || *endpoint == '\0' || !isShowing()) return;
+    connect_done_ = true;
+    const char* keys = std::getenv("IDAW_EDITOR_KEYS");
+    endpoint_box_.setText(juce::String::fromUTF8(endpoint), juce::dontSendNotification);
+    keys_box_.setText(keys != nullptr ? juce::String::fromUTF8(keys) : juce::String(), juce::dontSendNotification);
+    connect_button_.triggerClick();
 }
 
 void IdawEditor::write_snapshot_if_asked() {
@@ -277,6 +321,9 @@ void IdawEditor::write_snapshot_if_asked() {
     info->setProperty("sidecar_status", sidecar_status_.getText());
     info->setProperty("cpu_status", cpu_status_.getText());
     info->setProperty("describe_status", describe_status_.getText());
+    info->setProperty("sidecar_endpoint", endpoint_box_.getText());
+    info->setProperty("sidecar_keys", keys_box_.getText());
+    info->setProperty("sidecar_endpoint_used", processor_.sidecar_endpoint());
     juce::File(png.getFullPathName() + ".json").replaceWithText(juce::JSON::toString(juce::var(info.release())));
 }
 

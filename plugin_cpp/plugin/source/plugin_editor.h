@@ -58,10 +58,14 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     void choose_model_folder();
     /// Sends the text box's words to the sidecar.
     void send_description();
+    /// Applies the endpoint and key folder boxes: the processor saves them and reconnects its link.
+    void connect_sidecar();
     /// Refreshes the model, sidecar, describe and audio-thread status lines.
     void update_status();
     /// Test support (IDAW_EDITOR_DESCRIBE): types words into the text box and presses Send.
     void describe_if_asked();
+    /// Test support (IDAW_EDITOR_ENDPOINT, IDAW_EDITOR_KEYS): types an endpoint and key folder and presses Connect.
+    void connect_if_asked();
     /// Test support (IDAW_EDITOR_SNAPSHOT): saves a picture of the editor and its status texts.
     void write_snapshot_if_asked();
 
@@ -77,6 +81,9 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     juce::TextEditor describe_box_;
     juce::TextButton send_button_{"Send"};
     juce::Label describe_status_;
+    juce::Label endpoint_caption_;
+    juce::TextEditor endpoint_box_, keys_box_;
+    juce::TextButton connect_button_{"Connect"};
     juce::Label cpu_status_;
     std::unique_ptr<juce::FileChooser> chooser_;
 
@@ -86,6 +93,8 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     int ticks_ = 0;
     bool snapshot_written_ = false;
     bool describe_sent_ = false;
+    bool connect_done_ = false;
+    std::size_t midi_group_ = 0;  ///< index of the MIDI group in groups_ (its first cell holds the switch)
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(IdawEditor)
 };

@@ -21,18 +21,69 @@ juce::NormalisableRange<float> range_of(std::size_t index) {
         [index](float, float, float value) { return std::clamp(value, spec(index).min_value, spec(index).max_value); });
 }
 
+/// Tonic names as the Python host's MidiSettings.key_name spells them.
+const juce::StringArray& tonic_names() {
+    static const juce::StringArray names{"C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"};
+    return names;
+}
+
+/// Scale names in the core's order (music::kScales; the index is what MidiControl::scale carries).
+juce::StringArray scale_names() {
+    juce::StringArray names;
+    for (const auto& scale : music::kScales) names.add(juce::String(scale.name.data(), scale.name.size()));
+    return names;
+}
+
+/// A float parameter shown with two decimals.
+std::unique_ptr<juce::AudioParameterFloat> plain_float(const char* id, const char* name, float low, float high,
+                                                       float initial) {
+    const auto attributes = juce::AudioParameterFloatAttributes()
+                                .withStringFromValueFunction([](float v, int) { return juce::String(v, 2); })
+                                .withAutomatable(true);
+    return std::make_unique<juce::AudioParameterFloat>(juce::ParameterID{id, kParameterVersion}, name,
+                                                       juce::NormalisableRange<float>(low, high), initial, attributes);
+}
+
 /// Adds the parameters that belong to the plugin rather than to the engine's snapshot. The engine's table
 /// (kParamSpecs) is the single source for everything the engine smooths; controls of the plugin's own features
-/// are added here, after the core's, so the core's parameter IDs and order never change: the MIDI generator's
-/// switch and channel, and the place for the intensity of sidecar descriptions when the plugin sends them.
+/// are added here, after the core's, so the core's parameter IDs and order never change. New ones go at the end:
+/// hosts that store parameters by index keep their automation.
 void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& layout) {
     layout.add(std::make_unique<juce::AudioParameterBool>(juce::ParameterID{kMidiEnabledId, kParameterVersion},
                                                           "MIDI enabled", false));
     layout.add(std::make_unique<juce::AudioParameterInt>(juce::ParameterID{kMidiChannelId, kParameterVersion},
                                                          "MIDI channel", 1, 16, 1));
+    layout.add(std::make_unique<juce::AudioParameterChoice>(juce::ParameterID{kMidiKeyId, kParameterVersion},
+                                                            "MIDI key", tonic_names(), 0));
+    layout.add(std::make_unique<juce::AudioParameterChoice>(juce::ParameterID{kMidiScaleId, kParameterVersion},
+                                                            "MIDI scale", scale_names(), 0));
+    layout.add(plain_float(kValenceId, "Valence", -1.0f, 1.0f, 0.0f));
+    layout.add(plain_float(kArousalId, "Arousal", -1.0f, 1.0f, 0.0f));
+    layout.add(plain_float(kIntensityId, "Intensity", 0.0f, 1.0f, kDefaultIntensity));
 }
 
+/// (valence, arousal) prototypes of joy, trust, fear, surprise, sadness, disgust, anger, anticipation:
+/// realtime/nets/dimensions.py PLUTCHIK_VA.
+constexpr double kPlutchikVa[8][2] = {{0.8, 0.5},   {0.6, -0.4}, {-0.6, 0.7}, {0.1, 0.9},
+                                      {-0.7, -0.6}, {-0.7, 0.1}, {-0.6, 0.8}, {0.4, 0.4}};
+/// Width of each prototype's Gaussian: realtime/nets/dimensions.py PLUTCHIK_WIDTH.
+constexpr double kPlutchikWidth = 0.35;
+
 }  // namespace
+
+std::array<float, kEmotionDims> emotion_from_valence_arousal(double valence, double arousal) noexcept {
+    const double v = std::clamp(valence, -1.0, 1.0), a = std::clamp(arousal, -1.0, 1.0);
+    std::array<float, kEmotionDims> e{};
+    e[0] = static_cast<float>(v);
+    e[1] = static_cast<float>(a);
+    e[3] = static_cast<float>(2.0 * std::min(1.0, std::hypot(v, a) / std::sqrt(2.0)) - 1.0);
+    for (std::size_t k = 0; k < 8; ++k) {
+        const double dv = kPlutchikVa[k][0] - v, da = kPlutchikVa[k][1] - a;
+        const double d2 = dv * dv + da * da;
+        e[4 + k] = static_cast<float>(2.0 * std::exp(-d2 / (2.0 * kPlutchikWidth * kPlutchikWidth)) - 1.0);
+    }
+    return e;
+}
 
 juce::String core_parameter_id(std::size_t index) {
     const std::string_view name = spec(index).name;
@@ -111,13 +162,27 @@ ParameterReader::ParameterReader(juce::AudioProcessorValueTreeState& state) {
     }
     midi_enabled_ = state.getRawParameterValue(kMidiEnabledId);
     midi_channel_ = state.getRawParameterValue(kMidiChannelId);
-    jassert(midi_enabled_ != nullptr && midi_channel_ != nullptr);
+    midi_key_ = state.getRawParameterValue(kMidiKeyId);
+    midi_scale_ = state.getRawParameterValue(kMidiScaleId);
+    valence_ = state.getRawParameterValue(kValenceId);
+    arousal_ = state.getRawParameterValue(kArousalId);
+    intensity_ = state.getRawParameterValue(kIntensityId);
+    jassert(midi_enabled_ && midi_channel_ && midi_key_ && midi_scale_ && valence_ && arousal_ && intensity_);
+}
+
+float ParameterReader::intensity() const noexcept {
+    return std::clamp(intensity_->load(std::memory_order_relaxed), 0.0f, 1.0f);
 }
 
 MidiParameters ParameterReader::read_midi() const noexcept {
     MidiParameters m;
     m.enabled = midi_enabled_->load(std::memory_order_relaxed) >= 0.5f;
     m.channel = std::clamp(static_cast<int>(std::lround(midi_channel_->load(std::memory_order_relaxed))), 1, 16);
+    m.key_tonic = std::clamp(static_cast<int>(std::lround(midi_key_->load(std::memory_order_relaxed))), 0, 11);
+    m.scale = std::clamp(static_cast<int>(std::lround(midi_scale_->load(std::memory_order_relaxed))), 0,
+                         music::kNumScales - 1);
+    m.valence = std::clamp(valence_->load(std::memory_order_relaxed), -1.0f, 1.0f);
+    m.arousal = std::clamp(arousal_->load(std::memory_order_relaxed), -1.0f, 1.0f);
     return m;
 }
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "idaw/midi_generator.h"
 #include "idaw/parameters.h"
 
 namespace idaw::plugin {
@@ -38,12 +39,34 @@ float to_normalised(std::size_t index, float value);
 inline constexpr const char* kMidiEnabledId = "midi_enabled";
 /// ID of the MIDI channel (1..16) the generator's melody and chords go out on.
 inline constexpr const char* kMidiChannelId = "midi_channel";
+/// ID of the key's tonic (a choice: C, C#, D, Eb, ... B), as the Python host's --key names it.
+inline constexpr const char* kMidiKeyId = "midi_key";
+/// ID of the key's scale (a choice of the core's music::kScales, by index).
+inline constexpr const char* kMidiScaleId = "midi_scale";
+/// ID of the emotion's valence (-1 negative .. 1 positive), as the Python host's --valence.
+inline constexpr const char* kValenceId = "valence";
+/// ID of the emotion's arousal (-1 calm .. 1 excited), as the Python host's --arousal.
+inline constexpr const char* kArousalId = "arousal";
+/// ID of the intensity (0 flat .. 1 full) of the descriptions sent to the sidecar.
+inline constexpr const char* kIntensityId = "intensity";
+/// Default intensity: the sidecar command line's default (idaw sidecar --intensity).
+inline constexpr float kDefaultIntensity = 0.7f;
 
 /// The plugin's own controls of the MIDI generator, as the audio thread reads them.
 struct MidiParameters {
     bool enabled = false;
-    int channel = 1;  ///< 1..16
+    int channel = 1;       ///< 1..16
+    int key_tonic = 0;     ///< pitch class 0 (C) .. 11 (B)
+    int scale = 0;         ///< index into music::kScales
+    float valence = 0.0f;  ///< -1..1
+    float arousal = 0.0f;  ///< -1..1
 };
+
+/// The generator's 64-d emotion input for a (valence, arousal) point, each clamped to [-1, 1]: exactly
+/// realtime/midi_settings.emotion_from_valence_arousal (dims 0-1 as given, 2 dominance 0, 3 intensity, 4-11
+/// Plutchik intensities of realtime/nets/dimensions.py, 12-63 zero), computed in double and rounded to float as
+/// numpy does, so the plugin and the Python host feed the nets the same numbers. Real-time safe.
+std::array<float, kEmotionDims> emotion_from_valence_arousal(double valence, double arousal) noexcept;
 
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout();
@@ -58,13 +81,22 @@ class ParameterReader {
 
     /// Fills `out.values` with the core parameters' current values, each clamped into its range. Real-time safe.
     void read(Parameters& out) const noexcept;
-    /// The MIDI generator's switch and channel. Real-time safe.
+    /// The MIDI generator's controls (switch, channel, key, scale, emotion). Real-time safe.
     MidiParameters read_midi() const noexcept;
+    /// The intensity of sidecar descriptions (0..1). Any thread.
+    float intensity() const noexcept;
+    /// The intensity's raw value, for the sidecar link's thread to watch.
+    const std::atomic<float>* intensity_value() const noexcept { return intensity_; }
 
   private:
     std::array<std::atomic<float>*, kNumParams> values_{};
     std::atomic<float>* midi_enabled_ = nullptr;
     std::atomic<float>* midi_channel_ = nullptr;
+    std::atomic<float>* midi_key_ = nullptr;
+    std::atomic<float>* midi_scale_ = nullptr;
+    std::atomic<float>* valence_ = nullptr;
+    std::atomic<float>* arousal_ = nullptr;
+    std::atomic<float>* intensity_ = nullptr;
 };
 
 }  // namespace idaw::plugin

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "curve_keys.h"
 #include "idaw/rt_check.h"
 #include "plugin_editor.h"
 #include "rt_hook.h"
@@ -24,31 +25,12 @@ IdawProcessor::IdawProcessor()
 
 IdawProcessor::~IdawProcessor() = default;
 
-namespace {
-
-/// The generator's emotion input for neutral feelings: realtime/midi_settings.emotion_from_valence_arousal(0, 0)
-/// (valence, arousal and dominance 0, intensity -1, each Plutchik emotion by its distance from the origin).
-std::array<float, kEmotionDims> neutral_emotion() {
-    static constexpr double kPlutchik[8][2] = {{0.8, 0.5},   {0.6, -0.4}, {-0.6, 0.7}, {0.1, 0.9},
-                                               {-0.7, -0.6}, {-0.7, 0.1}, {-0.6, 0.8}, {0.4, 0.4}};
-    static constexpr double kWidth = 0.35;
-    std::array<float, kEmotionDims> e{};
-    e[3] = -1.0f;
-    for (int k = 0; k < 8; ++k) {
-        const double d2 = kPlutchik[k][0] * kPlutchik[k][0] + kPlutchik[k][1] * kPlutchik[k][1];
-        e[static_cast<std::size_t>(4 + k)] = static_cast<float>(2.0 * std::exp(-d2 / (2.0 * kWidth * kWidth)) - 1.0);
-    }
-    return e;
-}
-
-}  // namespace
-
 void IdawProcessor::prepareToPlay(double sample_rate, int max_block) {
     if (!engine_) {
         engine_ = std::make_unique<Engine>();
         engine_ptr_.store(engine_.get(), std::memory_order_release);
         model_folder_.attach(engine_->midi_generator());
-        last_control_.emotion = neutral_emotion();
+        last_control_.emotion = emotion_from_valence_arousal(0.0, 0.0);
     }
     if (link_) link_->stop();  // its analysis windows follow the engine's rate
     num_channels_ =
@@ -140,13 +122,21 @@ void IdawProcessor::push_midi_control() noexcept {
     control.enabled = m.enabled;
     control.melody_channel = control.chord_channel = static_cast<std::uint8_t>(m.channel - 1);
     control.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
-    if (!control_dirty_ && control.enabled == last_control_.enabled &&
-        control.melody_channel == last_control_.melody_channel && control.tempo_bpm == last_control_.tempo_bpm)
+    control.key_tonic = static_cast<std::uint8_t>(m.key_tonic);
+    control.scale = static_cast<std::uint8_t>(m.scale);
+    // The emotion is recomputed only when valence or arousal moved (eight exp() calls, no allocation).
+    const bool emotion_moved = m.valence != last_valence_ || m.arousal != last_arousal_;
+    if (emotion_moved) control.emotion = emotion_from_valence_arousal(m.valence, m.arousal);
+    if (!control_dirty_ && !emotion_moved && control.enabled == last_control_.enabled &&
+        control.melody_channel == last_control_.melody_channel && control.tempo_bpm == last_control_.tempo_bpm &&
+        control.key_tonic == last_control_.key_tonic && control.scale == last_control_.scale)
         return;
     control.sequence = last_control_.sequence + 1;
     // A full queue means the engine has not run since the last push: try again at the next block.
     if (engine_->midi_generator().push_control(control)) {
         last_control_ = control;
+        last_valence_ = m.valence;
+        last_arousal_ = m.arousal;
         control_dirty_ = false;
     }
 }
@@ -189,6 +179,8 @@ juce::AudioProcessorEditor* IdawProcessor::createEditor() { return new IdawEdito
 void IdawProcessor::getStateInformation(juce::MemoryBlock& dest) {
     juce::ValueTree state = parameters_.copyState();
     state.setProperty(kModelFolderProperty, model_folder_.folder(), nullptr);
+    state.setProperty(kSidecarEndpointProperty, endpoint_setting_, nullptr);
+    state.setProperty(kSidecarKeysProperty, key_dir_setting_, nullptr);
     if (const auto xml = state.createXml()) copyXmlToBinary(*xml, dest);
 }
 
@@ -197,9 +189,13 @@ void IdawProcessor::setStateInformation(const void* data, int size) {
     if (xml == nullptr || !xml->hasTagName(parameters_.state.getType())) return;
     juce::ValueTree state = juce::ValueTree::fromXml(*xml);
     const juce::String folder = state.getProperty(kModelFolderProperty).toString();
-    state.removeProperty(kModelFolderProperty, nullptr);
+    const juce::String endpoint = state.getProperty(kSidecarEndpointProperty).toString().trim();
+    const juce::String key_dir = state.getProperty(kSidecarKeysProperty).toString().trim();
+    for (const char* property : {kModelFolderProperty, kSidecarEndpointProperty, kSidecarKeysProperty})
+        state.removeProperty(property, nullptr);
     parameters_.replaceState(state);
     if (folder != model_folder_.folder()) set_model_folder(folder);
+    if (endpoint != endpoint_setting_ || key_dir != key_dir_setting_) set_sidecar_endpoint(endpoint, key_dir);
 }
 
 void IdawProcessor::set_model_folder(const juce::String& path) { model_folder_.set_folder(path); }
@@ -209,19 +205,34 @@ void IdawProcessor::start_sidecar_link() {
     const char* flag = std::getenv("IDAW_SIDECAR");
     if (flag != nullptr && std::strcmp(flag, "0") == 0) return;
     if (!link_) {
-        const char* endpoint = std::getenv("IDAW_SIDECAR_ENDPOINT");
-        const std::string where = endpoint != nullptr && *endpoint != '\0'
-                                      ? std::string(endpoint)
-                                      : sidecar::Schema::builtin().default_endpoint();
         link_ = std::make_unique<sidecar::Link>(
-            *engine_, where, kSidecarName, [](void* self) { static_cast<IdawProcessor*>(self)->triggerAsyncUpdate(); },
-            this);
+            *engine_, sidecar_endpoint().toStdString(), sidecar_key_dir().toStdString(), kSidecarName,
+            [](void* self) { static_cast<IdawProcessor*>(self)->triggerAsyncUpdate(); }, this);
+        link_->watch_intensity(reader_.intensity_value());
     }
     sidecar::EqValues eq;
     std::copy(current_.values.begin() + kEqFirstParam, current_.values.begin() + kEqFirstParam + kNumEqParams,
               eq.begin());
     link_->held().write(applied_sidecar_, eq);  // the audio thread is not running: this thread may write
     link_->start();
+}
+
+juce::String IdawProcessor::sidecar_endpoint() const {
+    if (endpoint_setting_.isNotEmpty()) return endpoint_setting_;
+    const char* endpoint = std::getenv("IDAW_SIDECAR_ENDPOINT");
+    if (endpoint != nullptr && *endpoint != '\0') return juce::String::fromUTF8(endpoint);
+    return juce::String(sidecar::Schema::builtin().default_endpoint());
+}
+
+juce::String IdawProcessor::sidecar_key_dir() const {
+    return key_dir_setting_.isNotEmpty() ? key_dir_setting_ : juce::String(sidecar::default_key_dir());
+}
+
+void IdawProcessor::set_sidecar_endpoint(const juce::String& endpoint, const juce::String& key_dir) {
+    endpoint_setting_ = endpoint.trim();
+    key_dir_setting_ = key_dir.trim();
+    // The link thread owns the socket: stopping it and starting it again is the only safe way to move it.
+    if (link_) link_->reconnect(sidecar_endpoint().toStdString(), sidecar_key_dir().toStdString());
 }
 
 void IdawProcessor::handleAsyncUpdate() {
@@ -255,6 +266,12 @@ juce::String IdawProcessor::sidecar_status() const {
 
 bool IdawProcessor::sidecar_connected() const { return link_ && link_->status().connected; }
 
+bool IdawProcessor::sidecar_failed() const {
+    if (!link_) return false;
+    const sidecar::LinkStatus s = link_->status();
+    return !s.running && !s.last_error.empty();
+}
+
 juce::String IdawProcessor::describe_status() const {
     return link_ ? juce::String(link_->status().describe_result) : juce::String();
 }
@@ -275,7 +292,7 @@ bool IdawProcessor::send_description(const juce::String& text, juce::String& mes
         message = "nothing to send";
         return false;
     }
-    link_->describe(words, kDescribeIntensity);
+    link_->describe(words, static_cast<double>(reader_.intensity()));
     message = "sending...";
     return true;
 }

@@ -38,9 +38,10 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     static constexpr int kMaxMidiEventsPerBlock = 96;
     /// Generated MIDI events waiting for the block they are due in (the generator works ahead of the audio).
     static constexpr int kMaxPendingMidi = 512;
-    /// Intensity of descriptions sent to the sidecar (0..1), the sidecar command line's default; a plugin parameter
-    /// for it would be added in add_plugin_parameters().
-    static constexpr double kDescribeIntensity = 0.7;
+    /// Property of the saved state holding the sidecar endpoint the user set ("" = the default).
+    static constexpr const char* kSidecarEndpointProperty = "sidecar_endpoint";
+    /// Property of the saved state holding the CURVE key folder's path ("" = the default); never key material.
+    static constexpr const char* kSidecarKeysProperty = "sidecar_keys";
     /// Name the plugin gives in its hello.
     static constexpr const char* kSidecarName = "idaw plugin";
     /// Tempo of the MIDI generator when the host does not report one.
@@ -111,11 +112,20 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     juce::String sidecar_status() const;
     /// True while a sidecar has welcomed the plugin and not gone quiet since.
     bool sidecar_connected() const;
+    /// True when the link stopped on an error (bad endpoint, missing CURVE keys): the editor shows it in red.
+    bool sidecar_failed() const;
     /// What the last description sent to the sidecar came to, for the editor.
     juce::String describe_status() const;
-    /// Asks the sidecar for the EQ that `text` describes (words split at spaces and commas); `message` says what
-    /// happened. Message thread.
+    /// Asks the sidecar for the EQ that `text` describes (words split at spaces and commas) at the intensity
+    /// parameter's value; `message` says what happened. Message thread.
     bool send_description(const juce::String& text, juce::String& message);
+    /// The endpoint the link uses: the user's, else $IDAW_SIDECAR_ENDPOINT, else the protocol's default.
+    juce::String sidecar_endpoint() const;
+    /// The CURVE key folder the link uses for a non-loopback endpoint: the user's, else curve_keys.h's default.
+    juce::String sidecar_key_dir() const;
+    /// Sets the endpoint and key folder ("" = default; saved with the state) and reconnects the link on this
+    /// thread. Message thread, never audio.
+    void set_sidecar_endpoint(const juce::String& endpoint, const juce::String& key_dir);
 
   private:
     /// Audio thread: merges the host's changes and a new sidecar snapshot, and pushes when anything moved.
@@ -135,6 +145,8 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     std::atomic<Engine*> engine_ptr_{nullptr};
     ModelFolder model_folder_;             // after engine_: its worker stops before the engine goes
     std::unique_ptr<sidecar::Link> link_;  // after engine_: stops before the engine goes
+    juce::String endpoint_setting_;        ///< the user's endpoint, "" for the default (message thread)
+    juce::String key_dir_setting_;         ///< the user's CURVE key folder, "" for the default (message thread)
 
     // Audio thread only (and prepareToPlay while the audio thread is stopped).
     Parameters seen_ = Parameters::defaults();         ///< the parameters' values at the last block
@@ -142,6 +154,7 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     Parameters last_pushed_ = Parameters::defaults();  ///< what it was last given
     std::uint64_t applied_sidecar_ = 0;                ///< newest sidecar snapshot taken up
     MidiControl last_control_{};
+    float last_valence_ = 0.0f, last_arousal_ = 0.0f;  ///< what last_control_.emotion was computed from
     bool control_dirty_ = true;      ///< push the generator's control at the next block whatever it holds
     std::uint64_t block_start_ = 0;  ///< engine sample clock at the start of the current block
     int num_channels_ = 0;

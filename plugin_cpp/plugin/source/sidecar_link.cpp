@@ -8,6 +8,7 @@
 #include <random>
 #include <zmq.hpp>
 
+#include "curve_keys.h"
 #include "sidecar_protocol.h"
 
 namespace idaw::plugin::sidecar {
@@ -170,12 +171,15 @@ struct Link::Impl {
     Clock::time_point hello_at = Clock::time_point::min();
     Clock::time_point last_heard{};
     std::uint64_t describe_seq = 0;
+    Clock::time_point resent_at{};  // the clock's epoch: long past
     std::vector<float> drained = std::vector<float>(8192);
 };
 
-Link::Link(Engine& engine, std::string endpoint, std::string name, SnapshotCallback on_snapshot, void* context)
+Link::Link(Engine& engine, std::string endpoint, std::string key_dir, std::string name, SnapshotCallback on_snapshot,
+           void* context)
     : engine_(engine),
       endpoint_(std::move(endpoint)),
+      key_dir_(std::move(key_dir)),
       name_(std::move(name)),
       on_snapshot_(on_snapshot),
       context_(context) {
@@ -204,9 +208,25 @@ void Link::stop() {
     status_.connected = false;
 }
 
+void Link::reconnect(std::string endpoint, std::string key_dir) {
+    const bool was_running = thread_.joinable();
+    stop();
+    endpoint_ = std::move(endpoint);
+    key_dir_ = std::move(key_dir);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        status_.endpoint = endpoint_;
+        status_.last_error.clear();
+        status_.handler.clear();
+    }
+    if (was_running) start();
+}
+
 void Link::describe(const std::vector<std::string>& words, double intensity) {
     std::lock_guard<std::mutex> lock(mutex_);
     requests_.emplace_back(words, intensity);
+    last_words_ = words;
+    last_intensity_ = intensity;
     status_.describe_result = "sending...";
 }
 
@@ -249,9 +269,26 @@ void Link::run() {
         std::lock_guard<std::mutex> lock(mutex_);
         return status_.connected;
     };
-    if (!is_local_endpoint(endpoint_)) {
-        fail("refusing " + endpoint_ + ": only loopback or ipc:// endpoints (others need CURVE keys)");
+    // A typo must read as a typo, not as a missing key.
+    const auto scheme_end = endpoint_.find("://");
+    const std::string scheme = scheme_end == std::string::npos ? std::string() : endpoint_.substr(0, scheme_end);
+    if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc") {
+        fail("not a ZeroMQ endpoint: " + endpoint_ + " (write tcp://HOST:PORT or ipc://PATH)");
         return;
+    }
+    // Anything beyond this machine is encrypted and authenticated (PROTOCOL.md): no keys, no connection.
+    CurveKeys keys;
+    const bool curve = !is_local_endpoint(endpoint_);
+    if (curve) {
+        std::string why;
+        if (!load_client_keys(key_dir_, keys, why)) {
+            fail("refusing " + endpoint_ + " without CURVE keys: " + why);
+            return;
+        }
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        status_.last_error.clear();
     }
     m.windows.prepare(static_cast<int>(std::lround(engine_.sample_rate())), schema);
     try {
@@ -267,6 +304,11 @@ void Link::run() {
                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
             throw zmq::error_t();
         m.monitor.connect(monitor_address);
+        if (curve) {
+            m.socket.set(zmq::sockopt::curve_serverkey, keys.server_key);
+            m.socket.set(zmq::sockopt::curve_publickey, keys.public_key);
+            m.socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+        }
         m.socket.connect(endpoint_);
     } catch (const zmq::error_t& e) {
         fail("cannot connect to " + endpoint_ + ": " + e.what());
@@ -453,10 +495,21 @@ void Link::run() {
                 ++status_.windows_sent;
             }
         }
-        // Describe requests from the editor.
+        // Describe requests from the editor, and the last description again when the intensity moved since it
+        // was asked for (only the latest value, at most every kResendIntervalMs).
         std::vector<std::pair<std::vector<std::string>, double>> requests;
         {
             std::lock_guard<std::mutex> lock(mutex_);
+            const auto now = Clock::now();
+            if (intensity_ != nullptr && requests_.empty() && !last_words_.empty() &&
+                now - m.resent_at >= std::chrono::milliseconds(kResendIntervalMs)) {
+                const double intensity = std::clamp(static_cast<double>(intensity_->load()), 0.0, 1.0);
+                if (intensity != last_intensity_) {
+                    requests_.emplace_back(last_words_, intensity);
+                    last_intensity_ = intensity;
+                    m.resent_at = now;
+                }
+            }
             requests.assign(requests_.begin(), requests_.end());
             requests_.clear();
         }

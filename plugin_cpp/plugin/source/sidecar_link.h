@@ -63,8 +63,10 @@ class Link {
     /// the message thread).
     using SnapshotCallback = void (*)(void* context);
 
-    /// A link for `engine` (already prepared) to `endpoint`, introducing itself as `name`. Nothing runs yet.
-    Link(Engine& engine, std::string endpoint, std::string name, SnapshotCallback on_snapshot, void* context);
+    /// A link for `engine` (already prepared) to `endpoint`, introducing itself as `name`; a non-loopback endpoint
+    /// takes its CURVE keys from `key_dir` (curve_keys.h). Nothing runs yet.
+    Link(Engine& engine, std::string endpoint, std::string key_dir, std::string name, SnapshotCallback on_snapshot,
+         void* context);
     /// Says bye (when connected) and stops the thread.
     ~Link();
     Link(const Link&) = delete;
@@ -74,6 +76,15 @@ class Link {
     void start();
     /// Stops the thread (bye first when connected) and the analysis copy. Not real-time safe.
     void stop();
+    /// Points the link at another endpoint / key folder: stops the thread and starts it again if it was running
+    /// (the new sidecar gets a hello with the snapshot the audio thread holds). Message thread, never audio.
+    void reconnect(std::string endpoint, std::string key_dir);
+    /// Lets the link thread watch the intensity parameter: when it moves after a description was sent, the last
+    /// description is sent again with the new value, at most every kResendInterval, only the latest value. Set
+    /// before start(); `value` must outlive the link.
+    void watch_intensity(const std::atomic<float>* value) noexcept { intensity_ = value; }
+    /// Shortest time between two describe requests that re-send the last description for a new intensity.
+    static constexpr int kResendIntervalMs = 100;
 
     /// Queues a describe request (words, intensity 0..1) for the link thread. Any non-audio thread.
     void describe(const std::vector<std::string>& words, double intensity);
@@ -94,7 +105,8 @@ class Link {
     void run();
 
     Engine& engine_;
-    const std::string endpoint_;
+    std::string endpoint_;  // changed only while the thread is stopped
+    std::string key_dir_;   // likewise
     const std::string name_;
     SnapshotCallback on_snapshot_;
     void* context_;
@@ -105,6 +117,9 @@ class Link {
     mutable std::mutex mutex_;  // guards status_ and requests_ (never taken by the audio thread)
     LinkStatus status_;
     std::deque<std::pair<std::vector<std::string>, double>> requests_;
+    std::vector<std::string> last_words_;  // the last description asked for (re-sent when the intensity moves)
+    double last_intensity_ = 0.0;          // the intensity it was last asked for with
+    const std::atomic<float>* intensity_ = nullptr;
 };
 
 }  // namespace idaw::plugin::sidecar

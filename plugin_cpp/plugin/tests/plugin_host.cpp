@@ -8,6 +8,9 @@
 //   idaw_plugin_host state  PLUGIN.vst3 [--model-folder DIR]
 //   idaw_plugin_host editor PLUGIN.vst3 --png OUT.png [--seconds S] [--model-folder DIR]
 //   idaw_plugin_host live   PLUGIN.vst3 [--seconds S] [--report-ms MS] [--set name=value ...] [--rtcheck]
+//                           [--commands] [--editor]
+// Every command that loads the plugin also takes [--sidecar-endpoint E] [--sidecar-keys DIR]: they are written into
+// the plugin's saved state (as a host restoring a project would) before it is prepared.
 //   idaw_plugin_host decode ROLE PAYLOADS
 //
 // render: reads a WAV (any rate and channel count the plugin takes: 1 or 2), sets parameters by name (the core's
@@ -25,8 +28,11 @@
 //
 // live: runs the plugin in real time (an audio thread paced like a sound card, 48 kHz, 256-frame blocks, noise in)
 // while the main thread runs the message loop; every --report-ms it prints one JSON line with the values the plugin
-// holds (from its state), and at the end a summary (with --rtcheck: what the checker counted). For the sidecar
-// tests: the plugin's link connects to IDAW_SIDECAR_ENDPOINT.
+// holds (from its state) and its sidecar settings, and at the end a summary (with --rtcheck: what the checker
+// counted). For the sidecar tests: the plugin's link connects to IDAW_SIDECAR_ENDPOINT. With --commands it reads
+// lines "set name=value" from stdin and sets the parameter from the message thread while the audio runs, as a
+// host's automation or a user's knob would. With --editor it also opens the plugin's editor (needs an X display),
+// so the editor's test hooks (IDAW_EDITOR_DESCRIBE, IDAW_EDITOR_ENDPOINT) act while the audio runs.
 //
 // decode: checks sidecar messages with the plugin's own validator (sidecar_protocol.cpp) as ROLE (engine, sidecar
 // or client) would; PAYLOADS holds them one after another, each preceded by its length (uint32, little-endian).
@@ -35,7 +41,6 @@
 // editor: opens the plugin's editor in a window (needs an X display, e.g. Xvfb) while an audio thread processes
 // noise; the plugin writes the snapshot itself when IDAW_EDITOR_SNAPSHOT=OUT.png is set (this command sets it).
 
-#include <dlfcn.h>
 #include <juce_audio_formats/juce_audio_formats.h>
 #include <juce_audio_processors/juce_audio_processors.h>
 #include <juce_gui_basics/juce_gui_basics.h>
@@ -48,19 +53,17 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "host_support.h"
 #include "sidecar_protocol.h"
 
 namespace {
 
-/// A command-line failure: printed as one line, exit code 1.
-struct HostError {
-    juce::String message;
-};
-
-[[noreturn]] void fail(const juce::String& message) { throw HostError{message}; }
+using namespace idaw::plugin_host;  // NOLINT: the helpers are this program's own
 
 /// Command-line options after the command and the plugin path.
 struct Options {
@@ -68,7 +71,8 @@ struct Options {
     int max_block = 0;
     double seconds = 20.0;
     int report_ms = 100;
-    bool automate = false, rtcheck = false, offline = false, has_model_folder = false;
+    bool automate = false, rtcheck = false, offline = false, has_model_folder = false, commands = false, editor = false;
+    std::vector<std::pair<juce::String, juce::String>> state_attributes;  ///< written into the plugin's state
     std::vector<std::pair<juce::String, juce::String>> sets;
 };
 
@@ -102,6 +106,14 @@ Options parse_options(const juce::StringArray& args, int first) {
             o.offline = true;
         else if (a == "--midi-out")
             o.midi_out = value();
+        else if (a == "--commands")
+            o.commands = true;
+        else if (a == "--editor")
+            o.editor = true;
+        else if (a == "--sidecar-endpoint")
+            o.state_attributes.emplace_back("sidecar_endpoint", value());
+        else if (a == "--sidecar-keys")
+            o.state_attributes.emplace_back("sidecar_keys", value());
         else if (a == "--model-folder") {
             o.model_folder = value();
             o.has_model_folder = true;
@@ -117,117 +129,12 @@ Options parse_options(const juce::StringArray& args, int first) {
     return o;
 }
 
-/// The parameter's name as the core spells it: "Mid1 Q" -> "mid1_q" (what pedalboard does too).
-juce::String python_name(const juce::AudioProcessorParameter& p) {
-    return p.getName(100).toLowerCase().trim().replaceCharacter(' ', '_');
-}
-
-juce::AudioProcessorParameter* find_parameter(juce::AudioPluginInstance& plugin, const juce::String& name) {
-    for (auto* p : plugin.getParameters())
-        if (python_name(*p) == name) return p;
-    fail("the plugin has no parameter " + name);
-}
-
-/// Loads the plugin at `path` (a .vst3 bundle) as a DAW would.
-std::unique_ptr<juce::AudioPluginInstance> load_plugin(juce::AudioPluginFormatManager& formats,
-                                                       const juce::String& path, double rate, int block) {
-    juce::OwnedArray<juce::PluginDescription> types;
-    juce::VST3PluginFormat vst3;
-    vst3.findAllTypesForFile(types, path);
-    if (types.isEmpty()) fail("no VST3 plugin found in " + path);
-    juce::String error;
-    auto instance = formats.createPluginInstance(*types[0], rate, block, error);
-    if (instance == nullptr) fail("cannot load " + path + ": " + error);
-    return instance;
-}
-
-/// Mono or stereo in and out.
-void set_channels(juce::AudioPluginInstance& plugin, int channels) {
-    juce::AudioProcessor::BusesLayout layout;
-    const auto set = juce::AudioChannelSet::canonicalChannelSet(channels);
-    layout.inputBuses.add(set);
-    layout.outputBuses.add(set);
-    if (!plugin.setBusesLayout(layout)) fail("the plugin refuses " + juce::String(channels) + " channels");
-}
-
-// ---- The plugin's own state inside the host's VST3 state ------------------------------------------------------
-// JUCE's VST3 host saves <VST3PluginState><IComponent>base64</IComponent>...; the component's data is the plugin's
-// getStateInformation() (XML in JUCE's binary wrapper) followed by JUCE's private trailer, which the binary
-// wrapper's size field lets us ignore.
-
-std::unique_ptr<juce::XmlElement> host_state_xml(juce::AudioPluginInstance& plugin) {
-    juce::MemoryBlock block;
-    plugin.getStateInformation(block);
-    auto head = juce::AudioProcessor::getXmlFromBinary(block.getData(), static_cast<int>(block.getSize()));
-    if (head == nullptr || head->getChildByName("IComponent") == nullptr) fail("unexpected host state format");
-    return head;
-}
-
-std::unique_ptr<juce::XmlElement> plugin_state_xml(juce::AudioPluginInstance& plugin) {
-    const auto head = host_state_xml(plugin);
-    juce::MemoryBlock data;
-    data.fromBase64Encoding(head->getChildByName("IComponent")->getAllSubText().trim());
-    auto xml = juce::AudioProcessor::getXmlFromBinary(data.getData(), static_cast<int>(data.getSize()));
-    if (xml == nullptr) fail("the plugin's state is not XML");
-    return xml;
-}
-
-void set_plugin_state_xml(juce::AudioPluginInstance& plugin, const juce::XmlElement& xml) {
-    auto head = host_state_xml(plugin);
-    juce::MemoryBlock data;
-    juce::AudioProcessor::copyXmlToBinary(xml, data);
-    auto* component = head->getChildByName("IComponent");
-    component->deleteAllTextElements();
-    component->addTextElement(data.toBase64Encoding());
-    juce::MemoryBlock block;
-    juce::AudioProcessor::copyXmlToBinary(*head, block);
-    plugin.setStateInformation(block.getData(), static_cast<int>(block.getSize()));
-}
-
-void set_model_folder(juce::AudioPluginInstance& plugin, const juce::String& folder) {
+/// Writes the options' state attributes (sidecar endpoint, key folder) into the plugin's state.
+void set_state_attributes(juce::AudioPluginInstance& plugin, const Options& o) {
+    if (o.state_attributes.empty()) return;
     auto xml = plugin_state_xml(plugin);
-    xml->setAttribute("model_folder", folder);
+    for (const auto& [name, value] : o.state_attributes) xml->setAttribute(name, value);
     set_plugin_state_xml(plugin, *xml);
-}
-
-/// Plain values of the core parameters as the plugin holds them (from its saved state: exact).
-juce::var plugin_values(juce::AudioPluginInstance& plugin) {
-    const auto xml = plugin_state_xml(plugin);
-    auto values = std::make_unique<juce::DynamicObject>();
-    for (auto* param : xml->getChildWithTagNameIterator("PARAM"))
-        values->setProperty(param->getStringAttribute("id"), param->getDoubleAttribute("value"));
-    return juce::var(values.release());
-}
-
-// ---- The real-time checker (libidaw_rtcheck.so, in LD_PRELOAD) ---------------------------------------------------
-
-struct RtCheck {
-    void (*section)(int) = nullptr;
-    unsigned long long (*violations)() = nullptr;
-    void (*reset)() = nullptr;
-    const char* (*last)() = nullptr;
-};
-
-RtCheck find_rtcheck() {
-    RtCheck c;
-    c.section = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_section"));
-    c.violations = reinterpret_cast<unsigned long long (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_violations"));
-    c.reset = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_reset"));
-    c.last = reinterpret_cast<const char* (*)()>(dlsym(RTLD_DEFAULT, "idaw_rtcheck_last_violation"));
-    if (!c.section || !c.violations || !c.reset || !c.last) fail("--rtcheck: libidaw_rtcheck.so is not in LD_PRELOAD");
-    return c;
-}
-
-/// Proves the checker counts: one allocation and one free inside a section must give two violations.
-unsigned long long rtcheck_control(const RtCheck& c) {
-    c.reset();
-    c.section(1);
-    void* volatile p = std::malloc(64);
-    std::free(p);
-    c.section(0);
-    const unsigned long long seen = c.violations();
-    c.reset();
-    return seen;
 }
 
 // ---- Commands ------------------------------------------------------------------------------------------------------
@@ -296,6 +203,7 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
     plugin->releaseResources();
     set_channels(*plugin, channels);
     if (o.has_model_folder) set_model_folder(*plugin, o.model_folder);
+    set_state_attributes(*plugin, o);
     for (const auto& [name, text] : o.sets) {
         auto* p = find_parameter(*plugin, name);
         p->setValue(p->getValueForText(text));
@@ -313,7 +221,8 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
     // Parameters --automate moves between blocks, and the values it cycles through.
     std::vector<juce::AudioProcessorParameter*> automated;
     if (o.automate)
-        for (const char* name : {"drive", "low_gain", "mid2_freq", "mix", "output_gain"})
+        for (const char* name : {"drive", "low_gain", "mid2_freq", "mix", "output_gain", "valence", "midi_key",
+                                 "arousal", "midi_scale", "intensity"})
             automated.push_back(find_parameter(*plugin, name));
 
     juce::MidiBuffer midi;
@@ -393,6 +302,7 @@ juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::Str
     }
     const juce::String folder = o.has_model_folder ? o.model_folder : juce::String("/tmp/idaw models/state test");
     set_model_folder(*first, folder);
+    set_state_attributes(*first, o);
     juce::MemoryBlock saved;
     first->getStateInformation(saved);
 
@@ -419,47 +329,15 @@ juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::Str
     out->setProperty("all_equal", all_equal);
     out->setProperty("model_folder_set", folder);
     out->setProperty("model_folder_restored", plugin_state_xml(*second)->getStringAttribute("model_folder"));
+    for (const char* name : {"sidecar_endpoint", "sidecar_keys"}) {
+        out->setProperty(juce::String(name) + "_set", plugin_state_xml(*first)->getStringAttribute(name));
+        out->setProperty(juce::String(name) + "_restored", plugin_state_xml(*second)->getStringAttribute(name));
+    }
     out->setProperty("values_first", plugin_values(*first));
     out->setProperty("values_second", plugin_values(*second));
     out->setProperty("state_bytes_equal", saved == saved_again);
     return juce::var(out.release());
 }
-
-/// A bare X server (Xvfb without a window manager) has not yet created the WM_* and _NET_WM_* atoms, which JUCE 7
-/// asks for only if they exist and then uses anyway (BadAtom, and Xlib's default handler exits). Creates them, once
-/// per server, through libX11 loaded at run time (as JUCE loads it), before JUCE opens its own connection. The
-/// connection stays open for the life of the process: an X server that loses its last client resets and forgets
-/// its atoms.
-void intern_window_manager_atoms() {
-    void* x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_LOCAL);
-    if (x11 == nullptr) fail("cannot load libX11.so.6");
-    using OpenDisplay = void* (*)(const char*);
-    using InternAtom = unsigned long (*)(void*, const char*, int);
-    auto open_display = reinterpret_cast<OpenDisplay>(dlsym(x11, "XOpenDisplay"));
-    auto intern_atom = reinterpret_cast<InternAtom>(dlsym(x11, "XInternAtom"));
-    if (!open_display || !intern_atom) fail("libX11.so.6 lacks XOpenDisplay/XInternAtom");
-    void* display = open_display(nullptr);
-    if (display == nullptr) fail("cannot open the X display (DISPLAY=" + juce::String(getenv("DISPLAY")) + ")");
-    for (const char* name :
-         {"WM_PROTOCOLS", "WM_TAKE_FOCUS", "WM_DELETE_WINDOW", "_NET_WM_PING", "WM_CHANGE_STATE", "WM_STATE",
-          "_NET_WM_WINDOW_TYPE", "_NET_WM_WINDOW_TYPE_NORMAL", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN"})
-        intern_atom(display, name, 0);
-}
-
-/// The host's window around the plugin's editor.
-class EditorWindow : public juce::DocumentWindow {
-  public:
-    /// A window titled after the plugin, holding (not owning) `editor`.
-    explicit EditorWindow(juce::AudioProcessorEditor& editor)
-        : juce::DocumentWindow("idaw editor", juce::Colours::black, juce::DocumentWindow::closeButton) {
-        setUsingNativeTitleBar(false);
-        setContentNonOwned(&editor, true);
-        setTopLeftPosition(20, 20);
-        setVisible(true);
-    }
-    /// Closing the window ends the command.
-    void closeButtonPressed() override { juce::MessageManager::getInstance()->stopDispatchLoop(); }
-};
 
 juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
     if (o.png.isEmpty()) fail("editor needs --png");
@@ -475,6 +353,11 @@ juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::St
     plugin->releaseResources();
     set_channels(*plugin, 2);
     if (o.has_model_folder) set_model_folder(*plugin, o.model_folder);
+    set_state_attributes(*plugin, o);
+    for (const auto& [name, text] : o.sets) {
+        auto* p = find_parameter(*plugin, name);
+        p->setValue(p->getValueForText(text));
+    }
     plugin->prepareToPlay(kRate, kBlock);
 
     // An audio thread, so the editor has a load to show.
@@ -504,6 +387,10 @@ juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::St
     while (!info.existsAsFile() && juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds)
         juce::MessageManager::getInstance()->runDispatchLoopUntil(50);
     const double waited_ms = juce::Time::getMillisecondCounterHiRes() - start;
+    // A sidecar snapshot reaches the parameters through the message thread: let it through before reading them.
+    juce::MessageManager::getInstance()->runDispatchLoopUntil(300);
+    const juce::var values = plugin_values(*plugin);
+    const auto state = plugin_state_xml(*plugin);
     window.reset();
     editor.reset();
     stop = true;
@@ -515,6 +402,10 @@ juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::St
     out->setProperty("png", png.getFullPathName());
     out->setProperty("waited_ms", waited_ms);
     out->setProperty("editor", juce::JSON::parse(info));
+    out->setProperty("values", values);
+    out->setProperty("sidecar_endpoint", state->getStringAttribute("sidecar_endpoint"));
+    out->setProperty("sidecar_keys", state->getStringAttribute("sidecar_keys"));
+    out->setProperty("state_xml", state->toString());
     return juce::var(out.release());
 }
 
@@ -524,11 +415,26 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
     auto plugin = load_plugin(formats, path, kRate, kBlock);
     plugin->releaseResources();
     set_channels(*plugin, 2);
+    set_state_attributes(*plugin, o);
     for (const auto& [name, text] : o.sets) {
         auto* p = find_parameter(*plugin, name);
         p->setValue(p->getValueForText(text));
     }
     plugin->prepareToPlay(kRate, kBlock);
+    // --commands: stdin lines, read on their own thread (a blocking read), applied on the message thread below.
+    struct Inbox {
+        std::mutex mutex;
+        std::vector<std::string> lines;
+    };
+    auto inbox = std::make_shared<Inbox>();  // shared: the reader may outlive this function
+    if (o.commands) {
+        std::thread([inbox] {
+            for (std::string line; std::getline(std::cin, line);) {
+                std::lock_guard<std::mutex> lock(inbox->mutex);
+                inbox->lines.push_back(line);
+            }
+        }).detach();  // blocked in getline until stdin closes; the process may end first
+    }
     RtCheck check;
     unsigned long long control = 0;
     if (o.rtcheck) {
@@ -555,10 +461,29 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
             std::this_thread::sleep_until(next);
         }
     });
+    std::unique_ptr<juce::AudioProcessorEditor> editor;
+    std::unique_ptr<EditorWindow> window;
+    if (o.editor) {
+        editor.reset(plugin->createEditorIfNeeded());
+        if (editor == nullptr) fail("the plugin created no editor");
+        window = std::make_unique<EditorWindow>(*editor);
+    }
     const double start = juce::Time::getMillisecondCounterHiRes();
     double next_report = start;
     while (juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds) {
         juce::MessageManager::getInstance()->runDispatchLoopUntil(10);
+        std::vector<std::string> todo;
+        {
+            std::lock_guard<std::mutex> lock(inbox->mutex);
+            todo.swap(inbox->lines);
+        }
+        for (const std::string& command : todo) {
+            const juce::String line = juce::String(command).trim();
+            if (!line.startsWith("set ") || !line.contains("=")) fail("unknown command on stdin: " + line);
+            const juce::String pair = line.substring(4);
+            auto* p = find_parameter(*plugin, pair.upToFirstOccurrenceOf("=", false, false).trim());
+            p->setValueNotifyingHost(p->getValueForText(pair.fromFirstOccurrenceOf("=", false, false).trim()));
+        }
         const double now = juce::Time::getMillisecondCounterHiRes();
         if (now < next_report) continue;
         next_report = now + o.report_ms;
@@ -568,6 +493,8 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
         line->setProperty("values", plugin_values(*plugin));
         std::cout << juce::JSON::toString(juce::var(line.release()), true).toStdString() << std::endl;
     }
+    window.reset();
+    editor.reset();
     stop = true;
     audio.join();
     auto out = std::make_unique<juce::DynamicObject>();
@@ -641,12 +568,14 @@ int run(const juce::StringArray& args) {
 int main(int argc, char* argv[]) {
     try {
         // Before JUCE connects to the X server: it looks the atoms up once, when it starts.
-        if (argc > 1 && std::strcmp(argv[1], "editor") == 0) intern_window_manager_atoms();
+        bool editor = argc > 1 && std::strcmp(argv[1], "editor") == 0;
+        for (int i = 2; i < argc; ++i) editor = editor || std::strcmp(argv[i], "--editor") == 0;
+        if (editor) intern_window_manager_atoms();
         juce::ScopedJuceInitialiser_GUI juce_runtime;  // the main thread is the message thread, as hosts require
         juce::StringArray args;
         for (int i = 1; i < argc; ++i) args.add(juce::String::fromUTF8(argv[i]));
         return run(args);
-    } catch (const HostError& e) {
+    } catch (const idaw::plugin_host::HostError& e) {
         std::cerr << "idaw_plugin_host: " << e.message.toStdString() << std::endl;
         return 1;
     }
