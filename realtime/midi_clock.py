@@ -12,6 +12,16 @@ start of the next JACK cycle it processes. An event due at sample s lies in the 
 a quarter block before b's callback lands it at b (error s - b, less than one block early); sending up to a block
 and a quarter later still lands it at b + block (less than one block late). Lateness is what a busy machine adds, so
 the target sits early in that window.
+
+The estimate can be too early: when the server stalls (the JACK dummy driver wakes late and restarts its timeline,
+a VM is descheduled), every later callback comes later than before, and until the window restarts the map still
+predicts the old times. Sent by the map alone, an event would then go out before the previous cycle's start and land
+a whole period early (seen: 437 frames early at period 256). So a send is also gated on what was observed
+(`earliest_ns`): an event of the block starting at b goes out only once the engine's callback of the block before
+it (b - block) has been seen, and a quarter block after that callback began. JACK starts a client with no inputs
+(rtmidi's) at the start of each cycle, before the engine's callback, so by then the previous cycle's MIDI has been
+taken: the event cannot land before b. An event is therefore never sent before its due time minus one period, and
+sending it a period late still lands it within one period of its time.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ SEND_BEFORE_BLOCK = 0.25
 """Send this fraction of a block before the callback of the block that holds the event."""
 RESTART_AFTER = 3
 """Consecutive callbacks later than the estimate by over half a block that restart the window."""
+GATE_AFTER_CALLBACK = 0.25
+"""An event of block b goes out at the earliest this fraction of a block after the callback of block b - 1 began."""
 
 
 class ClockMap:
@@ -38,6 +50,8 @@ class ClockMap:
         """Frames of the latest block seen (0 before any)."""
         self.block_start = 0
         """Sample time at which the latest block seen began."""
+        self.block_ns = 0
+        """Steady-clock ns at which the callback of the latest block seen began."""
         self.restarts = 0
         """How often the window restarted (see the module docstring)."""
 
@@ -53,6 +67,7 @@ class ClockMap:
         self._last_block = blocks
         self.block_frames = int(frames)
         self.block_start = int(sample_time)
+        self.block_ns = int(steady_ns)
         offset = float(steady_ns) - float(sample_time) * 1e9 / self.rate
         if self._offsets:
             best = min(self._offsets)
@@ -76,9 +91,23 @@ class ClockMap:
         """The engine sample due at a steady-clock time (needs ready)."""
         return int((float(steady_ns) - min(self._offsets)) * self.rate / 1e9)
 
-    def send_ns(self, sample_time: int) -> float:
-        """When to hand an event due at `sample_time` to a JACK MIDI port that writes at cycle starts (see the module
-        docstring; needs ready)."""
+    def block_of(self, sample_time: int) -> int:
+        """Sample time at which the block holding `sample_time` starts (blocks as the latest one seen; needs ready)."""
         block = self.block_frames
-        start = self.block_start + ((int(sample_time) - self.block_start) // block) * block
-        return self.wall_ns(start - SEND_BEFORE_BLOCK * block)
+        return self.block_start + ((int(sample_time) - self.block_start) // block) * block
+
+    def send_ns(self, sample_time: int) -> float:
+        """When to hand an event due at `sample_time` to a JACK MIDI port that writes at cycle starts, by the map (see
+        the module docstring; needs ready)."""
+        return self.wall_ns(self.block_of(sample_time) - SEND_BEFORE_BLOCK * self.block_frames)
+
+    def earliest_ns(self, sample_time: int) -> float | None:
+        """The earliest steady-clock ns at which an event due at `sample_time` may be handed to the port, from the
+        callbacks seen so far: None while the callback of the block before its block has not been seen, else a
+        quarter block after that callback began (or any time, once its own block has begun). Needs ready."""
+        start = self.block_of(sample_time)
+        if self.block_start >= start:
+            return 0.0
+        if self.block_start + self.block_frames < start:
+            return None
+        return self.block_ns + GATE_AFTER_CALLBACK * self.block_frames * 1e9 / self.rate

@@ -1,5 +1,7 @@
 """`idaw live --midi`: the engine generates MIDI while the audio runs; it goes out on a JACK MIDI port and, with
---midi-out, into a standard MIDI file. realtime/live.py calls add_arguments(), start() and LiveMidi.close().
+--midi-out, into a standard MIDI file. A guardian process (realtime/midi_guard.py, JACK client `<midi client>-guard`)
+ends the notes if this process dies without closing. realtime/live.py calls add_arguments(), start() and
+LiveMidi.close().
 """
 
 from __future__ import annotations
@@ -7,11 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from typing import Any
 
 from realtime import midi_settings
-from realtime.errors import IdawError
+from realtime.errors import DeviceError, IdawError
 from realtime.midi_file import MidiRecording
+from realtime.midi_guard import GuardLink, start_guard
 from realtime.midi_out import MidiSender, open_jack_port
 
 DEFAULT_PORT = "midi_out"
@@ -117,10 +121,17 @@ def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
     nets = midi_settings.install_nets(engine, args.midi_models)
     client = args.midi_client or f"{args.client_name}-midi"
     port, destination = open_jack_port(client, args.midi_port, args.midi_connect)
-    recording = MidiRecording(engine.sample_rate, settings.tempo_bpm) if args.midi_out else None
-    sender = MidiSender(engine, port, engine.sample_rate, recording=recording, keep_log=bool(args.midi_log)).start()
-    midi_settings.push(engine, settings, enabled=True, sequence=1)
     name = f"{client}:{args.midi_port}"
+    guard: GuardLink | None = None
+    try:
+        guard = start_guard(f"{client}-guard", name, [destination] if destination else [])
+    except DeviceError as error:  # MIDI still works; only a crash of this process could leave notes on
+        print(f"idaw live: warning: {error}; a crash may leave notes on", file=sys.stderr, flush=True)
+    recording = MidiRecording(engine.sample_rate, settings.tempo_bpm) if args.midi_out else None
+    sender = MidiSender(
+        engine, port, engine.sample_rate, recording=recording, keep_log=bool(args.midi_log), guard=guard
+    ).start()
+    midi_settings.push(engine, settings, enabled=True, sequence=1)
     print(
         f"idaw live: MIDI on JACK port {name}"
         + (f" -> {destination}" if destination else "")

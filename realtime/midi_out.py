@@ -1,30 +1,33 @@
 """Sends the engine's MIDI events to a JACK MIDI port through python-rtmidi, on time, and never leaves a note on.
 
 `MidiSender` runs one thread (not the audio thread) that drains the engine's MIDI ring into a heap ordered by sample
-time, maps sample times to the steady clock (realtime/midi_clock.py) and sends each event when it is due. The
-generator works `lookahead` ahead of the audio (docs/MIDI.md), so every event is known long before that.
+time, maps sample times to the steady clock (realtime/midi_clock.py) and sends each event when it is due: at the
+map's target, and never before the engine's callback of the previous block has been seen (ClockMap.earliest_ns), so
+a map that is too early after a server stall cannot send an event a period early. The generator works `lookahead`
+ahead of the audio (docs/MIDI.md), so every event is known long before that.
 
-Notes are tracked as they are sent. `close()` (stop, Ctrl-C, SIGTERM, end of --duration) drops what is not yet due
+One lock covers the port and the sender's books: each event is sent, tracked (sounding notes, channels), counted,
+recorded and logged in one step, and the stop path takes the same lock, so it always sees exactly the notes that went
+out, and nothing goes out after it. `close()` (stop, Ctrl-C, SIGTERM, end of --duration) drops what is not yet due
 and sends a note-off for every sounding note plus All Notes Off (CC 123) on every channel used. If the sending
 thread dies (an exception, a device error) it does the same on its way out; a watchdog thread does it when the
 sender stops beating (stuck) or is gone, and an atexit hook when the interpreter exits without close(). A process
-killed with SIGKILL can send nothing: its JACK port disappears, which a receiver sees as a disconnect.
+killed with SIGKILL can send nothing itself: with a `guard` (realtime/midi_guard.py, a separate process told of each
+note through a pipe) the guardian then sends the note-offs and All Notes Off.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import heapq
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,11 +36,14 @@ import idaw_core
 from realtime.errors import DeviceError
 from realtime.midi_clock import ClockMap
 from realtime.midi_file import MidiRecording
+from realtime.midi_guard import quiet_libjack
 
 POLL_SECONDS = 0.005
 """Longest sleep between two drains of the engine's ring (events arrive far earlier than they are due)."""
 SEND_SLACK_NS = 200_000
-"""An event due this soon is sent now instead of sleeping for it."""
+"""An event due this soon by the map is sent now instead of sleeping for it (the observed gate still holds)."""
+GATE_POLL_SECONDS = 0.001
+"""How often a sender held by the gate (the previous block not seen yet) looks at the engine's clock again."""
 WATCHDOG_SECONDS = 1.0
 """A sender that has not beaten for this long counts as stuck."""
 FLUSH_SECONDS = 0.05
@@ -57,37 +63,27 @@ class MidiPort(Protocol):
     def close_port(self) -> None: ...
 
 
+class Guard(Protocol):
+    """What the sender needs of a guardian link (realtime.midi_guard.GuardLink has it)."""
+
+    port: str
+    error: str | None
+
+    def note_on(self, channel: int, pitch: int) -> None: ...
+
+    def note_off(self, channel: int, pitch: int) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def close(self, clean: bool = ..., timeout: float = ...) -> None: ...
+
+
 class MidiSource(Protocol):
     """What the sender needs of the engine (idaw_core.Engine has it)."""
 
     def drain_midi(self, max_events: int = ...) -> list[tuple[int, int, int, int]]: ...
 
     def block_clock(self) -> tuple[int, int, int, int]: ...
-
-
-_quiet_callback: Any = None
-
-
-def _quiet_libjack(rtmidi_module: Any) -> None:
-    """Route the error and info messages of the libjack bundled with python-rtmidi to a C no-op (strlen), so a missing
-    server gives our one-line error instead of libjack's chatter. A C function, not a Python callback: libjack may call
-    it from its own threads, also while the interpreter shuts down."""
-    global _quiet_callback
-    if _quiet_callback is not None:
-        return
-    folder = Path(rtmidi_module.__file__).resolve().parent.parent
-    candidates = sorted(folder.glob("python_rtmidi*/libjack*.so*"))
-    try:
-        lib = ctypes.CDLL(str(candidates[0])) if candidates else ctypes.CDLL("libjack.so.0")
-        noop = ctypes.cast(ctypes.CDLL(None).strlen, ctypes.c_void_p)
-        for name in ("jack_set_error_function", "jack_set_info_function"):
-            setter = getattr(lib, name)
-            setter.argtypes = [ctypes.c_void_p]
-            setter.restype = None
-            setter(noop)
-        _quiet_callback = noop
-    except (OSError, AttributeError):
-        _quiet_callback = False  # nothing to quieten: the messages stay
 
 
 def _one_line(error: BaseException) -> str:
@@ -102,7 +98,7 @@ def open_jack_port(client_name: str, port_name: str, connect: str | None) -> tup
         import rtmidi
     except ImportError as error:
         raise DeviceError(f"python-rtmidi is not usable ({error}); pip install python-rtmidi") from None
-    _quiet_libjack(rtmidi)
+    quiet_libjack(rtmidi)
     try:
         out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client_name)
     except (rtmidi.RtMidiError, OSError) as error:
@@ -138,6 +134,8 @@ class SenderStats:
     stop_messages: int = 0
     dropped_at_stop: int = 0
     late_ns: list[int] = field(default_factory=list)
+    held: int = 0
+    """Events the observed gate held back after the map said they were due (the map was early)."""
     error: str | None = None
     watchdog: str | None = None
     realtime: bool = False
@@ -146,7 +144,7 @@ class SenderStats:
 class MidiSender:
     """Drains `engine`'s MIDI ring on a thread of its own and sends each event to `port` when due (see the module
     docstring). `recording` gets every message sent; with `keep_log` every scheduled event is also kept with its
-    target and send times (log())."""
+    target and send times (log()). `guard` (realtime/midi_guard.py) is told of each note and closed by close()."""
 
     def __init__(
         self,
@@ -159,6 +157,7 @@ class MidiSender:
         steady_ns: Callable[[], int] = idaw_core.steady_ns,
         watchdog_seconds: float = WATCHDOG_SECONDS,
         realtime_priority: int | None = RT_PRIORITY,
+        guard: Guard | None = None,
     ) -> None:
         self.engine = engine
         self.port = port
@@ -171,14 +170,17 @@ class MidiSender:
         self._steady_ns = steady_ns
         self._watchdog_seconds = watchdog_seconds
         self._priority = realtime_priority
+        self.guard = guard
         self._heap: list[tuple[int, int, int, int, int]] = []
         self._seq = 0
+        self._held_seq = -1
         self._sounding: dict[tuple[int, int], int] = {}
         self._channels: set[int] = set()
-        self._lock = threading.Lock()  # one writer at a time into the port (JACK's ring has one writer)
+        self._lock = threading.Lock()  # the port (JACK's ring has one writer) and every book of what was sent
         self._stop = threading.Event()
         self._closed = threading.Event()
         self._dead = False  # after an emergency stop nothing more is sent
+        self._ended_cleanly = False  # the last all_notes_off() sent every message
         self._beat = time.monotonic()
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
@@ -200,8 +202,10 @@ class MidiSender:
         return self
 
     def close(self, reason: str = "stop") -> dict[str, Any]:
-        """Stops sending, ends every sounding note (note-offs + All Notes Off on each channel used), closes the port;
-        returns summary(). Safe to call more than once and from any thread but the sender's."""
+        """Stops sending, ends every sounding note (note-offs + All Notes Off on each channel used), closes the port,
+        then tells the guard it may go; returns summary(). Safe to call more than once and from any thread but the
+        sender's. A sending thread that does not stop in time cannot send anything after this: the stop path takes
+        the port's lock and marks the sender dead."""
         if self._summary is not None:
             return self._summary
         self._stop.set()
@@ -213,6 +217,11 @@ class MidiSender:
         time.sleep(FLUSH_SECONDS)
         with contextlib.suppress(Exception):  # a port whose server died: nothing left to close
             self.port.close_port()
+        if self.guard is not None:
+            with self._books():
+                # Without a clean all-notes-off (the port blocked or failed) the guardian is let go without "end":
+                # it then ends the notes itself.
+                self.guard.close(clean=self._ended_cleanly)
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
         atexit.unregister(self.close)
@@ -256,36 +265,53 @@ class MidiSender:
         if not self.clock.ready:
             return int(POLL_SECONDS * 1e9)
         while self._heap:
-            target = self.clock.send_ns(self._heap[0][0])
+            sample_time = self._heap[0][0]
+            target = self.clock.send_ns(sample_time)
             now = self._steady_ns()
             if target > now + SEND_SLACK_NS:
                 return int(min(target - now, POLL_SECONDS * 1e9))
-            sample_time, _, status, data1, data2 = heapq.heappop(self._heap)
-            self._send(sample_time, status, data1, data2, int(target))
+            earliest = self.clock.earliest_ns(sample_time)
+            if earliest is None or earliest > now:  # the map is early: wait for the engine's clock to get there
+                if self._held_seq != self._heap[0][1]:
+                    self._held_seq = self._heap[0][1]
+                    self.stats.held += 1
+                wait = GATE_POLL_SECONDS * 1e9 if earliest is None else min(earliest - now, GATE_POLL_SECONDS * 1e9)
+                return max(int(wait), 1)
+            _, _, status, data1, data2 = heapq.heappop(self._heap)
+            self._send(sample_time, status, data1, data2, int(max(target, earliest)))
         return int(POLL_SECONDS * 1e9)
 
     def _send(self, sample_time: int, status: int, data1: int, data2: int, target_ns: int) -> None:
+        """Sends one event and books it (tracking, counts, recording, log) in one step under the lock; nothing once
+        the sender is dead. A port error propagates (the thread then ends the notes)."""
+        kind, channel = status & 0xF0, status & 0x0F
+        note_on = kind == 0x90 and data2 > 0
+        note_off = kind == 0x80 or (kind == 0x90 and data2 == 0)
         with self._lock:
             if self._dead:
                 return
+            if note_on and self.guard is not None:
+                self.guard.note_on(channel, data1)  # before the send: the guard may end a note that never went out
             self.port.send_message([status, data1, data2])
             sent_ns = self._steady_ns()
-        self._track(status, data1, data2)
-        self.stats.sent += 1
-        self.stats.late_ns.append(sent_ns - target_ns)
-        if self.recording is not None:
-            self.recording.add(sample_time, status, data1, data2)
-        if self._keep_log:
-            self._log.append([sample_time, status, data1, data2, target_ns, sent_ns])
+            if note_off and self.guard is not None:
+                self.guard.note_off(channel, data1)
+            self._track(channel, data1, note_on, note_off)
+            self.stats.sent += 1
+            self.stats.late_ns.append(sent_ns - target_ns)
+            if self.recording is not None:
+                self.recording.add(sample_time, status, data1, data2)
+            if self._keep_log:
+                self._log.append([sample_time, status, data1, data2, target_ns, sent_ns])
 
-    def _track(self, status: int, data1: int, data2: int) -> None:
-        kind, channel = status & 0xF0, status & 0x0F
-        key = (channel, data1)
-        if kind == 0x90 and data2 > 0:
+    def _track(self, channel: int, pitch: int, note_on: bool, note_off: bool) -> None:
+        """Counts a sent note-on or note-off into the sounding notes (call with the lock held)."""
+        key = (channel, pitch)
+        if note_on:
             self._sounding[key] = self._sounding.get(key, 0) + 1
             self._channels.add(channel)
             self.stats.note_ons += 1
-        elif kind == 0x80 or (kind == 0x90 and data2 == 0):
+        elif note_off:
             self.stats.note_offs += 1
             left = self._sounding.get(key, 0) - 1
             if left > 0:
@@ -319,6 +345,9 @@ class MidiSender:
                     self.recording.add(sample, *message)
                 self._stop_log.append([sample, *message, now])
             self._sounding.clear()
+            self._ended_cleanly = sent == len(messages)
+            if self.guard is not None and self._ended_cleanly:
+                self.guard.clear()
             self.stats.stop_messages += sent
             return sent
         finally:
@@ -339,9 +368,20 @@ class MidiSender:
 
     # ---- reporting ------------------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _books(self) -> Iterator[None]:
+        """The lock for reading the books, given up after a second (a sender stuck inside the port holds it)."""
+        got = self._lock.acquire(timeout=1.0)
+        try:
+            yield
+        finally:
+            if got:
+                self._lock.release()
+
     def summary(self) -> dict[str, Any]:
         """Counts and send-time lateness (µs: p50, p99, max of sent - target) as plain JSON values."""
-        late = np.asarray(self.stats.late_ns, dtype=np.float64) / 1e3
+        with self._books():
+            late = np.asarray(self.stats.late_ns, dtype=np.float64) / 1e3
         block_us = 1e6 * self.clock.block_frames / self.clock.rate if self.clock.block_frames else math.nan
         return {
             "sent": self.stats.sent,
@@ -357,7 +397,9 @@ class MidiSender:
             },
             "block_frames": self.clock.block_frames,
             "clock_restarts": self.clock.restarts,
+            "held_by_gate": self.stats.held,
             "realtime_priority": self.stats.realtime,
+            "guard": None if self.guard is None else {"port": self.guard.port, "error": self.guard.error},
             "error": self.stats.error,
             "watchdog": self.stats.watchdog,
         }
@@ -365,9 +407,10 @@ class MidiSender:
     def log(self) -> dict[str, Any]:
         """Every scheduled event as [sample_time, status, data1, data2, target_ns, sent_ns] and every stop message
         as [sample_time, status, data1, data2, sent_ns] (needs keep_log)."""
-        return {
-            "sample_rate": self.clock.rate,
-            "block_frames": self.clock.block_frames,
-            "events": self._log,
-            "stop": self._stop_log,
-        }
+        with self._books():
+            return {
+                "sample_rate": self.clock.rate,
+                "block_frames": self.clock.block_frames,
+                "events": list(self._log),
+                "stop": list(self._stop_log),
+            }

@@ -45,6 +45,9 @@ class MidiRig:
         """Frame time (of the recorder's last cycle) at each xrun JACK reported."""
         self.frame_steps_off = 0
         """Consecutive recorder cycles whose frame times were not one period apart (skipped cycles)."""
+        self.overrun_frames: list[int] = []
+        """Frame time of each cycle whose recorder callback ended after its cycle was over (JACK had moved on: what
+        it read from the MIDI input may already belong to the next cycle, so such a cycle measures nothing)."""
         self.events: list[tuple[int, bytes]] = []
         """(frame time, message bytes) of every MIDI message received, in arrival order."""
         self.lock = threading.Lock()
@@ -81,6 +84,8 @@ class MidiRig:
         if got:
             with self.lock:
                 self.events.extend(got)
+        if self.recorder.frame_time - frame >= self.period:  # frame_time: the frame now, by the server's clock
+            self.overrun_frames.append(frame)
 
     def _xrun(self, delay_us: float) -> None:
         self.xruns += 1

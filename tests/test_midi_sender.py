@@ -10,7 +10,7 @@ import time
 import pytest
 
 import idaw_core
-from realtime.midi_clock import SEND_BEFORE_BLOCK, ClockMap
+from realtime.midi_clock import GATE_AFTER_CALLBACK, SEND_BEFORE_BLOCK, ClockMap
 from realtime.midi_file import MidiRecording
 from realtime.midi_out import MidiSender
 
@@ -174,3 +174,128 @@ def test_the_watchdog_ends_the_notes_of_a_stalled_sender() -> None:
     sender.close()
     assert sounding_after(port.messages()) == set()
     assert [70] not in [m[1:2] for m in port.messages() if m[0] == 0x90]
+
+
+def test_the_gate_holds_an_event_until_the_previous_block_was_seen() -> None:
+    clock = ClockMap(RATE, window=16)
+    for k in range(10):
+        clock.observe(k * BLOCK, int(1e9 + k * BLOCK_NS), BLOCK, k + 1)
+    latest = int(1e9 + 9 * BLOCK_NS)
+    assert clock.earliest_ns(9 * BLOCK + 5) == 0.0  # its own block has begun: any time
+    assert clock.earliest_ns(10 * BLOCK + 5) == pytest.approx(latest + GATE_AFTER_CALLBACK * BLOCK_NS)
+    assert clock.earliest_ns(11 * BLOCK) is None  # the block before it has not been seen yet
+    assert clock.earliest_ns(3 * BLOCK) == 0.0  # already late
+
+
+class StallingEngine(FakeEngine):
+    """Like FakeEngine, but after `stall_at` ns the server stalls for `stall_ns`: every later callback comes that
+    much later than before (the map, still on the old times, is early)."""
+
+    def __init__(self, events: list[tuple[int, int, int, int]], stall_at: float, stall_ns: float) -> None:
+        super().__init__(events)
+        self.stall_at, self.stall_ns = stall_at, stall_ns
+
+    def callback_ns(self, k: int) -> float:
+        on_time = float(self.t0 + k * BLOCK_NS)
+        return on_time if on_time < self.t0 + self.stall_at else on_time + self.stall_ns
+
+    def block_clock(self) -> tuple[int, int, int, int]:
+        now = idaw_core.steady_ns()
+        k = int((now - self.t0) // BLOCK_NS)
+        while k > 0 and self.callback_ns(k) > now:
+            k -= 1
+        return k * BLOCK, int(self.callback_ns(k)), BLOCK, k + 1
+
+
+def test_after_a_stall_no_event_goes_out_before_the_previous_block() -> None:
+    # An event every 1.5 blocks; at 0.3 s the server stalls for 2.5 blocks. The map (the earliest callbacks of the
+    # last 64 blocks) then predicts every block 2.5 blocks early until it restarts; sent by the map alone, the events
+    # of those blocks would land a period or more early.
+    events = [
+        (int(0.1 * RATE) + i * 384, 0x90 if i % 2 == 0 else 0x80, 60, 100 if i % 2 == 0 else 0) for i in range(80)
+    ]
+    engine = StallingEngine(events, stall_at=0.3e9, stall_ns=2.5 * BLOCK_NS)
+    port = FakePort()
+    sender = MidiSender(engine, port, RATE, keep_log=True).start()
+    assert wait_for(lambda: len(port.sent) == len(events), 2.0)
+    sender.close()
+    held = sender.stats.held
+    for (sent_ns, _), (sample, *_rest) in zip(port.sent, events, strict=False):
+        previous_block = sample // BLOCK - 1
+        assert sent_ns >= engine.callback_ns(previous_block) + GATE_AFTER_CALLBACK * BLOCK_NS - 1, sample
+        # and not later than the start of the block after its own (it would land more than a period late)
+        assert sent_ns < engine.callback_ns(sample // BLOCK + 1), (sample, held)
+    assert held > 0 and sender.summary()["held_by_gate"] == held
+
+
+class FakeGuard:
+    """Records what a GuardLink would be told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.port = "fake:all_notes_off"
+        self.error: str | None = None
+
+    def note_on(self, channel: int, pitch: int) -> None:
+        self.lines.append(f"on {channel} {pitch}")
+
+    def note_off(self, channel: int, pitch: int) -> None:
+        self.lines.append(f"off {channel} {pitch}")
+
+    def clear(self) -> None:
+        self.lines.append("clear")
+
+    def close(self, clean: bool = True, timeout: float = 2.0) -> None:
+        self.lines.append("end" if clean else "gone")
+
+
+def test_ending_the_notes_from_another_thread_mid_stream_keeps_the_books_exact() -> None:
+    # 3,000 events, one every 8 samples: the watchdog's path (all_notes_off from another thread) lands while they
+    # are being sent. What the port got must be exactly the log's events followed by its stop messages, the stop
+    # messages end exactly the notes that were sent, and nothing goes out afterwards.
+    events = []
+    for i in range(1500):
+        t = int(0.05 * RATE) + 16 * i
+        events += [(t, 0x90 | (i % 3), 40 + i % 40, 90), (t + 8, 0x80 | (i % 3), 40 + i % 40, 0)]
+    engine = FakeEngine(events)
+    port = FakePort()
+    guard = FakeGuard()
+    sender = MidiSender(engine, port, RATE, keep_log=True, guard=guard).start()
+    assert wait_for(lambda: len(port.sent) > 300, 3.0)
+    sender.all_notes_off("test")
+    time.sleep(0.05)
+    sender.close()
+    log = sender.log()
+    assert 300 < len(log["events"]) < len(events)
+    assert port.messages() == [row[1:4] for row in log["events"]] + [row[1:4] for row in log["stop"]]
+    assert sounding_after(port.messages()) == set()
+    sent_notes = sounding_after([row[1:4] for row in log["events"]])
+    assert {(s & 0x0F, p) for s, p, _ in (row[1:4] for row in log["stop"]) if s & 0xF0 == 0x80} == sent_notes
+    assert guard.lines[-3:] == ["clear", "clear", "end"]
+
+
+def test_the_guard_hears_of_every_note_before_it_sounds_and_after_it_ends() -> None:
+    events = melody(int(0.05 * RATE), 6, 1200, channel=2)
+    guard = FakeGuard()
+    port = FakePort()
+    sender = MidiSender(FakeEngine(events), port, RATE, guard=guard).start()
+    assert wait_for(lambda: len(port.sent) == len(events), 3.0)
+    sender.close()
+    told = [line for line in guard.lines if line.startswith(("on", "off"))]
+    assert told == [f"{'on' if s & 0xF0 == 0x90 else 'off'} 2 {p}" for _, s, p, _ in sorted(events)]
+    assert guard.lines[-2:] == ["clear", "end"]
+
+
+def test_a_sender_that_could_not_end_its_notes_leaves_them_to_the_guard() -> None:
+    class DeadPort(FakePort):
+        def send_message(self, message: list[int]) -> None:
+            if message[0] & 0xF0 == 0xB0 or message[0] & 0xF0 == 0x80:
+                raise OSError("device unplugged")
+            super().send_message(message)
+
+    guard = FakeGuard()
+    sender = MidiSender(FakeEngine(melody(int(0.05 * RATE), 3, 1200)), DeadPort(), RATE, guard=guard)
+    sender.start()
+    assert wait_for(lambda: not sender.alive, 3.0)
+    sender.close()
+    assert "clear" not in guard.lines and guard.lines[-1] == "gone"
