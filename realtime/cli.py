@@ -16,7 +16,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("realtime.offline", "render an audio file through the DSP chain"),
     "live": ("realtime.live", "process a live input device in real time (native callback)"),
     "devices": ("realtime.devices", "list audio devices"),
-    "demo": ("realtime.demo", "render the built-in demo clip, before/after WAVs and a spectrum PNG"),
+    "demo": (
+        "realtime.demo",
+        "make the built-in demo clip warm through the semantic-EQ sidecar: before/after WAVs and a spectrum PNG",
+    ),
     "train": ("realtime.training", "train the shipped models from data (nets | semantic-eq)"),
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
 }

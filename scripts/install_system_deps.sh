@@ -10,7 +10,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # JACK for the live tests, doctest for the C++ tests, recorded instruments and drums for training tests.
   packages+=(jackd2 libjack-jackd2-dev doctest-dev hydrogen-data lmms-common)
   # The JUCE plugin (VST3 + Standalone), its sidecar link, and a virtual screen for the editor test.
-  packages+=(juce-modules-source libzmq3-dev cppzmq-dev xvfb fonts-dejavu-core)
+  packages+=(juce-modules-source libzmq3-dev cppzmq-dev libsoxr-dev xvfb fonts-dejavu-core)
 fi
 # Debian splits venv/ensurepip out of the interpreter package.
 if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then

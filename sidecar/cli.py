@@ -16,6 +16,8 @@ from typing import Any
 
 from realtime.errors import IdawError
 
+DEFAULT_HANDLER = "semantic-eq"
+"""The describe handler a sidecar loads unless told otherwise (sidecar.handlers.DEFAULT_HANDLER re-exports it)."""
 _SCHEMA_PATH = Path(__file__).with_name("protocol.json")
 
 
@@ -36,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--handler",
-        default="fallback",
+        default=DEFAULT_HANDLER,
         metavar="SPEC",
-        help="describe handler: 'fallback' (SAFE-DB table, no ML), 'semantic-eq' (the trained model) or "
-        "'package.module:factory'",
+        help=f"describe handler: 'semantic-eq' (the trained model), 'fallback' (SAFE-DB table, no ML) or "
+        f"'package.module:factory' (default {DEFAULT_HANDLER})",
     )
     parser.add_argument("--curve", action="store_true", help="encrypt and authenticate with CURVE keys (--key-dir)")
     parser.add_argument(
@@ -90,13 +92,14 @@ def run(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace, key_dir: Path) -> int:
     from sidecar import keys as curve
     from sidecar.client import SidecarClient, SidecarError
+    from sidecar.host import describe_retrying
     from sidecar.protocol import is_local_endpoint
 
     keys = curve.load_client_keys(key_dir) if args.curve or not is_local_endpoint(args.bind) else None
     with SidecarClient(args.bind, keys) as client:
         try:
             if args.describe:
-                result: Any = client.describe(args.describe, args.intensity).__dict__
+                result: Any = describe_retrying(client, args.describe, args.intensity).__dict__
             else:
                 result = client.status()
         except SidecarError as error:
@@ -107,7 +110,7 @@ def _query(args: argparse.Namespace, key_dir: Path) -> int:
 
 def _serve(args: argparse.Namespace, key_dir: Path) -> int:
     from sidecar import keys as curve
-    from sidecar.handlers import load_handler
+    from sidecar.handlers import load_handler, start_background
     from sidecar.protocol import is_local_endpoint
     from sidecar.server import ServerError, SidecarServer, require_curve_for
 
@@ -127,6 +130,7 @@ def _serve(args: argparse.Namespace, key_dir: Path) -> int:
         temporary = args.ready_file.with_name(args.ready_file.name + ".tmp")
         temporary.write_text(endpoint + "\n", encoding="utf-8")
         temporary.replace(args.ready_file)  # atomic: whoever waits never reads half a line
+    start_background(handler)  # e.g. the synonym model: vocabulary words are answered meanwhile
     security = "CURVE" if keys else ("loopback, no CURVE" if is_local_endpoint(endpoint) else "no CURVE")
     print(
         f"idaw sidecar: listening on {endpoint} ({security}; handler {handler.name}); Ctrl-C stops it",

@@ -17,15 +17,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from realtime.errors import IdawError
+from sidecar.cli import DEFAULT_HANDLER
+
+if TYPE_CHECKING:
+    from sidecar.client import Described, SidecarClient
 
 CONNECT_TIMEOUT_S = 10.0
 """How long a host waits for its sidecar's welcome."""
+LOADING_WAIT_S = 30.0
+"""How long a describe keeps retrying while the sidecar's synonym model loads (a word outside the vocabulary
+just after start-up)."""
+LOADING_RETRY_S = 0.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         metavar="WORD",
-        help="set the EQ from descriptive words, e.g. --describe warm (known to the fallback: warm, bright)",
+        help="set the EQ from descriptive words, e.g. --describe warm, or 'warm and a bit airy' (the fallback "
+        "handler knows only warm and bright)",
     )
     group.add_argument(
         "--intensity", type=float, default=0.7, help="how strongly to apply --describe, 0..1 (default 0.7)"
@@ -50,9 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-sidecar", action="store_true", help="run without a sidecar")
     group.add_argument(
         "--sidecar-handler",
-        default="fallback",
+        default=DEFAULT_HANDLER,
         metavar="SPEC",
-        help="describe handler of a started sidecar ('fallback', 'semantic-eq' or 'package.module:factory')",
+        help="describe handler of a started sidecar: 'semantic-eq' (the trained model), 'fallback' (SAFE-DB "
+        f"table, no ML) or 'package.module:factory' (default {DEFAULT_HANDLER})",
     )
     group.add_argument(
         "--sidecar-keys",
@@ -81,7 +91,7 @@ class HostSidecar:
         engine: Any,
         base: npt.ArrayLike,
         endpoint: str | None = None,
-        handler: str = "fallback",
+        handler: str = DEFAULT_HANDLER,
         key_dir: Path | None = None,
         name: str = "idaw",
     ) -> None:
@@ -122,15 +132,15 @@ class HostSidecar:
     def describe(self, words: Sequence[str], intensity: float, wait: float = 2.0) -> Any:
         """Ask for `words` at `intensity`; waits up to `wait` s until the engine got it. Returns client.Described.
 
-        Call from one thread only (it owns a ZeroMQ socket). Raises IdawError when the sidecar does not answer
-        or refuses.
+        Call from one thread only (it owns a ZeroMQ socket). Retries for up to LOADING_WAIT_S while the sidecar's
+        synonym model loads. Raises IdawError when the sidecar does not answer or refuses.
         """
         from sidecar.client import SidecarClient, SidecarError
 
         if self._client is None:
             self._client = SidecarClient(self.endpoint, self._keys)
         try:
-            result = self._client.describe(list(words), intensity)
+            result = describe_retrying(self._client, words, intensity)
         except SidecarError as error:
             raise IdawError(str(error)) from None
         if result.snapshot and self.link is not None:
@@ -171,6 +181,24 @@ class HostSidecar:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def describe_retrying(
+    client: SidecarClient, words: Sequence[str], intensity: float, wait: float = LOADING_WAIT_S
+) -> Described:
+    """client.describe(words, intensity), repeated every LOADING_RETRY_S for up to `wait` s while the sidecar
+    answers that its synonym model is still loading. Raises SidecarError like client.describe."""
+    from sidecar.client import SidecarError
+    from sidecar.handlers import STILL_LOADING
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return client.describe(list(words), intensity)
+        except SidecarError as error:
+            if error.code != "handler_failed" or STILL_LOADING not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(LOADING_RETRY_S)
 
 
 def attach_from_args(args: argparse.Namespace, engine: Any, base: npt.ArrayLike, name: str) -> HostSidecar | None:
@@ -239,7 +267,7 @@ def describe_offline(
     intensity: float,
     base: npt.ArrayLike,
     endpoint: str | None = None,
-    handler: str = "fallback",
+    handler: str = DEFAULT_HANDLER,
     key_dir: Path | None = None,
 ) -> OfflineDescribe:
     """The vector to render `audio` with: `base` with the EQ the sidecar derives from `words` and the audio.

@@ -1,8 +1,9 @@
 """The engine side of the sidecar protocol: `SidecarLink`, a non-audio thread in the host process.
 
-It drains the engine's analysis ring, decimates to ~16 kHz mono and sends overlapping windows; it receives
-parameter snapshots, validates them and hands them to `engine.push_parameters` (it must be the only thread
-that pushes: the engine's queue has one producer, so hosts change their own settings with `set_base`);
+It drains the engine's analysis ring, decimates to the protocol's analysis rate (22.05 kHz) mono and sends
+overlapping windows; it receives parameter snapshots, validates them and hands them to
+`engine.push_parameters` (it must be the only thread that pushes: the engine's queue has one producer, so
+hosts change their own settings with `set_base`);
 it sends heartbeats, notices the sidecar going away (socket events, or heartbeats missing for
 peer_timeout_ms) and sends hello again when one comes back. Without a sidecar the engine simply keeps the
 last parameters it was given.

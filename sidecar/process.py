@@ -2,7 +2,9 @@
 
 `SidecarProcess(endpoint).start()` returns once the sidecar has bound its socket (it writes the bound endpoint
 to a ready file); `stop()` sends SIGTERM, `kill()` SIGKILL, `restart()` starts a new one on the same endpoint.
-The child exits by itself when its parent process dies (--exit-with-parent).
+The child exits by itself when its parent process dies (--exit-with-parent). The handler defaults to 'fallback'
+here (quick to start, for tests and tools); the host commands pass theirs (default sidecar.cli.DEFAULT_HANDLER,
+the semantic-EQ model).
 """
 
 from __future__ import annotations

@@ -1,17 +1,20 @@
-"""`idaw process --describe`: the trained semantic EQ through a real sidecar process, end to end."""
+"""`idaw process --describe`: the trained semantic EQ (the default handler) through a real sidecar process, end to
+end; the fallback table stays selectable."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from scipy.signal import welch
 
 from realtime.synth import demo_clip
 
 RATE = 48000
-HANDLER = ("--sidecar-handler", "semantic-eq")
+HANDLER: tuple[str, ...] = ()
+"""No --sidecar-handler: the default, the trained semantic-EQ model."""
 
 
 def band_change_db(before: np.ndarray, after: np.ndarray, low: float, high: float) -> float:
@@ -22,13 +25,14 @@ def band_change_db(before: np.ndarray, after: np.ndarray, low: float, high: floa
     return float(10 * np.log10(p_out[band].sum() / p_in[band].sum()))
 
 
-def test_warm_and_bright_move_the_spectrum_their_ways(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("handler", [HANDLER, ("--sidecar-handler", "fallback")], ids=["default", "fallback"])
+def test_warm_and_bright_move_the_spectrum_their_ways(tmp_path: Path, write_audio, run_idaw, handler) -> None:  # type: ignore[no-untyped-def]
     clip = demo_clip(RATE)
     source = write_audio("in.wav", clip, RATE)
     changes = {}
     for word in ("warm", "bright"):
         out = tmp_path / f"{word}.wav"
-        result = run_idaw("process", source, "-o", out, "--describe", word, "--intensity", "0.7", *HANDLER)
+        result = run_idaw("process", source, "-o", out, "--describe", word, "--intensity", "0.7", *handler)
         assert result.returncode == 0, result.stderr
         processed, _ = sf.read(out, dtype="float32")
         changes[word] = band_change_db(clip, processed, 4000, 12000) - band_change_db(clip, processed, 150, 600)

@@ -243,7 +243,8 @@ def test_link_refuses_what_the_protocol_refuses(build: PluginBuild) -> None:
             hellos = fake.of_kind("hello")
             assert hellos, "no hello from the plugin"
             hello = hellos[0].fields
-            assert hello["name"] == "idaw plugin" and hello["rate"] == 16000 and hello["snapshot"] == 0
+            assert hello["name"] == "idaw plugin" and hello["snapshot"] == 0
+            assert hello["rate"] == SCHEMA.analysis["rate"]
             assert hello["values"] == pytest.approx(flat_values())
             assert len(hellos) == 1  # welcomed, and kept alive by heartbeats: no second hello
             good = {**flat_values(), "low_gain": 5.0, "mid2_freq": 2000.0}
@@ -302,7 +303,8 @@ def test_link_refuses_what_the_protocol_refuses(build: PluginBuild) -> None:
             assert all(b >= a for a, b in itertools.pairwise(starts))
             assert all(b > a for a, b in itertools.pairwise(ends))
             samples = windows[-1].fields["samples"]
-            assert windows[-1].fields["rate"] == 16000 and samples.size <= 32000
+            analysis_rate = int(SCHEMA.analysis["rate"])
+            assert windows[-1].fields["rate"] == analysis_rate and samples.size <= 2 * analysis_rate
             assert np.isfinite(samples).all() and 0.005 < float(np.sqrt(np.mean(samples**2))) < 0.2
             while host.proc.poll() is None:  # keep answering heartbeats: the plugin says bye only when connected
                 fake.pump(0.1)
@@ -310,8 +312,23 @@ def test_link_refuses_what_the_protocol_refuses(build: PluginBuild) -> None:
             summary = host.finish()
         assert summary["rtcheck"]["violations"] == 0, summary["rtcheck"]["last_violation"]
         assert fake.of_kind("bye"), "the plugin left without bye"
+        assert_flat_to_the_encoders_top_band(samples, analysis_rate)  # after the run: no heartbeats missed
     finally:
         fake.close()
+
+
+def assert_flat_to_the_encoders_top_band(samples: np.ndarray, rate: int) -> None:
+    """The host feeds white noise: after resampling to the analysis rate its density must stay flat up to the
+    audio encoder's top band (features.FMAX, 10 kHz), else the sidecar hears a treble cut that is not there."""
+    from scipy.signal import welch
+
+    from sidecar.semantic_eq.features import FMAX
+
+    freqs, density = welch(samples.astype(np.float64), fs=rate, nperseg=1024)
+    reference = density[(freqs >= 1000) & (freqs <= 4000)].mean()
+    for low, high in ((4000.0, 8000.0), (8000.0, 9000.0), (9000.0, FMAX)):
+        level = 10 * np.log10(density[(freqs >= low) & (freqs <= high)].mean() / reference)
+        assert abs(level) < 0.75, f"analysis stream {low:.0f}-{high:.0f} Hz is {level:+.2f} dB against 1-4 kHz"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sidecar.semantic_eq import bundle as bundle_module
-from sidecar.semantic_eq import train_cli
+from sidecar.semantic_eq import median_curves, train_cli
 from sidecar.semantic_eq.handler import SemanticEqHandler
 from tests.needs import need, need_program
 
@@ -33,6 +33,12 @@ def test_tiny_training_run_writes_weights_and_metrics(tmp_path: Path) -> None:
     handler = SemanticEqHandler(weights_dir=tmp_path / "out")
     result = handler.describe(["warm"], 0.5)
     assert result.words_used == ("warm",) and np.all(np.isfinite(result.eq))
+    # The median curves come from the data alone: a training run reproduces the shipped file exactly.
+    written = median_curves.load(tmp_path / "out" / median_curves.FILE_NAME)
+    shipped = median_curves.load()
+    assert written.counts == shipped.counts and set(written.curves) >= {"warm", "bright"}
+    for word in shipped.curves:
+        np.testing.assert_allclose(written.curves[word], shipped.curves[word], atol=1e-4)
 
 
 def test_shipped_weights_load_with_weights_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,9 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,7 +70,8 @@ def test_bad_handler_and_busy_port_are_one_line_errors(run_sidecar: RunIdaw) -> 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        one_line_error(run_sidecar("--bind", f"tcp://127.0.0.1:{port}"), "cannot bind")
+        busy = run_sidecar("--handler", "fallback", "--bind", f"tcp://127.0.0.1:{port}")
+        one_line_error(busy, "cannot bind")
 
 
 def test_make_keys_writes_private_files_once(run_sidecar: RunIdaw, tmp_path: Path) -> None:
@@ -159,10 +162,46 @@ def test_importing_the_command_stays_light() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def host_args(*argv: str) -> argparse.Namespace:
+def host_args(*argv: str, handler: str = "fallback") -> argparse.Namespace:
+    """The host options parsed from `argv` with `--sidecar-handler handler` (none when `handler` is empty)."""
     parser = argparse.ArgumentParser()
     host.add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parser.parse_args([*argv, *(["--sidecar-handler", handler] if handler else [])])
+
+
+def test_the_trained_model_is_the_default_handler_and_fallback_stays_selectable() -> None:
+    from realtime.cli import build_parser
+    from sidecar import cli
+
+    sidecar_parser = argparse.ArgumentParser()
+    cli.add_arguments(sidecar_parser)
+    assert sidecar_parser.parse_args([]).handler == "semantic-eq"
+    assert sidecar_parser.parse_args(["--handler", "fallback"]).handler == "fallback"
+    assert host_args(handler="").sidecar_handler == "semantic-eq"
+    for command in (["process", "in.wav", "-o", "out.wav"], ["live"], ["demo"]):
+        assert build_parser().parse_args(command).sidecar_handler == "semantic-eq", command
+
+
+def test_semantic_eq_answers_vocabulary_words_while_the_synonym_model_loads(run_sidecar: RunIdaw) -> None:
+    with SidecarProcess(handler="semantic-eq") as process, SidecarClient(process.endpoint, timeout=10) as client:
+        assert client.status()["handler"] == "semantic-eq"
+        warm = client.describe(["warm"], 0.7)
+        assert warm.used == ["warm"] and warm.values["mid1_gain"] > 0
+        # Right after start-up the synonym model (seconds to load) is not there yet: a word outside the
+        # vocabulary is refused at once with 'still loading' instead of blocking the sidecar's one thread.
+        with pytest.raises(SidecarError) as caught:
+            client.describe(["velvety"], 0.7)
+        assert caught.value.code == "handler_failed" and "still loading" in str(caught.value)
+        assert client.describe(["bright"], 0.5).used == ["bright"]
+        # Hosts (and `idaw sidecar --describe`) retry until it has loaded.
+        started = time.monotonic()
+        answer = run_sidecar("--describe", "velvety", "--bind", process.endpoint)
+        assert answer.returncode == 0, answer.stderr
+        used = json.loads(answer.stdout)["used"]
+        assert used and "velvety" not in used, used
+        assert time.monotonic() - started < host.LOADING_WAIT_S
+        nonsense = run_sidecar("--describe", "xqzv", "--bind", process.endpoint)
+        one_line_error(nonsense, "closest known words")
 
 
 def test_offline_hook_applies_the_description_over_the_host_settings() -> None:
@@ -200,3 +239,61 @@ def test_live_hook_starts_describes_and_stops_its_sidecar() -> None:
         finally:
             attached.close()
         assert not process.running
+
+
+class _SlowModel:
+    """A stand-in for SemanticEqHandler: a fit takes FIT_S unless (words, window) was fitted before; the answer's
+    mid1_gain tells which window it was adapted to (the window's samples are that number)."""
+
+    FIT_S = 0.2
+
+    def __init__(self, vocabulary: tuple[str, ...] = ("warm", "bright")) -> None:
+        self.vocabulary = vocabulary
+        self.fitted: set[tuple[tuple[str, ...], float]] = set()
+
+    def unknown_words(self, words: list[str]) -> list[str]:
+        return [w for w in words if w not in self.vocabulary]
+
+    def describe(self, words: list[str], intensity: float, audio: np.ndarray, rate: int) -> Any:  # type: ignore[type-arg]
+        from types import SimpleNamespace
+
+        from sidecar.protocol import SCHEMA, flat_values
+
+        tag = float(audio[0]) if audio is not None else 0.0
+        if (tuple(words), tag) not in self.fitted:
+            time.sleep(self.FIT_S)
+            self.fitted.add((tuple(words), tag))
+        values = {**flat_values(), "mid1_gain": tag}
+        return SimpleNamespace(eq=[values[n] for n in SCHEMA.snapshot_params], words_used=tuple(words))
+
+
+def test_repeated_words_are_answered_from_the_last_fit_while_the_new_window_is_fitted() -> None:
+    from sidecar.handlers import MAX_STALE_S, AnalysisWindow, SemanticEqAdapter
+
+    def window(tag: float, received: float) -> AnalysisWindow:
+        return AnalysisWindow(np.full(16, tag, dtype=np.float32), 16000, int(tag * 8000), received)
+
+    model = _SlowModel()
+    adapter = SemanticEqAdapter(model)
+    now = time.monotonic()
+
+    def ask(words: list[str], w: AnalysisWindow) -> tuple[float, float]:
+        began = time.monotonic()
+        gain = adapter.describe(words, 0.7, w).values["mid1_gain"]
+        return gain, time.monotonic() - began
+
+    gain, took = ask(["warm"], window(1, now))  # the first time: waits for the fit
+    assert gain == 1.0 and took >= model.FIT_S * 0.9
+    gain, took = ask(["warm"], window(2, now + 0.5))  # a newer window: the last fit at once, the new one behind
+    assert gain == 1.0 and took < model.FIT_S / 2 and adapter.stale_answers == 1
+    assert wait_until(lambda: (("warm",), 2.0) in model.fitted and not adapter._pending, 3)
+    gain, took = ask(["warm"], window(2, now + 0.5))
+    assert gain == 2.0 and took < model.FIT_S / 2
+    gain, took = ask(["warm"], window(3, now + 0.5 + MAX_STALE_S + 0.1))  # the last fit is too old: waits
+    assert gain == 3.0 and took >= model.FIT_S * 0.9
+    gain, took = ask(["bright"], window(4, now + 4.0))  # new words: wait
+    assert gain == 4.0 and took >= model.FIT_S * 0.9
+    gain, took = ask(["velvety"], window(5, now + 4.5))  # outside the vocabulary: never from the background
+    assert gain == 5.0 and took >= model.FIT_S * 0.9
+    gain, took = ask(["velvety"], window(6, now + 5.0))
+    assert gain == 6.0 and took >= model.FIT_S * 0.9 and adapter.stale_answers == 1

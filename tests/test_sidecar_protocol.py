@@ -274,7 +274,8 @@ def test_windows_are_decimated_overlapping_and_indexed() -> None:
     t = np.arange(rate * 4) / rate
     ring = _Ring(np.sin(2 * np.pi * 1000 * t), piece=960)
     maker = WindowMaker(rate)
-    assert maker.rate == 16000 and maker.window_n == 32000 and maker.hop_n == 8000
+    analysis_rate = int(SCHEMA.analysis["rate"])
+    assert maker.rate == analysis_rate and maker.window_n == 2 * analysis_rate and maker.hop_n == analysis_rate // 2
     windows = []
     for _ in range(4 * 50):
         ring.piece = 960  # 20 ms per pump, as the link drains
@@ -283,12 +284,12 @@ def test_windows_are_decimated_overlapping_and_indexed() -> None:
             windows.append((*window, maker.total_out))
     assert 6 <= len(windows) <= 8  # one per 0.5 s hop over 4 s
     start, samples, produced = windows[-1]
-    assert samples.dtype == np.float32 and samples.size == 32000
+    assert samples.dtype == np.float32 and samples.size == 2 * analysis_rate
     assert start + samples.size == produced  # the newest window_s seconds
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
-    assert np.fft.rfftfreq(samples.size, 1 / 16000)[np.argmax(spectrum)] == pytest.approx(1000, abs=1)
+    assert np.fft.rfftfreq(samples.size, 1 / analysis_rate)[np.argmax(spectrum)] == pytest.approx(1000, abs=1)
     starts = [w[0] for w in windows[-3:]]
-    assert all(b - a == pytest.approx(8000, abs=400) for a, b in itertools.pairwise(starts))
+    assert all(b - a == pytest.approx(analysis_rate // 2, abs=400) for a, b in itertools.pairwise(starts))
 
 
 def test_protocol_md_tables_are_generated_from_the_schema() -> None:

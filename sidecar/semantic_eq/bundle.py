@@ -15,11 +15,12 @@ import numpy.typing as npt
 import torch
 
 from sidecar.semantic_eq import eqmath
-from sidecar.semantic_eq.models import AudioEncoder, EqVae
+from sidecar.semantic_eq.models import AudioEncoder, AudioToLatent, EqVae
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
-FORMAT = 1
+FORMAT = 2
+"""2: the audio encoder estimates the response and reaches the latent through the VAE encoder."""
 FILE_NAME = "semantic_eq.pt"
 DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -40,6 +41,12 @@ class Bundle:
     def freqs(self) -> F64:
         """The log-frequency grid (Hz) curves are compared on."""
         return eqmath.log_grid(int(self.config.get("grid_points", 96)))
+
+    def audio_latent(self, log_mel: torch.Tensor, ltas_db: torch.Tensor) -> torch.Tensor:
+        """Latent means (B, latent) of encoder inputs (features.log_mel), through the VAE's own encoder."""
+        with torch.no_grad():
+            out: torch.Tensor = AudioToLatent(self.encoder, self.vae)(log_mel, ltas_db)
+        return out
 
     def flat_latent(self) -> F64:
         """Latent mean of the flat EQ (all gains 0, default frequencies and Qs)."""

@@ -24,6 +24,7 @@ from sidecar.semantic_eq.audio_corpus import Clip
 from sidecar.semantic_eq.evaluate_models import RENDER_PEAK, render_through_engine, summary
 from sidecar.semantic_eq.handler import SemanticEqHandler
 from sidecar.semantic_eq.labelled import Labelled
+from sidecar.semantic_eq.median_curves import safe_median_curve
 from sidecar.semantic_eq.vocab import Vocabulary
 
 F64 = npt.NDArray[np.float64]
@@ -49,13 +50,6 @@ def band_levels(audio: F32, rate: int = 44100, n_fft: int = 16384) -> F64:
         sel = (f >= fc * 2 ** (-1 / 6)) & (f < fc * 2 ** (1 / 6))
         levels.append(10.0 * np.log10(psd[sel].sum() + 1e-30))
     return np.array(levels)
-
-
-def safe_median_curve(lab: Labelled, word: str, freqs: npt.ArrayLike) -> F64:
-    """Per-frequency median of the responses of every SAFE-DB setting labelled `word` (all contributors)."""
-    rows = [i for i, (w, s) in enumerate(zip(lab.words, lab.sources, strict=True)) if w == word and s == "safe"]
-    out: F64 = np.median(eqmath.response_db(lab.params[rows], freqs), axis=0)
-    return out
 
 
 def _change(before: F64, after: F64) -> tuple[F64, npt.NDArray[np.bool_]]:

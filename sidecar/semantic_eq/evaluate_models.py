@@ -95,8 +95,45 @@ def vae_metrics(bundle: Bundle, lab: Labelled) -> dict[str, Any]:
         "raw_response_logistic_accuracy_test": logistic_accuracy(responses[train], y_train, responses[test], y_test),
         "test_rows": {"warm": int(y_test.sum()), "bright": int((~y_test).sum())},
         "test_contributors": len({c for c, t in zip(lab.contributors, test, strict=True) if t}),
+        "largest_test_contributor_rows": _largest_group(np.array(lab.contributors)[test]),
+        "raw_response_logistic_accuracy_grouped_cv_all_safe": grouped_cv_accuracy(
+            responses[pair], words[pair] == "warm", np.array(lab.contributors)[pair]
+        ),
     }
     return out
+
+
+def _largest_group(groups: npt.NDArray[np.str_]) -> int:
+    """Rows of the most frequent value in `groups` (0 when empty)."""
+    return int(np.unique(groups, return_counts=True)[1].max()) if len(groups) else 0
+
+
+def grouped_cv_accuracy(
+    x: F64, y: npt.NDArray[np.bool_], groups: npt.NDArray[np.str_], folds: int = 10
+) -> dict[str, Any]:
+    """Pooled and per-fold accuracy of `logistic_accuracy` over `folds` folds that never split a group.
+
+    Groups (SAFE contributors) go to folds largest first, each to the fold with the fewest rows so far, so the
+    folds are as even as whole contributors allow. This measures how well warm and bright separate across
+    contributors in the data itself, with every contributor held out once (the fixed test split has 13).
+    """
+    names, counts = np.unique(groups, return_counts=True)
+    fold_of: dict[str, int] = {}
+    sizes = [0] * folds
+    for i in np.argsort(-counts, kind="stable"):
+        target = int(np.argmin(sizes))
+        fold_of[str(names[i])] = target
+        sizes[target] += int(counts[i])
+    assignment = np.array([fold_of[str(g)] for g in groups])
+    correct, per_fold = 0.0, []
+    for k in range(folds):
+        held = assignment == k
+        if not held.any():
+            continue
+        accuracy = logistic_accuracy(x[~held], y[~held], x[held], y[held])
+        correct += accuracy * int(held.sum())
+        per_fold.append(round(accuracy, 4))
+    return {"pooled": correct / max(1, len(y)), "per_fold": per_fold, "rows": len(y), "groups": len(names)}
 
 
 def render_through_engine(audio: F32, params13: F64) -> F32:

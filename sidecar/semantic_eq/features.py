@@ -1,4 +1,4 @@
-"""Audio features for the audio encoder: 16 kHz mono, power STFT, 64-band log-mel and its long-term average.
+"""Audio features for the audio encoder: 22.05 kHz mono, power STFT, 64-band log-mel and its long-term average.
 
 An EQ is a fixed filter, so training applies it in the spectral domain: the power spectrogram of a source is
 multiplied by |H(f)|^2 of the setting (`apply_eq_power`), which matches filtering then analysing for
@@ -16,16 +16,20 @@ import numpy.typing as npt
 import soxr
 import torch
 
+from sidecar.protocol import SCHEMA
 from sidecar.semantic_eq import eqmath
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-RATE = 16000
-N_FFT = 1024
-HOP = 512
+RATE = int(SCHEMA.analysis["rate"])
+"""The protocol's analysis rate (sidecar/protocol.json); 16 kHz would hide everything above 8 kHz, where SAFE's
+high shelves act (half of them sit above 7.8 kHz)."""
+N_FFT = 2048
+HOP = 1024
 MELS = 64
-FMIN, FMAX = 30.0, 8000.0
+FMIN, FMAX = 30.0, 10000.0
+"""FMAX stays below soxr HQ's pass-band edge (91 % of 11.025 kHz), where both hosts' decimation is flat."""
 FLOOR = 1e-9
 """Power floor (-90 dB re the reference) so silence stays finite."""
 DB_SCALE = 10.0

@@ -1,7 +1,7 @@
 """The sidecar's describe handler: words + intensity + the latest analysis window -> a full parameter snapshot.
 
     handler = SemanticEqHandler()                     # loads the shipped weights (CPU only)
-    result = handler.describe(["warm"], 0.7, window, 16000, base=current_snapshot)
+    result = handler.describe(["warm"], 0.7, window, ANALYSIS_RATE, base=current_snapshot)
     result.snapshot   # float32 vector for idaw_core (every parameter; only the 13 EQ values change)
     result.words_used # the known descriptors actually used, e.g. ('warm',) or ('warm', 'relaxing')
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from realtime import params as engine_params
 from realtime.errors import IdawError
+from sidecar.protocol import SCHEMA
 from sidecar.semantic_eq import synonyms, traversal
 from sidecar.semantic_eq.bundle import Bundle, load_bundle
 
@@ -58,6 +60,8 @@ FILLER = frozenset(
         "sort",
     }
 )
+ANALYSIS_RATE = int(SCHEMA.analysis["rate"])
+"""The rate of the sidecar's analysis windows (sidecar/protocol.json), the default rate of describe's audio."""
 EQ_SLICE = slice(engine_params.INDEX["low_gain"], engine_params.INDEX["high_freq"] + 1)
 
 
@@ -96,7 +100,11 @@ def split_words(words: str | Sequence[str]) -> list[str]:
 
 
 class SemanticEqHandler:
-    """Describe handler for the sidecar: resolves words, analyses audio, returns an engine snapshot."""
+    """Describe handler for the sidecar: resolves words, analyses audio, returns an engine snapshot.
+
+    describe() may be called from two threads at once for words in the vocabulary (the cache is locked); words
+    outside it use the synonym model, which must be used from one thread at a time.
+    """
 
     def __init__(
         self,
@@ -111,9 +119,13 @@ class SemanticEqHandler:
         self._flat_latent = self.bundle.flat_latent()
         self._cache: OrderedDict[tuple[object, ...], tuple[F64, float, bool]] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     def warm_up(self) -> bool:
         """Load the sentence-embedding model now (about 4 s, 90 MB) instead of at the first unknown word.
+
+        The sidecar calls this on a background thread once it listens (handlers.SemanticEqAdapter); it must not
+        run while another thread resolves an unknown word.
 
         Returns False when synonyms are unavailable (the model package or the bundle's embeddings are missing).
         """
@@ -130,6 +142,20 @@ class SemanticEqHandler:
         """Every known descriptor."""
         return list(self.bundle.words)
 
+    def phrases(self, words: str | Sequence[str]) -> list[str]:
+        """The descriptors `words` asks for: a known multi-word phrase whole, anything else split (split_words)."""
+        items = [words] if isinstance(words, str) else list(words)
+        phrases: list[str] = []
+        for item in items:
+            whole = " ".join(item.lower().split())
+            phrases.extend([whole] if whole in self.bundle.words else split_words(item))
+        return phrases
+
+    def unknown_words(self, words: str | Sequence[str]) -> list[str]:
+        """The descriptors of `words` outside the vocabulary: those that need the synonym model to resolve."""
+        known = set(self.bundle.words)
+        return [p for p in self.phrases(words) if p not in known]
+
     def resolve(self, words: str | Sequence[str]) -> list[synonyms.Resolution]:
         """How each requested word maps to known descriptors (a known multi-word phrase is kept whole).
 
@@ -144,11 +170,7 @@ class SemanticEqHandler:
         self, words: str | Sequence[str]
     ) -> tuple[list[synonyms.Resolution], list[synonyms.NoCloseDescriptorError]]:
         """(resolutions of the words that map to known descriptors, errors of those that do not)."""
-        items = [words] if isinstance(words, str) else list(words)
-        phrases: list[str] = []
-        for item in items:
-            whole = " ".join(item.lower().split())
-            phrases.extend([whole] if whole in self.bundle.words else split_words(item))
+        phrases = self.phrases(words)
         if not phrases:
             raise IdawError("no descriptor given; try e.g. 'warm' or 'bright'")
         resolutions: list[synonyms.Resolution] = []
@@ -174,7 +196,7 @@ class SemanticEqHandler:
         words: str | Sequence[str],
         intensity: float,
         audio: npt.ArrayLike | None = None,
-        rate: int = 16000,
+        rate: int = ANALYSIS_RATE,
         base: npt.ArrayLike | None = None,
     ) -> Description:
         """The EQ for `words` at `intensity` (0..1) adapted to `audio` (mono window at `rate`); see Description.
@@ -215,17 +237,19 @@ class SemanticEqHandler:
         samples = None if audio is None else np.ascontiguousarray(audio, dtype=np.float32)
         digest = "" if samples is None else hashlib.sha1(samples.tobytes()).hexdigest()
         key = (tuple(sorted((w, round(v, 6)) for w, v in weights.items())), digest, int(rate))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._cache_lock:  # describe may run on two threads (handlers.SemanticEqAdapter refreshes in the back)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         z_audio = None if samples is None else traversal.audio_latent(self.bundle, samples, rate)
         adapted = z_audio is not None
         full, error, _ = traversal.full_intensity_eq(
             self.bundle, self._flat_latent if z_audio is None else z_audio, z_target, lam=self.orthogonal_weight
         )
-        self._cache[key] = (full, error, adapted)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = (full, error, adapted)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return full, error, adapted
 
 

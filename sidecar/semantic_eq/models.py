@@ -49,8 +49,15 @@ class EqVae(nn.Module):
 
     def encode(self, unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log-variance), each (B, latent), of normalised settings (B, 13)."""
+        return self.encode_response(self.grid_response(unit))
+
+    def grid_response(self, unit: torch.Tensor) -> torch.Tensor:
+        """The dB response / 10 (B, ENCODER_GRID_POINTS) of normalised settings (B, 13) on the encoder's grid."""
         grid: torch.Tensor = self.grid  # type: ignore[assignment]
-        response = eqmath.response_db_torch(eqmath.from_unit_torch(unit.double()), grid).float() / 10.0
+        return eqmath.response_db_torch(eqmath.from_unit_torch(unit.double()), grid).float() / 10.0
+
+    def encode_response(self, response: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log-variance) of dB responses / 10 (B, ENCODER_GRID_POINTS) on the encoder's grid."""
         mean, logvar = self.encoder(response).chunk(2, dim=-1)
         return mean, torch.clamp(logvar, -12.0, 6.0)
 
@@ -67,14 +74,21 @@ class EqVae(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    """Log-mel (B, mels, frames) -> latent (B, latent).
+    """Log-mel (B, mels, frames) -> the EQ's dB response / 10 on the VAE encoder's grid (B, ENCODER_GRID_POINTS).
 
     Frame-wise 1-D convolutions, then mean and standard-deviation pooling over time concatenated with the
-    long-term average spectrum (the log of the mean mel power, which an EQ shifts exactly), then an MLP.
+    long-term average spectrum (the log of the mean mel power, which an EQ shifts exactly), then an MLP. The
+    latent is not predicted directly: the response goes through the frozen VAE encoder (`AudioToLatent`), so
+    audio and settings share one map into the latent and the network only has to estimate what it can hear.
     """
 
     def __init__(
-        self, mels: int = 64, channels: int = 96, hidden: int = 160, latent: int = LATENT, dropout: float = 0.0
+        self,
+        mels: int = 64,
+        channels: int = 96,
+        hidden: int = 160,
+        out: int = ENCODER_GRID_POINTS,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.frames = nn.Sequential(
@@ -90,16 +104,30 @@ class AudioEncoder(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, hidden),
             nn.SiLU(),
-            nn.Linear(hidden, latent),
+            nn.Linear(hidden, out),
         )
         self.mels = mels
 
     def forward(self, log_mel: torch.Tensor, ltas_db: torch.Tensor) -> torch.Tensor:
-        """Latent (B, latent) from log-mel frames (B, mels, T) in dB/10 and the LTAS (B, mels) in dB/10."""
+        """Response / 10 (B, out) from log-mel frames (B, mels, T) in dB/10 and the LTAS (B, mels) in dB/10."""
         h = self.frames(log_mel)
         pooled = torch.cat([h.mean(dim=-1), h.std(dim=-1, unbiased=False), ltas_db], dim=-1)
         out: torch.Tensor = self.head(pooled)
         return out
+
+
+class AudioToLatent(nn.Module):
+    """The audio encoder followed by the (frozen) VAE encoder: log-mel -> latent mean (B, latent)."""
+
+    def __init__(self, audio: AudioEncoder, vae: EqVae) -> None:
+        super().__init__()
+        self.audio = audio
+        self.vae = vae
+
+    def forward(self, log_mel: torch.Tensor, ltas_db: torch.Tensor) -> torch.Tensor:
+        """Latent means (B, latent) of log-mel frames (B, mels, T) and LTAS (B, mels), both in dB/10."""
+        mean, _ = self.vae.encode_response(self.audio(log_mel, ltas_db))
+        return mean
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -2,8 +2,10 @@
 
 Each step draws source crops (pink noise and instrument clips, scaled to the reference level) and EQ settings
 (SAFE-DB train contributors, fitted descriptor curves, some flat), filters the crops' power spectrograms by
-the settings' |H|^2, and trains the encoder on three losses:
+the settings' |H|^2, and trains the encoder (which estimates the response on the VAE encoder's grid; the frozen
+VAE encoder maps that to the latent, see models.AudioEncoder) on four losses:
 - latent MSE to the frozen VAE encoder's mean (the document's loss),
+- the dB MSE of the estimated response on the VAE encoder's grid against the applied one,
 - an InfoNCE contrastive term: each audio latent must be closer to its own EQ latent than to the batch's
   other EQ latents (instance-level, so it also separates settings that share a descriptor),
 - the dB RMS of the frozen decoder's response for the audio latent against the applied response.
@@ -20,7 +22,7 @@ import torch
 
 from sidecar.semantic_eq import eqmath, features
 from sidecar.semantic_eq.audio_corpus import Clip
-from sidecar.semantic_eq.models import AudioEncoder, EqVae
+from sidecar.semantic_eq.models import AudioEncoder, AudioToLatent, EqVae
 
 F64 = npt.NDArray[np.float64]
 
@@ -37,13 +39,14 @@ class AudioConfig:
     contrastive_weight: float = 0.2
     temperature: float = 1.0
     response_weight: float = 0.02
+    grid_response_weight: float = 0.02
     flat_fraction: float = 0.1
     pink_fraction: float = 0.35
     """Share of crops drawn from pink noise (the rest from instrument clips)."""
     mix_fraction: float = 0.8
     """Share of instrument crops that are a mix of two or three clips (more source variety than the clips)."""
-    dropout: float = 0.2
-    weight_decay: float = 1e-3
+    dropout: float = 0.3
+    weight_decay: float = 1e-2
     val_every: int = 250
     channels: int = 96
     hidden: int = 160
@@ -126,9 +129,11 @@ def train_audio_encoder(
     pool_t = torch.as_tensor(pool, dtype=torch.float64)
     with torch.no_grad():
         pool_z, _ = vae.encode(torch.as_tensor(eqmath.to_unit(pool), dtype=torch.float32))
+        pool_grid = vae.grid_response(torch.as_tensor(eqmath.to_unit(pool), dtype=torch.float32))
     pool_resp = torch.as_tensor(eqmath.response_db(pool, freqs))
     f = torch.as_tensor(freqs, dtype=torch.float64)
     encoder = AudioEncoder(mels=features.MELS, channels=config.channels, hidden=config.hidden, dropout=config.dropout)
+    to_latent = AudioToLatent(encoder, vae)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=max(1, config.steps))
     start = time.perf_counter()
@@ -139,7 +144,8 @@ def train_audio_encoder(
         pick_t = torch.as_tensor(pick)
         power = features.apply_eq_power(batcher.draw(config.batch), pool_t[pick_t])
         log_mel, ltas = features.log_mel(power)
-        z = encoder(log_mel, ltas)
+        grid_estimate = encoder(log_mel, ltas)
+        z, _ = vae.encode_response(grid_estimate)
         target = pool_z[pick_t]
         latent = ((z - target) ** 2).sum(dim=1).mean()
         logits = -(torch.cdist(z, target) ** 2) / config.temperature
@@ -148,7 +154,13 @@ def train_audio_encoder(
         contrastive = torch.nn.functional.cross_entropy(logits, torch.arange(len(pick)))
         decoded = eqmath.response_db_torch(eqmath.from_unit_torch(vae.decode(z).double()), f)
         response = ((decoded - pool_resp[pick_t]) ** 2).mean().float()
-        loss = latent + config.contrastive_weight * contrastive + config.response_weight * response
+        grid_response = (100.0 * (grid_estimate - pool_grid[pick_t]) ** 2).mean()  # dB^2
+        loss = (
+            latent
+            + config.contrastive_weight * contrastive
+            + config.response_weight * response
+            + config.grid_response_weight * grid_response
+        )
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
@@ -159,7 +171,7 @@ def train_audio_encoder(
         if validation is not None and (step % config.val_every == config.val_every - 1 or step == config.steps - 1):
             encoder.eval()
             with torch.no_grad():
-                err = ((encoder(*validation[0]) - validation[1]) ** 2).sum(dim=1)
+                err = ((to_latent(*validation[0]) - validation[1]) ** 2).sum(dim=1)
             encoder.train()
             val_parts = (float(err[validation[2]].mean()), float(err[~validation[2]].mean()))
             val = 0.5 * (val_parts[0] + val_parts[1])  # pink noise and instruments count equally

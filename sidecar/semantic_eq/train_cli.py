@@ -2,7 +2,8 @@
 
     idaw train semantic-eq --data ../shared/data --out DIR [--size full|tiny] [--seed 0] [--threads 2]
 
-Writes DIR/semantic_eq.pt (both networks, vocabulary, centroids, synonym embeddings) and DIR/metrics.json.
+Writes DIR/semantic_eq.pt (both networks, vocabulary, centroids, synonym embeddings), DIR/metrics.json and
+DIR/safe_median_curves.json (SAFE-DB's median curve per frequent word, for `idaw demo`'s picture).
 Renders and curve fits are cached under ~/.cache/idaw. torch is imported inside run() only.
 """
 
@@ -67,7 +68,16 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from sidecar.semantic_eq import audio_corpus, eqmath, labelled, synonyms, train_audio, train_vae, vocab
+    from sidecar.semantic_eq import (
+        audio_corpus,
+        eqmath,
+        labelled,
+        median_curves,
+        synonyms,
+        train_audio,
+        train_vae,
+        vocab,
+    )
     from sidecar.semantic_eq.bundle import Bundle
 
     data_dir: Path = args.data
@@ -125,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     }
     bundle = Bundle(vae, encoder, voc.words, voc.counts, voc.centroids, embeddings, config)
     path = bundle.save(args.out)
+    median_curves.write(args.out, median_curves.compute(data_dir))
     metrics: dict[str, Any] = {
         "version": VERSION,
         "seed": seed,

@@ -76,9 +76,7 @@ def audio_latent(
     elif normalise:
         power = features.normalise_level(power)
     log_mel, ltas = features.log_mel(torch.as_tensor(power)[None])
-    with torch.no_grad():
-        z = bundle.encoder(log_mel, ltas)
-    out: F64 = z[0].double().numpy()
+    out: F64 = bundle.audio_latent(log_mel, ltas)[0].double().numpy()
     return out
 
 

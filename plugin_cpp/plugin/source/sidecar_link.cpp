@@ -1,10 +1,12 @@
 #include "sidecar_link.h"
 
+#include <soxr.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <zmq.hpp>
 
@@ -43,63 +45,58 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Streaming decimation to the analysis rate: a 4th-order Butterworth low-pass at 45 % of the new rate, then linear
-/// interpolation. (The Python host uses soxr; the windows only feed the sidecar's analysis, which needs no more.)
+/// Streaming resampling to the analysis rate with libsoxr's HQ recipe: what the Python host's soxr.ResampleStream
+/// does, so the plugin and the Python host send the sidecar the same windows (flat to 91 % of the new Nyquist, where
+/// the audio encoder's bands end). Runs on the link thread only.
 class Decimator {
   public:
-    /// From `in_rate` to `out_rate` (<= in_rate) Hz.
-    void prepare(double in_rate, double out_rate) {
-        step_ = in_rate / out_rate;
-        pass_ = std::abs(step_ - 1.0) < 1e-12;
-        const double w = 2.0 * M_PI * 0.45 * out_rate / in_rate;
-        const double qs[2] = {0.5411961, 1.3065630};  // Butterworth, 4th order
-        for (int k = 0; k < 2; ++k) {
-            const double alpha = std::sin(w) / (2.0 * qs[k]), c = std::cos(w), a0 = 1.0 + alpha;
-            Section& s = sections_[k];
-            s.b0 = (1.0 - c) / 2.0 / a0;
-            s.b1 = (1.0 - c) / a0;
-            s.b2 = s.b0;
-            s.a1 = -2.0 * c / a0;
-            s.a2 = (1.0 - alpha) / a0;
-        }
-        position_ = 0.0;
+    /// From `in_rate` to `out_rate` (<= in_rate) Hz; false (and no output later) when libsoxr refuses the rates.
+    bool prepare(double in_rate, double out_rate) {
+        soxr_.reset();
+        pass_ = std::abs(in_rate - out_rate) < 1e-9;
+        ratio_ = out_rate / in_rate;
+        if (pass_) return true;
+        const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+        soxr_error_t error = nullptr;
+        soxr_.reset(soxr_create(in_rate, out_rate, 1, &error, &io, &quality, nullptr));
+        if (error != nullptr) soxr_.reset();
+        return soxr_ != nullptr;
     }
 
-    /// Appends the output for `n` more input samples to `out`.
+    /// Appends the output for `n` more input samples to `out` (non-finite input samples count as 0).
     void process(const float* in, std::size_t n, std::vector<float>& out) {
-        for (std::size_t i = 0; i < n; ++i) {
-            if (pass_) {
-                out.push_back(in[i]);
-                continue;
+        input_.assign(in, in + n);
+        for (float& x : input_)
+            if (!std::isfinite(x)) x = 0.0f;
+        if (pass_) {
+            out.insert(out.end(), input_.begin(), input_.end());
+            return;
+        }
+        if (!soxr_) return;
+        std::size_t offset = 0;
+        while (offset < n) {
+            const std::size_t begin = out.size();
+            out.resize(begin + static_cast<std::size_t>(std::ceil(static_cast<double>(n - offset) * ratio_)) + 64);
+            std::size_t used = 0, produced = 0;
+            if (soxr_process(soxr_.get(), input_.data() + offset, n - offset, &used, out.data() + begin,
+                             out.size() - begin, &produced) != nullptr) {
+                out.resize(begin);
+                return;
             }
-            double x = in[i];
-            for (Section& s : sections_) {
-                const double y = s.b0 * x + s.b1 * s.x1 + s.b2 * s.x2 - s.a1 * s.y1 - s.a2 * s.y2;
-                s.x2 = s.x1;
-                s.x1 = x;
-                s.y2 = s.y1;
-                s.y1 = y;
-                x = y;
-            }
-            // Output samples fall at input positions position_, position_ + step_, ...; `previous_` is sample -1.
-            while (position_ <= 0.0) {
-                const double t = position_ + 1.0;  // 0..1 between previous_ and x
-                out.push_back(static_cast<float>(previous_ + t * (x - previous_)));
-                position_ += step_;
-            }
-            position_ -= 1.0;
-            previous_ = x;
+            out.resize(begin + produced);
+            offset += used;
+            if (used == 0 && produced == 0) return;
         }
     }
 
   private:
-    struct Section {
-        double b0 = 1, b1 = 0, b2 = 0, a1 = 0, a2 = 0, x1 = 0, x2 = 0, y1 = 0, y2 = 0;
+    struct Deleter {
+        void operator()(soxr_t s) const { soxr_delete(s); }
     };
-    Section sections_[2];
-    double step_ = 1.0;
-    double position_ = 0.0;
-    double previous_ = 0.0;
+    std::unique_ptr<struct soxr, Deleter> soxr_;
+    std::vector<float> input_;
+    double ratio_ = 1.0;
     bool pass_ = true;
 };
 
@@ -121,8 +118,6 @@ class Windows {
         if (n == 0) return false;
         scratch_.clear();
         decimator_.process(in, n, scratch_);
-        for (float& s : scratch_)
-            if (!std::isfinite(s)) s = 0.0f;
         buffer_.insert(buffer_.end(), scratch_.begin(), scratch_.end());
         if (buffer_.size() > window_n_) buffer_.erase(buffer_.begin(), buffer_.end() - static_cast<long>(window_n_));
         total_out_ += scratch_.size();
@@ -140,9 +135,9 @@ class Windows {
   private:
     Decimator decimator_;
     std::vector<float> buffer_, scratch_;
-    std::size_t window_n_ = 32000, hop_n_ = 8000, since_hop_ = 0;
+    std::size_t window_n_ = 0, hop_n_ = 1, since_hop_ = 0;
     std::uint64_t total_out_ = 0;
-    int rate_ = 16000;
+    int rate_ = 0;
 };
 
 /// A random session id in 1 .. 2^63-1.
