@@ -1,17 +1,18 @@
-"""Shared fixtures: writing test audio files and running the `idaw` command as a user would."""
+"""Shared fixtures: writing test audio files, running the `idaw` command as a user would, a private JACK server."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+from jack_server import JackServer, serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +25,13 @@ def noise(rate: int, seconds: float, channels: int = 2, level: float = 0.1, seed
     rng = np.random.default_rng(seed)
     frames = round(rate * seconds)
     return np.clip(rng.normal(0.0, level, (frames, channels)), -0.9, 0.9).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def jack_server() -> Iterator[JackServer]:
+    """A private dummy JACK server at 48 kHz, period 256, shared by one test module (skips without JACK locally)."""
+    with serving(48000, 256) as server:
+        yield server
 
 
 @pytest.fixture

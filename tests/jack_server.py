@@ -11,6 +11,7 @@ if it hangs, and at interpreter exit at the latest). Clients find it through `en
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -290,3 +292,13 @@ def start_for_test(rate: int = 48000, period: int = 256) -> JackServer:
     except JackServerError:
         server.close()
         raise
+
+
+@contextlib.contextmanager
+def serving(rate: int = 48000, period: int = 256) -> Iterator[JackServer]:
+    """start_for_test(rate, period) for the length of a `with` block; the server is closed at its end."""
+    server = start_for_test(rate, period)
+    try:
+        yield server
+    finally:
+        server.close()

@@ -28,7 +28,6 @@ import json
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from jack_clients import PlayRecord, active_blocks
-from jack_server import JackServer, start_for_test
+from jack_server import JackServer
 from scipy.signal import welch
 from test_live_jack import Live
 
@@ -88,16 +87,6 @@ def band_levels(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     return np.array(
         [10 * np.log10(p[(f >= c * 2 ** (-1 / 6)) & (f < c * 2 ** (1 / 6))].sum() + 1e-30) for c in BAND_CENTRES]
     )
-
-
-@pytest.fixture(scope="module")
-def jack_server() -> Iterator[JackServer]:
-    """A private dummy JACK server at 48 kHz, period 256."""
-    server = start_for_test(RATE, PERIOD)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def sidecars_of(server: JackServer) -> list[int]:

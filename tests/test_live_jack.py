@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from jack_clients import PlayRecord, active_blocks
-from jack_server import JackServer, start_for_test
+from jack_server import JackServer, serving, start_for_test
 from scipy import signal as sps
 
 from realtime import offline, params
@@ -184,21 +184,8 @@ def one_error_line(text: str) -> str:
 @pytest.fixture(params=[128, 256], ids=lambda p: f"period{p}")
 def jack_period_server(request: pytest.FixtureRequest) -> Iterator[JackServer]:
     """A private dummy JACK server at 48 kHz with the parametrised period."""
-    server = start_for_test(RATE, int(request.param))
-    try:
+    with serving(RATE, int(request.param)) as server:
         yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def jack_server() -> Iterator[JackServer]:
-    """A private dummy JACK server at 48 kHz, period 256, shared by the bad-input tests."""
-    server = start_for_test(RATE, 256)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def record_live_run(server: JackServer, tmp: Path) -> tuple[PlayRecord, dict[str, Any], dict[str, list[str]], int]:

@@ -11,12 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from jack_midi_clients import MidiRig, note_pairs
-from jack_server import JackServer, start_for_test
+from jack_server import JackServer
+from sidecar_helpers import wait_until
 
 from realtime.errors import DeviceError
 from realtime.midi_guard import GUARD_PORT, Guardian, start_guard
@@ -37,15 +37,6 @@ def test_the_guardian_ends_what_it_was_told_and_ignores_noise() -> None:
     assert not guardian.ended
     guardian.take("end")
     assert guardian.ended
-
-
-@pytest.fixture(scope="module")
-def jack_server() -> Iterator[JackServer]:
-    server = start_for_test(RATE, PERIOD)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 SENDER = """
@@ -98,15 +89,6 @@ class Sender:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
-
-
-def wait_until(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.mark.jack

@@ -16,14 +16,13 @@ import gc
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from jack_midi_clients import MidiRig, note_pairs
-from jack_server import JackServer, start_for_test
+from jack_server import JackServer
 from midi_helpers import generator_nets, mido_notes, pretty_notes
 from test_live_jack import Live, one_error_line
 
@@ -37,16 +36,6 @@ CLIENT = "idaw-midi-test"
 FEEDER, RECORDER = "idaw-midi-feeder", "idaw-midi-recorder"
 XRUN_GUARD_SECONDS = 0.5
 """Events scheduled this soon after skipped cycles are not timed: the sender's clock map needs a moment to follow."""
-
-
-@pytest.fixture(scope="module")
-def jack_server() -> Iterator[JackServer]:
-    """A private dummy JACK server at 48 kHz, period 256."""
-    server = start_for_test(RATE, PERIOD)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def live_args(rig: MidiRig, *extra: str) -> list[str]:

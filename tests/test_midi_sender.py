@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from sidecar_helpers import wait_until
 
 import idaw_core
 from realtime.midi_clock import GATE_AFTER_CALLBACK, SEND_BEFORE_BLOCK, ClockMap
@@ -87,15 +88,6 @@ def melody(start: int, count: int, step: int, channel: int = 0) -> list[tuple[in
     return events
 
 
-def wait_for(condition: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_clock_map_takes_the_earliest_callback_and_restarts_after_a_jump() -> None:
     clock = ClockMap(RATE, window=16)
     assert not clock.ready
@@ -123,7 +115,7 @@ def test_events_go_out_in_order_when_due_and_close_ends_every_note() -> None:
     recording = MidiRecording(RATE, 120)
     sender = MidiSender(engine, port, RATE, recording=recording, keep_log=True).start()
     last = max(e[0] for e in events)
-    assert wait_for(lambda: len(port.sent) == len(events), last / RATE + 2.0)
+    assert wait_until(lambda: len(port.sent) == len(events), last / RATE + 2.0)
     summary = sender.close()
     assert port.closed and not sender.alive
     scheduled = port.sent[: len(events)]
@@ -149,7 +141,7 @@ def test_a_failing_port_still_ends_the_notes() -> None:
     engine = FakeEngine(melody(int(0.05 * RATE), 10, 1200))
     port = FakePort(fail_at=5)  # the sixth message fails, the port works again afterwards
     sender = MidiSender(engine, port, RATE).start()
-    assert wait_for(lambda: not sender.alive, 3.0)
+    assert wait_until(lambda: not sender.alive, 3.0)
     assert sender.stats.error is not None and "device unplugged" in sender.stats.error
     assert sounding_after(port.messages()) == set()
     assert port.messages()[-1] == [0xB0, 123, 0]
@@ -164,7 +156,7 @@ def test_the_watchdog_ends_the_notes_of_a_stalled_sender() -> None:
     engine = FakeEngine([*melody(int(0.05 * RATE), 4, 1200), (int(5 * RATE), 0x90, 70, 90)], stall_after=30)
     port = FakePort()
     sender = MidiSender(engine, port, RATE, watchdog_seconds=0.3).start()
-    assert wait_for(lambda: any(m == [0xB0, 123, 0] for m in port.messages()), 3.0)
+    assert wait_until(lambda: any(m == [0xB0, 123, 0] for m in port.messages()), 3.0)
     assert sender.stats.watchdog is not None and "stalled" in sender.stats.watchdog
     assert sounding_after(port.messages()) == set()
     count = len(port.sent)
@@ -217,7 +209,7 @@ def test_after_a_stall_no_event_goes_out_before_the_previous_block() -> None:
     engine = StallingEngine(events, stall_at=0.3e9, stall_ns=2.5 * BLOCK_NS)
     port = FakePort()
     sender = MidiSender(engine, port, RATE, keep_log=True).start()
-    assert wait_for(lambda: len(port.sent) == len(events), 2.0)
+    assert wait_until(lambda: len(port.sent) == len(events), 2.0)
     sender.close()
     held = sender.stats.held
     for (sent_ns, _), (sample, *_rest) in zip(port.sent, events, strict=False):
@@ -261,7 +253,7 @@ def test_ending_the_notes_from_another_thread_mid_stream_keeps_the_books_exact()
     port = FakePort()
     guard = FakeGuard()
     sender = MidiSender(engine, port, RATE, keep_log=True, guard=guard).start()
-    assert wait_for(lambda: len(port.sent) > 300, 3.0)
+    assert wait_until(lambda: len(port.sent) > 300, 3.0)
     sender.all_notes_off("test")
     time.sleep(0.05)
     sender.close()
@@ -279,7 +271,7 @@ def test_the_guard_hears_of_every_note_before_it_sounds_and_after_it_ends() -> N
     guard = FakeGuard()
     port = FakePort()
     sender = MidiSender(FakeEngine(events), port, RATE, guard=guard).start()
-    assert wait_for(lambda: len(port.sent) == len(events), 3.0)
+    assert wait_until(lambda: len(port.sent) == len(events), 3.0)
     sender.close()
     told = [line for line in guard.lines if line.startswith(("on", "off"))]
     assert told == [f"{'on' if s & 0xF0 == 0x90 else 'off'} 2 {p}" for _, s, p, _ in sorted(events)]
@@ -296,6 +288,6 @@ def test_a_sender_that_could_not_end_its_notes_leaves_them_to_the_guard() -> Non
     guard = FakeGuard()
     sender = MidiSender(FakeEngine(melody(int(0.05 * RATE), 3, 1200)), DeadPort(), RATE, guard=guard)
     sender.start()
-    assert wait_for(lambda: not sender.alive, 3.0)
+    assert wait_until(lambda: not sender.alive, 3.0)
     sender.close()
     assert "clear" not in guard.lines and guard.lines[-1] == "gone"
