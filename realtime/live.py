@@ -305,6 +305,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
     except IdawError:
         live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
         raise
+    midi_live.listen(midi, host.link.windows if host is not None else None)  # --emotion input: follow the input
     if host is not None:
         print(
             f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "

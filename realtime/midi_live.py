@@ -1,7 +1,10 @@
 """`idaw live --midi`: the engine generates MIDI while the audio runs; it goes out on a JACK MIDI port and, with
 --midi-out, into a standard MIDI file. A guardian process (realtime/midi_guard.py, JACK client `<midi client>-guard`)
-ends the notes if this process dies without closing. realtime/live.py calls add_arguments(), start() and
-LiveMidi.close().
+ends the notes if this process dies without closing. realtime/live.py calls add_arguments(), start(), listen()
+once the audio runs (and the sidecar link, if any, drains the analysis ring) and LiveMidi.close().
+
+With `--emotion input` a LiveEmotion thread (realtime/emotion_input.py) follows the input audio and owns the
+generator's control pushes between the first push (start) and close(), which stops it before the last push.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import json
 import sys
 from typing import Any
 
-from realtime import midi_settings
+from realtime import emotion_input, midi_settings
 from realtime.errors import DeviceError, IdawError
 from realtime.midi_file import MidiRecording
 from realtime.midi_guard import GuardLink, start_guard
 from realtime.midi_out import MidiSender, open_jack_port
+from sidecar.analysis import WindowMaker
 
 DEFAULT_PORT = "midi_out"
 
@@ -62,8 +66,12 @@ class LiveMidi:
         port_name: str,
         destination: str | None,
         nets: list[str],
+        tracker: emotion_input.EmotionTracker | None = None,
     ) -> None:
         self.args = args
+        self.tracker = tracker
+        """With --emotion input: the EmotionRecognizer, run by `emotion` once listen() started it."""
+        self.emotion: emotion_input.LiveEmotion | None = None
         self.engine = engine
         self.settings = settings
         self.sender = sender
@@ -77,6 +85,9 @@ class LiveMidi:
         report's "midi" section. Safe to call twice."""
         if self._report is not None:
             return self._report
+        heard = self.emotion.stop() if self.emotion is not None else None  # from here this thread pushes again
+        if heard is None and self.tracker is not None:
+            heard = {**self.tracker.describe(), "audio_from": None}
         with contextlib.suppress(IdawError):  # a full control queue: the sender stops anyway
             midi_settings.push(self.engine, self.settings, enabled=False, sequence=2)
         sent = self.sender.close()
@@ -88,6 +99,7 @@ class LiveMidi:
             "sender": sent,
             "generator": dict(self.engine.midi_counters()),
             "lookahead_samples": self.engine.midi_lookahead_samples(self.settings.tempo_bpm),
+            "emotion": heard,
         }
         if self.sender.recording is not None and self.args.midi_out:
             report["file"] = self.args.midi_out
@@ -116,9 +128,14 @@ def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
         for flag in ("midi_out", "midi_log", "midi_connect"):
             if getattr(args, flag):
                 raise IdawError(f"--{flag.replace('_', '-')} needs --midi")
+        if getattr(args, "emotion", "manual") != "manual":
+            raise IdawError(f"--emotion {args.emotion} needs --midi")
         return None
     settings = midi_settings.settings_from_args(args)
     nets = midi_settings.install_nets(engine, args.midi_models)
+    tracker = None
+    if settings.emotion_source == "input":
+        tracker = emotion_input.EmotionTracker(emotion_input.model_path(args.midi_models))
     client = args.midi_client or f"{args.client_name}-midi"
     port, destination = open_jack_port(client, args.midi_port, args.midi_connect)
     name = f"{client}:{args.midi_port}"
@@ -135,11 +152,24 @@ def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
     print(
         f"idaw live: MIDI on JACK port {name}"
         + (f" -> {destination}" if destination else "")
-        + f", {settings.key_name} at {settings.tempo_bpm:g} BPM, valence {settings.emotion[0]:g}, arousal "
-        f"{settings.emotion[1]:g}",
+        + f", {settings.key_name} at {settings.tempo_bpm:g} BPM, "
+        + (
+            "emotion from the input audio (EmotionRecognizer)"
+            if tracker is not None
+            else f"valence {settings.emotion[0]:g}, arousal {settings.emotion[1]:g}"
+        ),
         flush=True,
     )
-    return LiveMidi(args, engine, settings, sender, name, destination, nets)
+    return LiveMidi(args, engine, settings, sender, name, destination, nets, tracker)
+
+
+def listen(midi: LiveMidi | None, windows: WindowMaker | None) -> None:
+    """With --emotion input: start following the input. `windows` is the sidecar link's WindowMaker (the analysis
+    ring's one reader, which hands the tracker its resampled stream), or None without a sidecar (the tracker's
+    thread drains the ring itself). A no-op without --midi or in manual mode."""
+    if midi is None or midi.tracker is None or midi.emotion is not None:
+        return
+    midi.emotion = emotion_input.LiveEmotion(midi.engine, midi.tracker, midi.settings).start(windows)
 
 
 def close(midi: LiveMidi | None) -> dict[str, Any] | None:

@@ -1,6 +1,11 @@
 """`idaw process IN -o OUT --midi-out song.mid`: the engine generates MIDI while it renders the file, exactly as it
 would live (same grid, same nets); the notes are written as a standard MIDI file aligned with the audio (tick 0 =
 the file's first sample). realtime/offline.py calls add_arguments(), from_args() and passes the result to render().
+
+With `--emotion input` the EmotionRecognizer follows the input (realtime/emotion_input.py) in step with the render:
+the file is rendered in pieces of EMOTION_STEP_S; after each piece the engine's analysis ring (that piece's mono
+input) goes through the same resampler and tracker as live, and before the next piece the newest embedding is pushed
+to the generator. Everything depends only on the samples, so the same input gives the same MIDI file.
 """
 
 from __future__ import annotations
@@ -10,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from realtime import midi_settings
+from realtime import emotion_input, midi_settings
+from realtime.errors import IdawError
 from realtime.midi_file import MidiRecording
+from sidecar.analysis import WindowMaker
+
+EMOTION_STEP_S = 0.02
+"""With --emotion input: render pieces this long (the live link's pump interval), the emotion updated between them."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,25 +35,61 @@ class OfflineMidi:
     """MIDI generation during one offline render: attach() before the first block, collect() between chunks,
     finish() after the last."""
 
-    def __init__(self, path: str, settings: midi_settings.MidiSettings, models: Path | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        settings: midi_settings.MidiSettings,
+        models: Path | None,
+        tracker: emotion_input.EmotionTracker | None = None,
+    ) -> None:
         self.path = path
         self.settings = settings
         self.models = models
+        self.tracker = tracker
+        """With --emotion input: the EmotionRecognizer that follows the input."""
         self.recording: MidiRecording | None = None
         self.notes = 0
         self.seconds = 0.0
+        self._windows: WindowMaker | None = None
+        self._pushed_frames = 0
+        self._sequence = 10
+
+    def chunk_frames(self, rate: int, default: int) -> int:
+        """Frames per render piece: `default` in manual mode, EMOTION_STEP_S at `rate` when following the input."""
+        return default if self.tracker is None else max(1, round(EMOTION_STEP_S * rate))
 
     def attach(self, engine: Any) -> None:
         """Installs the nets and switches the generator on, so its grid starts at the first sample."""
         midi_settings.install_nets(engine, self.models)
         self.recording = MidiRecording(engine.sample_rate, self.settings.tempo_bpm)
         midi_settings.push(engine, self.settings, enabled=True, sequence=1)
+        if self.tracker is not None:
+            self._windows = WindowMaker(round(engine.sample_rate))
+            self._windows.add_listener(self._hear)
+            engine.set_analysis_enabled(True)
+
+    def _hear(self, samples: npt.NDArray[np.float32], rate: int) -> None:
+        """WindowMaker listener: the resampled input goes to the tracker."""
+        if self.tracker is not None:
+            self.tracker.feed(samples, rate)
+
+    def before(self, engine: Any) -> None:
+        """Before a render piece: with --emotion input, push the newest embedding when frames came since the last."""
+        if self.tracker is None or self.tracker.frames == self._pushed_frames:
+            return
+        self._pushed_frames = self.tracker.frames
+        self._sequence += 1
+        settings = emotion_input.settings_with(self.settings, self.tracker.latest())
+        midi_settings.push(engine, settings, enabled=True, sequence=self._sequence)
 
     def collect(self, engine: Any) -> None:
-        """Moves the events generated so far into the recording."""
+        """Moves the events generated so far into the recording; with --emotion input, feeds the input heard since
+        the last call to the tracker."""
         assert self.recording is not None
         for event in engine.drain_midi():
             self.recording.add(*event)
+        if self._windows is not None:
+            self._windows.pump(engine)
 
     def finish(self, engine: Any, frames: int) -> int:
         """Switches the generator off (a zero-frame block takes the control up and ends every note), writes the file
@@ -55,18 +102,34 @@ class OfflineMidi:
         self.notes = self.recording.write(self.path, end_sample=frames)
         return self.notes
 
+    def emotion(self) -> dict[str, Any] | None:
+        """What the tracker heard (frames, mean and last valence/arousal), None in manual mode."""
+        return None if self.tracker is None else self.tracker.describe()
+
     def summary_line(self) -> str:
-        """One line: what was written."""
-        return (
+        """One line: what was written (and with --emotion input, the emotion heard)."""
+        line = (
             f"wrote {self.path}: {self.notes} notes in {self.seconds:.2f} s, {self.settings.key_name} at "
             f"{self.settings.tempo_bpm:g} BPM"
         )
+        heard = self.emotion()
+        if heard is not None:
+            line += (
+                f"; emotion from the input: {heard['frames']} frames, mean valence {heard['mean_valence']:+.3f}, "
+                f"mean arousal {heard['mean_arousal']:+.3f}"
+            )
+        return line
 
 
 def from_args(args: argparse.Namespace) -> OfflineMidi | None:
     """The MIDI request of the options (validated; the nets must exist), or None without --midi-out."""
     if args.midi_out is None:
+        if getattr(args, "emotion", "manual") != "manual":
+            raise IdawError(f"--emotion {args.emotion} needs --midi-out")
         return None
     settings = midi_settings.settings_from_args(args)
     midi_settings.nets_folder(args.midi_models)  # fail before any rendering
-    return OfflineMidi(args.midi_out, settings, args.midi_models)
+    tracker = None
+    if settings.emotion_source == "input":
+        tracker = emotion_input.EmotionTracker(emotion_input.model_path(args.midi_models))
+    return OfflineMidi(args.midi_out, settings, args.midi_models, tracker)

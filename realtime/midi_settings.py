@@ -1,10 +1,12 @@
 """What the MIDI generator is told: key and scale, tempo, channels, emotion, and which nets it runs.
 
 The generator itself runs in the C++ core (plugin_cpp/core/include/idaw/midi_generator.h, docs/MIDI.md); this module
-turns command-line options into its control snapshot and installs the exported nets. The emotion embedding comes
-from valence and arousal through the same fixed mapping the training labels use (realtime/nets/labels.py,
-``emotion_dims`` with neutral musical cues): dims 0-1 as given, 2 dominance 0, 3 intensity, 4-11 Plutchik
-intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any non-audio front end.
+turns command-line options into its control snapshot and installs the exported nets. With `--emotion manual` (the
+default) the emotion embedding comes from valence and arousal through the same fixed mapping the training labels
+use (realtime/nets/labels.py, ``emotion_dims`` with neutral musical cues): dims 0-1 as given, 2 dominance 0,
+3 intensity, 4-11 Plutchik intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any non-audio front
+end. With `--emotion input` the EmotionRecognizer listens to the input audio and supplies the whole embedding
+(realtime/emotion_input.py); it starts at zeros, as in training before the first frame is heard.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DEFAULT_MODELS = REPO / "realtime" / "nets" / "weights"
 """Where `idaw train nets` ships the trained nets (<Name>.json, RTNeural format)."""
 DEFAULT_TEMPO = 120.0
 DEFAULT_KEY = "C:major"
+EMOTION_SOURCES = ("manual", "input")
+"""--emotion: 'manual' takes --valence/--arousal, 'input' the EmotionRecognizer on the input audio."""
 
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 SCALES: tuple[str, ...] = tuple(str(name) for name, _ in idaw_core.MIDI_SCALES)
@@ -48,6 +52,8 @@ class MidiSettings:
     chord_channel: int = 0
     emotion: tuple[float, ...] = field(default_factory=lambda: tuple(emotion_from_valence_arousal(0.0, 0.0)))
     seed: int = 1
+    emotion_source: str = "manual"
+    """One of EMOTION_SOURCES; with 'input' `emotion` is only the starting point (zeros)."""
 
     @property
     def key_name(self) -> str:
@@ -64,6 +70,7 @@ class MidiSettings:
             "chord_channel": self.chord_channel + 1,
             "valence": self.emotion[0],
             "arousal": self.emotion[1],
+            "emotion_source": self.emotion_source,
             "seed": self.seed,
         }
 
@@ -121,14 +128,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         help=f"key the notes keep to, e.g. A:minor (default {DEFAULT_KEY}); scales: {', '.join(SCALES)}",
     )
     group.add_argument(
+        "--emotion",
+        choices=EMOTION_SOURCES,
+        default="manual",
+        help="where the emotion comes from: 'manual' (default) takes --valence/--arousal; 'input' runs the "
+        "EmotionRecognizer (EmotionRecognizer.json in the --midi-models folder) on the input audio, off the "
+        "audio thread, and follows what it hears",
+    )
+    group.add_argument(
         "--valence",
         type=float,
         default=0.0,
         metavar="V",
-        help="emotion: valence, -1 (negative) .. 1 (positive) (default 0)",
+        help="emotion (--emotion manual): valence, -1 (negative) .. 1 (positive) (default 0)",
     )
     group.add_argument(
-        "--arousal", type=float, default=0.0, metavar="A", help="emotion: arousal, -1 (calm) .. 1 (excited) (default 0)"
+        "--arousal",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="emotion (--emotion manual): arousal, -1 (calm) .. 1 (excited) (default 0)",
     )
     group.add_argument(
         "--midi-channel",
@@ -171,6 +190,16 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         value = getattr(args, name)
         if not (-1.0 <= value <= 1.0):
             raise IdawError(f"--{name} {value:g} is out of range; allowed: -1..1")
+    source = getattr(args, "emotion", "manual")
+    if source not in EMOTION_SOURCES:
+        raise IdawError(f"--emotion {source} is not a source; allowed: {', '.join(EMOTION_SOURCES)}")
+    if source == "input" and (args.valence != 0.0 or args.arousal != 0.0):
+        raise IdawError("--valence/--arousal set the emotion by hand; drop them with --emotion input")
+    emotion = (
+        np.zeros(int(idaw_core.EMOTION_DIMS), np.float32)
+        if source == "input"
+        else emotion_from_valence_arousal(args.valence, args.arousal)
+    )
     chord = args.midi_channel if args.chord_channel is None else args.chord_channel
     for flag, channel in (("--midi-channel", args.midi_channel), ("--chord-channel", chord)):
         if not 1 <= channel <= 16:
@@ -182,8 +211,9 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         scale=scale,
         melody_channel=args.midi_channel - 1,
         chord_channel=chord - 1,
-        emotion=tuple(float(x) for x in emotion_from_valence_arousal(args.valence, args.arousal)),
+        emotion=tuple(float(x) for x in emotion),
         seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF,
+        emotion_source=source,
     )
 
 

@@ -84,11 +84,15 @@ def render(
     if midi is not None:
         midi.attach(engine)
     chunk = max(1, target_rate // block_size) * block_size  # ~1 s, whole blocks: same split as one call
+    if midi is not None:
+        chunk = midi.chunk_frames(target_rate, chunk)  # --emotion input: short pieces, the emotion set between
     show = progress and work.shape[0] > PROGRESS_MIN_SECONDS * target_rate
     with tqdm(
         total=work.shape[0], unit="frame", unit_scale=True, leave=False, disable=not show, file=sys.stderr
     ) as bar:
         for begin in range(0, work.shape[0], chunk):
+            if midi is not None:
+                midi.before(engine)
             engine.render(work[begin : begin + chunk], block_size)
             if midi is not None:
                 midi.collect(engine)

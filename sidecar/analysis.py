@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,10 +22,15 @@ class AnalysisSource(Protocol):
         ...
 
 
+Listener = Callable[[npt.NDArray[np.float32], int], None]
+"""Called with each resampled piece of the analysis stream and its rate (see WindowMaker.add_listener)."""
+
+
 class WindowMaker:
     """Turns the engine's analysis stream into windows of `window_s` seconds every `hop_s`, at `rate` Hz.
 
-    rate is the protocol's analysis rate (16 kHz), or the engine's own rate when that is lower.
+    rate is the protocol's analysis rate (22.05 kHz), or the engine's own rate when that is lower. The engine's ring
+    has one reader, so whoever pumps a WindowMaker is it; others get the resampled stream as listeners.
     """
 
     def __init__(
@@ -42,11 +48,22 @@ class WindowMaker:
         self._read = np.empty(max(1024, engine_rate // 10), dtype=np.float32)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._since_hop = 0
+        self._listeners: tuple[Listener, ...] = ()
         self._resampler: Any = None
         if self.rate != engine_rate:
             import soxr
 
             self._resampler = soxr.ResampleStream(engine_rate, self.rate, 1, dtype="float32", quality="HQ")
+
+    def add_listener(self, listener: Listener) -> None:
+        """Also hand every resampled piece (float32 mono at `rate`, in order, none skipped) to `listener`, on the
+        thread that feeds; it must return quickly (e.g. put the piece in a queue). Safe while another thread feeds
+        (one thread at a time adds or removes)."""
+        self._listeners = (*self._listeners, listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop handing pieces to `listener` (no-op when it is not one); as safe as add_listener."""
+        self._listeners = tuple(x for x in self._listeners if x is not listener)
 
     def drain(self, source: AnalysisSource) -> npt.NDArray[np.float32]:
         """Every sample waiting in `source`'s ring (at most MAX_DRAIN_S), at the engine rate."""
@@ -70,6 +87,8 @@ class WindowMaker:
         self.total_in += samples.size
         out = samples if self._resampler is None else self._resampler.resample_chunk(samples)
         out = np.nan_to_num(np.asarray(out, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        for listener in self._listeners:
+            listener(out, self.rate)
         self._buffer = np.concatenate([self._buffer, out])[-self.window_n :]
         self.total_out += out.size
         self._since_hop += out.size

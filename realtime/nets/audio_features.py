@@ -71,6 +71,12 @@ def write_midi(pieces: list[SymbolicPiece], starts: list[float], path: Path) -> 
     midi.write(str(path))
 
 
+def fluidsynth_command(exe: str, mid: Path, wav: Path, soundfont: Path, rate: int, gain: float) -> list[str]:
+    """The fluidsynth command line that renders `mid` to `wav` at `rate` Hz, dry (reverb and chorus off)."""
+    dry = ["-R", "0", "-C", "0"]
+    return [exe, "-ni", "-q", *dry, "-g", f"{gain:g}", "-r", str(rate), "-F", str(wav), str(soundfont), str(mid)]
+
+
 def render_many(pieces: list[SymbolicPiece], soundfont: Path = SOUNDFONT) -> list[npt.NDArray[np.float32]]:
     """Mono float32 audio at 22050 Hz of each piece, played by fluidsynth (reverb and chorus off).
 
@@ -89,23 +95,7 @@ def render_many(pieces: list[SymbolicPiece], soundfont: Path = SOUNDFONT) -> lis
         with tempfile.TemporaryDirectory(prefix="idaw-render-") as tmp:
             mid, wav = Path(tmp) / "pieces.mid", Path(tmp) / "pieces.wav"
             write_midi(batch, starts, mid)
-            cmd = [
-                exe,
-                "-ni",
-                "-q",
-                "-R",
-                "0",
-                "-C",
-                "0",
-                "-g",
-                "0.5",
-                "-r",
-                str(SAMPLE_RATE),
-                "-F",
-                str(wav),
-                str(soundfont),
-                str(mid),
-            ]
+            cmd = fluidsynth_command(exe, mid, wav, soundfont, SAMPLE_RATE, gain=0.5)
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
             if done.returncode != 0 or not wav.exists():
                 raise RenderError(f"fluidsynth failed: {done.stderr.strip()[-300:]}")
@@ -173,6 +163,33 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         db = np.clip(10.0 * np.log10(np.maximum(power @ bank, 1e-10)), MEL.db_min, MEL.db_max)
         out[first : first + len(idx)] = (db - MEL.db_center) / MEL.db_scale
     return out
+
+
+class StreamingLogMel:
+    """`log_mel` over audio that arrives in pieces: feed() returns the frames completed by each piece.
+
+    The frames over a whole stream are bit-identical to log_mel() of the concatenated samples, however the stream is
+    chunked: each call runs log_mel itself on the samples of the frames it completes (the n_fft - hop samples a
+    frame shares with the next are kept). Not thread-safe: one thread feeds.
+    """
+
+    def __init__(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.frames = 0
+        """Frames produced so far."""
+        self.samples = 0
+        """Samples fed so far."""
+
+    def feed(self, samples: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """(frames, 128) frames completed by `samples` (mono float at MEL.sample_rate, any length, may be 0)."""
+        chunk = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples += chunk.size
+        self._pending = np.concatenate([self._pending, chunk]) if self._pending.size else chunk.copy()
+        out = log_mel(self._pending)
+        if len(out):
+            self._pending = self._pending[len(out) * MEL.hop :].copy()
+            self.frames += len(out)
+        return out
 
 
 def frame_end_seconds(n_frames: int) -> npt.NDArray[np.float64]:

@@ -36,6 +36,8 @@ class Bundle:
     centroids: F64
     embeddings: F32 | None
     config: dict[str, Any] = field(default_factory=dict)
+    characters: F64 | None = None
+    """(V, 13) per word, the fit of its character at k = 1 (traversal.character_fit); None: fitted on demand."""
 
     @property
     def freqs(self) -> F64:
@@ -70,6 +72,8 @@ class Bundle:
         }
         if self.embeddings is not None:
             payload["embeddings_int8"], payload["embeddings_scale"] = _quantise(self.embeddings)
+        if self.characters is not None:
+            payload["characters"] = torch.as_tensor(self.characters, dtype=torch.float32)
         path = directory / FILE_NAME
         torch.save(payload, path)
         return path
@@ -103,6 +107,7 @@ def load_bundle(directory: Path | None = None) -> Bundle:
         centroids=payload["centroids"].double().numpy(),
         embeddings=embeddings,
         config=config,
+        characters=payload["characters"].double().numpy() if "characters" in payload else None,
     )
 
 

@@ -56,9 +56,15 @@ def heuristic_starts(target: F64, freqs: F64, count: int, seed: int = 0) -> F64:
 
 
 def refine(
-    target: F64, freqs: F64, start_unit: F64, rate: float = eqmath.REFERENCE_RATE, max_nfev: int = 200
+    target: F64,
+    freqs: F64,
+    start_unit: F64,
+    rate: float = eqmath.REFERENCE_RATE,
+    max_nfev: int = 200,
+    tol: float = 1e-10,
 ) -> tuple[F64, float]:
-    """(settings in natural units, dB RMS error) of a bounded least-squares fit from one start (unit space)."""
+    """(settings in natural units, dB RMS error) of a bounded least-squares fit from one start (unit space);
+    `tol` is least_squares' xtol and ftol."""
     residual, jacobian = _residual_and_jacobian(freqs, target, rate)
     start = np.clip(start_unit, -0.999, 0.999)
     result = least_squares(
@@ -69,8 +75,8 @@ def refine(
         method="trf",
         max_nfev=max_nfev,
         x_scale=1.0,
-        xtol=1e-10,
-        ftol=1e-10,
+        xtol=tol,
+        ftol=tol,
     )
     params = eqmath.from_unit(result.x)
     error = float(np.sqrt(np.mean(residual(result.x) ** 2)))

@@ -118,6 +118,7 @@ class SemanticEqHandler:
         self.orthogonal_weight = orthogonal_weight
         self._flat_latent = self.bundle.flat_latent()
         self._cache: OrderedDict[tuple[object, ...], tuple[F64, float, bool]] = OrderedDict()
+        self._characters: dict[tuple[object, ...], F64] = {}  # character fits of word combinations (traversal.py)
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
 
@@ -244,13 +245,36 @@ class SemanticEqHandler:
         z_audio = None if samples is None else traversal.audio_latent(self.bundle, samples, rate)
         adapted = z_audio is not None
         full, error, _ = traversal.full_intensity_eq(
-            self.bundle, self._flat_latent if z_audio is None else z_audio, z_target, lam=self.orthogonal_weight
+            self.bundle,
+            self._flat_latent if z_audio is None else z_audio,
+            z_target,
+            lam=self.orthogonal_weight,
+            character=self._character(key[0], weights, z_target),
         )
         with self._cache_lock:
             self._cache[key] = (full, error, adapted)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return full, error, adapted
+
+    def _character(self, key: tuple[object, ...], weights: dict[str, float], z_target: F64) -> F64 | None:
+        """The character fit traversal.full_intensity_eq starts from: shipped for one vocabulary word, fitted once
+        (and kept) for a word combination; None when lam is not 0 (the fast start does not apply)."""
+        lam = traversal.ORTHOGONAL_WEIGHT if self.orthogonal_weight is None else self.orthogonal_weight
+        if lam != 0.0:
+            return None
+        shipped = self.bundle.characters
+        if shipped is not None and len(weights) == 1:
+            return np.asarray(shipped[self.bundle.words.index(next(iter(weights)))], dtype=np.float64)
+        with self._cache_lock:
+            if key in self._characters:
+                return self._characters[key]
+        fitted = traversal.character_fit(self.bundle, z_target)
+        with self._cache_lock:
+            if len(self._characters) >= 256:  # a long session of ever new combinations: start over
+                self._characters.clear()
+            self._characters[key] = fitted
+        return fitted
 
 
 def _message(resolutions: Sequence[synonyms.Resolution], intensity: float, adapted: bool, ignored: list[str]) -> str:

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         synonyms,
         train_audio,
         train_vae,
+        traversal,
         vocab,
     )
     from sidecar.semantic_eq.bundle import Bundle
@@ -134,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         "audio": asdict(audio_config),
     }
     bundle = Bundle(vae, encoder, voc.words, voc.counts, voc.centroids, embeddings, config)
+    print(f"semantic-eq: fitting the character of {len(voc.words)} descriptors (the sidecar's start) ...", flush=True)
+    bundle.characters = np.array([traversal.character_fit(bundle, z) for z in voc.centroids])
+    t = lap("character_fits", t)
     path = bundle.save(args.out)
     median_curves.write(args.out, median_curves.compute(data_dir))
     metrics: dict[str, Any] = {

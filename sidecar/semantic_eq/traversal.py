@@ -24,6 +24,11 @@ metrics.json has the sweep). What the audio encoder does get right on real audio
 the descriptor's axis (a bass line reads warmer than a hi-hat, a clip through a warm EQ warmer than through a
 bright one), and that is exactly what p uses. k replaces the document's 1 - p by a smooth, strictly
 decreasing curve with k(0) = 1 so that neither extreme silences the request or runs away.
+Speed: with lam = 0, R is k times the descriptor's character u, so the fit of u at k = 1 (multi-start, done
+once per word by the training command and shipped in the bundle, or once per word combination at run time) with
+its gains scaled by k is a start next to the optimum; one short refinement from it (at most REFINE_EVALUATIONS
+evaluations) replaces the six-start fit for every request (held-out check: p99 21 ms instead of 389 ms, the
+fit error the same at the median and within 0.26 dB at the 99th percentile).
 Scaling the fitted gains by t (instead of re-fitting along the latent path) makes t = 0 exactly flat (all
 gains 0 dB, which the engine bypasses: bit-transparent), makes the change grow monotonically with t (each
 band's dB response grows monotonically with its gain), and lets the intensity knob move without re-running
@@ -50,6 +55,8 @@ MIN_AMOUNT, MAX_AMOUNT, SLOPE = 0.25, 1.75, 2.0
 """k = MIN + (MAX - MIN) / (1 + exp(SLOPE p)): k(0) = 1 and k falls strictly with p, so audio with more of the
 character always gets a smaller change; audio that has it all still gets a quarter of the descriptor's curve
 (a request is never silently ignored), audio with the opposite character at most 7/4 of it."""
+REFINE_EVALUATIONS, REFINE_TOL = 40, 1e-6
+"""Budget of the one refinement from a descriptor's character fit (see the module docstring)."""
 
 
 def flat_eq() -> F64:
@@ -112,19 +119,54 @@ def relative_curve(bundle: Bundle, z_audio: F64, z_target: F64, lam: float | Non
     a = _character(bundle, z_audio, flat)
     norm = float(u @ u)
     p = float(a @ u) / norm if norm > 1e-12 else 0.0
-    amount = MIN_AMOUNT + (MAX_AMOUNT - MIN_AMOUNT) / (1.0 + float(np.exp(np.clip(SLOPE * p, -50.0, 50.0))))
-    r = amount * u - lam * (a - p * u)
+    r = amount_for(p) * u - lam * (a - p * u)
     out: F64 = r - r.mean()
     return out, p
 
 
+def amount_for(p: float) -> float:
+    """k of the module formula: how much of the descriptor's character to add when the audio has p of it."""
+    return MIN_AMOUNT + (MAX_AMOUNT - MIN_AMOUNT) / (1.0 + float(np.exp(np.clip(SLOPE * p, -50.0, 50.0))))
+
+
+def character_fit(bundle: Bundle, z_target: F64, starts: int = 6) -> F64:
+    """The 13-parameter setting (multi-start fit) whose response is the descriptor's character u at k = 1."""
+    flat = latent_curve(bundle, bundle.flat_latent())
+    params, _ = curvefit.fit_curve(_character(bundle, z_target, flat), bundle.freqs, starts=starts)
+    return params
+
+
 def full_intensity_eq(
-    bundle: Bundle, z_audio: F64, z_target: F64, starts: int = 6, lam: float | None = None
+    bundle: Bundle,
+    z_audio: F64,
+    z_target: F64,
+    starts: int = 6,
+    lam: float | None = None,
+    character: F64 | None = None,
 ) -> tuple[F64, float, F64]:
-    """(setting P fitted to R, its fit error in dB RMS, R) for the traversal's endpoint."""
-    curve, _ = relative_curve(bundle, z_audio, z_target, lam)
-    params, error = curvefit.fit_curve(curve, bundle.freqs, starts=starts)
+    """(setting P fitted to R, its fit error in dB RMS, R) for the traversal's endpoint.
+
+    With lam = 0 and `character` (character_fit of z_target), one short refinement from it, gains scaled by k;
+    otherwise a `starts`-start fit.
+    """
+    lam = ORTHOGONAL_WEIGHT if lam is None else lam
+    curve, p = relative_curve(bundle, z_audio, z_target, lam)
+    if character is not None and lam == 0.0:
+        start = scale_gains(character, amount_for(p))
+        params, error = curvefit.refine(
+            curve, bundle.freqs, eqmath.to_unit(start), max_nfev=REFINE_EVALUATIONS, tol=REFINE_TOL
+        )
+    else:
+        params, error = curvefit.fit_curve(curve, bundle.freqs, starts=starts)
     return params, error, curve
+
+
+def scale_gains(setting: F64, factor: float) -> F64:
+    """A copy of `setting` with every band gain times `factor`, within the EQ's gain range."""
+    out = np.array(setting, dtype=np.float64, copy=True)
+    for g in eqmath.GAIN_INDEX:
+        out[g] = float(np.clip(out[g] * factor, -eqmath.MAX_GAIN_DB, eqmath.MAX_GAIN_DB))
+    return out
 
 
 def at_intensity(full: F64, intensity: float) -> F64:
@@ -134,8 +176,8 @@ def at_intensity(full: F64, intensity: float) -> F64:
         raise ValueError(f"intensity must be within 0..1, got {intensity!r}")
     if t == 0.0:
         return flat_eq()
-    out = np.array(full, dtype=np.float64, copy=True)
+    out = scale_gains(full, t)
     for g in eqmath.GAIN_INDEX:
-        gain = float(np.clip(out[g] * t, -eqmath.MAX_GAIN_DB, eqmath.MAX_GAIN_DB))
-        out[g] = 0.0 if abs(gain) < TINY_GAIN_DB else gain
+        if abs(out[g]) < TINY_GAIN_DB:
+            out[g] = 0.0
     return out

@@ -1,0 +1,101 @@
+"""`idaw live --midi --emotion input` on a dummy-driver JACK server: the EmotionRecognizer follows idaw's input.
+
+The rig feeds a constant into idaw's inputs and records its MIDI. Checked, without a sidecar (the tracker's thread
+drains the analysis ring) and with one (the sidecar link drains it and hands the tracker the resampled stream): the
+run ends cleanly, every note-on sent has its note-off, the --report says which way the audio came and what was heard
+(about 43 frames a second), and the embedding it ended on is the one the same tracker gives offline after as many
+frames of that constant.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from jack_midi_clients import LEVEL, MidiRig, note_pairs
+from jack_server import JackServer
+from test_live_jack import Live
+
+from realtime.emotion_input import EmotionTracker
+from realtime.midi_settings import DEFAULT_MODELS
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+RUN_SECONDS = 8.0
+CLIENT = "idaw-emotion-test"
+FEEDER, RECORDER = "idaw-emotion-feeder", "idaw-emotion-recorder"
+FRAME_RATE = 22050 / 512
+
+
+def run_live(server: JackServer, tmp: Path, sidecar: bool) -> tuple[dict[str, Any], list[tuple[int, bytes]]]:
+    """One run with the trained nets; returns its --report and the MIDI messages the rig received."""
+    report_path = tmp / f"report-{sidecar}.json"
+    rig = MidiRig(server, RUN_SECONDS + 30, FEEDER, RECORDER).start()
+    extra = ("--sidecar-handler", "fallback") if sidecar else ()
+    live = Live(
+        server,
+        tmp,
+        "--input-device",
+        FEEDER,
+        "--output-device",
+        RECORDER,
+        "--client-name",
+        CLIENT,
+        "--midi",
+        "--emotion",
+        "input",
+        "--midi-connect",
+        rig.midi_port,
+        "--tempo",
+        "200",
+        "--duration",
+        str(RUN_SECONDS),
+        "--report",
+        str(report_path),
+        *extra,
+        sidecar=sidecar,
+    )
+    try:
+        live.wait_for_output("Ctrl-C to stop", timeout=60)
+        status = live.wait(timeout=RUN_SECONDS + 30)
+        assert status == 0, f"idaw live failed ({status}): {live.stderr}"
+        assert "emotion from the input audio" in live.stdout
+    finally:
+        live.kill()
+        rig.close()
+    return json.loads(report_path.read_text()), rig.received()
+
+
+def offline_embeddings(seconds: float) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The tracker's embeddings over `seconds` of the rig's constant at 48 kHz (idaw's mono mix of its inputs)."""
+    tracker = EmotionTracker(DEFAULT_MODELS / "EmotionRecognizer.json")
+    return tracker.feed(np.full(round(seconds * 48000), LEVEL, np.float32), 48000)
+
+
+@pytest.mark.parametrize("sidecar", [False, True], ids=["no-sidecar", "sidecar"])
+def test_live_emotion_follows_the_input(jack_server: JackServer, tmp_path: Path, sidecar: bool) -> None:
+    report, received = run_live(jack_server, tmp_path, sidecar)
+    midi = report["midi"]
+    emotion = midi["emotion"]
+    print(json.dumps({k: v for k, v in emotion.items() if k != "model"}))
+    assert report["status"] == "ok" and midi["sender"]["error"] is None
+    assert midi["emotion_source"] == "input"
+    assert emotion["audio_from"] == ("sidecar link" if sidecar else "analysis ring")
+    assert emotion["errors"] == [] and emotion["dropped_pieces"] == 0
+    # The whole run was heard (less the first frame's 93 ms and the time before the link started).
+    assert emotion["frames"] >= 0.7 * RUN_SECONDS * FRAME_RATE
+    assert emotion["frames"] <= RUN_SECONDS * FRAME_RATE + 50
+    assert emotion["pushes"] > 0.5 * RUN_SECONDS / 0.05  # the generator got new embeddings all along
+    if sidecar:
+        assert report["sidecar"]["events"].get("windows_sent", 0) > 0  # the link still sends its windows
+    # Balanced MIDI: every note-on its note-off, and some notes at all.
+    notes, hanging = note_pairs(received)
+    assert hanging == [] and len(notes) == midi["sender"]["note_ons"] > 10
+    # The embedding it ended on is the offline tracker's after as many frames of the same constant (the state
+    # drifts by ~1e-4 a frame here, so a frame more or less would not matter).
+    want = offline_embeddings(RUN_SECONDS + 5)[emotion["frames"] - 1]
+    assert emotion["valence"] == pytest.approx(float(want[0]), abs=1e-3)
+    assert emotion["arousal"] == pytest.approx(float(want[1]), abs=1e-3)
