@@ -110,7 +110,15 @@ class MidiRig:
         return int(self.live_frames[block]) + sample_time % self.period
 
     def port_names(self) -> list[str]:
-        """Every port on the server."""
+        """Every port on the server. A port that vanishes between JACK listing it and JACK-Client looking it up
+        (a client being removed right then) makes get_ports() raise: the listing is simply taken again."""
+        import jack
+
+        for _ in range(20):
+            try:
+                return [p.name for p in self.recorder.get_ports()]
+            except jack.JackError:
+                continue
         return [p.name for p in self.recorder.get_ports()]
 
     def close(self) -> None:
