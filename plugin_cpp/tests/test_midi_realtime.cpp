@@ -8,34 +8,11 @@
 #include "idaw/rt_check.h"
 #include "idaw_rtcheck.h"
 #include "midi_test_support.h"
+#include "rtcheck_support.h"
 
 using namespace idaw::test;
 
-namespace {
-
-/// Installs the checker as the section hook for one test case, with a zero count.
-struct CheckerInstalled {
-    CheckerInstalled() {
-        idaw::rt::set_section_hook(&idaw_rtcheck_section);
-        idaw_rtcheck_reset();
-    }
-    ~CheckerInstalled() { idaw::rt::set_section_hook(nullptr); }
-    CheckerInstalled(const CheckerInstalled&) = delete;
-    CheckerInstalled& operator=(const CheckerInstalled&) = delete;
-};
-
-}  // namespace
-
-TEST_CASE("checker sanity: an allocation inside a section is seen") {
-    CheckerInstalled checker;
-    {
-        idaw::rt::Section section;
-        auto* p = new std::vector<int>(100);
-        asm volatile("" : : "g"(p) : "memory");
-        delete p;
-    }
-    CHECK(idaw_rtcheck_violations() > 0);
-}
+TEST_CASE("checker sanity: an allocation inside a section is seen") { CHECK(checker_sees_an_allocation()); }
 
 TEST_CASE("generating MIDI while nets are swapped and controls change is allocation-, lock- and sleep-free") {
     CheckerInstalled checker;

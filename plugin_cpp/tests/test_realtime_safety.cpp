@@ -24,27 +24,11 @@
 #include "engine_stress.h"
 #include "idaw/rt_check.h"
 #include "idaw_rtcheck.h"
+#include "rtcheck_support.h"
 
 using namespace idaw::test;
 
 namespace {
-
-/// Installs the checker as the engine's section hook for one test case, with a zero count.
-struct CheckerInstalled {
-    CheckerInstalled() {
-        idaw::rt::set_section_hook(&idaw_rtcheck_section);
-        idaw_rtcheck_reset();
-    }
-    ~CheckerInstalled() { idaw::rt::set_section_hook(nullptr); }
-    CheckerInstalled(const CheckerInstalled&) = delete;
-    CheckerInstalled& operator=(const CheckerInstalled&) = delete;
-};
-
-/// Keeps the optimiser from deleting an allocation whose result is otherwise unused.
-template <typename T>
-void escape(T* p) {
-    asm volatile("" : : "g"(p) : "memory");
-}
 
 /// What running something inside a section cost: violations added, and the function named by the last one.
 struct Seen {

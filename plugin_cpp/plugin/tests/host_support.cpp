@@ -112,6 +112,14 @@ unsigned long long rtcheck_control(const RtCheck& c) {
     return seen;
 }
 
+juce::var rtcheck_report(const RtCheck& c, unsigned long long control) {
+    auto rt = std::make_unique<juce::DynamicObject>();
+    rt->setProperty("control_violations", static_cast<juce::int64>(control));
+    rt->setProperty("violations", static_cast<juce::int64>(c.violations()));
+    rt->setProperty("last_violation", juce::String(c.last()));
+    return juce::var(rt.release());
+}
+
 void intern_window_manager_atoms() {
     void* x11 = dlopen("libX11.so.6", RTLD_NOW | RTLD_LOCAL);
     if (x11 == nullptr) fail("cannot load libX11.so.6");

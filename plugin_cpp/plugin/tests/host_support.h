@@ -52,6 +52,8 @@ struct RtCheck {
 RtCheck find_rtcheck();
 /// Proves the checker counts: one allocation and one free inside a section must give two violations.
 unsigned long long rtcheck_control(const RtCheck& c);
+/// The checker's report for a command's JSON: the control count, the violations since then and the last one.
+juce::var rtcheck_report(const RtCheck& c, unsigned long long control);
 
 /// A bare X server (Xvfb without a window manager) has not yet created the WM_* and _NET_WM_* atoms, which JUCE 7
 /// asks for only if they exist and then uses anyway (BadAtom, and Xlib's default handler exits). Creates them, once

@@ -251,13 +251,7 @@ juce::var command_render(juce::AudioPluginFormatManager& formats, const juce::St
     }
 
     auto out = std::make_unique<juce::DynamicObject>();
-    if (o.rtcheck) {
-        auto rt = std::make_unique<juce::DynamicObject>();
-        rt->setProperty("control_violations", static_cast<juce::int64>(control));
-        rt->setProperty("violations", static_cast<juce::int64>(check.violations()));
-        rt->setProperty("last_violation", juce::String(check.last()));
-        out->setProperty("rtcheck", juce::var(rt.release()));
-    }
+    if (o.rtcheck) out->setProperty("rtcheck", rtcheck_report(check, control));
     plugin->releaseResources();
 
     if (o.midi_out.isNotEmpty()) juce::File(o.midi_out).replaceWithText(juce::JSON::toString(midi_log, true));
@@ -500,13 +494,7 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
     auto out = std::make_unique<juce::DynamicObject>();
     out->setProperty("done", true);
     out->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
-    if (o.rtcheck) {
-        auto rt = std::make_unique<juce::DynamicObject>();
-        rt->setProperty("control_violations", static_cast<juce::int64>(control));
-        rt->setProperty("violations", static_cast<juce::int64>(check.violations()));
-        rt->setProperty("last_violation", juce::String(check.last()));
-        out->setProperty("rtcheck", juce::var(rt.release()));
-    }
+    if (o.rtcheck) out->setProperty("rtcheck", rtcheck_report(check, control));
     plugin->releaseResources();
     return juce::var(out.release());
 }
