@@ -1,10 +1,11 @@
 """The engine's chain written in numpy/scipy: the alternative the core is compared with.
 
 Same stages and formulas as plugin_cpp/core (input gain -> tanh waveshaper with DC-blocked residual ->
-five JUCE-formula biquads -> dry/wet -> output gain -> safety clip), vectorised, in float64 like the core.
+five JUCE-formula biquads -> dry/wet -> output gain -> safety clamp), vectorised, in float64 like the core.
 Two differences, both in numpy's favour: np.tanh stands in for the core's Pade tanh (they differ by
-< 2e-6), and the limiter is only the core's stateless soft-knee clip, without its gain rider (a rider is
-sequential and would need a Python loop per sample). Parameters are fixed: there are no ramps.
+< 2e-6), and the limiter is only the core's final clamp to full scale, without its gain rider (a rider is
+sequential and would need a Python loop per sample). Both are identities up to full scale, so the two agree
+wherever the core's limiter is idle. Parameters are fixed: there are no ramps.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
+import idaw_core
 from realtime import params
 
 SHELF_Q = 0.71
@@ -26,12 +28,6 @@ DC_BLOCKER_HZ = 10.0
 
 DRIVE_FADE_DB = 6.0
 """Drive blends in over its first 6 dB (engine.cpp)."""
-
-LIMITER_THRESHOLD = 0.93
-"""Level where the safety clip's knee starts (SafetyLimiter::kThreshold)."""
-
-LIMITER_CEILING = 0.989
-"""Bound the safety clip tends to (SafetyLimiter::kCeiling)."""
 
 Audio = npt.NDArray[np.float32]
 Signal = npt.NDArray[np.float64]
@@ -137,16 +133,9 @@ class ChainSettings:
         )
 
 
-def soft_clip(x: Signal) -> None:
-    """The core's safety knee, in place: identity up to the threshold, then a tanh knee to the ceiling."""
-    over = np.flatnonzero(np.abs(x) > LIMITER_THRESHOLD)
-    if over.size == 0:
-        return
-    flat = x.reshape(-1)
-    values = flat[over]
-    room = LIMITER_CEILING - LIMITER_THRESHOLD
-    shaped = LIMITER_THRESHOLD + room * np.tanh((np.abs(values) - LIMITER_THRESHOLD) / room)
-    flat[over] = np.copysign(np.minimum(shaped, LIMITER_CEILING), values)
+def safety_clamp(x: Signal) -> None:
+    """The core limiter's last step, in place: clamp to ±idaw_core.LIMITER_CEILING (full scale)."""
+    np.clip(x, -idaw_core.LIMITER_CEILING, idaw_core.LIMITER_CEILING, out=x)
 
 
 class NumpyChain:
@@ -184,7 +173,7 @@ class NumpyChain:
         x *= s.mix * s.output_gain
         dry *= (1.0 - s.mix) * s.output_gain
         x += dry
-        soft_clip(x)
+        safety_clamp(x)
         block[...] = x
 
 

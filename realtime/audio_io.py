@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import soundfile as sf
 import soxr
 
 import idaw_core
-from realtime.errors import IdawError
+from realtime import output_file
+from realtime.errors import IdawError, one_line, path_error
 
 Audio = npt.NDArray[np.float32]
 """Audio as float32, shape (frames, channels), C-contiguous."""
@@ -31,13 +31,12 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[Audio, int]:
     with more channels than the engine processes (idaw_core.MAX_CHANNELS).
     """
     p = Path(path)
-    if not p.exists():
-        raise IdawError(f"input file not found: {p}")
-    if p.is_dir():
-        raise IdawError(f"input is a directory, not an audio file: {p}")
     try:
-        size = p.stat().st_size
-        if size == 0:
+        if not p.exists():
+            raise IdawError(f"input file not found: {p}")
+        if p.is_dir():
+            raise IdawError(f"input is a directory, not an audio file: {p}")
+        if p.stat().st_size == 0:
             raise IdawError(f"input file is empty: {p}")
         with _c_stderr_silenced(), sf.SoundFile(p) as f:
             channels, rate = f.channels, f.samplerate
@@ -45,12 +44,14 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[Audio, int]:
                 raise IdawError(f"{p} has {channels} channels; idaw processes at most {idaw_core.MAX_CHANNELS}")
             data = f.read(dtype="float32", always_2d=True)
     except sf.LibsndfileError as error:
-        reason = _one_line(error.error_string).rstrip(".")
+        reason = one_line(error.error_string).rstrip(".")
         if "not a regular file" in reason:  # what libsndfile says when its MPEG probe gives up
             reason = "unrecognised or corrupt data"
         raise IdawError(f"cannot read {p}: not a readable audio file ({reason})") from None
-    except (OSError, RuntimeError) as error:
-        raise IdawError(f"cannot read {p}: {_one_line(str(error))}") from None
+    except OSError as error:  # e.g. a name too long, no permission, a folder on the way that is a file
+        raise path_error("read", p, error) from None
+    except RuntimeError as error:
+        raise IdawError(f"cannot read {p}: {one_line(str(error))}") from None
     if data.shape[0] == 0:
         raise IdawError(f"{p} contains no audio (0 frames)")
     return np.ascontiguousarray(data, dtype=np.float32), int(rate)
@@ -76,35 +77,35 @@ def output_format(path: str | os.PathLike[str], subtype: str | None = None) -> t
     return fmt, chosen
 
 
+def check_output(path: str | os.PathLike[str], subtype: str | None = None) -> tuple[str, str]:
+    """`output_format(path, subtype)` after checking that the file can be created there (see
+    output_file.check_writable): what a command calls before any work. Raises IdawError naming the problem."""
+    chosen = output_format(path, subtype)
+    output_file.check_writable(path)
+    return chosen
+
+
 def write_audio(
     path: str | os.PathLike[str], data: npt.ArrayLike, rate: int, subtype: str | None = None
 ) -> tuple[str, str]:
     """Write `data` (frames, channels) or (frames,) to a WAV or FLAC file chosen by the extension.
 
-    Integer subtypes get samples clipped to [-1, 1] first (libsndfile would wrap them). The file is
-    written next to its destination and renamed into place, so a failed write never leaves half a file.
+    Integer subtypes get samples clipped to [-1, 1] first (libsndfile would wrap them). The file is written as a
+    hidden part file next to its destination and renamed into place (realtime/output_file.py), so a failed or
+    interrupted write never leaves half a file.
     Returns the (format, subtype) written; raises IdawError when the file cannot be written.
     """
     fmt, chosen = output_format(path, subtype)
     audio = np.asarray(data, dtype=np.float32)
     if chosen.startswith("PCM") or chosen in ("ULAW", "ALAW"):
         audio = np.clip(audio, -1.0, 1.0)
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise IdawError(f"cannot write {target}: folder {target.parent} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as error:
-        raise IdawError(f"cannot write {target}: {_one_line(error.strerror or str(error))}") from None
-    os.close(fd)
-    try:
-        sf.write(tmp_name, audio, int(rate), subtype=chosen, format=fmt)
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp_name, target)
-    except (sf.LibsndfileError, OSError, RuntimeError) as error:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise IdawError(f"cannot write {target}: {_one_line(str(error))}") from None
+    with output_file.replacing(path) as part:  # names a missing folder, a folder in the way, a name too long
+        try:
+            sf.write(str(part), audio, int(rate), subtype=chosen, format=fmt)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise IdawError(f"cannot write {os.fspath(path)}: {one_line(str(error))}") from None
+        except OSError as error:
+            raise path_error("write", path, error) from None
     return fmt, chosen
 
 
@@ -141,15 +142,3 @@ def _c_stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def _umask() -> int:
-    """The process's file-creation mask."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _one_line(text: str) -> str:
-    """`text` with line breaks folded, so an error always prints as one line."""
-    return " ".join(text.split()) or "unknown error"

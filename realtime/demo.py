@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from realtime import params
+from realtime import output_file, params
 from realtime.audio_io import write_audio
-from realtime.errors import IdawError
+from realtime.errors import IdawError, path_error
 from realtime.offline import render_array
 from realtime.options import add_chain_arguments, chain_from_args
 from realtime.synth import demo_clip
@@ -90,18 +90,31 @@ def choose_vector(
 
 def run(args: argparse.Namespace) -> int:
     """Render the demo; returns the exit code."""
+    make_output_folder(args.out)  # a bad --out fails before the sidecar starts
     clip = demo_clip(DEMO_RATE)
     vector, words, how = choose_vector(args, clip, DEMO_RATE)
     processed = render_array(clip, DEMO_RATE, vector)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_audio(args.out / "before.wav", clip, DEMO_RATE)
     write_audio(args.out / "after.wav", processed, DEMO_RATE)
     picture = args.out / "spectrum.png"
     references = safe_references(words)
-    plot_comparison(clip, processed, DEMO_RATE, vector, picture, references, title=how)
+    with output_file.replacing(picture, "picture") as part:  # complete or absent, like the WAVs
+        plot_comparison(clip, processed, DEMO_RATE, vector, part, references, title=how)
     print(f"idaw demo: {how}", file=sys.stderr)
     print(f"wrote {args.out / 'before.wav'}, {args.out / 'after.wav'} and {picture}", file=sys.stderr)
     return 0
+
+
+def make_output_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) if needed and check that files can be written in it; raises IdawError
+    naming the folder and the problem (a file of that name, a parent that is a file, no permission, ...)."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise IdawError(f"cannot use {folder} as the output folder: it is a file")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise path_error("create folder", folder, error) from None
+    output_file.check_writable(folder / "before.wav")
 
 
 def safe_references(words: Sequence[str]) -> dict[str, F64]:
@@ -183,5 +196,5 @@ def plot_comparison(
     bottom.set_ylim(-15, 15)
     bottom.legend(loc="lower left")
     bottom.grid(True, which="both", alpha=0.3)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")  # PNG whatever the name ends with (e.g. a part file's .part)
     plt.close(fig)

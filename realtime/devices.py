@@ -7,7 +7,10 @@ offline commands; there, device commands fail with one line (DeviceError).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from realtime.errors import DeviceError
@@ -15,27 +18,72 @@ from realtime.errors import DeviceError
 Kind = Literal["input", "output"]
 Device = Mapping[str, Any]
 """One device as sounddevice.query_devices() describes it (name, hostapi, max_*_channels, ...)."""
+HostApi = Mapping[str, Any]
+"""One host API as sounddevice.query_hostapis() describes it (name, devices, default_input_device, ...)."""
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from this thread while PortAudio talks to a sound server such as JACK; a signal
+    that came meanwhile is handled as the block ends (Ctrl-C then raises KeyboardInterrupt there). Yields nothing.
+
+    Python's handlers do not restart interrupted system calls, and libjack does not retry them: a Ctrl-C landing
+    inside, say, jack_port_register makes the request fail half done, and PortAudio later aborts the whole process
+    in Pa_Terminate (an assertion, exit by SIGABRT). Threads started meanwhile (JACK's own) inherit the blocked mask,
+    so the signals keep going to the main thread afterwards. Do not start subprocesses inside: they would inherit it.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _sounddevice() -> Any:
-    """The sounddevice module; raises DeviceError when PortAudio cannot be loaded."""
+    """The sounddevice module (its import initialises PortAudio, signals deferred); raises DeviceError when PortAudio
+    cannot be loaded."""
     try:
-        import sounddevice
+        with signals_deferred():
+            import sounddevice
     except OSError as error:  # the PortAudio shared library is missing or broken
         raise DeviceError(f"audio devices unavailable: {error}") from None
     return sounddevice
 
 
-def query() -> tuple[list[Device], list[str], tuple[int, int]]:
-    """(devices, host API names, (default input index, default output index)); -1 means no default."""
+def release_portaudio() -> None:
+    """Terminate PortAudio now if it was initialised (closing e.g. its JACK client), signals deferred, rather than
+    in sounddevice's exit handler, where a Ctrl-C could still land inside libjack."""
+    sd = sys.modules.get("sounddevice")
+    if sd is None:
+        return
+    with signals_deferred():
+        while sd._initialized > 0:
+            sd._terminate()
+
+
+def query() -> tuple[list[Device], list[HostApi], tuple[int, int]]:
+    """(devices, host APIs, (default input index, default output index)); -1 means no default."""
     sd = _sounddevice()
     try:
         devices: list[Device] = [dict(d) for d in sd.query_devices()]
-        hostapis = [str(h["name"]) for h in sd.query_hostapis()]
+        hostapis: list[HostApi] = [dict(h) for h in sd.query_hostapis()]
         default_in, default_out = (int(i) if i is not None else -1 for i in sd.default.device)
     except sd.PortAudioError as error:
         raise DeviceError(f"cannot list audio devices: {error}") from None
     return devices, hostapis, (default_in, default_out)
+
+
+def host_api_alias(api: HostApi) -> str:
+    """The short name that picks a host API for --device: the first word of its name, lower case ('jack' for
+    'JACK Audio Connection Kit', 'alsa', 'oss')."""
+    words = str(api["name"]).split()
+    return words[0].casefold() if words else ""
+
+
+def _host_api_matches(text: str, hostapis: Sequence[HostApi]) -> list[int]:
+    """Indices of the host APIs `text` names (case-insensitive): its full name or its alias (host_api_alias)."""
+    wanted = text.casefold()
+    return [i for i, api in enumerate(hostapis) if wanted in (str(api["name"]).casefold(), host_api_alias(api))]
 
 
 def _channels(device: Device, kind: Kind) -> int:
@@ -48,21 +96,28 @@ def resolve_device(
     kind: Kind,
     devices: Sequence[Device] | None = None,
     default: int | None = None,
+    hostapis: Sequence[HostApi] | None = None,
 ) -> int:
     """The index of the device `spec` names, for `kind` ("input" or "output").
 
-    `spec` is None (the system default), an index (int or digits), or a case-insensitive substring of a
-    device name; an exact name wins over substrings. `devices` and `default` override the system's lists
-    (for tests). Raises DeviceError (an IdawError) for an unknown, ambiguous or wrong-direction device.
+    `spec` is None (the system default), an index (int or digits), a host API (its name or first word, e.g.
+    'jack' or 'alsa': that host API's default device for `kind`), or a case-insensitive part of a device name,
+    where an exact name wins over parts. A host API wins over device names: a device named like one is chosen by
+    its index. `devices`, `default` and `hostapis` override the system's lists (for tests; without `hostapis`,
+    only `devices` is searched). Raises DeviceError (an IdawError) for an unknown, ambiguous or wrong-direction
+    device.
     """
     if devices is None:
-        devices, _, defaults = query()
+        devices, hostapis, defaults = query()
         if default is None:
             default = defaults[0 if kind == "input" else 1]
+    apis = list(hostapis or [])
     usable = [i for i, d in enumerate(devices) if _channels(d, kind) > 0]
 
     def available() -> str:
-        return ", ".join(f"{i}: {devices[i]['name']}" for i in usable) or f"no {kind} devices"
+        listed = ", ".join(f"{i}: {devices[i]['name']}" for i in usable) or f"no {kind} devices"
+        named = [f"{host_api_alias(a)} ({a['name']})" for a in apis if a.get("devices")]
+        return listed + (f"; host APIs: {', '.join(named)}" if named else "")
 
     if spec is None:
         if default is None or default < 0 or default not in usable:
@@ -76,6 +131,12 @@ def resolve_device(
         if index not in usable:
             raise DeviceError(f"device {index} ({devices[index]['name']}) has no {kind} channels")
         return index
+    api_matches = _host_api_matches(text, apis)
+    if len(api_matches) > 1:
+        names = ", ".join(str(apis[i]["name"]) for i in api_matches)
+        raise DeviceError(f"'{text}' names several host APIs ({names}); give a device index instead")
+    if api_matches:
+        return _host_api_device(apis[api_matches[0]], kind, devices, usable)
     wanted = text.casefold()
     exact = [i for i in usable if str(devices[i]["name"]).casefold() == wanted]
     matches = exact or [i for i in usable if wanted in str(devices[i]["name"]).casefold()]
@@ -90,10 +151,24 @@ def resolve_device(
     return matches[0]
 
 
+def _host_api_device(api: HostApi, kind: Kind, devices: Sequence[Device], usable: Sequence[int]) -> int:
+    """The default `kind` device of host API `api`, else its first device with `kind` channels; DeviceError when
+    it has none."""
+    default = int(api.get(f"default_{kind}_device", -1))
+    if default in usable:
+        return default
+    own = [i for i in api.get("devices", []) if i in usable]
+    if own:
+        return int(own[0])
+    have = ", ".join(f"{i}: {devices[i]['name']}" for i in api.get("devices", [])) or "no devices"
+    raise DeviceError(f"host API {api['name']} has no {kind} device ({have})")
+
+
 def format_table(
-    devices: Sequence[Device], hostapis: Sequence[str], defaults: tuple[int, int], only: int | None = None
+    devices: Sequence[Device], hostapis: Sequence[HostApi], defaults: tuple[int, int], only: int | None = None
 ) -> str:
-    """The device list (or just device `only`) as a text table, one device a line.
+    """The device list (or just device `only`) as a text table, one device a line, then one line per host API
+    saying how --device picks it.
 
     '>' marks the default input and '<' the default output; with no devices, says so.
     """
@@ -104,13 +179,13 @@ def format_table(
         if only is not None and i != only:
             continue
         mark = (">" if i == defaults[0] else " ") + ("<" if i == defaults[1] else " ")
-        api = hostapis[d["hostapi"]] if 0 <= d["hostapi"] < len(hostapis) else "?"
+        api_name = str(hostapis[d["hostapi"]]["name"]) if 0 <= d["hostapi"] < len(hostapis) else "?"
         rows.append(
             (
                 mark,
                 str(i),
                 str(d["name"]),
-                api,
+                api_name,
                 str(d["max_input_channels"]),
                 str(d["max_output_channels"]),
                 f"{float(d['default_samplerate']):g}",
@@ -119,7 +194,20 @@ def format_table(
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("> default input, < default output")
+    if only is None:
+        for api in hostapis:
+            if api.get("devices"):
+                lines.append(
+                    f"host API {api['name']}: --device {host_api_alias(api)} (default input "
+                    f"{_default_text(api, 'input')}, output {_default_text(api, 'output')})"
+                )
     return "\n".join(lines)
+
+
+def _default_text(api: HostApi, kind: Kind) -> str:
+    """A host API's default `kind` device index as text ('none' without one)."""
+    index = int(api.get(f"default_{kind}_device", -1))
+    return str(index) if index >= 0 else "none"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +216,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "device",
         nargs="?",
         default=None,
-        help="show only this device (index or part of its name), as `idaw live` would resolve it",
+        help="show only this device (index, host API such as 'jack', or part of its name), as `idaw live --device` "
+        "would resolve it",
     )
     parser.add_argument(
         "--kind",
@@ -140,9 +229,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `idaw devices`; returns 0 (also when there are no devices)."""
-    devices, hostapis, defaults = query()
+    try:
+        devices, hostapis, defaults = query()
+    finally:
+        release_portaudio()  # the lists are copied: PortAudio (and its JACK client) can go
     if args.device is not None:
-        index = resolve_device(args.device, args.kind, devices, defaults[0 if args.kind == "input" else 1])
+        default = defaults[0 if args.kind == "input" else 1]
+        index = resolve_device(args.device, args.kind, devices, default, hostapis)
         print(format_table(devices, hostapis, defaults, only=index))
         return 0
     print(format_table(devices, hostapis, defaults))

@@ -13,11 +13,18 @@ Nothing here runs on the audio thread, and the engine never waits for it:
   it runs. With a sidecar its audio comes from the sidecar link's WindowMaker (the ring's one reader) as a listener;
   with --no-sidecar the thread drains the ring itself through its own WindowMaker.
 * realtime/midi_offline.py drives an EmotionTracker in step with the offline render (deterministic).
+
+A net that loads can still compute NaN or infinity (e.g. weights near float32's limit overflow): the first frame
+whose embedding is not finite ends the net's part for the rest of the run. The emotion falls back to its stand-in,
+zeros (what the generator has before the first frame, as in training), and the failure is reported once, in one line
+(take_failure()), never as an error of the run. Finite values beyond -1..1 (a net without a final tanh) are clipped
+to the generator's range.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -78,7 +85,11 @@ class EmotionTracker:
         self._lock = threading.Lock()
         self._latest = np.zeros(dims, np.float32)
         self._frames = 0
+        self._version = 0  # counts changes of the embedding latest() returns
         self._sums = np.zeros(2, np.float64)  # valence, arousal summed over frames
+        self.failure: str | None = None
+        """Why the net no longer runs (it gave a non-finite output), or None while it works."""
+        self._failure_taken = False
 
     def feed(self, samples: npt.ArrayLike, rate: int = MEL.sample_rate) -> F32:
         """Add mono samples at `rate` (resampled to 22,050 Hz with libsoxr HQ when it differs; one rate per
@@ -94,14 +105,35 @@ class EmotionTracker:
                 raise ValueError(f"this tracker takes {self._rate} Hz audio, got {rate} Hz")
             chunk = np.asarray(self._resampler.resample_chunk(chunk), dtype=np.float32)
         frames = self.mel.feed(chunk)
-        if not len(frames):
+        if not len(frames) or self.failure is not None:
             return np.zeros((0, self._latest.size), np.float32)
         out = np.asarray(self.model.forward_sequence(np.ascontiguousarray(frames)), dtype=np.float32)
+        computed = len(out)
+        finite = np.isfinite(out).all(axis=1)
+        good = computed if finite.all() else int(np.argmin(finite))  # frames before the first non-finite one
+        out = np.clip(out[:good], -1.0, 1.0)
         with self._lock:
-            self._latest = out[-1].copy()
-            self._frames += len(out)
-            self._sums += out[:, :2].astype(np.float64).sum(axis=0)
+            if good:
+                self._latest = out[-1].copy()
+                self._frames += good
+                self._sums += out[:, :2].astype(np.float64).sum(axis=0)
+                self._version += 1
+            if good < computed:
+                self.failure = (
+                    f"the {NET} ({self.path}) gave a non-finite output at frame {self._frames + 1}; the emotion "
+                    "falls back to its stand-in (zeros, as before the first frame) for the rest of the run"
+                )
+                self._latest = np.zeros_like(self._latest)
+                self._version += 1
         return out
+
+    def take_failure(self) -> str | None:
+        """The failure message the first time it is asked for after the net failed, else None (report it once)."""
+        with self._lock:
+            if self.failure is None or self._failure_taken:
+                return None
+            self._failure_taken = True
+            return self.failure
 
     def latest(self) -> F32:
         """A copy of the newest embedding (zeros before the first frame)."""
@@ -114,10 +146,17 @@ class EmotionTracker:
         with self._lock:
             return self._frames
 
-    def describe(self) -> dict[str, Any]:
-        """Frames heard, seconds of audio, mean and latest valence/arousal, as plain JSON values."""
+    @property
+    def version(self) -> int:
+        """Increases whenever latest() changes (a new frame, or the stand-in after a failure)."""
         with self._lock:
-            frames, sums, latest = self._frames, self._sums.copy(), self._latest.copy()
+            return self._version
+
+    def describe(self) -> dict[str, Any]:
+        """Frames the net turned into embeddings, seconds of audio heard, mean (over those frames) and latest
+        valence/arousal, and the failure (None while the net works), as plain JSON values."""
+        with self._lock:
+            frames, sums, latest, failure = self._frames, self._sums.copy(), self._latest.copy(), self.failure
         mean = sums / frames if frames else np.zeros(2)
         return {
             "source": "input",
@@ -128,6 +167,7 @@ class EmotionTracker:
             "mean_arousal": round(float(mean[1]), 5),
             "valence": round(float(latest[0]), 5),
             "arousal": round(float(latest[1]), 5),
+            "failure": failure,
         }
 
 
@@ -190,6 +230,10 @@ class LiveEmotion:
                     except queue.Empty:
                         break
                     heard += len(self.tracker.feed(samples, rate))
+                failure = self.tracker.take_failure()
+                if failure is not None:
+                    print(f"idaw live: warning: {failure}", file=sys.stderr, flush=True)
+                    heard += 1  # push the stand-in
                 if heard:
                     sequence += 1
                     try:

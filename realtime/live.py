@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
-from realtime import live_stream, midi_live, options, params
-from realtime.errors import DeviceError, IdawError
+from realtime import devices, live_stream, midi_live, options, output_file, params
+from realtime.errors import DeviceError, IdawError, path_error
 from sidecar import host as sidecar_host
 
 DEFAULT_RATE = 48000
@@ -123,8 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device",
         default=None,
         metavar="DEV",
-        help="input and output device: index or part of its name (default: the JACK server's "
-        "system ports when JACK runs, else the system default)",
+        help="input and output device: index, host API ('jack', 'alsa': its default device) or part of a device "
+        "name, as `idaw devices` lists them (default: the JACK server's system ports when JACK runs, else the "
+        "system default)",
     )
     io.add_argument("--input-device", default=None, metavar="DEV", help="input device (overrides --device)")
     io.add_argument("--output-device", default=None, metavar="DEV", help="output device (overrides --device)")
@@ -232,14 +233,15 @@ def _install_stop_handlers(stop: list[bool]) -> Callable[[], None]:
 
 
 def _write_report(path: str | None, report: dict[str, Any]) -> None:
+    """Write `report` as JSON to `path` (nothing when None), complete or not at all; IdawError when it cannot."""
     if path is None:
         return
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-    except OSError as error:
-        raise IdawError(f"cannot write report {path}: {error.strerror or error}") from None
+    text = json.dumps(report, indent=2) + "\n"
+    with output_file.replacing(path, "report") as part:
+        try:
+            part.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise path_error("write report", path, error) from None
 
 
 def _fatal_exit(message: str, report_path: str | None, report: dict[str, Any], code: int) -> None:
@@ -258,6 +260,9 @@ def run(args: argparse.Namespace) -> int:
     IdawError; a stream that dies (e.g. the JACK server quit) ends the process with exit code 3."""
     _check_args(args)
     vector = options.chain_from_args(args)
+    for path, what in ((args.midi_out, "MIDI file"), (args.midi_log, "MIDI log")):
+        if path is not None:  # files written at the end: a bad path fails now, not after the run
+            output_file.check_writable(path, what)
     _write_report(args.report, {"status": "starting"})  # an unwritable path fails now, not after the run
     try:
         return _stream(args, vector)
@@ -290,11 +295,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
         "channels": args.channels,
         "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)},
     }
-    try:
-        stream.start()
-    except sd.PortAudioError as error:
-        stream.close()
-        raise DeviceError(f"cannot start the stream: {live_stream.one_line(error)}") from None
+    live_stream.start_stream(sd, stream)
     started = time.monotonic()
     block_frames = live_stream.wait_first_block(bridge, args.rate)
     print(live_stream.ready_line(info, args.rate, block_frames), flush=True)
@@ -382,6 +383,7 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
         )
     report = final_report()
     stream._idaw_keepalive = None  # let the engine and bridge go with this frame, not at interpreter exit
+    devices.release_portaudio()
     gc.unfreeze()
     _write_report(args.report, report)
     timing = report["timing"]

@@ -83,12 +83,13 @@ def load_portaudio(client_name: str) -> Any:
     if not already:  # name the client before `import sounddevice` runs Pa_Initialize
         _set_jack_client_name(ctypes.util.find_library("portaudio"), client_name)
     try:
-        sd = devices._sounddevice()
-        if already:
-            while sd._initialized > 0:
-                sd._terminate()
-            _set_jack_client_name(sd._libname, client_name)
-            sd._initialize()
+        with devices.signals_deferred():  # Pa_Initialize opens the JACK client
+            sd = devices._sounddevice()
+            if already:
+                while sd._initialized > 0:
+                    sd._terminate()
+                _set_jack_client_name(sd._libname, client_name)
+                sd._initialize()
     except DeviceError:
         raise
     except Exception as error:  # sounddevice.PortAudioError from Pa_Initialize
@@ -96,31 +97,45 @@ def load_portaudio(client_name: str) -> Any:
     return sd
 
 
+def start_stream(sd: Any, stream: Any) -> None:
+    """Start `stream` (JACK: activate the client and connect its ports), signals deferred; DeviceError if refused."""
+    try:
+        with devices.signals_deferred():
+            stream.start()
+    except sd.PortAudioError as error:
+        with devices.signals_deferred():
+            stream.close()
+        raise DeviceError(f"cannot start the stream: {one_line(error)}") from None
+
+
 def choose_devices(sd: Any, device: str | None, input_device: str | None, output_device: str | None) -> tuple[int, int]:
-    """(input index, output index) for the user's choice; without one, the JACK host API's default devices when
-    JACK runs, else the system defaults. Raises DeviceError naming the available devices."""
+    """(input index, output index) for the user's choice (see devices.resolve_device: an index, a host API such as
+    'jack', or part of a device name); without one, the JACK host API's default devices when JACK runs, else the
+    system defaults. Raises DeviceError naming the available devices."""
     found, apis, defaults = devices.query()
     if not found:
         raise DeviceError(
             "no audio devices found: no JACK server is running and PortAudio sees no sound card "
             "(start JACK, e.g. `jackd -d dummy` for a test, or connect a device)"
         )
-    jack_api = apis.index(JACK_API) if JACK_API in apis else None
+    names = [str(api["name"]) for api in apis]
+    jack_api = names.index(JACK_API) if JACK_API in names else None
     chosen: list[int] = []
     for kind, spec in (("input", input_device or device), ("output", output_device or device)):
         default = defaults[0 if kind == "input" else 1]
         if spec is None and jack_api is not None:
-            default = int(sd.query_hostapis(jack_api)[f"default_{kind}_device"])
+            default = int(apis[jack_api][f"default_{kind}_device"])
         try:
-            chosen.append(devices.resolve_device(spec, kind, found, default))  # type: ignore[arg-type]
+            chosen.append(devices.resolve_device(spec, kind, found, default, apis))  # type: ignore[arg-type]
         except DeviceError as error:
-            hint = "" if jack_api is not None or spec is not None else " (no JACK server is running)"
+            wants_jack = spec is None or spec.strip().casefold() in ("jack", JACK_API.casefold())
+            hint = " (no JACK server is running)" if jack_api is None and wants_jack else ""
             raise DeviceError(f"{error}{hint}") from None
     in_dev, out_dev = chosen
     if found[in_dev]["hostapi"] != found[out_dev]["hostapi"]:
         raise DeviceError(
-            f"input device {in_dev} ({found[in_dev]['name']}, {apis[found[in_dev]['hostapi']]}) and output device "
-            f"{out_dev} ({found[out_dev]['name']}, {apis[found[out_dev]['hostapi']]}) use different host APIs; "
+            f"input device {in_dev} ({found[in_dev]['name']}, {names[found[in_dev]['hostapi']]}) and output device "
+            f"{out_dev} ({found[out_dev]['name']}, {names[found[out_dev]['hostapi']]}) use different host APIs; "
             "one stream needs both on the same one"
         )
     return in_dev, out_dev
@@ -181,14 +196,15 @@ def open_native_stream(
             self._idaw_keepalive = (bridge, callback, userdata)  # the bridge must outlive the stream
 
     try:
-        return NativeStream(
-            device=(in_dev, out_dev),
-            samplerate=rate,
-            blocksize=blocksize,
-            channels=channels,
-            dtype="float32",
-            latency="low",
-        )
+        with devices.signals_deferred():  # JACK: registers the ports
+            return NativeStream(
+                device=(in_dev, out_dev),
+                samplerate=rate,
+                blocksize=blocksize,
+                channels=channels,
+                dtype="float32",
+                latency="low",
+            )
     except (sd.PortAudioError, ValueError) as error:
         raise DeviceError(f"cannot open the stream: {one_line(error)}") from None
 
@@ -258,5 +274,6 @@ def close_within(stream: Any, timeout: float) -> bool:
         finally:
             done.set()
 
-    threading.Thread(target=work, name="idaw-stream-close", daemon=True).start()
+    with devices.signals_deferred():  # the closing thread inherits the mask: no signal lands in its libjack calls
+        threading.Thread(target=work, name="idaw-stream-close", daemon=True).start()
     return done.wait(timeout)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import mido
 
-from realtime.errors import IdawError
+from realtime import output_file
+from realtime.errors import path_error
 
 PPQ = 480
 """Ticks per quarter note."""
@@ -112,8 +113,9 @@ class MidiRecording:
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi = mido.MidiFile(type=0, ticks_per_beat=self.ppq)
         midi.tracks.append(track)
-        try:
-            midi.save(str(path))
-        except OSError as error:
-            raise IdawError(f"cannot write MIDI file {path}: {error.strerror or error}") from None
+        with output_file.replacing(path, "MIDI file") as part:  # complete or absent, even after Ctrl-C
+            try:
+                midi.save(str(part))
+            except OSError as error:
+                raise path_error("write MIDI file", path, error) from None
         return len(notes)

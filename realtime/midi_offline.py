@@ -11,6 +11,7 @@ to the generator. Everything depends only on the samples, so the same input give
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ class OfflineMidi:
         self.notes = 0
         self.seconds = 0.0
         self._windows: WindowMaker | None = None
-        self._pushed_frames = 0
+        self._pushed_version = 0
         self._sequence = 10
 
     def chunk_frames(self, rate: int, default: int) -> int:
@@ -69,15 +70,20 @@ class OfflineMidi:
             engine.set_analysis_enabled(True)
 
     def _hear(self, samples: npt.NDArray[np.float32], rate: int) -> None:
-        """WindowMaker listener: the resampled input goes to the tracker."""
+        """WindowMaker listener: the resampled input goes to the tracker; a net that fails is reported once, in one
+        line on stderr (the run goes on with the stand-in emotion)."""
         if self.tracker is not None:
             self.tracker.feed(samples, rate)
+            failure = self.tracker.take_failure()
+            if failure is not None:
+                print(f"idaw process: warning: {failure}", file=sys.stderr, flush=True)
 
     def before(self, engine: Any) -> None:
-        """Before a render piece: with --emotion input, push the newest embedding when frames came since the last."""
-        if self.tracker is None or self.tracker.frames == self._pushed_frames:
+        """Before a render piece: with --emotion input, push the newest embedding when it changed since the last
+        push (new frames, or the stand-in after the net failed)."""
+        if self.tracker is None or self.tracker.version == self._pushed_version:
             return
-        self._pushed_frames = self.tracker.frames
+        self._pushed_version = self.tracker.version
         self._sequence += 1
         settings = emotion_input.settings_with(self.settings, self.tracker.latest())
         midi_settings.push(engine, settings, enabled=True, sequence=self._sequence)
@@ -118,6 +124,8 @@ class OfflineMidi:
                 f"; emotion from the input: {heard['frames']} frames, mean valence {heard['mean_valence']:+.3f}, "
                 f"mean arousal {heard['mean_arousal']:+.3f}"
             )
+            if heard["failure"] is not None:
+                line += f" (then the {emotion_input.NET} failed: stand-in emotion)"
         return line
 
 

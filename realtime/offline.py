@@ -18,7 +18,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 import idaw_core
-from realtime import audio_io, midi_offline, options, params
+from realtime import audio_io, midi_offline, options, output_file, params
 from realtime.errors import IdawError
 from sidecar import host as sidecar_host
 
@@ -101,8 +101,8 @@ def render(
         midi.finish(engine, work.shape[0])
     out = _fit_length(audio_io.resample(work, target_rate, rate), frames_in.shape[0])
     if target_rate != rate:
-        # Resampling back can build inter-sample peaks above the ceiling: a neutral engine at the file's
-        # rate is the same safety limiter again (and bit-transparent below its threshold).
+        # Resampling back can build inter-sample peaks above full scale: a neutral engine at the file's
+        # rate is the same safety stage again (same rule: it acts only on samples beyond ±1.0).
         guard = idaw_core.Engine()
         guard.prepare(float(rate), block_size, channels)
         guard.render(out, block_size)
@@ -165,7 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `idaw process`; returns the exit code (errors are raised as IdawError)."""
     vector = options.chain_from_args(args)
-    audio_io.output_format(args.output, args.subtype)  # fail on a bad output name before any work
+    audio_io.check_output(args.output, args.subtype)  # fail on a bad output path before any work
+    if args.midi_out is not None:
+        output_file.check_writable(args.midi_out, "MIDI file")
     midi = midi_offline.from_args(args)
     audio, rate = audio_io.read_audio(args.input)
     vector = sidecar_host.offline_vector_from_args(args, audio, rate, vector)  # --describe: the sidecar's EQ

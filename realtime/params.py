@@ -55,6 +55,9 @@ INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(SPECS)}
 assert tuple(s.name for s in SPECS[INDEX["low_gain"] : INDEX["high_freq"] + 1]) == EQ_PARAM_NAMES
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def defaults() -> npt.NDArray[np.float32]:
     """A snapshot vector holding every default."""
     return np.array([s.default for s in SPECS], dtype=np.float32)
@@ -65,8 +68,9 @@ def validate(name: str, value: float) -> float:
     if name not in INDEX:
         raise IdawError(f"unknown parameter '{name}'; known parameters: {', '.join(INDEX)}")
     spec = SPECS[INDEX[name]]
-    # Compared as float32, the engine's type, so 0.1 is inside 0.1..10 although float32(0.1) > 0.1.
-    if not (spec.minimum <= np.float32(value) <= spec.maximum):  # also rejects NaN
+    # Compared as float32, the engine's type, so 0.1 is inside 0.1..10 although float32(0.1) > 0.1; a value that
+    # has no float32 (NaN, infinite, beyond 3.4e38) is refused before numpy would warn about the cast.
+    if not (abs(value) <= _FLOAT32_MAX and spec.minimum <= np.float32(value) <= spec.maximum):  # NaN fails too
         raise IdawError(f"{name} = {value:g} is out of range; allowed: {spec.describe_range()}")
     return value
 

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=default,
         metavar="ENDPOINT",
         help=f"ZeroMQ endpoint to listen on (default {default}; tcp://127.0.0.1:* picks a free port). "
-        "Anything but loopback or ipc:// needs --curve",
+        "Anything but ipc:// or addresses that are all loopback (127.x.y.z, [::1], localhost) needs --curve",
     )
     parser.add_argument(
         "--handler",
@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `idaw sidecar`; returns the exit code (user errors are raised as IdawError)."""
     from sidecar import keys as curve
+    from sidecar.endpoint import EndpointError, parse_endpoint
 
     key_dir = args.key_dir or curve.default_key_dir()
     try:
@@ -82,20 +83,21 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
+        parse_endpoint(args.bind)  # a typo reads as a typo, before any key is looked for
         if args.status or args.describe:
             return _query(args, key_dir)
         return _serve(args, key_dir)
-    except curve.KeysError as error:
+    except (curve.KeysError, EndpointError) as error:
         raise IdawError(str(error)) from None
 
 
 def _query(args: argparse.Namespace, key_dir: Path) -> int:
     from sidecar import keys as curve
     from sidecar.client import SidecarClient, SidecarError
+    from sidecar.endpoint import parse_endpoint
     from sidecar.host import describe_retrying
-    from sidecar.protocol import is_local_endpoint
 
-    keys = curve.load_client_keys(key_dir) if args.curve or not is_local_endpoint(args.bind) else None
+    keys = curve.load_client_keys(key_dir) if args.curve or not parse_endpoint(args.bind).loopback else None
     with SidecarClient(args.bind, keys) as client:
         try:
             if args.describe:
@@ -110,8 +112,8 @@ def _query(args: argparse.Namespace, key_dir: Path) -> int:
 
 def _serve(args: argparse.Namespace, key_dir: Path) -> int:
     from sidecar import keys as curve
+    from sidecar.endpoint import is_loopback_endpoint
     from sidecar.handlers import load_handler, start_background
-    from sidecar.protocol import is_local_endpoint
     from sidecar.server import ServerError, SidecarServer, require_curve_for
 
     keys = curve.load_server_keys(key_dir) if args.curve else None
@@ -131,7 +133,7 @@ def _serve(args: argparse.Namespace, key_dir: Path) -> int:
         temporary.write_text(endpoint + "\n", encoding="utf-8")
         temporary.replace(args.ready_file)  # atomic: whoever waits never reads half a line
     start_background(handler)  # e.g. the synonym model: vocabulary words are answered meanwhile
-    security = "CURVE" if keys else ("loopback, no CURVE" if is_local_endpoint(endpoint) else "no CURVE")
+    security = "CURVE" if keys else ("loopback, no CURVE" if is_loopback_endpoint(endpoint) else "no CURVE")
     print(
         f"idaw sidecar: listening on {endpoint} ({security}; handler {handler.name}); Ctrl-C stops it",
         file=sys.stderr,

@@ -14,7 +14,7 @@ from typing import Any
 import zmq
 
 from sidecar import keys as curve
-from sidecar.protocol import SCHEMA, Message, MessageError, ProtocolError, decode, encode
+from sidecar.protocol import SCHEMA, Message, MessageError, ProtocolError, decode, encode, next_seq
 
 
 class SidecarError(RuntimeError):
@@ -64,8 +64,7 @@ class SidecarClient:
 
     def request(self, kind: str, timeout: float | None = None, **fields: Any) -> Message:
         """Send a `kind` request and return the reply; raises SidecarError on timeout or an error reply."""
-        self._seq += 1
-        seq = self._seq
+        self._seq = seq = next_seq(self._seq)
         try:
             payload = encode(kind, seq, **fields)
         except ProtocolError as error:  # e.g. an intensity of 2: refused here, with the reason the sidecar would give

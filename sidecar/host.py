@@ -109,17 +109,17 @@ class HostSidecar:
     def start(self, timeout: float = CONNECT_TIMEOUT_S) -> HostSidecar:
         """Start the sidecar (if none was named) and the link; wait for the welcome. Raises IdawError."""
         from sidecar import keys as curve
+        from sidecar.endpoint import EndpointError, parse_endpoint
         from sidecar.link import SidecarLink
         from sidecar.process import SidecarProcess, SidecarStartError
-        from sidecar.protocol import is_local_endpoint
 
         try:
-            if self.endpoint is not None and not is_local_endpoint(self.endpoint):
+            if self.endpoint is not None and not parse_endpoint(self.endpoint).loopback:
                 self._keys = curve.load_client_keys(self.key_dir or curve.default_key_dir())
             if self.endpoint is None:
                 self.process = SidecarProcess("tcp://127.0.0.1:*", handler=self.handler)
                 self.endpoint = self.process.start()
-        except (curve.KeysError, SidecarStartError) as error:
+        except (EndpointError, curve.KeysError, SidecarStartError) as error:
             self.close()
             raise IdawError(f"sidecar: {error}") from None
         self.link = SidecarLink(self.engine, self.endpoint, self.base, name=self.name, keys=self._keys).start()

@@ -25,7 +25,7 @@ import zmq
 from sidecar import keys as curve
 from sidecar.analysis import WindowMaker
 from sidecar.linkstate import LinkState, LinkStats
-from sidecar.protocol import SCHEMA, Message, MessageError, decode, encode, merge_values
+from sidecar.protocol import SCHEMA, Message, MessageError, decode, encode, merge_values, next_seq
 
 PUMP_INTERVAL_S = 0.02
 """How often the link drains the analysis ring and retries a snapshot the engine's queue refused."""
@@ -196,7 +196,7 @@ class SidecarLink:
 
     def _send(self, socket: zmq.Socket[bytes], kind: str, **fields: Any) -> bool:
         """Send one message without blocking; False (and counted) when ZeroMQ has no connection or room."""
-        self._seq += 1
+        self._seq = next_seq(self._seq)
         try:
             socket.send(encode(kind, self._seq, **fields), zmq.NOBLOCK)
             return True

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.protocol import values_of
+from sidecar.protocol import printable_text, values_of
+
+LAST_ERROR_BYTES = 256
+"""The longest `last_error` kept (an error's text may quote what a peer sent)."""
 
 PUSH_HISTORY = 4096
 """How many snapshot push times are remembered (for latency measurements)."""
@@ -140,7 +143,7 @@ class LinkState:
         """A bug in one step of the link thread (the thread goes on)."""
         with self._cond:
             self.events["internal_errors"] += 1
-            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_error = printable_text(f"{type(error).__name__}: {error}", LAST_ERROR_BYTES)
 
     def analysed(self, total: int) -> None:
         """Total analysis samples drained from the engine so far."""

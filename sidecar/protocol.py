@@ -9,19 +9,20 @@ and the protocol's map of the `snapshot_params`.
 from __future__ import annotations
 
 import collections
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.schema import MessageError, Schema, check_fields, load
+from sidecar.endpoint import is_loopback_endpoint
+from sidecar.schema import UINT64_MAX, MessageError, Schema, check_fields, load, printable_text
 
 __all__ = [
+    "MAX_SESSIONS",
+    "MAX_SNAPSHOT",
     "PARAM_INDEX",
     "SCHEMA",
     "Message",
@@ -33,6 +34,9 @@ __all__ = [
     "flat_values",
     "is_local_endpoint",
     "merge_values",
+    "next_seq",
+    "printable_text",
+    "text_limit",
     "values_of",
 ]
 
@@ -41,6 +45,12 @@ SCHEMA: Schema = load()
 
 PARAM_INDEX: dict[str, int] = {p.name: i for i, p in enumerate(SCHEMA.parameters)}
 """Position of each parameter in the engine's snapshot vector."""
+
+MAX_SNAPSHOT: int = SCHEMA.limits["max_snapshot"]
+"""The highest snapshot number either side may send or accept (2^53-1): nobody ever wraps around."""
+
+MAX_SESSIONS: int = SCHEMA.limits["max_sessions"]
+"""Engine sessions a sidecar remembers at most; a hello with a new session beyond that is refused ('full')."""
 
 _SNAPSHOT_INDICES = np.array([PARAM_INDEX[n] for n in SCHEMA.snapshot_params], dtype=np.intp)
 _ENVELOPE = ("v", "type", "seq")
@@ -52,6 +62,16 @@ class ProtocolError(ValueError):
     def __init__(self, message: str, reason: str = "unknown_type") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def next_seq(seq: int) -> int:
+    """The envelope seq after `seq`: one more, and 1 again after 2^64-1 (PROTOCOL.md, "Sequence numbers")."""
+    return seq + 1 if seq < UINT64_MAX else 1
+
+
+def text_limit(kind: str, field: str) -> int:
+    """The max_bytes protocol.json gives the string field `field` of message type `kind`."""
+    return int(SCHEMA.raw["messages"][kind]["fields"][field]["max_bytes"])
 
 
 @dataclass(frozen=True)
@@ -154,12 +174,17 @@ def encode(kind: str, seq: int, **fields: Any) -> bytes:
     spec = SCHEMA.messages.get(kind)
     if spec is None:
         raise ProtocolError(f"unknown message type {kind!r}")
+    if type(seq) is not int or not 0 <= seq <= UINT64_MAX:
+        raise ProtocolError(f"refusing to send {kind} with seq {seq!r}: not a 64-bit unsigned integer", "wrong_type")
     body = {k: _plain(v) for k, v in fields.items()}
     try:
         check_fields(spec.fields, body, kind)
     except MessageError as error:
         raise ProtocolError(f"refusing to send an invalid {kind}: {error.detail}", error.reason) from None
-    payload: bytes = msgpack.packb({"v": SCHEMA.version, "type": kind, "seq": seq, **body}, use_bin_type=True)
+    try:
+        payload: bytes = msgpack.packb({"v": SCHEMA.version, "type": kind, "seq": seq, **body}, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as error:  # what the validators let through but msgpack cannot pack
+        raise ProtocolError(f"cannot pack {kind}: {type(error).__name__}: {error}", "wrong_type") from None
     if len(payload) > spec.max_bytes:
         raise ProtocolError(f"{kind} of {len(payload)} bytes exceeds its limit of {spec.max_bytes}", "oversized")
     return payload
@@ -185,16 +210,8 @@ def flat_values() -> dict[str, float]:
 
 
 def is_local_endpoint(endpoint: str) -> bool:
-    """True for ipc://, inproc:// and tcp:// on a loopback address or 'localhost' (no CURVE needed there)."""
-    scheme, _, rest = endpoint.partition("://")
-    if scheme in ("ipc", "inproc"):
-        return True
-    if scheme != "tcp":
-        return False
-    host = urlsplit(f"//{rest}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # '*', an interface name or a host name: may be reachable from outside
+    """True when `endpoint` stays on this machine (no CURVE needed); False otherwise, malformed ones included.
+
+    The whole endpoint is parsed (sidecar/endpoint.py): every address in it must be a loopback literal.
+    """
+    return is_loopback_endpoint(endpoint)

@@ -73,6 +73,9 @@ class Schema:
     snapshot_params: tuple[str, ...]
     parameters: tuple[ParamRange, ...]
     raw: Mapping[str, Any]
+    received_by: Mapping[str, frozenset[str]]
+    """'sidecar' and 'engine' (engines and clients alike) -> the message types they receive (decode() asks each
+    time, so it is worked out once)."""
 
     @property
     def largest_message(self) -> int:
@@ -81,18 +84,30 @@ class Schema:
 
     def accepted_by(self, role: str) -> frozenset[str]:
         """Message types that `role` ('sidecar', 'engine' or 'client') may receive."""
-        if role == "sidecar":
-            return frozenset(n for n, s in self.messages.items() if s.senders & {"engine", "client"})
-        return frozenset(n for n, s in self.messages.items() if "sidecar" in s.senders)
+        return self.received_by["sidecar" if role == "sidecar" else "engine"]
+
+
+def printable_text(text: str, max_bytes: int) -> str:
+    """`text` made fit for a protocol string of at most `max_bytes` UTF-8 bytes: every character that is not
+    printable (controls, lone surrogates, ...) becomes '?', and a longer text is cut at a character boundary and
+    ends in '…'. What comes back always passes the schema's str check."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    data = clean.encode("utf-8")
+    if len(data) <= max_bytes:
+        return clean
+    mark = "…" if max_bytes >= 3 else ""
+    # Decoding a prefix with 'ignore' drops only the partial character the cut may leave at its end.
+    return data[: max_bytes - len(mark.encode())].decode("utf-8", "ignore") + mark
 
 
 def _reject(reason: str, detail: str) -> MessageError:
     return MessageError(reason, detail)
 
 
-def _uint(spec: Mapping[str, Any], where: str) -> Validator:
+def _uint(spec: Mapping[str, Any], where: str, schema: Mapping[str, Any]) -> Validator:
     low = int(spec.get("min", 0))
-    high = int(spec.get("max", UINT64_MAX))
+    # "max_limit" names one of the schema's limits (e.g. max_snapshot): one home for a bound many fields share.
+    high = int(schema["limits"][spec["max_limit"]]) if "max_limit" in spec else int(spec.get("max", UINT64_MAX))
 
     def check(value: Any) -> int:
         if type(value) is not int:  # bool is an int subclass: excluded
@@ -225,7 +240,7 @@ def _params(schema: Mapping[str, Any], where: str) -> Validator:
             raise _reject("wrong_type", f"{where} must be a map of parameter values")
         if value.keys() != expected:
             missing = sorted(expected - value.keys())
-            unknown = sorted(repr(k) for k in value.keys() - expected)
+            unknown = sorted(repr(k)[:24] for k in value.keys() - expected)  # quoted short: a key may be 1 KB
             raise _reject("bad_params", f"{where}: missing {missing[:3]}, unknown {unknown[:3]}")
         out: dict[str, float] = {}
         for name in names:
@@ -243,7 +258,7 @@ def compile_field(spec: Mapping[str, Any], where: str, schema: Mapping[str, Any]
     """The validator of one field spec of protocol.json (`where` names the field in rejection details)."""
     kind = spec["type"]
     if kind == "uint":
-        return _uint(spec, where)
+        return _uint(spec, where, schema)
     if kind == "float":
         return _float(spec, where)
     if kind == "str":
@@ -312,4 +327,8 @@ def load(path: Path = SCHEMA_PATH) -> Schema:
         snapshot_params=tuple(raw["snapshot_params"]),
         parameters=parameters,
         raw=raw,
+        received_by={
+            "sidecar": frozenset(n for n, s in messages.items() if s.senders & {"engine", "client"}),
+            "engine": frozenset(n for n, s in messages.items() if "sidecar" in s.senders),
+        },
     )

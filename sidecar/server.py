@@ -4,6 +4,12 @@
 runs on the loop (a describe blocks heartbeats for as long as the model takes). Rules (see PROTOCOL.md):
 engines register with hello; the newest snapshot number wins on resync; anything invalid is rejected,
 counted by reason and, when its envelope was readable, answered with an error.
+
+Nothing a client sends can stop the loop: each message is handled inside one boundary (`handle`) that turns
+any failure, a bug in building a reply included, into a count (`internal`) and goes on; replies are built
+within their schema limits (client text is never echoed unbounded); snapshot numbers stop at max_snapshot
+instead of overflowing; and at most max_sessions engine sessions are remembered (a new one beyond that is
+refused while the others are live).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,10 +27,28 @@ import zmq
 
 from sidecar import keys as curve
 from sidecar.handlers import AnalysisWindow, DescribeHandler
-from sidecar.protocol import SCHEMA, Message, MessageError, RejectCounter, decode, encode, is_local_endpoint
+from sidecar.protocol import (
+    MAX_SESSIONS,
+    MAX_SNAPSHOT,
+    SCHEMA,
+    Message,
+    MessageError,
+    ProtocolError,
+    RejectCounter,
+    decode,
+    encode,
+    is_local_endpoint,
+    next_seq,
+    printable_text,
+    text_limit,
+)
 
-MAX_SESSIONS = 64
-"""Engine sessions remembered for resync (the least recently seen is forgotten first)."""
+MAX_LOGGED_INTERNAL = 20
+"""Internal errors written to stderr, one line each; later ones are only counted (a client must not fill the log)."""
+
+ERROR_DETAIL_BYTES = text_limit("error", "detail")
+HANDLER_NAME_BYTES = text_limit("welcome", "handler")
+MAX_UPTIME_S = float(SCHEMA.raw["messages"]["status_reply"]["fields"]["uptime_s"]["max"])
 
 
 class ServerError(RuntimeError):
@@ -48,15 +73,24 @@ class EngineSession:
 
 @dataclass
 class Counters:
-    """Valid messages by type, rejections by reason, replies ZeroMQ could not queue."""
+    """Valid messages by type, rejections by reason (`internal`: the sidecar failed), replies not sent."""
 
     received: collections.Counter[str] = field(default_factory=collections.Counter)
     rejected: RejectCounter = field(default_factory=RejectCounter)
     send_dropped: int = 0
+    last_internal: str = ""
+    """The newest internal error, one line (for logs and tests)."""
 
 
 def require_curve_for(endpoint: str, keys: curve.ServerKeys | None) -> None:
-    """Raise ServerError when `endpoint` is reachable beyond this machine and no CURVE keys are given."""
+    """Raise ServerError when `endpoint` is malformed, or reachable beyond this machine and no CURVE keys are given
+    (the whole endpoint is parsed: sidecar/endpoint.py)."""
+    from sidecar.endpoint import EndpointError, parse_endpoint
+
+    try:
+        parse_endpoint(endpoint)
+    except EndpointError as error:
+        raise ServerError(str(error)) from None
     if keys is None and not is_local_endpoint(endpoint):
         raise ServerError(
             f"binding to {endpoint} needs CURVE keys (only loopback and ipc are allowed without): "
@@ -64,8 +98,17 @@ def require_curve_for(endpoint: str, keys: curve.ServerKeys | None) -> None:
         )
 
 
+def _handler_failed(error: Exception, message: Message) -> MessageError:
+    """The 'handler_failed' rejection of `message` for the handler's exception (its text is clipped when sent)."""
+    return MessageError("handler_failed", f"{type(error).__name__}: {error}", message.seq, message.kind)
+
+
 class SidecarServer:
-    """The sidecar's socket and state. bind() first (or use serve(), which binds)."""
+    """The sidecar's socket and state. bind() first (or use serve(), which binds).
+
+    Invariants (kept by _link/_unlink/_forget): every `peers` entry maps a connection to a remembered session
+    whose `identity` is that connection, and every session with an `identity` has that `peers` entry.
+    """
 
     def __init__(
         self,
@@ -84,7 +127,10 @@ class SidecarServer:
         self.sessions: collections.OrderedDict[int, EngineSession] = collections.OrderedDict()
         self.peers: dict[bytes, int] = {}
         self.snapshot = 0
+        """Newest snapshot number issued or adopted from a hello (reported in status)."""
         self._seq = 0
+        self._failed: str | None = None  # set by send() when a reply could not be built for the current message
+        self._logged = 0  # internal errors written to stderr so far
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket[bytes] | None = None
         self._authenticator: Any = None
@@ -116,18 +162,25 @@ class SidecarServer:
         return self.endpoint
 
     def serve(self, stop: threading.Event, parent_pid: int | None = None) -> None:
-        """Answer messages and send heartbeats until `stop` is set (or the process `parent_pid` is gone)."""
+        """Answer messages and send heartbeats until `stop` is set (or the process `parent_pid` is gone).
+
+        Returns only then: a failure of one step is counted (`internal`) and the loop goes on.
+        """
         if self._socket is None:
             self.bind()
         next_beat = time.monotonic()
         while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_beat:
-                self.beat(now)
-                next_beat = now + self.heartbeat_s
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    return
-            self.step(max(0.0, min(next_beat - time.monotonic(), 0.1)))
+            try:
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self.heartbeat_s
+                    self.beat(now)
+                    if parent_pid is not None and os.getppid() != parent_pid:
+                        return
+                self.step(max(0.0, min(next_beat - time.monotonic(), 0.1)))
+            except Exception as error:  # not a message's fault (handle() never raises): count, breathe, go on
+                self._note_internal(error, "the loop")
+                stop.wait(0.01)
 
     def step(self, timeout_s: float) -> int:
         """Handle every message that arrives within `timeout_s` (at most 256); returns how many were handled."""
@@ -145,50 +198,144 @@ class SidecarServer:
         return handled
 
     def handle(self, frames: list[bytes]) -> None:
-        """Validate and dispatch one received message ([identity, payload]); never raises for a peer's error."""
-        identity = frames[0]
-        if len(frames) != 2:
-            self.counters.rejected["frames"] += 1
-            return
-        try:
-            message = decode(frames[1], "sidecar")
-            getattr(self, f"_on_{message.kind}")(identity, message)
-            self.counters.received[message.kind] += 1  # valid and handled: received + rejected = all messages
-        except MessageError as error:
-            self.counters.rejected.add(error)
-            if error.seq is not None:
-                self.send(identity, "error", re=error.seq, code=error.reason, detail=error.detail[:200])
+        """Validate and dispatch one received message ([identity, payload, ...]); never raises.
 
-    def send(self, identity: bytes, kind: str, **fields: Any) -> None:
-        """Queue one message for the peer `identity` (dropped, and counted, when its queue is full)."""
-        assert self._socket is not None
-        self._seq += 1
+        Each message ends up counted exactly once: in `received` by type when handled, or in `rejected` by reason
+        (`internal` when the handler or the building of a reply failed; the reply is dropped then).
+        """
+        message: Message | None = None
+        self._failed = None
         try:
-            self._socket.send_multipart([identity, encode(kind, self._seq, **fields)], zmq.NOBLOCK)
+            identity = frames[0]
+            if len(frames) != 2:
+                self.counters.rejected["frames"] += 1
+                return
+            try:
+                message = decode(frames[1], "sidecar")
+                getattr(self, f"_on_{message.kind}")(identity, message)
+            except MessageError as error:
+                self._refuse(identity, error)
+                return
+            if self._failed is None:
+                self.counters.received[message.kind] += 1  # valid and handled: received + rejected = all messages
+                return
+            failure = self._failed
+        except Exception as error:  # a bug: the message is dropped, nothing else changes
+            failure = self._note_internal(error, message.kind if message is not None else "a message")
+        self.counters.rejected["internal"] += 1
+        if message is not None:
+            self._answer_internal(frames[0], message, failure)
+
+    def _refuse(self, identity: bytes, error: MessageError) -> None:
+        """Count a rejection and answer it with `error` when the envelope (seq) could be read."""
+        self.counters.rejected.add(error)
+        if error.seq is not None:
+            self.send(identity, "error", re=error.seq, code=error.reason, detail=self._detail(error.detail))
+
+    def _answer_internal(self, identity: bytes, message: Message, failure: str) -> None:
+        """Tell the sender its message was dropped because the sidecar failed (the detail names no client text)."""
+        self.send(
+            identity,
+            "error",
+            re=message.seq,
+            code="internal",
+            detail=self._detail(f"the sidecar failed on this {message.kind} and dropped it ({failure})"),
+        )
+
+    @staticmethod
+    def _detail(text: str) -> str:
+        """`text` as an error detail: printable and within the schema's byte limit."""
+        return printable_text(text, ERROR_DETAIL_BYTES)
+
+    def _note_internal(self, error: BaseException, where: str) -> str:
+        """Remember and (the first few times) log a failure of the sidecar itself; returns a one-line summary."""
+        summary = printable_text(f"{type(error).__name__}: {error}", 160)
+        self.counters.last_internal = f"{where}: {summary}"
+        if self._logged < MAX_LOGGED_INTERNAL:
+            self._logged += 1
+            ending = "; further ones are only counted" if self._logged == MAX_LOGGED_INTERNAL else ""
+            print(f"idaw sidecar: internal error in {where} (dropped): {summary}{ending}", file=sys.stderr, flush=True)
+        return summary
+
+    def send(self, identity: bytes, kind: str, **fields: Any) -> bool:
+        """Queue one message for the peer `identity`; returns whether it was queued.
+
+        Never raises: a message ZeroMQ cannot queue (the peer's queue is full, or the peer is gone) is counted in
+        `dropped`; one that cannot be built (a bug) too, and it marks the message being handled as failed.
+        """
+        assert self._socket is not None
+        self._seq = next_seq(self._seq)
+        try:
+            payload = encode(kind, self._seq, **fields)
+        except ProtocolError as error:
+            self.counters.send_dropped += 1
+            self._failed = self._note_internal(error, f"building {kind}")
+            return False
+        try:
+            self._socket.send_multipart([identity, payload], zmq.NOBLOCK)
+            return True
         except zmq.Again:  # the peer does not read: its queue is full
             self.counters.send_dropped += 1
         except zmq.ZMQError as error:  # EHOSTUNREACH: the peer is gone
-            if error.errno != zmq.EHOSTUNREACH:
-                raise
             self.counters.send_dropped += 1
+            if error.errno != zmq.EHOSTUNREACH:
+                self._failed = self._note_internal(error, f"sending {kind}")
+        return False
 
     def beat(self, now: float) -> None:
         """Send heartbeats to the engines seen recently; forget the connections of those gone quiet."""
         for identity, session_id in list(self.peers.items()):
-            state = self.sessions[session_id]
-            if now - state.last_seen > self.timeout_s:
-                del self.peers[identity]
-                state.identity = None
+            state = self.sessions.get(session_id)
+            if state is None or state.identity != identity or now - state.last_seen > self.timeout_s:
+                self._unlink(identity)
                 continue
             self.send(identity, "heartbeat", session=self.session, snapshot=state.snapshot)
+
+    # ---- sessions and connections ------------------------------------------------------------------------
+
+    def _unlink(self, identity: bytes) -> None:
+        """Forget the connection `identity` (its session, if any, stays remembered without a connection)."""
+        session_id = self.peers.pop(identity, None)
+        state = self.sessions.get(session_id) if session_id is not None else None
+        if state is not None and state.identity == identity:
+            state.identity = None
+
+    def _link(self, identity: bytes, state: EngineSession) -> None:
+        """Make `identity` the one connection of `state` (and `state` the one session of `identity`)."""
+        self._unlink(identity)
+        if state.identity is not None:
+            self._unlink(state.identity)
+        state.identity = identity
+        self.peers[identity] = state.session
+
+    def _forget(self, state: EngineSession) -> None:
+        """Forget a session and every mapping to it."""
+        for identity in [i for i, s in self.peers.items() if s == state.session]:
+            del self.peers[identity]
+        self.sessions.pop(state.session, None)
+
+    def _live(self, state: EngineSession, now: float) -> bool:
+        """Whether `state` was heard from within peer_timeout_ms (a connected engine beats every 200 ms)."""
+        return now - state.last_seen <= self.timeout_s
+
+    def _make_room(self, now: float) -> bool:
+        """True when a new session may be remembered: below max_sessions, or after forgetting the session that has
+        been quiet the longest. False when every remembered session is live."""
+        if len(self.sessions) < MAX_SESSIONS:
+            return True
+        quiet = [s for s in self.sessions.values() if not self._live(s, now)]
+        if not quiet:
+            return False
+        self._forget(min(quiet, key=lambda s: s.last_seen))
+        return True
 
     # ---- message handlers (named _on_<type>) ------------------------------------------------------------
 
     def _engine(self, identity: bytes, message: Message) -> EngineSession:
         session_id = self.peers.get(identity)
-        if session_id is None or session_id not in self.sessions:
+        state = self.sessions.get(session_id) if session_id is not None else None
+        if state is None or state.identity != identity:
             raise MessageError("hello_required", "send hello first", message.seq, message.kind)
-        state = self.sessions[session_id]
         state.last_seen = time.monotonic()
         return state
 
@@ -196,17 +343,20 @@ class SidecarServer:
         f = message.fields
         now = time.monotonic()
         state = self.sessions.get(f["session"])
-        for other, session_id in list(self.peers.items()):  # one connection per session, one session per connection
-            if session_id == f["session"] or other == identity:
-                del self.peers[other]
         if state is None:
-            state = EngineSession(f["session"], f["name"], identity, f["snapshot"], f["values"], f["snapshot"], now)
+            if not self._make_room(now):
+                raise MessageError(
+                    "full",
+                    f"{MAX_SESSIONS} engine sessions are live; a new one is refused until one has been quiet for "
+                    f"{SCHEMA.timing['peer_timeout_ms']} ms",
+                    message.seq,
+                    message.kind,
+                )
+            state = EngineSession(f["session"], f["name"], None, f["snapshot"], f["values"], f["snapshot"], now)
             self.sessions[state.session] = state
-            while len(self.sessions) > MAX_SESSIONS:
-                self.sessions.popitem(last=False)
-        state.identity, state.name, state.held, state.last_seen = identity, f["name"], f["snapshot"], now
+        self._link(identity, state)  # one connection per session, one session per connection
+        state.name, state.held, state.last_seen = f["name"], f["snapshot"], now
         self.sessions.move_to_end(state.session)
-        self.peers[identity] = state.session
         if f["snapshot"] >= state.snapshot:  # the newest snapshot wins: adopt the engine's
             state.snapshot, state.values = f["snapshot"], f["values"]
         self.snapshot = max(self.snapshot, f["snapshot"])
@@ -216,7 +366,7 @@ class SidecarServer:
             re=message.seq,
             session=self.session,
             snapshot=state.snapshot,
-            handler=self.handler.name[:64],
+            handler=printable_text(self.handler.name, HANDLER_NAME_BYTES),
         )
         if state.snapshot > f["snapshot"]:  # ours is newer (the engine missed it): send it again
             self._send_params(state, [])
@@ -238,18 +388,34 @@ class SidecarServer:
         state.windows += 1
 
     def _on_bye(self, identity: bytes, message: Message) -> None:
-        state = self._engine(identity, message)
-        self.peers.pop(identity, None)
-        state.identity = None
+        self._engine(identity, message)
+        self._unlink(identity)
+
+    def _next_snapshot(self, targets: list[EngineSession], message: Message) -> int:
+        """One more than the newest number an engine it goes to holds (1 for none); 'snapshot_limit' past the end.
+
+        Only the engines it goes to count (not every number ever seen or issued): each of them gets a newer number
+        than the one it holds, and an engine that went away holding the last number does not use up the numbers
+        of the others.
+        """
+        newest = max((s.snapshot for s in targets), default=0)
+        if newest >= MAX_SNAPSHOT:
+            raise MessageError(
+                "snapshot_limit",
+                f"an engine holds snapshot {newest}, the last number ({MAX_SNAPSHOT}); nothing was sent",
+                message.seq,
+                message.kind,
+            )
+        return newest + 1
 
     def _on_describe(self, identity: bytes, message: Message) -> None:
         words, intensity = message.fields["words"], message.fields["intensity"]
-        result = self._run_handler(words, intensity, message)
-        values, used = result
+        values, used = self._run_handler(words, intensity, message)
         targets = [s for s in self.sessions.values() if s.identity is not None]
         snapshot = 0
         if used:
-            self.snapshot = snapshot = max([self.snapshot, *(s.snapshot for s in targets)]) + 1
+            snapshot = self._next_snapshot(targets, message)
+            self.snapshot = max(self.snapshot, snapshot)
             for state in targets:
                 state.snapshot, state.values = snapshot, values
                 self._send_params(state, used)
@@ -277,9 +443,7 @@ class SidecarServer:
                 "handler_failed", f"handler returned {error.detail}", message.seq, message.kind
             ) from None
         except Exception as error:  # a broken model must not take the sidecar down
-            raise MessageError(
-                "handler_failed", f"{type(error).__name__}: {error}"[:200], message.seq, message.kind
-            ) from None
+            raise _handler_failed(error, message) from None
 
     def _send_params(self, state: EngineSession, words: list[str]) -> None:
         if state.identity is None:
@@ -292,16 +456,14 @@ class SidecarServer:
         try:
             self.handler.feedback(f["words"], f["snapshot"], f["rating"])
         except Exception as error:
-            raise MessageError(
-                "handler_failed", f"{type(error).__name__}: {error}"[:200], message.seq, message.kind
-            ) from None
+            raise _handler_failed(error, message) from None
         self.send(identity, "ack", re=message.seq)
 
     def _on_status(self, identity: bytes, message: Message) -> None:
         self.send(identity, "status_reply", re=message.seq, **self.status())
 
     def status(self) -> dict[str, Any]:
-        """The status_reply fields: session, uptime, handler, snapshot, counters and connected engines."""
+        """The status_reply fields: session, uptime, handler, snapshot, sessions, counters, connected engines."""
         now = time.monotonic()
         engines = [
             {
@@ -317,9 +479,10 @@ class SidecarServer:
         ][-16:]
         return {
             "session": self.session,
-            "uptime_s": round(now - self.started, 3),
-            "handler": self.handler.name[:64],
+            "uptime_s": min(round(now - self.started, 3), MAX_UPTIME_S),
+            "handler": printable_text(self.handler.name, HANDLER_NAME_BYTES),
             "snapshot": self.snapshot,
+            "sessions": len(self.sessions),
             "received": dict(self.counters.received),
             "rejected": dict(self.counters.rejected),
             "dropped": self.counters.send_dropped,

@@ -59,8 +59,9 @@ class JackServer:
         env["JACK_NO_AUDIO_RESERVATION"] = "1"
         return env
 
-    def start(self, timeout: float = 10.0) -> JackServer:
-        """Start jackd and wait until it accepts clients; returns self. Raises JackServerError on failure.
+    def start(self, timeout: float = 30.0) -> JackServer:
+        """Start jackd and wait until it accepts clients; returns self. Raises JackServerError on failure (or when it
+        does not accept clients within `timeout`: a guard against a hang, generous for a busy machine).
 
         When JACK's server registry is full of servers that died without unregistering, their slots are
         reclaimed (see reclaim_dead_servers) and the start is tried once more.
@@ -100,14 +101,17 @@ class JackServer:
     def _accepting(self, jack_wait: str | None) -> bool:
         """True once the server answers (jack_wait -c, or the server's socket when jack_wait is missing)."""
         if jack_wait is not None:
-            result = subprocess.run(
-                [jack_wait, "-c", "-s", self.name],
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-            )
+            try:
+                result = subprocess.run(
+                    [jack_wait, "-c", "-s", self.name],
+                    env=self.env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:  # a busy machine: not known to be up yet, ask again until the deadline
+                return False
             return "not running" not in result.stdout and result.returncode == 0
         return any(p.name.startswith(f"jack_{self.name}") for p in Path("/dev/shm").glob("jack*"))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from types import ModuleType
 
 import pytest
 
@@ -28,3 +30,15 @@ def need_program(name: str, package: str) -> str:
     need(path is not None, f"'{name}' not found; install the Debian package {package}")
     assert path is not None
     return path
+
+
+def need_module(name: str, install: str) -> ModuleType:
+    """The Python module `name`, imported; without it, skip the calling test module (user's machine) or fail (CI),
+    naming what to install. For a module-level import that a whole test file depends on."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        reason = f"Python module {name} cannot be imported ({error}); {install}"
+        if require_all():
+            pytest.fail(f"required but missing (IDAW_REQUIRE_ALL=1): {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)

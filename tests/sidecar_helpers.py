@@ -18,6 +18,9 @@ from sidecar.server import SidecarServer
 
 RATE = 48000
 BLOCK = 256
+HANG_CAP_S = 30.0
+"""How long a step may wait for what it checks (wait_until, wait_connected, ...) before the test fails: a guard
+against a hang only, generous for a busy 2-core machine. Waits return as soon as the condition holds."""
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.002) -> bool:
@@ -43,7 +46,7 @@ class SidecarServerThread:
     def stop(self) -> None:
         """Stop serving and close the socket (safe to call twice)."""
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(HANG_CAP_S)
         self.server.close()
 
 
@@ -108,7 +111,7 @@ class PacedEngine:
     def stop(self) -> None:
         """Stop the block thread."""
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(HANG_CAP_S)
 
     # EngineLike, recording pushes
     def push_parameters(self, values: npt.NDArray[np.float32], sequence: int = 0) -> bool:

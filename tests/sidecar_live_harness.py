@@ -6,8 +6,10 @@ Uses realtime.live_stream exactly as `idaw live` does (PortAudio, JACK, the core
 sidecar link, prints READY once audio runs, watches the engine every 10 ms until SIGTERM and then writes a JSON
 report: engine timing and counters, bridge counters (xruns) with the time.monotonic() of each xrun (the
 clock is system-wide, so the test can line them up with its kills), link stats, the longest stretch without
-a callback, and every change of the applied snapshot. (Once `idaw live` calls sidecar.host.attach_from_args,
-the kill test can run `idaw live --sidecar ENDPOINT --report ...` instead.)
+a callback, and every change of the applied snapshot. While it runs, REPORT.json.progress holds the number of
+callbacks so far (replaced at every change), so the test can wait for the engine's own progress. (Once `idaw
+live` calls sidecar.host.attach_from_args, the kill test can run `idaw live --sidecar ENDPOINT --report ...`
+instead.)
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
     last_callbacks, last_change, longest_gap, xruns = 0, time.monotonic(), 0.0, 0
     started = time.monotonic()
     callbacks_at_start = int(bridge.counters()["callbacks"])
+    progress = report_path.with_name(report_path.name + ".progress")
+    progress_tmp = progress.with_name(progress.name + ".tmp")
     while not stop[0]:
         time.sleep(0.01)
         now = time.monotonic()
@@ -62,6 +66,8 @@ def main(endpoint: str, report_path: Path, client_name: str = "idaw-sidecar-kill
         if callbacks != last_callbacks:
             longest_gap = max(longest_gap, now - last_change)
             last_callbacks, last_change = callbacks, now
+            progress_tmp.write_text(str(callbacks), encoding="utf-8")
+            progress_tmp.replace(progress)  # atomic: a reader sees the old count or the new one
         sequence = int(engine.counters()["applied_sequence"])
         if not applied or applied[-1][1] != sequence:
             applied.append((round(now - started, 4), sequence))

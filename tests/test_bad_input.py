@@ -96,6 +96,24 @@ CASES: dict[str, Case] = {
     "eq short SAFE row": (good_wav, ["--eq", "1,2,3"], "cannot read '1'"),
     "block size zero": (good_wav, ["--block-size", "0"], "block size 0 is out of range; allowed: 1..65536"),
     "engine rate too low": (good_wav, ["--rate", "1000"], "engine rate 1000 Hz is out of range; allowed: 8000..384000"),
+    "eq beyond float32": (good_wav, ["--eq", "low_gain=1e39"], "low_gain = 1e+39 is out of range; allowed: -12..12 dB"),
+    "drive beyond float32": (good_wav, ["--drive", "1e39"], "drive = 1e+39 is out of range; allowed: 0..36 dB"),
+    "option without its value": (good_wav, ["--drive"], "argument --drive: expected one argument"),
+    "input name too long": (lambda tmp: tmp / ("a" * 300 + ".wav"), [], "cannot read {tmp}/aaaa"),
+    "output name too long": (good_wav, ["-o", "{tmp}/" + "b" * 300 + ".wav"], ".wav: file name too long"),
+    "output is a folder": (good_wav, ["-o", "{tmp}/folder.wav"], "cannot write {tmp}/folder.wav: it is a folder"),
+    "output folder is a file": (good_wav, ["-o", "{tmp}/in.wav/out.wav"], "{tmp}/in.wav is not a folder"),
+    "MIDI file in a missing folder": (
+        good_wav,
+        ["--midi-out", "{tmp}/no/song.mid"],
+        "cannot write MIDI file {tmp}/no/song.mid: folder {tmp}/no does not exist",
+    ),
+    "MIDI file is a folder": (
+        good_wav,
+        ["--midi-out", "{tmp}/folder.wav"],
+        "MIDI file {tmp}/folder.wav: it is a folder",
+    ),
+    "MIDI file name too long": (good_wav, ["--midi-out", "{tmp}/" + "m" * 300 + ".mid"], ".mid: file name too long"),
 }
 
 
@@ -103,19 +121,81 @@ CASES: dict[str, Case] = {
 def test_process_rejects_bad_input_in_one_line(case: Case, run_idaw: RunIdaw, tmp_path: Path) -> None:
     make_input, extra, expected = case
     source = make_input(tmp_path)
+    (tmp_path / "folder.wav").mkdir()
     extra = [arg.format(tmp=tmp_path) for arg in extra]
     args = ["process", str(source), *(extra if "-o" in extra else ["-o", str(tmp_path / "out.wav"), *extra])]
+    before = sorted(tmp_path.iterdir())
 
     result = run_idaw(*args)
 
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("idaw process: error: "), lines[0]
-    assert expected in lines[0]
+    assert expected.format(tmp=tmp_path) in lines[0]
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
-    assert not list(tmp_path.glob("out*")), "a failed run must not leave an output file behind"
+    assert sorted(tmp_path.iterdir()) == before, "a failed run must not leave an output or part file behind"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["demo", "--no-sidecar", "--out", "{tmp}/in.wav"],
+            "cannot use {tmp}/in.wav as the output folder: it is a file",
+        ),
+        (
+            ["demo", "--no-sidecar", "--out", "{tmp}/in.wav/demo"],
+            "cannot create folder {tmp}/in.wav/demo: not a directory",
+        ),
+        (["demo", "--no-sidecar", "--out", "{tmp}/" + "d" * 300], "file name too long"),
+        (
+            ["live", "--no-sidecar", "--report", "{tmp}/no/report.json"],
+            "cannot write report {tmp}/no/report.json: folder",
+        ),
+        (["live", "--no-sidecar", "--report", "{tmp}/" + "r" * 300 + ".json"], ".json: file name too long"),
+        (["live", "--no-sidecar", "--midi", "--midi-out", "{tmp}/no/x.mid"], "cannot write MIDI file {tmp}/no/x.mid"),
+        (["live", "--no-sidecar", "--midi", "--midi-log", "{tmp}"], "cannot write MIDI log {tmp}: it is a folder"),
+    ],
+    ids=[
+        "demo out is a file",
+        "demo out under a file",
+        "demo out too long",
+        "live report in a missing folder",
+        "live report name too long",
+        "live MIDI file in a missing folder",
+        "live MIDI log is a folder",
+    ],
+)
+def test_other_commands_reject_bad_paths_in_one_line_before_any_work(
+    args: list[str], expected: str, run_idaw: RunIdaw, tmp_path: Path
+) -> None:
+    good_wav(tmp_path)
+    before = sorted(tmp_path.iterdir())
+
+    result = run_idaw(*[arg.format(tmp=tmp_path) for arg in args])
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"idaw {args[0]}: error: "), lines[0]
+    assert expected.format(tmp=tmp_path) in lines[0], lines[0]
+    assert sorted(tmp_path.iterdir()) == before, "nothing may be written when the path is refused"
+
+
+def test_an_os_error_nobody_caught_is_one_line_naming_the_path(run_idaw: RunIdaw, tmp_path: Path) -> None:
+    """The last line of defence (realtime/cli.py) for an OSError from code that did not expect one: here the
+    sidecar's --ready-file, in a folder that does not exist."""
+    result = run_idaw(
+        "sidecar", "--bind", "tcp://127.0.0.1:*", "--handler", "fallback", "--ready-file", f"{tmp_path}/no/ready"
+    )
+
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    assert lines[-1].startswith("idaw sidecar: error: "), lines
+    assert f"{tmp_path}/no/ready" in lines[-1] and "no such file or directory" in lines[-1], lines[-1]
 
 
 def test_unknown_device_is_one_line(run_idaw: RunIdaw) -> None:
@@ -189,6 +269,33 @@ def test_resolve_device_errors_name_the_choices(spec: str | int, kind: Kind, mes
         resolve_device(spec, kind, FAKE_DEVICES, default=-1)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+FAKE_HOSTAPIS = [
+    {"name": "ALSA", "devices": [0, 1], "default_input_device": 1, "default_output_device": 0},
+    {"name": "JACK Audio Connection Kit", "devices": [2], "default_input_device": -1, "default_output_device": 2},
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "expected"),
+    [("jack", "output", 2), ("JACK", "output", 2), ("JACK Audio Connection Kit", "output", 2), ("alsa", "input", 1)],
+)
+def test_resolve_device_by_host_api_takes_its_default_device(spec: str, kind: Kind, expected: int) -> None:
+    """`--device jack` (the README's example) picks the JACK host API's default device for the direction."""
+    assert resolve_device(spec, kind, FAKE_DEVICES, default=-1, hostapis=FAKE_HOSTAPIS) == expected
+
+
+def test_resolve_device_by_host_api_without_such_a_device_names_what_it_has() -> None:
+    message = "host API JACK Audio Connection Kit has no input device (2: system)"
+    with pytest.raises(DeviceError, match=re.escape(message)):
+        resolve_device("jack", "input", FAKE_DEVICES, default=-1, hostapis=FAKE_HOSTAPIS)
+
+
+def test_an_unknown_device_also_lists_the_host_apis() -> None:
+    with pytest.raises(DeviceError) as caught:
+        resolve_device("focusrite", "output", FAKE_DEVICES, default=-1, hostapis=FAKE_HOSTAPIS)
+    assert str(caught.value).endswith("; host APIs: alsa (ALSA), jack (JACK Audio Connection Kit)")
 
 
 def test_resolve_device_without_a_default_says_so() -> None:

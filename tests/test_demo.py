@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 from conftest import REPO
 from matplotlib import image
+from needs import need
 from scipy.signal import welch
 
 import idaw_core
@@ -162,16 +163,19 @@ def test_shipped_median_curves_hold_only_curves_and_counts() -> None:
     assert np.diff(shipped.curve("warm", at))[0] < -2.0 < 2.0 < np.diff(shipped.curve("bright", at))[0]
     document = json.loads(median_curves.SHIPPED.read_text())
     assert set(document) == {"format", "description", "freqs_hz", "rows", "median_db"}
-    if not (DATA / "safedb").is_dir():
-        return
+
+
+def test_shipped_median_curves_name_no_contributor() -> None:
+    """No pseudonym of a SAFE-DB contributor (longer than three characters) appears in the shipped file."""
+    need((DATA / "safedb").is_dir(), f"SAFE-DB is not in {DATA / 'safedb'} (../shared/data beside the clone)")
     with open(DATA / "safedb" / "SAFEEqualiserUserData.csv", encoding="utf-8", errors="replace", newline="") as f:
         pseudonyms = {row[2].strip() for row in csv.reader(f) if len(row) > 2} - {""}
     text = median_curves.SHIPPED.read_text()
     assert not [p for p in pseudonyms if len(p) > 3 and p in text], "a contributor pseudonym is in the shipped file"
 
 
-@pytest.mark.skipif(not (DATA / "safedb").is_dir(), reason="needs ../shared/data")
 def test_shipped_median_curves_match_the_data(tmp_path: Path) -> None:
+    need((DATA / "safedb").is_dir(), f"SAFE-DB is not in {DATA / 'safedb'} (../shared/data beside the clone)")
     computed = median_curves.compute(DATA)
     shipped = median_curves.load()
     assert computed.counts == shipped.counts

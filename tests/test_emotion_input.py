@@ -11,11 +11,13 @@ denser, shorter notes, and the same input gives the same MIDI file byte for byte
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -182,9 +184,9 @@ def fluidsynth_piece(folder: Path, name: str, fast: bool) -> Path:
     return wav
 
 
-def process(audio: Path, mid: Path, *extra: str) -> tuple[dict[str, float], str]:
-    """Run `idaw process audio --midi-out mid --emotion input`; returns the emotion its summary reports, and stdout."""
-    result = subprocess.run(
+def run_process(audio: Path, mid: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `idaw process audio --midi-out mid --emotion input`; returns the finished process."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -207,6 +209,11 @@ def process(audio: Path, mid: Path, *extra: str) -> tuple[dict[str, float], str]
         check=False,
         cwd=REPO,
     )
+
+
+def process(audio: Path, mid: Path, *extra: str) -> tuple[dict[str, float], str]:
+    """Run `idaw process audio --midi-out mid --emotion input`; returns the emotion its summary reports, and stdout."""
+    result = run_process(audio, mid, *extra)
     assert result.returncode == 0, result.stderr
     found = re.search(
         r"emotion from the input: (\d+) frames, mean valence ([-+.\d]+), mean arousal ([-+.\d]+)", result.stdout
@@ -258,3 +265,88 @@ def test_offline_midi_is_reproducible(offline_runs: dict[str, tuple[dict[str, fl
         first, again = offline_runs[name][1], offline_runs[name + "-again"][1]
         assert first.read_bytes() == again.read_bytes(), name  # same input (other block size): same file
         assert offline_runs[name][0] == offline_runs[name + "-again"][0]
+
+
+# ---- a net that loads but computes NaN or infinity (issue 9, finding 5) ---------------------------------------------
+
+
+def dense_layer(inputs: int, outputs: int, kernel: list[list[float]], bias: float, activation: str) -> dict[str, Any]:
+    """An RTNeural dense layer; every bias entry `bias`."""
+    return {
+        "type": "dense",
+        "activation": activation,
+        "shape": [None, None, outputs],
+        "weights": [kernel, [bias] * outputs],
+    }
+
+
+def recognizer(output: str) -> dict[str, Any]:
+    """A log-mel 128 -> 64 EmotionRecognizer the loader accepts (finite weights) whose every output is `output`:
+    "nan" (3e38 through rows of +10 and -10: +inf + -inf, then tanh), "inf" (3e38 x 10, no activation), "zero", or
+    "five" (beyond the generator's -1..1)."""
+    first_bias = {"nan": 3e38, "inf": 3e38, "zero": 0.0, "five": 5.0}[output]
+    layers = [dense_layer(128, 64, [[0.0] * 64 for _ in range(128)], first_bias, "")]
+    if output in ("nan", "inf"):
+        rows = [[10.0 if output == "inf" or i % 2 == 0 else -10.0] * 64 for i in range(64)]
+        layers.append(dense_layer(64, 64, rows, 0.0, "tanh" if output == "nan" else ""))
+    return {"in_shape": [None, None, 128], "layers": layers}
+
+
+def nets_folder_with(root: Path, output: str) -> Path:
+    """A model folder: the four trained MIDI nets (symlinks) and recognizer(output) as the EmotionRecognizer."""
+    folder = root / f"nets-{output}"
+    folder.mkdir()
+    for name in midi_settings.NETS:
+        trained = MODEL.parent / f"{name}.json"
+        need(trained.is_file(), f"no trained {name} in {MODEL.parent}")
+        (folder / f"{name}.json").symlink_to(trained)
+    (folder / "EmotionRecognizer.json").write_text(json.dumps(recognizer(output)), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("output", ["nan", "inf"])
+def test_tracker_treats_non_finite_outputs_as_failure(tmp_path: Path, output: str) -> None:
+    tracker = EmotionTracker(nets_folder_with(tmp_path, output) / "EmotionRecognizer.json")
+    assert tracker.take_failure() is None
+    got = tracker.feed(music_like(1.0))
+    assert got.shape == (0, 64)  # no frame's embedding is usable
+    assert np.array_equal(tracker.latest(), np.zeros(64, np.float32)) and tracker.version == 1
+    failure = tracker.take_failure()
+    assert failure is not None and "\n" not in failure
+    assert "gave a non-finite output at frame 1; the emotion falls back to its stand-in (zeros" in failure
+    assert tracker.take_failure() is None  # reported once
+    assert tracker.feed(music_like(1.0, seed=1)).shape == (0, 64) and tracker.version == 1  # the net stays off
+    assert tracker.describe()["failure"] == failure and tracker.describe()["frames"] == 0
+
+
+def test_tracker_clips_finite_outputs_to_the_generators_range(tmp_path: Path) -> None:
+    tracker = EmotionTracker(nets_folder_with(tmp_path, "five") / "EmotionRecognizer.json")
+    got = tracker.feed(music_like(1.0))
+    assert len(got) > 10 and np.array_equal(got, np.ones_like(got))
+    assert tracker.failure is None and np.array_equal(tracker.latest(), np.ones(64, np.float32))
+
+
+def test_process_with_a_nan_recognizer_warns_once_and_uses_the_stand_in(tmp_path: Path) -> None:
+    """Before the fix the NaN embedding reached the generator's range check and the run ended with
+    "internal error: ValueError: emotion value out of range". Now: exit 0, one warning line, and the MIDI file is
+    byte for byte the one a recognizer that always says zeros (the stand-in) gives."""
+    import soundfile as sf
+
+    wav = tmp_path / "in.wav"
+    sf.write(wav, music_like(4.0, rate=RATE), RATE, subtype="FLOAT")
+    runs = {}
+    for output in ("nan", "zero"):
+        mid = tmp_path / f"{output}.mid"
+        runs[output] = (run_process(wav, mid, "--midi-models", str(nets_folder_with(tmp_path, output))), mid)
+    failed, nan_mid = runs["nan"]
+    assert failed.returncode == 0, failed.stderr
+    warning = failed.stderr.splitlines()
+    assert len(warning) == 1, failed.stderr
+    assert warning[0].startswith("idaw process: warning: the EmotionRecognizer (")
+    assert "gave a non-finite output at frame 1;" in warning[0] and "stand-in" in warning[0]
+    assert "emotion from the input: 0 frames" in failed.stdout
+    assert "(then the EmotionRecognizer failed: stand-in emotion)" in failed.stdout
+    zeros, zero_mid = runs["zero"]
+    assert zeros.returncode == 0 and zeros.stderr == "", zeros.stderr
+    assert len(mido_notes(nan_mid)) > 0
+    assert nan_mid.read_bytes() == zero_mid.read_bytes()

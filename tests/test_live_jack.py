@@ -10,7 +10,8 @@ where idaw started, to 1e-6 after the latency found by cross-correlation, and (3
 callback count from idaw's report. (2) proves no block was lost, repeated or reordered; (1)+(3) prove that the
 callbacks and the server's cycles over that interval are the same count. A JACK xrun during idaw's run (on a
 busy VM the server itself stalls now and then) makes that impossible whoever was late, so such a run is
-repeated, up to ATTEMPTS in all; jackd's log says who was blamed.
+repeated, up to ATTEMPTS in all; jackd's log says who was blamed. An xrun that leaves every block in place (the
+server's driver woke late: frame times jump, no cycle is lost) does not spoil a run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy.typing as npt
 import pytest
 from jack_clients import PlayRecord, active_blocks
 from jack_server import JackServer, serving, start_for_test
+from needs import need
 from scipy import signal as sps
 
 from realtime import offline, params
@@ -237,25 +239,15 @@ def loop_offset(fed_block: npt.NDArray[np.float32], loop: npt.NDArray[np.float32
     pytest.fail("the fed input is not the known signal")
 
 
-def test_live_matches_offline_render_with_python_stress(jack_period_server: JackServer, tmp_path: Path) -> None:
-    server, period = jack_period_server, jack_period_server.period
-    spoiled: list[str] = []
-    for attempt in range(1, ATTEMPTS + 1):
-        attempt_dir = tmp_path / f"attempt{attempt}"
-        attempt_dir.mkdir()
-        rig, report, connections, mark = record_live_run(server, attempt_dir)
-        out, fed = rig.recording()
-        first, last, contiguous = active_blocks(out, period)
-        assert first > 0, f"no output from idaw recorded (first block {first})"
-        inside = sum(1 for k in rig.xrun_cycles if first <= k <= last + 1)
-        if report["xruns"] == 0 and inside == 0:
-            break
-        spoiled.append(
-            f"attempt {attempt}: xruns seen by idaw {report['xruns']}, by the recorder {inside}; jackd "
-            f"blames {server.xrun_culprits(mark)}, its driver woke late {server.late_wakeups(mark)} times"
-        )
-    else:
-        pytest.fail("a JACK xrun in every attempt: " + "; ".join(spoiled))
+def check_live_run(
+    rig: PlayRecord, report: dict[str, Any], connections: dict[str, list[str]], period: int, xruns: int
+) -> dict[str, Any]:
+    """Every check of one recorded run (module docstring); returns the figures to print. With `xruns` > 0 the
+    server's frame times may jump (a late driver wake-up skips frames, not cycles), so (1) is left to (2) and (3):
+    a cycle the recorder or idaw missed leaves a hole in the fed loop or in the output."""
+    out, fed = rig.recording()
+    first, last, contiguous = active_blocks(out, period)
+    assert first > 0, f"no output from idaw recorded (first block {first})"
     assert contiguous, f"idaw's output has silent blocks between blocks {first} and {last}"
     assert rig.odd_blocks == 0 and not rig.overflowed
 
@@ -266,10 +258,11 @@ def test_live_matches_offline_render_with_python_stress(jack_period_server: Jack
     assert connections[f"{RECORDER}:in_1"] == [f"{CLIENT}:out_1"]
 
     # (1) idaw's blocks came from consecutive server cycles.
-    steps = np.diff(rig.frame_times[first : last + 1])
-    assert np.all(steps == period), f"the recorder missed cycles: steps {sorted(set(steps.tolist()))}"
+    if xruns == 0:
+        steps = np.diff(rig.frame_times[first : last + 1])
+        assert np.all(steps == period), f"the recorder missed cycles: steps {sorted(set(steps.tolist()))}"
 
-    # (2) sample-exact against the offline render; the input fed is the known signal.
+    # (2) sample-exact against the offline render; the input fed is the known signal, without a hole.
     begin, end = first * period, (last + 1) * period
     loop = rig.looped_signal
     offset = loop_offset(fed[begin : begin + period], loop, period)
@@ -289,21 +282,44 @@ def test_live_matches_offline_render_with_python_stress(jack_period_server: Jack
     assert report["callbacks"] == blocks, f"bridge callbacks {report['callbacks']} != server cycles {blocks}"
     assert report["frames"] == blocks * period and report["block_size"] == period
 
-    # Callback timing with the interpreter busy: p99 well under the block, and the stress really ran.
+    # Callback timing with the interpreter busy: p99 well under the block (the engine's own percentile), and the
+    # stress really ran.
     assert report["timing"]["p99_pct"] < 25.0, report["timing"]
     assert report["stress_python"]["gc_collections"] > 0
+    return {"latency_samples": latency, "max_abs_diff": diff, "blocks": blocks, "callbacks": report["callbacks"]}
+
+
+def test_live_matches_offline_render_with_python_stress(jack_period_server: JackServer, tmp_path: Path) -> None:
+    """A run passes every check of check_live_run. A run with a JACK xrun while idaw ran may fail them through no
+    fault of idaw's (a late client's cycle is skipped); only such a run is repeated, up to ATTEMPTS in all. An xrun
+    that leaves every block in place (a late driver wake-up) does not spoil the run."""
+    server, period = jack_period_server, jack_period_server.period
+    spoiled: list[str] = []
+    for attempt in range(1, ATTEMPTS + 1):
+        attempt_dir = tmp_path / f"attempt{attempt}"
+        attempt_dir.mkdir()
+        rig, report, connections, mark = record_live_run(server, attempt_dir)
+        first, last, _ = active_blocks(rig.recording()[0], period)
+        inside = sum(1 for k in rig.xrun_cycles if first <= k <= last + 1)
+        xruns = int(report["xruns"]) + inside
+        try:
+            figures = check_live_run(rig, report, connections, period, xruns)
+        except AssertionError as failure:
+            if xruns == 0:
+                raise  # nothing excuses it
+            spoiled.append(
+                f"attempt {attempt}: {str(failure).splitlines()[0]} with xruns seen by idaw {report['xruns']}, by "
+                f"the recorder {inside}; jackd blames {server.xrun_culprits(mark)}, its driver woke late "
+                f"{server.late_wakeups(mark)} times"
+            )
+            continue
+        break
+    else:
+        pytest.fail("an xrun spoiled every attempt: " + "; ".join(spoiled))
     print(
         json.dumps(
-            {
-                "period": period,
-                "latency_samples": latency,
-                "max_abs_diff": diff,
-                "blocks": blocks,
-                "callbacks": report["callbacks"],
-                "timing": report["timing"],
-                "stress": report["stress_python"],
-                "spoiled_attempts": spoiled,
-            }
+            {"period": period, **figures, "timing": report["timing"], "stress": report["stress_python"]}
+            | {"xruns": xruns, "spoiled_attempts": spoiled}
         )
     )
 
@@ -382,8 +398,8 @@ def bad_input_runs(jack_server: JackServer, tmp_path_factory: pytest.TempPathFac
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_gives_one_line(bad_input_runs: dict[str, tuple[int, str]], case: str) -> None:
     status, stderr = bad_input_runs[case]
-    if case == "no-jack-server" and (status, stderr) == (0, ""):
-        pytest.skip("PortAudio sees a sound card here, so idaw live runs without JACK")
+    if case == "no-jack-server":
+        need((status, stderr) != (0, ""), "PortAudio sees a sound card here, so idaw live runs without JACK")
     assert status in (2, 3)  # IdawError (bad option value) or DeviceError
     line = one_error_line(stderr)
     assert line.startswith("idaw live: error: ")

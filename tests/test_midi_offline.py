@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from conftest import RunIdaw, WriteAudio, noise
 from midi_helpers import generator_nets, mido_notes, pretty_notes
+from needs import need
 
 import idaw_core
 from realtime import midi_settings
@@ -185,8 +186,7 @@ def test_the_shipped_nets_make_a_melody_and_chords_in_the_key(
     run_idaw: RunIdaw, write_audio: WriteAudio, tmp_path: Path
 ) -> None:
     folder = midi_settings.DEFAULT_MODELS
-    if not all((folder / f"{name}.json").is_file() for name in midi_settings.NETS):
-        pytest.skip(f"no trained nets in {folder}")
+    need(all((folder / f"{name}.json").is_file() for name in midi_settings.NETS), f"no trained nets in {folder}")
     audio = write_audio("in.wav", noise(RATE, 12.0), RATE)
     mid = tmp_path / "shipped.mid"
     result = run_idaw(

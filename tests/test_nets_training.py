@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.needs import need, need_program
+from tests.needs import need, need_module, need_program
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("music21")
+torch = need_module("torch", "install the project's dependencies into the venv (make setup)")
+need_module("music21", "install the project's dependencies into the venv (make setup)")
 
 from realtime.nets.architectures import (  # noqa: E402
     HARMONY_CONTEXT,

@@ -1,11 +1,16 @@
 """The C++ network runtime (idaw_core.load_model) against PyTorch: parity per layer type and for the five iDAW nets
 over 100 frames with state carried (max |diff| <= 1e-5, both kernel sets), JSON written by export.rtneural and by
-hand, and load errors surfacing as one clear ValueError naming the layer and the problem.
+hand, and load errors surfacing as one clear ValueError naming the layer and the problem. Hostile files (issue 9,
+finding 5): a FIFO is refused at once, a path with a NUL byte is refused rather than cut short, a message quoting
+bytes that are not UTF-8 still decodes, and node bombs are refused with the peak memory a small multiple of the file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +22,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks.bench_model_load_memory import HOSTILE, measure
 from export.layers import CausalConv1d, Stack
 from export.parity import random_frames, torch_runner
 from export.rtneural import save_rtneural, to_rtneural
@@ -281,6 +287,11 @@ BAD_MODELS: list[tuple[str, Callable[[], str], str]] = [
     ("deep nesting", lambda: '{"layers": ' + "[" * 100000 + "]" * 100000 + "}", r"^JSON nested deeper than 16 levels$"),
     ("empty layers", lambda: _edit(lambda d: d.update(layers=[])), r"^model has no layers$"),
     (
+        "unknown top-level key",
+        lambda: _edit(lambda d: d.update(metadata={"name": "x"})),
+        r'^unknown top-level key "metadata" \(allowed: "in_shape", "layers"\)$',
+    ),
+    (
         "truncated file",
         lambda: _edit(lambda d: None)[:500],
         r"^invalid JSON: parse error at line 1, column \d+: syntax error",
@@ -317,7 +328,89 @@ def test_valid_doc_loads_and_file_errors(core: ModuleType, tmp_path: Path) -> No
     assert core.load_model_from_string(json.dumps(_valid_doc())).output_size == 2
     with pytest.raises(ValueError, match=r"cannot open: No such file or directory$"):
         core.load_model(str(tmp_path / "missing.json"))
-    with pytest.raises(ValueError, match=r": not a regular file$"):
+    with pytest.raises(ValueError, match=r": not a regular file \(a directory\); a model is a regular JSON file$"):
         core.load_model(str(tmp_path))
     with pytest.raises(ValueError, match="isa must be"):
         core.load_model_from_string("{}", isa="neon")
+
+
+# ---- Hostile files (issue 9, finding 5). ----
+
+LOAD_IN_CHILD = """
+import sys, idaw_core
+try:
+    idaw_core.load_model(sys.argv[1])
+except ValueError as e:
+    print(e)
+"""
+"""A child process that loads argv[1] and prints the ValueError's message."""
+
+
+def test_a_fifo_is_refused_at_once(core: ModuleType, tmp_path: Path) -> None:
+    """Loaded in a child process so a loader that blocks in open() (waiting for a writer) fails the test after the
+    timeout instead of hanging it."""
+    fifo = tmp_path / "EmotionRecognizer.json"
+    os.mkfifo(fifo)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", LOAD_IN_CHILD, str(fifo)], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"load_model({fifo}) blocked on the FIFO")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{fifo}: not a regular file (a FIFO); a model is a regular JSON file\n"
+
+
+def test_a_path_with_a_nul_byte_is_refused_not_cut_short(core: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(_valid_doc()), encoding="utf-8")
+    assert core.load_model(str(path)).output_size == 2  # what a cut path would load
+    with pytest.raises(ValueError) as refused:
+        core.load_model(f"{path}\0.json")
+    assert str(refused.value) == f"{path}\\x00.json: the path contains a NUL byte; a path is text without NUL"
+    # bytes and os.PathLike paths work like str.
+    assert core.load_model(bytes(path)).output_size == core.load_model(path).output_size == 2
+    with pytest.raises(ValueError, match="contains a NUL byte"):
+        core.load_model(bytes(path) + b"\0")
+    with pytest.raises(TypeError, match=r"expected str, bytes or os\.PathLike"):
+        core.load_model(3)
+
+
+def test_messages_quoting_bytes_that_are_not_utf8_decode(core: ModuleType, tmp_path: Path) -> None:
+    """Invalid UTF-8 in a layer's type, in a layer's name, and in the file's name: a ValueError whose message is
+    text (not a UnicodeDecodeError about the message), one line, the bytes written as \\xNN."""
+    text = json.dumps(_valid_doc())
+    for where, body in (
+        ("type", text.replace('"type": "dense"', '"type": "d\udcffense"', 1)),
+        ("name", text.replace('"type": "dense"', '"name": "\udcc3(", "type": "dense"', 1)),
+    ):
+        path = tmp_path / f"bad {where}.json"
+        path.write_bytes(body.encode("utf-8", "surrogateescape"))
+        with pytest.raises(ValueError) as refused:
+            core.load_model(path)
+        message = str(refused.value)
+        assert message.startswith(f"{path}: invalid JSON: parse error"), message
+        assert "\n" not in message and ("\\xff" in message or "\\xc3" in message), message
+    odd_name = os.fsencode(tmp_path) + b"/caf\xe9\n.json"
+    with pytest.raises(ValueError) as missing:
+        core.load_model(odd_name)
+    assert str(missing.value).endswith("caf\\xe9\\x0a.json: cannot open: No such file or directory")
+
+
+HOSTILE_BYTES = {"objects_top_level": 51_000_000}
+"""The file of the issue is 51 MB (17 million {} under an unknown key); the other kinds are checked at 16 MB."""
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_node_bombs_are_refused_with_memory_bounded_by_the_file(core: ModuleType, tmp_path: Path, kind: str) -> None:
+    """Each bomb (benchmarks/bench_model_load_memory.py builds them) is loaded in a fresh process that reports the
+    growth of its peak resident set: the loader reads the file (1x its size) and refuses it early, so the growth stays
+    under 2x the file (before the fix: 9-38x, 1.8 GB for the 51 MB file; some loaded)."""
+    path = tmp_path / f"{kind}.json"
+    path.write_text(HOSTILE[kind](HOSTILE_BYTES.get(kind, 16_000_000)), encoding="utf-8")
+    size = path.stat().st_size
+    figures = measure(path)
+    print(f"{kind}: {figures}")
+    assert not figures["loaded"]
+    assert figures["error"].startswith(f"{path}: ")
+    assert figures["growth_mb"] * 1e6 <= 2 * size, figures

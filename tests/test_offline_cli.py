@@ -230,3 +230,24 @@ def test_progress_bar_only_on_a_terminal_for_long_files(
 
     assert result.returncode == 0
     assert ("frame" in b"".join(chunks).decode(errors="replace")) is shown
+
+
+def test_output_replaces_an_existing_file_with_the_usual_permissions(
+    write_audio: WriteAudio, run_idaw: RunIdaw, tmp_path: Path
+) -> None:
+    """The output is written as a hidden part file and renamed over the old one: the folder ends with the new file
+    alone, with the permissions the umask gives a new file (0644 under umask 022), not the part file's."""
+    source = write_audio("in.wav", noise(48000, 0.5, 2), 48000)
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"old contents")
+    previous = os.umask(0o027)
+    try:
+        result = run_idaw("process", source, "-o", out)
+    finally:
+        os.umask(previous)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.wav"]
+    assert out.stat().st_mode & 0o777 == 0o640
+    processed, rate = sf.read(out, dtype="float32", always_2d=True)
+    assert rate == 48000 and processed.shape == (24000, 2)

@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import REPO, RunIdaw
-from sidecar_helpers import paced_engine, wait_until
+from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 
 from realtime import params
 from realtime.errors import IdawError
@@ -64,6 +65,56 @@ def test_binding_beyond_loopback_needs_curve_keys(run_idaw: RunIdaw, run_sidecar
         one_line_error(run_sidecar("--bind", endpoint), "needs CURVE keys", "--make-keys")
 
 
+def test_a_loopback_source_before_a_remote_destination_needs_curve_keys(run_sidecar: RunIdaw) -> None:
+    """Issue 9 finding 2: the check read the address before the ';' of tcp://SOURCE;DESTINATION, while ZeroMQ binds
+    the one after (here every interface), so the sidecar listened on 0.0.0.0 without CURVE."""
+    for endpoint in ("tcp://127.0.0.1:47948;0.0.0.0:47949", "tcp://0.0.0.0:47948;127.0.0.1:47949"):
+        one_line_error(run_sidecar("--handler", "fallback", "--bind", endpoint), "needs CURVE keys", "--make-keys")
+
+
+def test_a_loopback_source_and_destination_is_served_on_loopback_without_keys() -> None:
+    """libzmq accepts tcp://SOURCE;DESTINATION for bind too, and binds the destination: with both on loopback no
+    keys are needed, and the sidecar listens on loopback only."""
+    with SidecarProcess("tcp://127.0.0.1:*;127.0.0.1:*") as process:
+        assert process.endpoint.startswith("tcp://127.0.0.1:"), process.endpoint
+        with SidecarClient(process.endpoint, timeout=HANG_CAP_S) as client:
+            assert client.status()["handler"] == "fallback-table"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bind", "not an endpoint"],
+        ["--bind", "tcp://127.0.0.1"],
+        ["--curve", "--bind", "localhost:47800"],
+        ["--status", "--bind", "not an endpoint"],
+        ["--describe", "warm", "--bind", "tcp://127.0.0.1:99999"],
+    ],
+)
+def test_a_malformed_endpoint_is_named_not_blamed_on_keys(
+    run_sidecar: RunIdaw, tmp_path: Path, args: list[str]
+) -> None:
+    """Issue 9: `--bind 'not an endpoint'` complained about CURVE keys; it must say the endpoint is not valid and
+    what is allowed, before any key is looked for."""
+    line = one_line_error(run_sidecar("--handler", "fallback", "--key-dir", tmp_path / "none", *args))
+    endpoint = args[args.index("--bind") + 1]
+    assert line == f"idaw sidecar: error: not a ZeroMQ endpoint: {endpoint} (write tcp://HOST:PORT or ipc://PATH)"
+
+
+def test_host_sidecar_option_checks_the_whole_endpoint(tmp_path: Path) -> None:
+    """--sidecar ENDPOINT of the host commands: a malformed endpoint is named as such, and a host name that only
+    starts like a loopback address needs keys (issue 9 finding 3, on the Python side)."""
+    base = params.build({})
+    audio = np.zeros((48000, 2), dtype=np.float32)
+    keys = ["--sidecar-keys", str(tmp_path / "none")]
+    bad = host_args("--describe", "warm", "--sidecar", "not an endpoint", *keys)
+    with pytest.raises(IdawError, match=r"^sidecar: not a ZeroMQ endpoint: not an endpoint \(write tcp://HOST"):
+        host.offline_vector_from_args(bad, audio, 48000, base)
+    remote = host_args("--describe", "warm", "--sidecar", "tcp://127.0.0.1.example.org:47800", *keys)
+    with pytest.raises(IdawError, match=r"^sidecar: cannot read CURVE key .*none/client\.key_secret"):
+        host.offline_vector_from_args(remote, audio, 48000, base)
+
+
 def test_bad_handler_and_busy_port_are_one_line_errors(run_sidecar: RunIdaw) -> None:
     one_line_error(run_sidecar("--handler", "nonsense", "--bind", "tcp://127.0.0.1:*"), "package.module")
     with socket.socket() as taken:
@@ -86,6 +137,21 @@ def test_make_keys_writes_private_files_once(run_sidecar: RunIdaw, tmp_path: Pat
     assert run_sidecar("--make-keys", "--overwrite-keys", "--key-dir", keys).returncode == 0
 
 
+def test_make_keys_refuses_a_file_or_a_shared_folder_in_one_line(run_sidecar: RunIdaw, tmp_path: Path) -> None:
+    """Issue 9 finding 4 (CLI): --key-dir naming a file gave `internal error: NotADirectoryError`, and an existing
+    folder was chmod-ed to 0700 (a shared 1777 one, or /tmp as root). Both are refused in one line, untouched."""
+    file = tmp_path / "keys.txt"
+    file.write_text("not a folder")
+    one_line_error(run_sidecar("--make-keys", "--key-dir", file), f"key folder {file} is not a folder")
+    one_line_error(run_sidecar("--make-keys", "--key-dir", file / "below"), "Not a directory")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    one_line_error(run_sidecar("--make-keys", "--key-dir", shared), "writable by other users (mode 1777)")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777 and list(shared.iterdir()) == []
+    assert file.read_text() == "not a folder"
+
+
 def test_curve_without_keys_or_with_loose_permissions_is_refused(run_sidecar: RunIdaw, tmp_path: Path) -> None:
     one_line_error(run_sidecar("--curve", "--key-dir", tmp_path / "none", "--bind", "tcp://127.0.0.1:*"), "--make-keys")
     keys = tmp_path / "keys"
@@ -99,7 +165,7 @@ def test_curve_admits_only_clients_with_the_keys(run_sidecar: RunIdaw, tmp_path:
     for folder in (keys, other):
         assert run_sidecar("--make-keys", "--key-dir", folder).returncode == 0
     with SidecarProcess(extra_args=["--curve", "--key-dir", str(keys)]) as process:
-        with SidecarClient(process.endpoint, load_client_keys(keys)) as client:
+        with SidecarClient(process.endpoint, load_client_keys(keys), timeout=HANG_CAP_S) as client:
             assert client.status()["handler"] == "fallback-table"
         for wrong in (None, load_client_keys(other)):
             with SidecarClient(process.endpoint, wrong, timeout=0.5) as client, pytest.raises(SidecarError) as caught:
@@ -120,7 +186,7 @@ def test_queries_and_a_clean_stop(run_sidecar: RunIdaw) -> None:
         assert answer["used"] == ["warm"] and answer["values"]["mid1_gain"] == pytest.approx(2.4)
         bad = run_sidecar("--describe", "warm", "--intensity", "3", "--bind", endpoint)
         one_line_error(bad, "intensity = 3 outside 0..1")
-        assert process.stop() == 0
+        assert process.stop(timeout=HANG_CAP_S) == 0  # SIGKILL (not 0) only after the cap
         assert "stopped" in process.log_path.read_text()
     finally:
         process.close()
@@ -136,7 +202,7 @@ def test_sidecar_exits_with_its_parent(tmp_path: Path) -> None:
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
     parent.send_signal(signal.SIGKILL)
-    parent.wait(5)
+    parent.wait(HANG_CAP_S)
 
     def gone() -> bool:
         try:
@@ -146,7 +212,7 @@ def test_sidecar_exits_with_its_parent(tmp_path: Path) -> None:
         with open(f"/proc/{child}/stat") as f:  # a zombie waiting for init to reap it counts as gone
             return f.read().split()[2] == "Z"
 
-    assert wait_until(gone, 3, interval=0.05)
+    assert wait_until(gone, HANG_CAP_S, interval=0.05)
 
 
 def test_a_sidecar_that_cannot_start_is_reported() -> None:
@@ -183,7 +249,10 @@ def test_the_trained_model_is_the_default_handler_and_fallback_stays_selectable(
 
 
 def test_semantic_eq_answers_vocabulary_words_while_the_synonym_model_loads(run_sidecar: RunIdaw) -> None:
-    with SidecarProcess(handler="semantic-eq") as process, SidecarClient(process.endpoint, timeout=10) as client:
+    with (
+        SidecarProcess(handler="semantic-eq") as process,
+        SidecarClient(process.endpoint, timeout=HANG_CAP_S) as client,
+    ):
         assert client.status()["handler"] == "semantic-eq"
         warm = client.describe(["warm"], 0.7)
         assert warm.used == ["warm"] and warm.values["mid1_gain"] > 0
@@ -193,13 +262,12 @@ def test_semantic_eq_answers_vocabulary_words_while_the_synonym_model_loads(run_
             client.describe(["velvety"], 0.7)
         assert caught.value.code == "handler_failed" and "still loading" in str(caught.value)
         assert client.describe(["bright"], 0.5).used == ["bright"]
-        # Hosts (and `idaw sidecar --describe`) retry until it has loaded.
-        started = time.monotonic()
+        # Hosts (and `idaw sidecar --describe`) retry until it has loaded: the command gives up on its own after
+        # host.LOADING_WAIT_S, so its success says it got the answer in time; how long it took is not asserted.
         answer = run_sidecar("--describe", "velvety", "--bind", process.endpoint)
         assert answer.returncode == 0, answer.stderr
         used = json.loads(answer.stdout)["used"]
         assert used and "velvety" not in used, used
-        assert time.monotonic() - started < host.LOADING_WAIT_S
         nonsense = run_sidecar("--describe", "xqzv", "--bind", process.endpoint)
         one_line_error(nonsense, "closest known words")
 
@@ -228,12 +296,12 @@ def test_live_hook_starts_describes_and_stops_its_sidecar() -> None:
         try:
             process = attached.process
             assert process is not None and process.running
-            assert engine.applied() >= 1 or wait_until(lambda: engine.applied() >= 1, 2)
+            assert wait_until(lambda: engine.applied() >= 1, HANG_CAP_S)
             assert engine.pushes[-1][1][params.INDEX["high_gain"]] == pytest.approx(0.7 * 4.0)
             again = attached.describe(["warm"], 0.3)
-            assert wait_until(lambda: engine.applied() == again.snapshot, 2)
+            assert wait_until(lambda: engine.applied() == again.snapshot, HANG_CAP_S)
             attached.set_base(params.build({"output_gain": -3.0}))
-            assert wait_until(lambda: engine.pushes[-1][1][params.INDEX["output_gain"]] == -3.0, 2)
+            assert wait_until(lambda: engine.pushes[-1][1][params.INDEX["output_gain"]] == -3.0, HANG_CAP_S)
             assert engine.pushes[-1][1][params.INDEX["mid1_gain"]] == pytest.approx(0.3 * 4.8)
             assert attached.summary().startswith("sidecar connected: snapshot")
         finally:
@@ -241,18 +309,26 @@ def test_live_hook_starts_describes_and_stops_its_sidecar() -> None:
         assert not process.running
 
 
-class _SlowModel:
-    """A stand-in for SemanticEqHandler: a fit takes FIT_S unless (words, window) was fitted before; the answer's
-    mid1_gain tells which window it was adapted to (the window's samples are that number)."""
+class _CountingModel:
+    """A stand-in for SemanticEqHandler that records its fits: a describe fits unless (words, window) was fitted
+    before; the answer's mid1_gain tells which window it was adapted to (the window's samples are that number).
 
-    FIT_S = 0.2
+    `fits` lists (words, window tag, thread name) for every fit, in order; a fit waits until `gate` is open (it is
+    open unless a test closes it, to hold a background fit while it checks that the caller did not wait)."""
 
     def __init__(self, vocabulary: tuple[str, ...] = ("warm", "bright")) -> None:
         self.vocabulary = vocabulary
         self.fitted: set[tuple[tuple[str, ...], float]] = set()
+        self.fits: list[tuple[tuple[str, ...], float, str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
 
     def unknown_words(self, words: list[str]) -> list[str]:
         return [w for w in words if w not in self.vocabulary]
+
+    def fits_on(self, thread: str) -> list[tuple[tuple[str, ...], float]]:
+        """The (words, tag) fits made on the thread named `thread`, in order."""
+        return [(words, tag) for words, tag, name in self.fits if name == thread]
 
     def describe(self, words: list[str], intensity: float, audio: np.ndarray, rate: int) -> Any:  # type: ignore[type-arg]
         from types import SimpleNamespace
@@ -261,39 +337,49 @@ class _SlowModel:
 
         tag = float(audio[0]) if audio is not None else 0.0
         if (tuple(words), tag) not in self.fitted:
-            time.sleep(self.FIT_S)
+            assert self.gate.wait(HANG_CAP_S), "a fit waited for the gate past the hang cap"
+            self.fits.append((tuple(words), tag, threading.current_thread().name))
             self.fitted.add((tuple(words), tag))
         values = {**flat_values(), "mid1_gain": tag}
         return SimpleNamespace(eq=[values[n] for n in SCHEMA.snapshot_params], words_used=tuple(words))
 
 
 def test_repeated_words_are_answered_from_the_last_fit_while_the_new_window_is_fitted() -> None:
+    """Which fits ran, and on which thread, is counted (nothing is timed): a request that must wait for a fit makes
+    it on the caller's thread; one answered from the last fit makes none there, and returns while the background fit
+    of the new window is held at the model's gate, so it cannot have waited for it."""
     from sidecar.handlers import MAX_STALE_S, AnalysisWindow, SemanticEqAdapter
 
     def window(tag: float, received: float) -> AnalysisWindow:
         return AnalysisWindow(np.full(16, tag, dtype=np.float32), 16000, int(tag * 8000), received)
 
-    model = _SlowModel()
+    model = _CountingModel()
     adapter = SemanticEqAdapter(model)
+    caller = threading.current_thread().name
     now = time.monotonic()
 
-    def ask(words: list[str], w: AnalysisWindow) -> tuple[float, float]:
-        began = time.monotonic()
-        gain = adapter.describe(words, 0.7, w).values["mid1_gain"]
-        return gain, time.monotonic() - began
+    def ask(words: list[str], w: AnalysisWindow) -> float:
+        return adapter.describe(words, 0.7, w).values["mid1_gain"]
 
-    gain, took = ask(["warm"], window(1, now))  # the first time: waits for the fit
-    assert gain == 1.0 and took >= model.FIT_S * 0.9
-    gain, took = ask(["warm"], window(2, now + 0.5))  # a newer window: the last fit at once, the new one behind
-    assert gain == 1.0 and took < model.FIT_S / 2 and adapter.stale_answers == 1
-    assert wait_until(lambda: (("warm",), 2.0) in model.fitted and not adapter._pending, 3)
-    gain, took = ask(["warm"], window(2, now + 0.5))
-    assert gain == 2.0 and took < model.FIT_S / 2
-    gain, took = ask(["warm"], window(3, now + 0.5 + MAX_STALE_S + 0.1))  # the last fit is too old: waits
-    assert gain == 3.0 and took >= model.FIT_S * 0.9
-    gain, took = ask(["bright"], window(4, now + 4.0))  # new words: wait
-    assert gain == 4.0 and took >= model.FIT_S * 0.9
-    gain, took = ask(["velvety"], window(5, now + 4.5))  # outside the vocabulary: never from the background
-    assert gain == 5.0 and took >= model.FIT_S * 0.9
-    gain, took = ask(["velvety"], window(6, now + 5.0))
-    assert gain == 6.0 and took >= model.FIT_S * 0.9 and adapter.stale_answers == 1
+    assert ask(["warm"], window(1, now)) == 1.0  # the first time: the caller fits
+    assert model.fits_on(caller) == [(("warm",), 1.0)]
+    # A newer window: the last fit's answer, no fit on the caller's thread; the new window's fit is queued behind,
+    # and held at the gate until the answer is back.
+    model.gate.clear()
+    assert ask(["warm"], window(2, now + 0.5)) == 1.0 and adapter.stale_answers == 1
+    assert model.fits_on(caller) == [(("warm",), 1.0)] and (("warm",), 2.0) not in model.fitted
+    model.gate.set()
+    assert wait_until(lambda: (("warm",), 2.0) in model.fitted and not adapter._pending, HANG_CAP_S)
+    background = [name for words, tag, name in model.fits if (words, tag) == (("warm",), 2.0)]
+    assert len(background) == 1 and background[0] != caller, model.fits
+    # Asked again: adapted to window 2, from the background's fit (no new fit anywhere).
+    fits = len(model.fits)
+    assert ask(["warm"], window(2, now + 0.5)) == 2.0 and len(model.fits) == fits
+    # The last fit is too old, new words, words outside the vocabulary (never fitted in the background): each is
+    # fitted on the caller's thread before the answer.
+    assert ask(["warm"], window(3, now + 0.5 + MAX_STALE_S + 0.1)) == 3.0  # the last fit is too old
+    assert ask(["bright"], window(4, now + 4.0)) == 4.0  # new words
+    assert ask(["velvety"], window(5, now + 4.5)) == 5.0  # outside the vocabulary
+    assert ask(["velvety"], window(6, now + 5.0)) == 6.0
+    assert model.fits_on(caller)[1:] == [(("warm",), 3.0), (("bright",), 4.0), (("velvety",), 5.0), (("velvety",), 6.0)]
+    assert adapter.stale_answers == 1 and len(model.fits) == fits + 4

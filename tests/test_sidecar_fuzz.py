@@ -1,24 +1,34 @@
 """10,000 fuzzed messages at each side (a real sidecar subprocess; a real link with a running engine): every one
-is rejected and counted by reason, neither side crashes or changes state, and both work normally afterwards."""
+is rejected and counted by reason, neither side crashes or changes state, and both work normally afterwards.
+And 10,000 fuzzed sequences of messages (sessions, counters at their ends, unread replies, interleaved clients,
+hostile text, malformed frames, reconnects) against a real `idaw sidecar`: it never exits, answers only valid
+messages, counts every message once, remembers at most max_sessions sessions and keeps its memory bounded.
+(`python -m tests.sidecar_fuzz --sequences 100000` runs the long version, see PROTOCOL.md.)"""
 
 from __future__ import annotations
 
 import collections
+import json
 import time
+from pathlib import Path
 
 import pytest
 import zmq
-from sidecar_fuzz import fuzz
-from sidecar_helpers import paced_engine, wait_until
+from sidecar_fuzz import FAMILIES, SequenceFuzzer, fuzz, problems, run_fuzz, summary
+from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 from test_sidecar_link import FakeSidecar
 
 from sidecar.client import SidecarClient
 from sidecar.handlers import FallbackTableHandler
+from sidecar.host import describe_retrying
 from sidecar.link import SidecarLink
 from sidecar.process import SidecarProcess
-from sidecar.protocol import SCHEMA
+from sidecar.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode
+from tests.needs import need
 
 COUNT = 10_000
+SEQUENCES = 10_000
+SEMANTIC_WEIGHTS = Path(__file__).resolve().parents[1] / "sidecar" / "semantic_eq" / "weights" / "semantic_eq.pt"
 
 
 def test_fuzzer_covers_every_category() -> None:
@@ -40,14 +50,14 @@ def test_ten_thousand_fuzzed_messages_to_the_sidecar() -> None:
             for category, frames in fuzz("engine", COUNT, seed=2024, stateful="hello_required"):
                 socket.send_multipart(frames)
                 sent[category] += 1
-            with SidecarClient(process.endpoint, timeout=5.0) as client:
+            with SidecarClient(process.endpoint, timeout=HANG_CAP_S) as client:
                 assert wait_until(lambda: sum(client.status()["rejected"].values()) >= COUNT, 60, interval=0.2), (
                     client.status()["rejected"]
                 )
         finally:
             socket.close(0)
         seconds = time.monotonic() - began
-        with SidecarClient(process.endpoint, timeout=5.0) as client:
+        with SidecarClient(process.endpoint, timeout=HANG_CAP_S) as client:
             status = client.status()
             assert process.running, process.log_tail()
             assert sum(status["rejected"].values()) == COUNT, status["rejected"]
@@ -66,10 +76,10 @@ def test_ten_thousand_fuzzed_messages_to_the_engine_link() -> None:
     try:
         with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
             fake.accept()
-            assert link.wait_connected(5)
+            assert link.wait_connected(HANG_CAP_S)
             values = FallbackTableHandler().describe(["warm"], 1.0, None).values
             fake.send("params", snapshot=1000, values=values, words=["warm"])
-            assert link.wait_snapshot(1000, 3)
+            assert link.wait_snapshot(1000, HANG_CAP_S)
             pushes = len(engine.pushes)
             began = time.monotonic()
             for _, frames in fuzz("sidecar", COUNT, seed=7, stateful="stale", held=1000):
@@ -85,8 +95,64 @@ def test_ten_thousand_fuzzed_messages_to_the_engine_link() -> None:
             assert stats.values["mid1_gain"] == 4.8
             # ... and the link still takes a real snapshot.
             fake.send("params", snapshot=1001, values=values, words=["warm"])
-            assert link.wait_snapshot(1001, 3)
-            assert wait_until(lambda: engine.applied() == 1001, 3)
+            assert link.wait_snapshot(1001, HANG_CAP_S)
+            assert wait_until(lambda: engine.applied() == 1001, HANG_CAP_S)
             print(f"\nlink rejections by reason ({time.monotonic() - began:.1f} s): {stats.rejected}")
     finally:
         fake.close()
+
+
+def test_sequence_fuzzer_covers_every_family_and_the_limits() -> None:
+    """The sequences reach every family, counters at and past their ends, and the sidecar's own rejections."""
+    fuzzer = SequenceFuzzer(seed=5)
+    sequences = [fuzzer.sequence() for _ in range(2000)]
+    families = collections.Counter(s.family for s in sequences)
+    assert set(families) == set(FAMILIES) and min(families.values()) > 150, families
+    verdicts: collections.Counter[str] = collections.Counter()
+    snapshots: set[int] = set()
+    for step in (step for s in sequences for step in s.steps if step.frames is not None):
+        try:
+            message = decode(step.frames[0], "sidecar") if len(step.frames) == 1 else None
+            verdicts["frames" if message is None else f"ok:{message.kind}"] += 1
+            if message is not None and "snapshot" in message.fields:
+                snapshots.add(message.fields["snapshot"])
+        except MessageError as error:
+            verdicts[error.reason] += 1
+    assert {MAX_SNAPSHOT - 1, MAX_SNAPSHOT} <= snapshots  # valid numbers at the end of the range ...
+    assert verdicts["out_of_range"] > 100  # ... and numbers past it, words too long, ...
+    assert {f"ok:{kind}" for kind in SCHEMA.accepted_by("sidecar")} <= set(verdicts), verdicts
+    assert len([v for v in verdicts if not v.startswith("ok:")]) >= 12, verdicts
+    again = SequenceFuzzer(seed=5)
+    assert [s.steps for s in sequences[:50]] == [again.sequence().steps for _ in range(50)]  # seeded: repeatable
+
+
+@pytest.mark.slow
+def test_ten_thousand_fuzzed_sequences_never_stop_the_sidecar() -> None:
+    """10,000 sequences against `idaw sidecar --handler fallback` (about a minute on a busy 2-core machine)."""
+    with SidecarProcess() as process:
+        report = run_fuzz(process, SEQUENCES, seed=2025, check_every=500)
+        log = process.log_path.read_text()
+    print(f"\n{json.dumps(summary(report))}")
+    assert problems(report) == []
+    assert report.sequences == SEQUENCES and report.exits == 0
+    assert report.max_sessions == SCHEMA.limits["max_sessions"]  # the crowds did fill it
+    for reason in ("full", "snapshot_limit", "hello_required", "bad_params", "out_of_range", "frames", "oversized"):
+        assert report.rejected.get(reason, 0) > 0, (reason, report.rejected)  # each situation was reached
+    assert report.dropped > 0  # some replies nobody read in time were dropped (and counted)
+    assert "Traceback" not in log and "internal error" not in log
+
+
+@pytest.mark.slow
+def test_fuzzed_sequences_against_the_semantic_eq_handler() -> None:
+    """The trained model's path survives the same sequences (its describes, unknown words, hostile audio)."""
+    need(SEMANTIC_WEIGHTS.exists(), f"the semantic EQ weights ({SEMANTIC_WEIGHTS}) are missing")
+    with SidecarProcess(handler="semantic-eq") as process:
+        with SidecarClient(process.endpoint, timeout=10.0) as client:  # words outside the vocabulary work now
+            assert describe_retrying(client, ["velvety"], 0.5).snapshot == 1
+        report = run_fuzz(process, 120, seed=77, check_every=40)
+        log = process.log_path.read_text()
+    print(f"\n{json.dumps(summary(report))}")
+    assert problems(report) == []
+    # The model answered many describes with an EQ; the others it refused (words it cannot place: handler_failed).
+    assert report.received.get("describe", 0) >= 40 and report.rejected.get("handler_failed", 0) > 0, report.rejected
+    assert "Traceback" not in log and "internal error" not in log

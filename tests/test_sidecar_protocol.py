@@ -18,7 +18,17 @@ from realtime import params
 from sidecar import protocol
 from sidecar.analysis import WindowMaker
 from sidecar.handlers import FallbackTableHandler, load_handler
-from sidecar.protocol import SCHEMA, MessageError, ProtocolError, decode, encode, flat_values
+from sidecar.protocol import (
+    MAX_SNAPSHOT,
+    SCHEMA,
+    MessageError,
+    ProtocolError,
+    decode,
+    encode,
+    flat_values,
+    next_seq,
+    printable_text,
+)
 
 SIDECAR = Path(__file__).resolve().parents[1] / "sidecar"
 
@@ -52,6 +62,7 @@ def examples() -> dict[str, dict[str, Any]]:
             "uptime_s": 1.5,
             "handler": "x",
             "snapshot": 4,
+            "sessions": 1,
             "received": {"hello": 1},
             "rejected": {"version": 2},
             "dropped": 0,
@@ -113,7 +124,7 @@ def _rejection_cases() -> list[tuple[str, bytes, str, str]]:
         ("invalid utf-8", b"\x81\xa1v\xa2\xff\xfe", "sidecar", "undecodable"),
         ("not a map", pack([1, 2, 3]), "sidecar", "not_a_map"),
         ("no version", pack({"type": "status", "seq": 1}), "sidecar", "missing_field"),
-        ("version 2", pack({**envelope("status"), "v": 2}), "sidecar", "version"),
+        ("next version", pack({**envelope("status"), "v": SCHEMA.version + 1}), "sidecar", "version"),
         ("version as str", pack({**envelope("status"), "v": "1"}), "sidecar", "wrong_type"),
         ("negative seq", pack({**envelope("status"), "seq": -1}), "sidecar", "wrong_type"),
         ("unknown type", pack(envelope("format_disk")), "sidecar", "unknown_type"),
@@ -324,3 +335,86 @@ def test_semantic_eq_adapter_passes_window_and_maps_the_eq() -> None:
     if not (SIDECAR / "semantic_eq" / "weights" / "semantic_eq.pt").exists():
         with pytest.raises(ValueError, match="semantic-eq' cannot be loaded"):
             load_handler("semantic-eq")
+
+
+def _snapshot_fields() -> list[tuple[str, str]]:
+    """(message type, field) of every top-level field that carries a snapshot number."""
+    return [
+        (kind, name)
+        for kind, spec in SCHEMA.raw["messages"].items()
+        for name, field in spec["fields"].items()
+        if field.get("max_limit") == "max_snapshot"
+    ]
+
+
+def test_every_snapshot_number_ends_at_max_snapshot() -> None:
+    """A snapshot number may reach max_snapshot (2^53-1) and no further, in every field that carries one."""
+    assert MAX_SNAPSHOT == 2**53 - 1
+    fields = _snapshot_fields()
+    assert {k for k, _ in fields} == {
+        "hello",
+        "welcome",
+        "heartbeat",
+        "params",
+        "described",
+        "feedback",
+        "status_reply",
+    }
+    engine = examples()["status_reply"]["engines"][0]
+    for kind, name in fields:
+        good = examples()[kind]
+        assert decode(encode(kind, 1, **{**good, name: MAX_SNAPSHOT}), receiver(kind)).fields[name] == MAX_SNAPSHOT
+        for bad in (MAX_SNAPSHOT + 1, 2**63, 2**64 - 1):
+            with pytest.raises(MessageError) as caught:
+                decode(pack(envelope(kind, **{**good, name: bad})), receiver(kind))
+            assert caught.value.reason == "out_of_range", (kind, name, bad)
+            with pytest.raises(ProtocolError):
+                encode(kind, 1, **{**good, name: bad})  # and we never send one
+    for name in ("snapshot", "held"):  # the engines listed in a status reply
+        reply = {**examples()["status_reply"], "engines": [{**engine, name: MAX_SNAPSHOT + 1}]}
+        with pytest.raises(MessageError) as caught:
+            decode(pack(envelope("status_reply", **reply)), "client")
+        assert caught.value.reason == "out_of_range", name
+
+
+def test_seq_starts_again_at_one_after_its_end() -> None:
+    assert next_seq(0) == 1 and next_seq(41) == 42
+    assert next_seq(2**64 - 2) == 2**64 - 1 and next_seq(2**64 - 1) == 1
+    assert decode(encode("status", 2**64 - 1), "sidecar").seq == 2**64 - 1
+    for bad in (2**64, -1):
+        with pytest.raises(ProtocolError):
+            encode("status", bad)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "\U0001f600" * 250, "é" * 300, "a\nb\x00c\u202e", "x" * 255 + "\U0001f600", "\ud800 lone surrogate", ""],
+    ids=["plain", "emoji", "two-byte", "controls", "cut-in-a-character", "surrogate", "empty"],
+)
+def test_printable_text_fits_any_text_into_a_protocol_string(text: str) -> None:
+    """Whatever the text, the result passes the error detail's own check (printable, at most 256 UTF-8 bytes)."""
+    detail = printable_text(text, 256)
+    assert len(detail.encode("utf-8")) <= 256 and detail.isprintable()
+    decode(encode("error", 1, re=1, code="internal", detail=detail), "client")
+    if len(text.encode("utf-8", "surrogatepass")) <= 256 and text.isprintable():
+        assert detail == text  # what fits is left alone
+    else:
+        assert detail != text
+    if len(text.encode("utf-8", "surrogatepass")) > 256:
+        assert detail.endswith("…") and len(detail.encode()) > 240  # cut near the limit, not far below it
+
+
+def test_a_rejection_never_quotes_a_long_key_in_full() -> None:
+    """Finding 1a: an unknown parameter key of 250 emoji (1000 bytes) is quoted in at most a few dozen bytes."""
+    values = {**flat_values(), "\U0001f600" * 250: 1.0}
+    with pytest.raises(MessageError) as caught:
+        decode(pack(envelope("hello", session=1, name="x", rate=16000, snapshot=0, values=values)), "sidecar")
+    assert caught.value.reason == "bad_params"
+    assert len(caught.value.detail.encode()) < 200, caught.value.detail
+
+
+def test_every_reason_fits_an_error_code() -> None:
+    limit = SCHEMA.raw["messages"]["error"]["fields"]["code"]["max_bytes"]
+    assert all(len(reason.encode()) <= limit for reason in SCHEMA.reasons)
+    assert {"internal", "full", "snapshot_limit"} <= set(SCHEMA.reasons)
+    assert len(SCHEMA.reasons) <= SCHEMA.raw["messages"]["status_reply"]["fields"]["rejected"]["max_items"]

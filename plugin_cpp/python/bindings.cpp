@@ -74,6 +74,19 @@ idaw::MidiNet midi_net_of(const std::string& name) {
                               .c_str());
 }
 
+/// A path argument (str, bytes or os.PathLike) as the bytes the OS sees, as os.fsencode() gives them (a name that
+/// is not UTF-8 round-trips through surrogateescape); TypeError for anything else. A NUL byte is kept, so the
+/// loader refuses the path in one line rather than opening a shorter one.
+std::string fs_path(nb::handle path) {
+    nb::object name = nb::steal(PyOS_FSPath(path.ptr()));
+    if (!name.is_valid()) throw nb::python_error();
+    if (PyUnicode_Check(name.ptr())) {
+        name = nb::steal(PyUnicode_EncodeFSDefault(name.ptr()));
+        if (!name.is_valid()) throw nb::python_error();
+    }
+    return std::string(PyBytes_AS_STRING(name.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(name.ptr())));
+}
+
 /// Loads (GIL released) and installs one net; ValueError with the loader's or the generator's message.
 void install_midi_net(PyEngine& e, const std::string& name, const std::string& source, bool is_path) {
     const idaw::MidiNet net = midi_net_of(name);
@@ -151,7 +164,6 @@ NB_MODULE(idaw_core, m) {
     m.attr("NUM_PARAMS") = idaw::kNumParams;
     m.attr("COEFFICIENT_GRID") = idaw::Engine::kCoefficientGrid;
     m.attr("LIMITER_CEILING") = idaw::SafetyLimiter::kCeiling;
-    m.attr("LIMITER_THRESHOLD") = idaw::SafetyLimiter::kThreshold;
     m.attr("MAX_CHANNELS") = idaw::Engine::kMaxChannels;
     m.attr("EMOTION_DIMS") = idaw::kEmotionDims;
     m.attr("MIDI_MELODY_RANGE") = nb::make_tuple(idaw::MidiGenerator::kMelodyLow, idaw::MidiGenerator::kMelodyHigh);
@@ -311,7 +323,9 @@ NB_MODULE(idaw_core, m) {
             "ValueError for a value out of range; False when the queue is full.")
         .def(
             "install_midi_net",
-            [](PyEngine& e, const std::string& net, const std::string& path) { install_midi_net(e, net, path, true); },
+            [](PyEngine& e, const std::string& net, nb::handle path) {
+                install_midi_net(e, net, fs_path(path), true);
+            },
             "net"_a, "path"_a,
             "Load an RTNeural JSON file off the audio thread and offer it to the generator (taken up at a block "
             "boundary). net: MelodyTransformer/melody, HarmonyPredictor/harmony, DynamicsEngine/dynamics, "
@@ -560,17 +574,20 @@ void bind_nn(nb::module_& m) {
 
     m.def(
         "load_model",
-        [](const std::string& path, const std::string& isa) {
+        [](nb::handle path, const std::string& isa) {
             const auto options = nn_options(isa);
+            const std::string name = fs_path(path);
             idaw::nn::LoadResult result;
             {
                 nb::gil_scoped_release release;
-                result = idaw::nn::load_model_file(path, options);
+                result = idaw::nn::load_model_file(name, options);
             }
             return nn_take(std::move(result));
         },
         "path"_a, "isa"_a = "auto",
-        "Load an RTNeural JSON file; ValueError naming the layer and the problem when it is not a valid model.");
+        "Load an RTNeural JSON file (path: str, bytes or os.PathLike); ValueError in one line naming the layer and the "
+        "problem when it is not a valid model, or when the path is no regular file (a FIFO is refused at once) or "
+        "holds a NUL byte.");
 
     m.def(
         "load_model_from_string",

@@ -27,9 +27,17 @@ namespace idaw::test {
 struct StressConfig {
     int max_block = 512;
     int channels = 2;
-    std::uint64_t frames = 1'000'000;  ///< frames the audio thread processes in all
+    std::uint64_t frames = 1'000'000;  ///< frames the audio thread runs at least (then on to kMinSnapshotsApplied)
     std::uint64_t seed = 1;
 };
+
+/// Snapshots the audio thread must have taken up before it stops, besides running the planned frames: the control
+/// thread's progress is a precondition the run waits for, not a race the control thread may lose on a busy machine.
+inline constexpr std::uint64_t kMinSnapshotsApplied = 100;
+
+/// How long the audio thread goes on past its planned frames while fewer than kMinSnapshotsApplied snapshots were
+/// taken up: a guard against a control thread that makes no progress at all (a hang), not a measure of anything.
+inline constexpr std::chrono::seconds kSnapshotWaitCap{120};
 
 /// What both threads observed; the caller asserts on it.
 struct StressResult {
@@ -73,11 +81,21 @@ inline StressResult run_engine_stress(const StressConfig& cfg) {
         std::vector<float> mono(static_cast<std::size_t>(largest));
         std::vector<float*> ptrs(static_cast<std::size_t>(cfg.channels));
         for (int c = 0; c < cfg.channels; ++c) ptrs[c] = planar.data() + static_cast<std::size_t>(c) * largest;
-        const float ceiling = std::nextafter(static_cast<float>(Engine::kLimiterCeiling), 2.0f);
+        const float ceiling = static_cast<float>(Engine::kLimiterCeiling);  // exact: full scale
         const float kNaN = std::numeric_limits<float>::quiet_NaN();
         Rng rng(cfg.seed);
         std::uint64_t offset = 0;
-        while (r.frames < cfg.frames) {
+        // Runs until both counts are reached (the planned frames and the snapshots taken up), whatever the threads'
+        // relative speed; the cap only ends a run whose control thread never pushes.
+        std::chrono::steady_clock::time_point planned_done{};
+        const auto keep_going = [&] {
+            if (r.frames < cfg.frames) return true;
+            if (engine->counters().snapshots_applied >= kMinSnapshotsApplied) return false;
+            const auto now = std::chrono::steady_clock::now();
+            if (planned_done == std::chrono::steady_clock::time_point{}) planned_done = now;
+            return now - planned_done < kSnapshotWaitCap;
+        };
+        while (keep_going()) {
             const int n = sizes[rng.below(static_cast<int>(std::size(sizes)))];
             const int path = static_cast<int>(r.calls % 3);
             const int start = static_cast<int>(offset % loop);
@@ -189,8 +207,9 @@ inline void check_stress_result(const StressConfig& cfg, const StressResult& r) 
     CHECK(r.telemetry_read + r.telemetry_skipped == r.calls);
     CHECK(r.telemetry_skipped == r.counters.telemetry_dropped);
     CHECK(r.counters.nonfinite_samples == r.nan_inputs);
-    // Snapshots arrived, the newest-wins rule never went back to an older one than was last pushed.
-    CHECK(r.counters.snapshots_applied > 0);
+    // Snapshots arrived (the run waits for them), the newest-wins rule never went back to an older one than was last
+    // pushed.
+    CHECK(r.counters.snapshots_applied >= kMinSnapshotsApplied);
     CHECK(r.counters.snapshots_applied <= r.snapshots_pushed);
     CHECK(r.counters.applied_sequence > 0);
     CHECK(r.counters.applied_sequence <= r.last_sequence_pushed);

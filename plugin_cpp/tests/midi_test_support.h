@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -178,40 +179,65 @@ inline void run_silence(Engine& engine, std::uint64_t frames, const std::vector<
     }
 }
 
+/// What a swap workout must reach before it ends. Counts, never a time: on a loaded machine the workout only takes
+/// longer (each thread's share of the cores decides how long, not what is checked).
+struct SwapGoals {
+    std::uint64_t audio_frames = 48000 * 90;  ///< audio the audio thread processes at least
+    std::uint64_t installs = 20;              ///< nets the loader installs
+    std::uint64_t swaps = 10;                 ///< blocks in which the audio thread took up a new net (model_swaps)
+    std::uint64_t steps = 100;                ///< grid steps the generator makes
+    std::uint64_t note_ons = 50;              ///< note-ons the generator sends
+    /// Loader rounds (each sleeps 0.2 to 1 ms) before giving up: thousands of times what the goals need, so the cap
+    /// is met only when one thread makes no progress at all.
+    std::uint64_t max_loader_rounds = 200000;
+};
+
 /// Result of run_swap_workout().
 struct SwapWorkout {
     std::vector<MidiEvent> events;
-    std::uint64_t installs = 0, clears = 0, controls = 0, blocks = 0;
+    std::uint64_t installs = 0, clears = 0, controls = 0, blocks = 0, audio_frames = 0, loader_rounds = 0;
+    bool reached = false;  ///< every goal was reached before the cap
     MidiGeneratorCounters counters{};
 };
 
+/// True once `w` (so far) and the generator's counters `k` meet every goal.
+inline bool swap_goals_met(const SwapGoals& g, const SwapWorkout& w, const MidiGeneratorCounters& k,
+                           std::uint64_t audio_frames) {
+    return audio_frames >= g.audio_frames && w.installs >= g.installs && k.model_swaps >= g.swaps &&
+           k.steps >= g.steps && k.note_ons >= g.note_ons;
+}
+
 /// An audio thread processes blocks (each inside an rt::Section of its own, so with a checker installed everything
 /// it does counts) with the generator enabled, while this thread installs freshly built nets and clears them, pushes
-/// controls (tempo, key, channels, on/off) and drains the MIDI ring. Ends disabled, so every note must be ended.
-inline SwapWorkout run_swap_workout(std::uint64_t audio_frames, int max_block, std::uint64_t seed) {
+/// controls (tempo, key, channels, on/off) and drains the MIDI ring, until every goal is met (or the cap: then
+/// `reached` is false). Ends disabled, so every note must be ended.
+inline SwapWorkout run_swap_workout(const SwapGoals& goals, int max_block, std::uint64_t seed) {
     auto engine = std::make_unique<Engine>();
     engine->prepare(48000.0, max_block, 2);
     install_all(*engine, seed);
     REQUIRE(engine->midi_generator().push_control(enabled_control(180.0f)));
     SwapWorkout w;
-    std::atomic<bool> done{false};
-    std::atomic<std::uint64_t> blocks{0};
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> blocks{0}, frames{0};
     std::thread audio([&] {
         std::vector<float> buffer(static_cast<std::size_t>(2) * max_block, 0.0f);
         const int sizes[] = {max_block, 1, 37, max_block / 2, 256, 3};
         std::size_t which = 0;
-        for (std::uint64_t f = 0; f < audio_frames;) {
-            const int n = std::min<int>(sizes[which++ % 6], static_cast<int>(audio_frames - f));
+        while (!stop.load(std::memory_order_acquire)) {
+            const int n = sizes[which++ % 6];
             idaw::rt::Section section;
             engine->process_interleaved(buffer.data(), 2, n);
-            f += static_cast<std::uint64_t>(n);
+            frames.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
             blocks.fetch_add(1, std::memory_order_relaxed);
         }
-        done.store(true, std::memory_order_release);
     });
     Rng rng(seed);
     std::uint64_t seq = 2;
-    while (!done.load(std::memory_order_acquire)) {
+    for (; w.loader_rounds < goals.max_loader_rounds; ++w.loader_rounds) {
+        if (swap_goals_met(goals, w, engine->midi_generator().counters(), frames.load(std::memory_order_relaxed))) {
+            w.reached = true;
+            break;
+        }
         const int action = rng.below(10);
         if (action < 5) {
             const auto role = static_cast<MidiNet>(rng.below(kNumMidiNets));
@@ -232,6 +258,7 @@ inline SwapWorkout run_swap_workout(std::uint64_t audio_frames, int max_block, s
         drain(*engine, w.events);
         std::this_thread::sleep_for(std::chrono::microseconds(200 + rng.below(800)));
     }
+    stop.store(true, std::memory_order_release);
     audio.join();
     // Switch off and let the frontier pass: every note must now be ended.
     MidiControl off = enabled_control();
@@ -242,6 +269,7 @@ inline SwapWorkout run_swap_workout(std::uint64_t audio_frames, int max_block, s
     run_silence(*engine, 48000 * 3, {max_block}, w.events);
     engine->midi_generator().collect();
     w.blocks = blocks.load();
+    w.audio_frames = frames.load();
     w.counters = engine->midi_generator().counters();
     return w;
 }

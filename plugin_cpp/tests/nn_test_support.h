@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -137,11 +138,36 @@ inline std::unique_ptr<Model> must_load(const json& doc, Isa isa = Isa::Auto) {
     return std::move(r.model);
 }
 
-/// The loader's message for a document that must be refused (empty string, and a failed check, if it loads).
+/// True when `s` is well-formed UTF-8 (RFC 3629: shortest form, no surrogates, at most U+10FFFF) without control
+/// characters (so no line break): what every loader message must be. Decodes code points, independently of how the
+/// loader escapes.
+inline bool one_line_utf8(const std::string& s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        const std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        std::uint32_t cp = n == 1 ? b : b & (0x7fu >> n);
+        for (std::size_t k = 1; k < n; ++k) {
+            const auto c = static_cast<unsigned char>(s[i + k]);
+            if ((c >> 6) != 0x2) return false;
+            cp = (cp << 6) | (c & 0x3fu);
+        }
+        static const std::uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < kLeast[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        if (cp < 0x20 || cp == 0x7f) return false;
+        i += n;
+    }
+    return true;
+}
+
+/// The loader's message for a document that must be refused (empty string, and a failed check, if it loads); every
+/// message is checked to be one line of valid UTF-8.
 inline std::string load_error(const std::string& text, const LoadOptions& options = LoadOptions()) {
     LoadResult r = load_model_string(text, options);
     CHECK_FALSE(r.ok());
     CHECK_FALSE(r.error.empty());
+    INFO("message: " << r.error);
+    CHECK(one_line_utf8(r.error));
     return r.error;
 }
 

@@ -2,9 +2,11 @@
 // formulas, and the engine's bookkeeping (telemetry, counters, analysis ring, channel layouts, PortAudio bridge).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <limits>
@@ -15,6 +17,7 @@
 #include "idaw/biquad.h"
 #include "idaw/engine.h"
 #include "idaw/portaudio_bridge.h"
+#include "idaw/safety_limiter.h"
 #include "test_support.h"
 
 using namespace idaw;
@@ -23,8 +26,8 @@ using namespace idaw::test;
 namespace {
 
 constexpr double kRate = 48000.0;
-// The limiter computes in double and rounds to float, which may land one float step above the ceiling.
-const float kCeilingFloat = std::nextafter(static_cast<float>(Engine::kLimiterCeiling), 2.0f);
+// The output bound is exact: full scale, not one float step above it (the limiter's last step is a clamp).
+const float kCeilingFloat = static_cast<float>(Engine::kLimiterCeiling);
 
 /// A setting with every stage active: input gain, drive with crunch, all five bands, partial mix, output gain.
 Parameters busy_parameters() {
@@ -63,7 +66,7 @@ Parameters extreme_parameters() {
     return p;
 }
 
-/// Music-like input: two sines and some noise, peaking near -3 dBFS (below the limiter).
+/// Music-like input: two sines and some noise, peaking near -3 dBFS (below full scale, where the limiter acts).
 Audio program(int channels, int frames, std::uint64_t seed = 1) {
     const Audio n = noise(channels, frames, 0.1, seed);
     return make_audio(channels, frames, [&](int c, int i) {
@@ -122,13 +125,15 @@ std::vector<BlockTelemetry> drain_telemetry(Engine& engine) {
 
 TEST_CASE("default parameters pass audio bit for bit at any block size") {
     for (int channels : {1, 2}) {
-        Audio input = noise(channels, 20000, 0.92, 11);
-        // Values that a careless gain stage would alter: signed zero, subnormals, the largest level below the limiter.
+        Audio input = noise(channels, 20000, 1.0, 11);
+        // Values that a careless gain stage would alter: signed zero, subnormals, exactly full scale (the largest
+        // level the limiter leaves alone) and the float just below it.
         input.at(0, 0) = -0.0f;
         input.at(0, 1) = 1e-40f;
         input.at(0, 2) = -FLT_MIN;
-        input.at(0, 3) = 0.9299f;  // just below SafetyLimiter::kThreshold
-        input.at(channels - 1, 4) = -0.9299f;
+        input.at(0, 3) = 1.0f;
+        input.at(channels - 1, 4) = -1.0f;
+        input.at(0, 5) = std::nextafter(1.0f, 0.0f);
         for (int max_block : {64, 512}) {
             for (int block : {1, 7, 64, 100, 256, 512, 1000, 4096}) {
                 for (bool interleaved : {false, true}) {
@@ -184,8 +189,10 @@ TEST_CASE("output never exceeds the limiter ceiling, whatever the settings and i
                                 return std::sin(2.0 * M_PI * hz * i / kRate) >= 0.0 ? 1.0 : -1.0;
                             }));
     }
+    for (double hz : {50.0, 1000.0, 10000.0}) inputs.emplace_back("full-scale sine", sine(2, frames, hz, 1.0));
     inputs.emplace_back("Nyquist +-1", make_audio(2, frames, [](int, int i) { return i % 2 ? -1.0 : 1.0; }));
     inputs.emplace_back("DC steps", make_audio(2, frames, [](int, int i) { return (i / 4000) % 2 ? -1.0 : 1.0; }));
+    inputs.emplace_back("DC -1", make_audio(2, frames, [](int, int) { return -1.0; }));
     inputs.emplace_back("sparse impulses", make_audio(2, frames, [](int, int i) { return i % 997 == 0 ? 1.0 : 0.0; }));
     inputs.emplace_back("FLT_MAX spikes", make_audio(2, frames, [](int c, int i) {
                             return i % 5003 == 17 ? (c ? -FLT_MAX : FLT_MAX) : 0.5 * std::sin(0.01 * i);
@@ -193,6 +200,14 @@ TEST_CASE("output never exceeds the limiter ceiling, whatever the settings and i
 
     std::vector<std::pair<const char*, Parameters>> settings;
     settings.emplace_back("everything at maximum", extreme_parameters());
+    Parameters bands = Parameters::defaults();
+    for (ParamId g : {ParamId::LowShelfGainDb, ParamId::Peak1GainDb, ParamId::Peak2GainDb, ParamId::Peak3GainDb,
+                      ParamId::HighShelfGainDb})
+        bands[g] = 12.0f;
+    settings.emplace_back("+12 dB on every band, nothing else", bands);
+    Parameters bands_out = bands;
+    bands_out[ParamId::OutputGainDb] = 24.0f;
+    settings.emplace_back("+12 dB on every band, output +24 dB", bands_out);
     Parameters half_mix = extreme_parameters();
     half_mix[ParamId::Mix] = 0.5f;
     settings.emplace_back("maximum, mix 0.5", half_mix);
@@ -237,6 +252,155 @@ TEST_CASE("random snapshots pushed while loud audio plays never produce out-of-r
     CHECK(rejected == 0);
     CHECK(peak_abs(out) <= kCeilingFloat);
     CHECK(engine->counters().snapshots_applied > 100);
+}
+
+// ---- Safety limiter: transparent up to full scale -------------------------------------------------------
+
+TEST_CASE("a neutral chain leaves any input within +-1.0 bit for bit: 0 changed samples") {
+    // A master peaking at -0.01 dBFS (many samples at the peak, as after a brickwall limiter), exactly +-1.0,
+    // full-scale noise and full-scale squares: a chain asked to do nothing must not touch any of them.
+    const int frames = 48000;
+    const float master_peak = static_cast<float>(std::pow(10.0, -0.01 / 20.0));
+    std::vector<std::pair<const char*, Audio>> inputs;
+    inputs.emplace_back("master at -0.01 dBFS", make_audio(2, frames, [&](int c, int i) {
+                            const double x = 1.6 * std::sin(2.0 * M_PI * 60.0 * i / kRate + c) +
+                                             0.7 * std::sin(2.0 * M_PI * 3100.0 * i / kRate);
+                            return std::clamp(x, -1.0, 1.0) * master_peak;  // flat-topped at the peak
+                        }));
+    inputs.emplace_back("exactly +-1.0",
+                        make_audio(2, frames, [](int c, int i) { return (i / 7 + c) % 2 ? -1.0 : 1.0; }));
+    inputs.emplace_back("full-scale noise", noise(2, frames, 1.0, 21));
+    const float below = std::nextafter(1.0f, 0.0f);
+    inputs.emplace_back("one float below full scale",
+                        make_audio(2, frames, [&](int, int i) { return i % 3 ? below : -below; }));
+
+    std::vector<std::pair<const char*, Parameters>> settings;
+    settings.emplace_back("defaults", Parameters::defaults());
+    // Flat EQ with moved frequencies and Q (what a semantic-EQ answer at intensity 0 may carry): still neutral.
+    Parameters moved = Parameters::defaults();
+    moved[ParamId::LowShelfFreqHz] = 300.0f;
+    moved[ParamId::Peak1FreqHz] = 150.0f;
+    moved[ParamId::Peak1Q] = 8.0f;
+    moved[ParamId::Peak2FreqHz] = 2500.0f;
+    moved[ParamId::Peak3Q] = 0.2f;
+    moved[ParamId::HighShelfFreqHz] = 4000.0f;
+    settings.emplace_back("0 dB bands at moved frequencies and Q", moved);
+
+    for (const auto& [setting_name, params] : settings) {
+        for (const auto& [input_name, input] : inputs) {
+            for (int block : {1, 64, 256, 1000}) {
+                for (bool interleaved : {false, true}) {
+                    auto engine = make_engine(params, 512);
+                    const Audio out = render(*engine, input, {block}, {}, interleaved);
+                    const long diff = first_bit_difference(input, out);
+                    INFO(std::string(setting_name) << " / " << std::string(input_name) << ", block " << block
+                                                   << std::string(interleaved ? ", interleaved" : ", planar")
+                                                   << ": first difference at " << where(input, diff));
+                    CHECK(diff == -1);
+                    CHECK(engine->counters().limited_samples == 0);
+                }
+            }
+        }
+    }
+    CHECK(peak_abs(inputs[0].second) == master_peak);  // the master really peaks at -0.01 dBFS
+}
+
+TEST_CASE("an over is caught on its own sample, and transparency returns exactly after hold and release") {
+    // Full-scale noise through a neutral chain, with one over: nothing before it changes (no look-ahead), the over
+    // lands exactly on full scale (instant attack, linked: the other channel gets the same gain), the gain is
+    // held, released, and once it has landed on 1.0 the output is bit-identical to the input again.
+    const int frames = 3 * 48000;
+    const int at = 4800;
+    const float over = 1.5f;
+    Audio input = noise(2, frames, 1.0, 31);
+    input.at(0, at) = over;
+    auto engine = make_engine(Parameters::defaults(), 256);
+    const Audio out = render(*engine, input, {256});
+    CHECK(peak_abs(out) <= 1.0);
+
+    // Where the gain must be back at exactly 1.0: the 5 ms hold, then the 100 ms release from 1/1.5 until it is
+    // within 1e-7 of 1.0, where it snaps (one extra frame for rounding in the exponential's recursion).
+    const int hold = static_cast<int>(0.005 * kRate);
+    const double release_frames = 0.100 * kRate * std::log((1.0 - 1.0 / over) / 1e-7);
+    const int settled = at + hold + static_cast<int>(std::ceil(release_frames)) + 2;
+    REQUIRE(settled < frames);
+
+    auto same_bits = [&](int c, int i) { return std::memcmp(input.channel(c) + i, out.channel(c) + i, 4) == 0; };
+    long last_changed = -1;
+    for (int c = 0; c < 2; ++c)
+        for (int i = 0; i < frames; ++i)
+            if (!same_bits(c, i)) last_changed = std::max(last_changed, static_cast<long>(i));
+    for (int c = 0; c < 2; ++c)
+        for (int i = 0; i < at; ++i) REQUIRE(same_bits(c, i));  // no look-ahead: nothing before the over changes
+    CHECK(out.at(0, at) == 1.0f);
+    const double gain = 1.0 / static_cast<double>(over);
+    CHECK(out.at(1, at) == static_cast<float>(static_cast<double>(input.at(1, at)) * gain));
+    // Still turned down through the hold and well into the release, and identical again once it has landed.
+    CHECK(out.at(0, at + hold) == static_cast<float>(static_cast<double>(input.at(0, at + hold)) * gain));
+    INFO("last changed frame " << last_changed << ", settled by " << settled);
+    CHECK(last_changed > at + hold + static_cast<int>(0.5 * release_frames));
+    CHECK(last_changed < settled);
+    CHECK(engine->counters().limited_samples <= static_cast<std::uint64_t>(settled - at));
+    CHECK(engine->counters().limited_samples > static_cast<std::uint64_t>(last_changed - at - 100));
+}
+
+TEST_CASE("SafetyLimiter: gain lands on exactly 1.0 when the hold and release say, never above the ceiling") {
+    SafetyLimiter limiter;
+    limiter.prepare(kRate);
+    CHECK(limiter.gain() == 1.0);
+    const double release_frames = 0.100 * kRate * std::log((1.0 - 1.0 / 4.0) / 1e-7);
+    const int hold = static_cast<int>(0.005 * kRate);
+    float frame[2];
+    float* ch[2] = {&frame[0], &frame[1]};
+    int landed = -1;
+    for (int i = 0; i < 200000 && landed < 0; ++i) {
+        frame[0] = i == 0 ? -4.0f : 0.999f;
+        frame[1] = i == 0 ? 2.0f : -1.0f;
+        const std::uint64_t changed = limiter.process(ch, 2, 1);
+        CHECK(std::fabs(frame[0]) <= 1.0f);
+        CHECK(std::fabs(frame[1]) <= 1.0f);
+        if (i == 0) {
+            CHECK(frame[0] == -1.0f);  // the loudest channel lands exactly on full scale
+            CHECK(frame[1] == 0.5f);   // linked: the other channel gets the same gain
+            CHECK(limiter.gain() == 0.25);
+        }
+        if (i > 0 && i <= hold) CHECK(limiter.gain() == 0.25);  // held
+        if (limiter.gain() == 1.0) {
+            landed = i;
+            CHECK(changed == 0);  // the frame on which it lands passes untouched
+            CHECK(frame[0] == 0.999f);
+            CHECK(frame[1] == -1.0f);
+        } else {
+            CHECK(changed == 1);
+        }
+    }
+    INFO("landed at frame " << landed << ", predicted " << hold + release_frames);
+    CHECK(std::fabs(landed - (hold + release_frames)) <= 2.0);
+    // After landing it is an identity again, including the largest float values within full scale.
+    float tiny = std::nextafter(1.0f, 0.0f), neg = -1.0f;
+    float* after[2] = {&tiny, &neg};
+    CHECK(limiter.process(after, 2, 1) == 0);
+    CHECK(tiny == std::nextafter(1.0f, 0.0f));
+    CHECK(neg == -1.0f);
+}
+
+TEST_CASE("SafetyLimiter: x * (1 / |x|) never rounds above full scale, whatever the over") {
+    // The rider's gain for an over is 1/peak in double; the product rounded to float must not exceed 1.0f (the
+    // clamp guards it, and this checks the clamp is not what keeps the bound in ordinary cases either).
+    Rng rng(8);
+    int not_one = 0, clamped_not_one = 0, above = 0;
+    for (int k = 0; k < 200000; ++k) {
+        float x = k < 1000 ? std::nextafter(1.0f, 2.0f) + static_cast<float>(k) * 1.2e-7f
+                           : static_cast<float>(rng.uniform(1.0, 64.0));
+        if (rng.below(2)) x = -x;
+        const double gain = 1.0 / std::fabs(static_cast<double>(x));
+        not_one += std::fabs(static_cast<float>(static_cast<double>(x) * gain)) != 1.0f;
+        clamped_not_one += std::fabs(SafetyLimiter::scaled(x, gain)) != 1.0f;
+        above += std::fabs(SafetyLimiter::scaled(x, std::nextafter(gain, 2.0))) > 1.0f;  // a rounding step up
+    }
+    CHECK(not_one == 0);
+    CHECK(clamped_not_one == 0);
+    CHECK(above == 0);
 }
 
 // ---- NaN and Inf -------------------------------------------------------------------------------------------
@@ -403,7 +567,7 @@ TEST_CASE("snapshots applied mid-stream ramp instead of jumping") {
     };
     using P = ParamId;
     const Parameters d = Parameters::defaults();
-    // Levels keep every render below the limiter's threshold: the ramps are under test here, not the limiter.
+    // Levels keep every render below full scale, where the limiter acts: the ramps are under test here.
     const std::vector<Change> changes = {
         {"output gain -24 -> +12 dB", with(d, {{P::OutputGainDb, -24}}), with(d, {{P::OutputGainDb, 12}}),
          sine(2, 24000, 200.0, 0.2), true},

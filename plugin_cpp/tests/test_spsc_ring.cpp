@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <thread>
@@ -66,37 +65,53 @@ struct StressOutcome {
     std::uint64_t first_mismatch = ~0ull;  ///< stream position of the first of them
     std::uint64_t full_hits = 0;           ///< pushes that found no room at all
     std::uint64_t empty_hits = 0;          ///< pops that found nothing at all
+    std::uint64_t stalled_pauses = 0;      ///< pauses that ended at the cap, the other side having made no progress
     std::size_t size_after = 0;            ///< ring.size() once both sides are done
 };
 
 /// Gives the other thread the core; both threads may share one core on a busy 2-core machine.
 void backoff() { std::this_thread::yield(); }
 
-/// Sleeps a few milliseconds: long enough for the other side to fill or drain a 1024-slot ring even under TSan.
-void pause_briefly() { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }
+/// Yields in a pause this many times at most: minutes, where the other side needs at most 1024 items' worth.
+constexpr std::uint64_t kMaxPauseYields = 200'000'000;
+
+/// A pause of one side: yields until the other side's counter `hits` passes `seen` (it found the ring full, or
+/// empty) or `other_done` is set. Returns false when kMaxPauseYields went by without either: no progress at all.
+bool pause_until(const std::atomic<std::uint64_t>& hits, std::uint64_t seen, const std::atomic<bool>& other_done) {
+    for (std::uint64_t i = 0; i < kMaxPauseYields; ++i) {
+        if (hits.load(std::memory_order_acquire) > seen || other_done.load(std::memory_order_acquire)) return true;
+        std::this_thread::yield();
+    }
+    return false;
+}
 
 /// Carries `items` sequence numbers from a producer thread to this thread through a small ring. `make(seq)` builds
 /// the item for `seq`, `matches(item, seq)` checks one. Each side pauses now and then (the producer 8 times, the
-/// consumer 8 times, out of phase), so the consumer is sure to find the ring empty and the producer to find it full.
+/// consumer 8 times, out of phase) until the other has found the ring empty (the consumer) or full (the producer),
+/// so both slow paths are sure to run: counts, not sleeps, so however the threads are scheduled. The two never
+/// pause together: their pause points are more than a ring's capacity apart in the stream.
 template <typename T, typename Make, typename Matches>
 StressOutcome run_stress(std::uint64_t items, Mode producer_mode, Mode consumer_mode, Make make, Matches matches) {
     SpscRing<T> ring(kStressCapacity);
     const std::uint64_t pause_every = std::max<std::uint64_t>(items / 8, 4 * kStressCapacity);
-    std::atomic<std::uint64_t> full_hits{0};
+    std::atomic<std::uint64_t> full_hits{0}, empty_hits{0}, stalled{0};
+    std::atomic<bool> producer_done{false}, consumer_done{false};
 
     std::thread producer([&] {
         Rng rng(0x5eed);
         std::vector<T> batch(kMaxBatch);
-        std::uint64_t full = 0, next_pause = pause_every;
+        std::uint64_t next_pause = pause_every;
+        const auto full = [&] { full_hits.fetch_add(1, std::memory_order_release); };
         for (std::uint64_t next = 0; next < items;) {
             if (next >= next_pause) {
-                pause_briefly();
+                if (!pause_until(empty_hits, empty_hits.load(std::memory_order_acquire), consumer_done))
+                    stalled.fetch_add(1);
                 next_pause += pause_every;
             }
             if (producer_mode == Mode::kOne) {
                 const T item = make(next);
                 while (!ring.push(item)) {
-                    ++full;
+                    full();
                     backoff();
                 }
                 ++next;
@@ -108,20 +123,24 @@ StressOutcome run_stress(std::uint64_t items, Mode producer_mode, Mode consumer_
             for (std::size_t done = 0; done < want;) {
                 const std::size_t n = ring.push(batch.data() + done, want - done);
                 if (n == 0) {
-                    ++full;
+                    full();
                     backoff();
                 }
                 done += n;
             }
             next += want;
         }
-        full_hits.store(full, std::memory_order_relaxed);
+        producer_done.store(true, std::memory_order_release);
     });
 
     StressOutcome out;
     Rng rng(0xc0ffee);
     std::vector<T> batch(kMaxBatch);
     std::uint64_t next_pause = pause_every + pause_every / 2;
+    const auto empty = [&] {
+        ++out.empty_hits;
+        empty_hits.fetch_add(1, std::memory_order_release);
+    };
     auto check = [&](const T& item) {
         if (!matches(item, out.received)) {
             if (out.mismatches++ == 0) out.first_mismatch = out.received;
@@ -130,7 +149,7 @@ StressOutcome run_stress(std::uint64_t items, Mode producer_mode, Mode consumer_
     };
     while (out.received < items) {
         if (out.received >= next_pause) {
-            pause_briefly();
+            if (!pause_until(full_hits, full_hits.load(std::memory_order_acquire), producer_done)) stalled.fetch_add(1);
             next_pause += pause_every;
         }
         if (consumer_mode == Mode::kOne) {
@@ -138,21 +157,23 @@ StressOutcome run_stress(std::uint64_t items, Mode producer_mode, Mode consumer_
             if (ring.pop(item)) {
                 check(item);
             } else {
-                ++out.empty_hits;
+                empty();
                 backoff();
             }
             continue;
         }
         const std::size_t n = ring.pop(batch.data(), 1 + rng.below(static_cast<int>(kMaxBatch)));
         if (n == 0) {
-            ++out.empty_hits;
+            empty();
             backoff();
         }
         // More than was sent would also be a failure: stop at `items` and let the size check below catch extras.
         for (std::size_t i = 0; i < n; ++i) check(batch[i]);
     }
+    consumer_done.store(true, std::memory_order_release);
     producer.join();
     out.full_hits = full_hits.load(std::memory_order_relaxed);
+    out.stalled_pauses = stalled.load(std::memory_order_relaxed);
     out.size_after = ring.size();
     return out;
 }
@@ -166,6 +187,7 @@ void check_outcome(const StressOutcome& out, std::uint64_t items) {
     // Guards the test itself: both slow paths (re-reading the other side's index) must have run.
     CHECK(out.full_hits > 0);
     CHECK(out.empty_hits > 0);
+    CHECK(out.stalled_pauses == 0);
     MESSAGE(items << " items, producer found the ring full " << out.full_hits << " times, consumer found it empty "
                   << out.empty_hits << " times");
 }

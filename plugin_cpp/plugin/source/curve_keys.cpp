@@ -1,9 +1,12 @@
 #include "curve_keys.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 namespace idaw::plugin::sidecar {
@@ -19,15 +22,60 @@ bool is_z85_key(const std::string& key) {
     return key.size() == 40 && key.find_first_not_of(alphabet) == std::string::npos;
 }
 
-/// Reads `public-key` and `secret-key` from a ZPL certificate the way pyzmq's zmq.auth.load_certificate does
-/// (the text after '=', stripped of blanks and quotes). False with `error` when unreadable or malformed.
-bool read_certificate(const std::string& path, bool need_secret, std::string& public_key, std::string& secret_key,
-                      std::string& error) {
-    std::ifstream in(path);
-    if (!in) {
-        error = "cannot read CURVE key " + path + "; " + kMakeKeysHint;
+/// A ZPL certificate is a few hundred bytes; a file far larger is not one (and is not read whole).
+constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
+
+/// Reads the key file `path` into `text`. A secret file is opened without following a symbolic link and must be a
+/// regular file only its owner can read (checked on the opened file, so nothing can swap it in between), as
+/// sidecar/keys.py checks its own. False with a one-line `error` otherwise.
+bool read_key_file(const std::string& path, bool secret, std::string& text, std::string& error) {
+    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (secret ? O_NOFOLLOW : 0);
+    const int fd = ::open(path.c_str(), flags);
+    if (fd < 0) {
+        if (secret && errno == ELOOP)
+            error = path + " is a symbolic link; a secret key must be a file of its own";
+        else
+            error = "cannot read CURVE key " + path + "; " + kMakeKeysHint;
         return false;
     }
+    struct stat info {};
+    bool ok = ::fstat(fd, &info) == 0;
+    if (ok && !S_ISREG(info.st_mode)) {
+        error = path + " is not a regular file; " + kMakeKeysHint;
+        ok = false;
+    } else if (ok && secret && (info.st_mode & 077) != 0) {
+        // A secret others can read is no secret: refuse it, as the sidecar refuses its own.
+        error = path + " is readable by other users; run: chmod 600 " + path;
+        ok = false;
+    } else if (!ok) {
+        error = "cannot read CURVE key " + path + "; " + kMakeKeysHint;
+    }
+    text.clear();
+    char buffer[4096];
+    while (ok) {
+        const ssize_t got = ::read(fd, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 || text.size() + static_cast<std::size_t>(got) > kMaxKeyFileBytes) {
+            error = got < 0 ? "cannot read CURVE key " + path + "; " + kMakeKeysHint
+                            : path + " is too large for a CURVE key file; " + kMakeKeysHint;
+            ok = false;
+            break;
+        }
+        if (got == 0) break;
+        text.append(buffer, static_cast<std::size_t>(got));
+    }
+    ::close(fd);
+    return ok;
+}
+
+/// Reads `public-key` and `secret-key` from the ZPL certificate `path` the way pyzmq's
+/// zmq.auth.load_certificate does (the text after '=', stripped of blanks and quotes). False with `error` when
+/// unreadable, unsafe (see read_key_file) or malformed.
+bool read_certificate(const std::string& path, bool need_secret, std::string& public_key, std::string& secret_key,
+                      std::string& error) {
+    std::string text;
+    if (!read_key_file(path, need_secret, text, error)) return false;
+    std::istringstream in(text);
     std::string line;
     auto value_of = [](const std::string& text) {
         std::string v = text.substr(text.find('=') + 1);
@@ -70,12 +118,6 @@ bool load_client_keys(const std::string& dir, CurveKeys& out, std::string& error
         return false;
     }
     const std::string secret_path = dir + "/client.key_secret";
-    struct stat info {};
-    // A secret others can read is no secret: refuse it, as the sidecar refuses its own.
-    if (::stat(secret_path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
-        error = secret_path + " is readable by other users; run: chmod 600 " + secret_path;
-        return false;
-    }
     CurveKeys keys;
     std::string unused;
     if (!read_certificate(secret_path, true, keys.public_key, keys.secret_key, error)) return false;

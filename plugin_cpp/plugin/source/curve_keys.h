@@ -18,8 +18,8 @@ struct CurveKeys {
 std::string default_key_dir();
 
 /// Reads the client's keys from `dir` (the key directory itself, holding server.key and client.key_secret). On
-/// failure returns false and a one-line `error` saying what to do. Refuses a secret file others can read, as
-/// sidecar/keys.py does.
+/// failure returns false and a one-line `error` saying what to do. Refuses a secret file that is a symbolic link,
+/// not a regular file, or readable by others, as sidecar/keys.py does (checked on the file opened with O_NOFOLLOW).
 bool load_client_keys(const std::string& dir, CurveKeys& out, std::string& error);
 
 }  // namespace idaw::plugin::sidecar

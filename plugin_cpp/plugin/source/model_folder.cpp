@@ -116,7 +116,9 @@ void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
     for (int i = 0; i < kNumMidiNets; ++i) {
         const auto& spec = kMidiNetSpecs[static_cast<std::size_t>(i)];
         const juce::File file = dir.getChildFile(net_name(i) + ".json");
-        if (!file.existsAsFile()) {
+        // Anything of that name goes to the loader, which refuses a FIFO, device or directory with its error at once
+        // (existsAsFile() passes a FIFO, and opening one blocks until a writer comes).
+        if (!file.exists()) {
             missing.add(net_name(i));
             continue;
         }

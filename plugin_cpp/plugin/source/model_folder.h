@@ -23,8 +23,9 @@ struct ModelFolderStatus {
 
 /// Loads `<name>.json` for each of the generator's nets (MelodyTransformer, HarmonyPredictor, DynamicsEngine,
 /// GroovePredictor; other files are ignored) with the strict RTNeural loader, checks each fits its role, and only
-/// then installs them (a net the folder lacks gets the generator's stand-in). A folder that cannot be loaded
-/// completely changes nothing the audio thread uses: the error is only reported in the status.
+/// then installs them (a net the folder lacks gets the generator's stand-in). A net's name that is not a regular
+/// file (a FIFO, a device, a directory) is an error of the folder, reported without ever blocking on it. A folder
+/// that cannot be loaded completely changes nothing the audio thread uses: the error is only reported in the status.
 ///
 /// Threads: set_folder()/attach()/folder()/status()/wait_until_idle() from non-audio threads. The worker thread
 /// (started by the first set_folder() or attach(), so constructing one costs nothing) is the generator's one

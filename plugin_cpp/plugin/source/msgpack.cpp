@@ -8,19 +8,6 @@ namespace idaw::plugin::sidecar {
 
 // ---- msgpack decoding ----------------------------------------------------------------------------------------------
 
-const Value* Value::find(const std::string& key) const {
-    if (type != Type::Map) return nullptr;
-    for (auto it = entries.rbegin(); it != entries.rend(); ++it)
-        if (it->first.type == Type::Str && it->first.bytes == key) return &it->second;
-    return nullptr;
-}
-
-namespace {
-
-/// Containers open at once, at most: msgpack-python's unpacker stack (1024), so both sides refuse the same.
-constexpr int kMaxDepth = 1024;
-
-/// True for well-formed UTF-8 (no overlong forms, surrogates or code points beyond U+10FFFF), as Python decodes.
 bool valid_utf8(const std::string& s) {
     std::size_t i = 0;
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -55,6 +42,18 @@ bool valid_utf8(const std::string& s) {
     }
     return true;
 }
+
+const Value* Value::find(const std::string& key) const {
+    if (type != Type::Map) return nullptr;
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it)
+        if (it->first.type == Type::Str && it->first.bytes == key) return &it->second;
+    return nullptr;
+}
+
+namespace {
+
+/// Containers open at once, at most: msgpack-python's unpacker stack (1024), so both sides refuse the same.
+constexpr int kMaxDepth = 1024;
 
 /// Code points of a valid UTF-8 string.
 std::vector<std::uint32_t> code_points(const std::string& s) {

@@ -67,4 +67,7 @@ class Writer {
 /// Python's str.isprintable() for the characters a sidecar sends (used by the schema's string checks).
 bool printable(const std::string& s);
 
+/// True for well-formed UTF-8 (no overlong forms, surrogates or code points beyond U+10FFFF), as Python decodes.
+bool valid_utf8(const std::string& s);
+
 }  // namespace idaw::plugin::sidecar

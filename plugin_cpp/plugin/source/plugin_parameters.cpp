@@ -155,6 +155,19 @@ juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout() {
     return layout;
 }
 
+void push_restored_values(juce::AudioProcessorValueTreeState& state) {
+    for (auto* parameter : state.processor.getParameters()) {
+        auto* p = dynamic_cast<juce::RangedAudioParameter*>(parameter);
+        if (p == nullptr || state.getParameter(p->paramID) != p) continue;  // not one of this tree's
+        // The tree's layout: <PARAM id="..." value="plain value"/> per parameter (AudioProcessorValueTreeState).
+        const juce::ValueTree child = state.state.getChildWithProperty("id", p->paramID);
+        const float plain = child.hasProperty("value") ? static_cast<float>(child.getProperty("value"))
+                                                       : p->convertFrom0to1(p->getDefaultValue());
+        const float normalised = p->convertTo0to1(plain);
+        if (p->getValue() != normalised) p->setValueNotifyingHost(normalised);
+    }
+}
+
 ParameterReader::ParameterReader(juce::AudioProcessorValueTreeState& state) {
     for (std::size_t i = 0; i < kNumParams; ++i) {
         values_[i] = state.getRawParameterValue(core_parameter_id(i));

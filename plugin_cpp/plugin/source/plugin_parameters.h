@@ -71,6 +71,12 @@ std::array<float, kEmotionDims> emotion_from_valence_arousal(double valence, dou
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout();
 
+/// After `state.replaceState()`: sets every parameter of `state` to the value the restored tree holds (its default
+/// where the tree has none), even where JUCE saw no change. JUCE compares plain values only, so a switch or choice a
+/// host left between steps (normalised 0.45 for "off") kept that in-between value, and hosts read it back instead of
+/// the restored one; after this, each parameter's getValue() is its restored value, normalised. Message thread.
+void push_restored_values(juce::AudioProcessorValueTreeState& state);
+
 /// Reads the parameters' current values from the value tree state for the audio thread.
 ///
 /// Built once (looks up each parameter's atomic); the reads only load atomics, so they are real-time safe.

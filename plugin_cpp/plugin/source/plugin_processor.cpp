@@ -194,6 +194,7 @@ void IdawProcessor::setStateInformation(const void* data, int size) {
     for (const char* property : {kModelFolderProperty, kSidecarEndpointProperty, kSidecarKeysProperty})
         state.removeProperty(property, nullptr);
     parameters_.replaceState(state);
+    push_restored_values(parameters_);  // switches and choices a host left between steps, too
     if (folder != model_folder_.folder()) set_model_folder(folder);
     if (endpoint != endpoint_setting_ || key_dir != key_dir_setting_) set_sidecar_endpoint(endpoint, key_dir);
 }

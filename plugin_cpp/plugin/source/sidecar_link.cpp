@@ -12,6 +12,7 @@
 
 #include "curve_keys.h"
 #include "sidecar_protocol.h"
+#include "zmq_endpoint.h"
 
 namespace idaw::plugin::sidecar {
 
@@ -219,6 +220,7 @@ void Link::reconnect(std::string endpoint, std::string key_dir) {
 
 void Link::describe(const std::vector<std::string>& words, double intensity) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (requests_.size() >= kMaxQueuedRequests) requests_.pop_front();  // the link thread is not taking them
     requests_.emplace_back(words, intensity);
     last_words_ = words;
     last_intensity_ = intensity;
@@ -231,18 +233,7 @@ LinkStatus Link::status() const {
 }
 
 bool Link::is_local_endpoint(const std::string& endpoint) {
-    const auto sep = endpoint.find("://");
-    if (sep == std::string::npos) return false;
-    const std::string scheme = endpoint.substr(0, sep);
-    if (scheme == "ipc" || scheme == "inproc") return true;
-    if (scheme != "tcp") return false;
-    std::string host = endpoint.substr(sep + 3);
-    if (!host.empty() && host[0] == '[') {
-        const auto close = host.find(']');
-        return close != std::string::npos && host.substr(1, close - 1) == "::1";
-    }
-    host = host.substr(0, host.rfind(':'));
-    return host == "localhost" || host.rfind("127.", 0) == 0;
+    return parse_zmq_endpoint(endpoint).loopback;  // the whole endpoint, as libzmq reads it (zmq_endpoint.h)
 }
 
 void Link::run() {
@@ -264,16 +255,16 @@ void Link::run() {
         std::lock_guard<std::mutex> lock(mutex_);
         return status_.connected;
     };
-    // A typo must read as a typo, not as a missing key.
-    const auto scheme_end = endpoint_.find("://");
-    const std::string scheme = scheme_end == std::string::npos ? std::string() : endpoint_.substr(0, scheme_end);
-    if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc") {
-        fail("not a ZeroMQ endpoint: " + endpoint_ + " (write tcp://HOST:PORT or ipc://PATH)");
+    // A typo must read as a typo, not as a missing key. The whole endpoint is parsed (zmq_endpoint.h); of libzmq's
+    // transports the link's DEALER socket can use tcp, ipc and inproc.
+    const ZmqEndpoint parsed = parse_zmq_endpoint(endpoint_);
+    if (!parsed.valid || (parsed.transport != "tcp" && parsed.transport != "ipc" && parsed.transport != "inproc")) {
+        fail(not_an_endpoint_message(endpoint_));
         return;
     }
     // Anything beyond this machine is encrypted and authenticated (PROTOCOL.md): no keys, no connection.
     CurveKeys keys;
-    const bool curve = !is_local_endpoint(endpoint_);
+    const bool curve = !parsed.loopback;
     if (curve) {
         std::string why;
         if (!load_client_keys(key_dir_, keys, why)) {
@@ -313,14 +304,15 @@ void Link::run() {
     auto send = [&](const std::string& type, const std::function<void(Writer&)>& fields, std::size_t count_fields) {
         Writer w;
         w.map(3 + count_fields).str("v").uint(static_cast<std::uint64_t>(schema.version()));
-        w.str("type").str(type).str("seq").uint(++m.seq);
+        m.seq = next_seq(m.seq);
+        w.str("type").str(type).str("seq").uint(m.seq);
         fields(w);
         // We never send what the sidecar would reject: check our own message as the sidecar will.
         Message check_message;
         Rejection why;
         if (!schema.decode(w.bytes(), "sidecar", check_message, why)) {
             std::lock_guard<std::mutex> lock(mutex_);
-            status_.last_error = "not sent (" + why.reason + "): " + why.detail;
+            status_.last_error = bounded_text("not sent (" + why.reason + "): " + why.detail, kStatusTextBytes);
             return false;
         }
         const auto sent = m.socket.send(zmq::buffer(w.bytes()), zmq::send_flags::dontwait);
@@ -377,7 +369,7 @@ void Link::run() {
             std::lock_guard<std::mutex> lock(mutex_);
             status_.connected = true;
             status_.sidecar_session = b.find("session")->unsigned_value;
-            status_.handler = b.find("handler")->bytes;
+            status_.handler = bounded_text(b.find("handler")->bytes, kStatusTextBytes);
             ++status_.welcomes;
         } else if (message.type == "heartbeat") {
             bool ours;
@@ -412,7 +404,8 @@ void Link::run() {
             const std::string code = b.find("code")->bytes;
             if (b.find("re")->unsigned_value == m.describe_seq && m.describe_seq != 0) {
                 std::lock_guard<std::mutex> lock(mutex_);
-                status_.describe_result = "refused (" + code + "): " + b.find("detail")->bytes;
+                status_.describe_result =
+                    bounded_text("refused (" + code + "): " + b.find("detail")->bytes, kStatusTextBytes);
             }
             if (code == "hello_required") hello();
         } else if (message.type == "described" && b.find("re")->unsigned_value == m.describe_seq) {
@@ -426,21 +419,22 @@ void Link::run() {
     };
     auto receive = [&] {
         for (int i = 0; i < 256; ++i) {
-            std::vector<std::string> frames;
             zmq::message_t frame;
             if (!m.socket.recv(frame, zmq::recv_flags::dontwait)) return;
-            frames.emplace_back(frame.to_string());
-            while (frame.more()) {
-                if (!m.socket.recv(frame, zmq::recv_flags::none)) break;
-                frames.emplace_back(frame.to_string());
+            const std::string payload = frame.to_string();
+            bool more = frame.more();  // the other frames of a multi-frame message are read and dropped, not kept
+            const bool single = !more;
+            while (more) {
+                zmq::message_t rest;
+                more = m.socket.recv(rest, zmq::recv_flags::none) && rest.more();
             }
-            if (frames.size() != 1) {
+            if (!single) {
                 count(&LinkStatus::rejected, "frames");
                 continue;
             }
             Message message;
             Rejection why;
-            if (schema.decode(frames[0], "engine", message, why))
+            if (schema.decode(payload, "engine", message, why))
                 dispatch(message);
             else
                 count(&LinkStatus::rejected, why.reason);  // the engine never answers a rejected message
@@ -562,7 +556,12 @@ void Link::run() {
             }
         } catch (const std::exception& e) {  // the link outlives any failure of one step; the audio never notices
             std::lock_guard<std::mutex> lock(mutex_);
-            status_.last_error = e.what();
+            ++status_.internal_errors;
+            status_.last_error = bounded_text(e.what(), kStatusTextBytes);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ++status_.internal_errors;
+            status_.last_error = "unknown failure in the link thread";
         }
     }
     if (connected()) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -47,11 +48,15 @@ struct LinkStatus {
     std::uint64_t sidecar_session = 0;
     std::uint64_t snapshot = 0;  ///< newest sidecar snapshot handed to the audio thread (0: none)
     std::uint64_t welcomes = 0, losses = 0, windows_sent = 0, send_dropped = 0;
+    std::uint64_t internal_errors = 0;              ///< failures of one step of the link thread (it went on)
     std::map<std::string, std::uint64_t> received;  ///< valid messages by type
     std::map<std::string, std::uint64_t> rejected;  ///< rejected messages by reason
     std::string last_error;                         ///< why the link cannot run (bad endpoint), or ""
     std::string describe_result;                    ///< what the last describe request came to
 };
+
+/// The most bytes of text from a message (or an error) the link keeps in its status (cut at a UTF-8 boundary).
+constexpr std::size_t kStatusTextBytes = 256;
 
 /// Connects one engine to a sidecar. The link thread drains the engine's analysis ring and sends windows, answers
 /// hello/heartbeat/params as PROTOCOL.md says, and hands each newer `params` snapshot to the audio thread through
@@ -85,6 +90,8 @@ class Link {
     void watch_intensity(const std::atomic<float>* value) noexcept { intensity_ = value; }
     /// Shortest time between two describe requests that re-send the last description for a new intensity.
     static constexpr int kResendIntervalMs = 100;
+    /// Describe requests kept while the link thread does not take them (e.g. it is stopped); the oldest go first.
+    static constexpr std::size_t kMaxQueuedRequests = 16;
 
     /// Queues a describe request (words, intensity 0..1) for the link thread. Any non-audio thread.
     void describe(const std::vector<std::string>& words, double intensity);

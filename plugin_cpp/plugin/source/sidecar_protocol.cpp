@@ -1,5 +1,6 @@
 #include "sidecar_protocol.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -59,6 +60,9 @@ std::unique_ptr<Field> compile(const Json& spec, const std::string& where, const
         f->kind = Field::Kind::Uint;
         f->umin = spec.value("min", std::uint64_t{0});
         f->umax = spec.value("max", std::numeric_limits<std::uint64_t>::max());
+        // "max_limit" names one of the limits (e.g. max_snapshot): one home for a bound many fields share.
+        if (spec.contains("max_limit"))
+            f->umax = schema.at("limits").at(spec["max_limit"].get<std::string>()).get<std::uint64_t>();
     } else if (kind == "float") {
         f->kind = Field::Kind::Float;
         if (spec.contains("min")) f->fmin = spec["min"].get<double>();
@@ -141,7 +145,7 @@ bool check_fields(const std::vector<std::pair<std::string, std::unique_ptr<Field
         bool known = false;
         for (const auto& [field_name, spec] : fields)
             known = known || (key.type == Value::Type::Str && name == field_name);
-        if (!known) return reject(why, "unknown_field", where + " has no field '" + name.substr(0, 40) + "'");
+        if (!known) return reject(why, "unknown_field", where + " has no field '" + bounded_text(name, 40) + "'");
     }
     for (const auto& [name, spec] : fields) {
         const Value* item = v.find(name);
@@ -273,6 +277,39 @@ Schema::Schema(const std::string& json_text) {
 
 Schema::~Schema() = default;
 
+std::uint64_t next_seq(std::uint64_t seq) noexcept {
+    return seq == std::numeric_limits<std::uint64_t>::max() ? 1 : seq + 1;
+}
+
+std::string bounded_text(const std::string& text, std::size_t max_bytes) {
+    static const std::string kEllipsis = "\xe2\x80\xa6";  // U+2026, three bytes
+    std::string clean;
+    for (std::size_t i = 0; i < text.size() && clean.size() <= max_bytes;) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        const std::size_t length = c < 0x80                ? 1
+                                   : (c & 0xE0) == 0xC0 ? 2
+                                   : (c & 0xF0) == 0xE0 ? 3
+                                   : (c & 0xF8) == 0xF0 ? 4
+                                                        : 0;
+        const std::string piece = length != 0 && i + length <= text.size() ? text.substr(i, length) : std::string();
+        if (piece.empty() || !valid_utf8(piece)) {  // not UTF-8: one byte becomes '?', then resynchronise
+            clean += '?';
+            ++i;
+            continue;
+        }
+        clean += printable(piece) ? piece : std::string("?");
+        i += length;
+    }
+    if (clean.size() <= max_bytes) return clean;
+    // Cut at a character boundary with room for the ellipsis (clean is valid UTF-8 now: a byte 10xxxxxx continues
+    // the character before it).
+    const bool mark = max_bytes >= kEllipsis.size();
+    std::size_t end = mark ? max_bytes - kEllipsis.size() : max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
+    clean.resize(end);
+    return mark ? clean + kEllipsis : clean;
+}
+
 const Schema& Schema::builtin() {
     static const Schema schema(kProtocolJson);
     return schema;
@@ -305,7 +342,8 @@ bool Schema::decode(const std::string& payload, const std::string& role, Message
         return reject(why, "version", "unsupported protocol version");
     if (type.type != Value::Type::Str) return reject(why, "wrong_type", "type must be a string");
     const auto spec = messages_.find(type.bytes);
-    if (spec == messages_.end()) return reject(why, "unknown_type", "unknown message type " + type.bytes.substr(0, 32));
+    if (spec == messages_.end())
+        return reject(why, "unknown_type", "unknown message type " + bounded_text(type.bytes, 32));
     if (payload.size() > spec->second->max_bytes) return reject(why, "oversized", type.bytes + " over its limit");
     // The sidecar takes what engines and clients send; engines and clients take what the sidecar sends.
     const auto& senders = spec->second->senders;

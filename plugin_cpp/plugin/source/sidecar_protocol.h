@@ -73,4 +73,13 @@ class Schema {
     DecodeLimits decode_limits_;
 };
 
+/// The envelope seq after `seq`: one more, and 1 again after 2^64-1 (PROTOCOL.md, "Sequence numbers"). Real-time
+/// safe.
+std::uint64_t next_seq(std::uint64_t seq) noexcept;
+
+/// `text` made fit for at most `max_bytes` bytes of printable UTF-8 (sidecar/schema.py printable_text): characters
+/// that are not printable, and bytes that are not UTF-8, become '?'; a longer text is cut at a character boundary
+/// and ends in U+2026. For text from a peer that goes into the link's status or into rejection details.
+std::string bounded_text(const std::string& text, std::size_t max_bytes);
+
 }  // namespace idaw::plugin::sidecar

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstdlib>
 
 namespace idaw::plugin_host {
@@ -39,6 +40,41 @@ void set_channels(juce::AudioPluginInstance& plugin, int channels) {
     layout.inputBuses.add(set);
     layout.outputBuses.add(set);
     if (!plugin.setBusesLayout(layout)) fail("the plugin refuses " + juce::String(channels) + " channels");
+}
+
+juce::Array<juce::AudioProcessorParameter*> non_bypass_automatable(juce::AudioPluginInstance& plugin) {
+    juce::Array<juce::AudioProcessorParameter*> out;
+    for (auto* p : plugin.getParameters())
+        if (p->isAutomatable() && p != plugin.getBypassParameter() && python_name(*p) != "bypass") out.add(p);
+    return out;
+}
+
+namespace {
+/// Steps of a discrete parameter minus one (its normalised values are k / last), or 0 for a continuous one.
+int last_step(const juce::AudioProcessorParameter& p) {
+    return p.isDiscrete() && p.getNumSteps() > 1 ? p.getNumSteps() - 1 : 0;
+}
+}  // namespace
+
+bool is_stepped(const juce::AudioProcessorParameter& p) { return last_step(p) != 0; }
+
+float nearest_step(const juce::AudioProcessorParameter& p, float value) {
+    const int last = last_step(p);
+    if (last == 0) return value;
+    const float v = juce::jlimit(0.0f, 1.0f, value);
+    return static_cast<float>(std::floor(static_cast<double>(v) * last + 0.5)) / static_cast<float>(last);
+}
+
+float random_in_between(const juce::AudioProcessorParameter& p, juce::Random& rng) {
+    const int last = last_step(p);
+    for (;;) {
+        const float v = rng.nextFloat();
+        if (last == 0) return v;
+        // Where v falls inside its step (0 and 1: on a step, 0.5: where rounding turns); away from both, the
+        // expected step does not depend on how the plugin rounds a tie.
+        const double within = static_cast<double>(v) * last - std::floor(static_cast<double>(v) * last);
+        if (std::abs(within) > 0.01 && std::abs(within - 0.5) > 0.01 && std::abs(within - 1.0) > 0.01) return v;
+    }
 }
 
 // ---- The plugin's own state inside the host's VST3 state ------------------------------------------------------

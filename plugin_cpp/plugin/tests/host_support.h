@@ -27,6 +27,19 @@ std::unique_ptr<juce::AudioPluginInstance> load_plugin(juce::AudioPluginFormatMa
 /// Mono or stereo in and out.
 void set_channels(juce::AudioPluginInstance& plugin, int channels);
 
+// ---- Parameters as a host sees them (normalised 0..1) ------------------------------------------------------------
+
+/// The parameters a host automates and a validator such as pluginval moves: automatable, not the bypass.
+juce::Array<juce::AudioProcessorParameter*> non_bypass_automatable(juce::AudioPluginInstance& plugin);
+/// True for a parameter with a few steps (a switch, a choice, an integer), false for a continuous one.
+bool is_stepped(const juce::AudioProcessorParameter& p);
+/// The value a plugin can hold for host value `value`: the nearest of the parameter's steps for a discrete one
+/// (a switch: off below 0.5, on from 0.5), `value` itself for a continuous one.
+float nearest_step(const juce::AudioProcessorParameter& p, float value);
+/// A random normalised value for `p` that lies between steps (at least 1 % of a step away from a step and from the
+/// midpoint where rounding turns), so a discrete parameter is left at an in-between value as a host may leave it.
+float random_in_between(const juce::AudioProcessorParameter& p, juce::Random& rng);
+
 // The plugin's own state inside the host's VST3 state (host_support.cpp says how JUCE nests it).
 
 /// The host's whole state of the plugin.

@@ -6,6 +6,7 @@
 //                           [--set name=value ...] [--model-folder DIR] [--automate] [--rtcheck] [--offline]
 //                           [--midi-out EVENTS.json]
 //   idaw_plugin_host state  PLUGIN.vst3 [--model-folder DIR]
+//   idaw_plugin_host restore PLUGIN.vst3 [--seeds N] [--first-seed S]
 //   idaw_plugin_host editor PLUGIN.vst3 --png OUT.png [--seconds S] [--model-folder DIR]
 //   idaw_plugin_host live   PLUGIN.vst3 [--seconds S] [--report-ms MS] [--set name=value ...] [--rtcheck]
 //                           [--commands] [--editor]
@@ -26,13 +27,25 @@
 // state: sets every parameter to a different value and the model folder, saves, restores into a new instance and
 // compares every parameter and the folder.
 //
+// restore: a strict host's state restoration (pluginval's "Plugin state restoration", repeated and randomised), for
+// each seed S .. S+N-1 on one instance: every automatable parameter (bypass aside) to a random value between its
+// steps, in a random order; save; then (a) every parameter to another in-between value, in a random order, and
+// restore; (b) one parameter at a time, in a random order, to an in-between value, and restore (pluginval's loop).
+// After each restore it compares what the host reads back (getValue(), normalised) with what a fresh instance reads
+// back from the same state: a stepped parameter exactly (and that must be the step of the value the host set), a
+// continuous one to float precision (the largest difference is reported). It also reports pluginval's own rule (each
+// value within 0.1 of the one read before moving it) and how often a stepped parameter was moved within its saved
+// step (the case JUCE's value tree does not see as a change).
+//
 // live: runs the plugin in real time (an audio thread paced like a sound card, 48 kHz, 256-frame blocks, noise in)
 // while the main thread runs the message loop; every --report-ms it prints one JSON line with the values the plugin
 // holds (from its state) and its sidecar settings, and at the end a summary (with --rtcheck: what the checker
 // counted). For the sidecar tests: the plugin's link connects to IDAW_SIDECAR_ENDPOINT. With --commands it reads
 // lines "set name=value" from stdin and sets the parameter from the message thread while the audio runs, as a
-// host's automation or a user's knob would. With --editor it also opens the plugin's editor (needs an X display),
-// so the editor's test hooks (IDAW_EDITOR_DESCRIBE, IDAW_EDITOR_ENDPOINT) act while the audio runs.
+// host's automation or a user's knob would ("set a=1 b=2" sets several in one go; "quit" ends the run before
+// --seconds, so a test runs as long as its steps take, --seconds being only a cap). With --editor it also opens the
+// plugin's editor (needs an X display), so the editor's test hooks (IDAW_EDITOR_DESCRIBE, IDAW_EDITOR_ENDPOINT) act
+// while the audio runs.
 //
 // decode: checks sidecar messages with the plugin's own validator (sidecar_protocol.cpp) as ROLE (engine, sidecar
 // or client) would; PAYLOADS holds them one after another, each preceded by its length (uint32, little-endian).
@@ -45,6 +58,7 @@
 #include <juce_audio_processors/juce_audio_processors.h>
 #include <juce_gui_basics/juce_gui_basics.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -56,6 +70,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "host_support.h"
@@ -71,6 +86,8 @@ struct Options {
     int max_block = 0;
     double seconds = 20.0;
     int report_ms = 100;
+    int seeds = 40;              ///< restore: how many seeds
+    juce::int64 first_seed = 1;  ///< restore: the first seed
     bool automate = false, rtcheck = false, offline = false, has_model_folder = false, commands = false, editor = false;
     std::vector<std::pair<juce::String, juce::String>> state_attributes;  ///< written into the plugin's state
     std::vector<std::pair<juce::String, juce::String>> sets;
@@ -98,6 +115,10 @@ Options parse_options(const juce::StringArray& args, int first) {
             o.seconds = value().getDoubleValue();
         else if (a == "--report-ms")
             o.report_ms = value().getIntValue();
+        else if (a == "--seeds")
+            o.seeds = value().getIntValue();
+        else if (a == "--first-seed")
+            o.first_seed = value().getLargeIntValue();
         else if (a == "--automate")
             o.automate = true;
         else if (a == "--rtcheck")
@@ -333,6 +354,129 @@ juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::Str
     return juce::var(out.release());
 }
 
+/// The indices 0 .. n-1 in a random order (Fisher-Yates with `rng`).
+std::vector<int> shuffled(int n, juce::Random& rng) {
+    std::vector<int> order(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+    for (int i = n - 1; i > 0; --i)
+        std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(rng.nextInt(i + 1))]);
+    return order;
+}
+
+/// What command_restore counts over all seeds.
+struct RestoreTally {
+    juce::int64 restores = 0, checks = 0, discrete_checks = 0;
+    juce::int64 moved_within_step = 0;  ///< discrete parameters moved to an in-between value of their saved step
+    juce::int64 pluginval_rule_failures = 0;
+    juce::int64 own_state_mismatches = 0;  ///< restores after which the plugin's own state differs from the saved one
+    double worst_continuous = 0.0;
+    juce::var worst_continuous_case;
+    juce::Array<juce::var> discrete_mismatches;  ///< the first 20
+    juce::int64 discrete_mismatch_count = 0;
+};
+
+/// One parameter as the host read it back after a restore, against what the state holds.
+juce::var restore_case(juce::int64 seed, const char* round, const juce::AudioProcessorParameter& p, float expected,
+                       float restored) {
+    auto d = std::make_unique<juce::DynamicObject>();
+    d->setProperty("seed", seed);
+    d->setProperty("round", round);
+    d->setProperty("name", python_name(p));
+    d->setProperty("expected", expected);
+    d->setProperty("restored", restored);
+    return juce::var(d.release());
+}
+
+/// Moves `p` to an in-between value; counts the moves that stay within the saved step `saved` (a value tree that
+/// stores steps sees no change there, so only a restore that pushes every value brings the step back).
+void move_in_between(juce::AudioProcessorParameter& p, float saved, juce::Random& rng, RestoreTally& t) {
+    const float v = random_in_between(p, rng);
+    if (is_stepped(p) && nearest_step(p, v) == saved) ++t.moved_within_step;
+    p.setValue(v);
+}
+
+/// Compares every parameter the host reads with `expected` (the saved state, normalised) after a restore.
+void check_restored(const juce::Array<juce::AudioProcessorParameter*>& params, const std::vector<float>& expected,
+                    juce::int64 seed, const char* round, RestoreTally& t) {
+    ++t.restores;
+    for (int i = 0; i < params.size(); ++i) {
+        const auto& p = *params[i];
+        const float want = expected[static_cast<std::size_t>(i)], got = p.getValue();
+        ++t.checks;
+        if (is_stepped(p)) {  // exactly its saved step
+            ++t.discrete_checks;
+            if (got != want && ++t.discrete_mismatch_count <= 20)
+                t.discrete_mismatches.add(restore_case(seed, round, p, want, got));
+            continue;
+        }
+        const double error = std::abs(static_cast<double>(got) - want);
+        if (t.worst_continuous_case.isVoid() || error > t.worst_continuous) {
+            t.worst_continuous = error;
+            t.worst_continuous_case = restore_case(seed, round, p, want, got);
+        }
+    }
+}
+
+juce::var command_restore(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
+    if (o.seeds < 1) fail("--seeds must be at least 1");
+    auto plugin = load_plugin(formats, path, 48000.0, 512);
+    const auto params = non_bypass_automatable(*plugin);
+    const int n = params.size();
+    RestoreTally t;
+    for (juce::int64 seed = o.first_seed; seed < o.first_seed + o.seeds; ++seed) {
+        juce::Random rng(seed);
+        for (int i : shuffled(n, rng)) params[i]->setValue(random_in_between(*params[i], rng));
+        juce::MemoryBlock saved;
+        plugin->getStateInformation(saved);
+        // What the saved state means: the values a fresh instance (a new session opening the project) reads back.
+        // Its parameters start on their defaults, so no value the host left in between can linger there.
+        auto fresh = load_plugin(formats, path, 48000.0, 512);
+        fresh->setStateInformation(saved.getData(), static_cast<int>(saved.getSize()));
+        const auto fresh_params = non_bypass_automatable(*fresh);
+        std::vector<float> expected;
+        for (int i = 0; i < n; ++i) {
+            expected.push_back(fresh_params[i]->getValue());
+            // A parameter the host knows as stepped holds the step of the value the host set.
+            if (is_stepped(*params[i]) && expected.back() != nearest_step(*params[i], params[i]->getValue()))
+                fail("seed " + juce::String(seed) + ": a fresh instance restores " + python_name(*params[i]) + " to " +
+                     juce::String(expected.back()) + ", not the step of " + juce::String(params[i]->getValue()));
+        }
+        const juce::String saved_values = juce::JSON::toString(plugin_values(*plugin), true);
+        const auto restore = [&] { plugin->setStateInformation(saved.getData(), static_cast<int>(saved.getSize())); };
+
+        // (a) Everything moved, in a random order, then the saved state restored.
+        for (int i : shuffled(n, rng)) move_in_between(*params[i], expected[static_cast<std::size_t>(i)], rng, t);
+        restore();
+        check_restored(params, expected, seed, "all moved", t);
+        if (juce::JSON::toString(plugin_values(*plugin), true) != saved_values) ++t.own_state_mismatches;
+
+        // (b) pluginval's loop: one parameter moved, the saved state restored, the value read before compared.
+        for (int i : shuffled(n, rng)) {
+            const float before = params[i]->getValue();
+            move_in_between(*params[i], expected[static_cast<std::size_t>(i)], rng, t);
+            restore();
+            check_restored(params, expected, seed, "one moved", t);
+            if (std::abs(params[i]->getValue() - before) > 0.1f) ++t.pluginval_rule_failures;
+        }
+    }
+    auto out = std::make_unique<juce::DynamicObject>();
+    juce::Array<juce::var> names;
+    for (auto* p : params) names.add(python_name(*p));
+    out->setProperty("parameters", names);
+    out->setProperty("seeds", o.seeds);
+    out->setProperty("restores", t.restores);
+    out->setProperty("checks", t.checks);
+    out->setProperty("discrete_checks", t.discrete_checks);
+    out->setProperty("moved_within_step", t.moved_within_step);
+    out->setProperty("discrete_mismatch_count", t.discrete_mismatch_count);
+    out->setProperty("discrete_mismatches", t.discrete_mismatches);
+    out->setProperty("worst_continuous", t.worst_continuous);
+    out->setProperty("worst_continuous_case", t.worst_continuous_case);
+    out->setProperty("pluginval_rule_failures", t.pluginval_rule_failures);
+    out->setProperty("own_state_mismatches", t.own_state_mismatches);
+    return juce::var(out.release());
+}
+
 juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
     if (o.png.isEmpty()) fail("editor needs --png");
     const juce::File png(o.png);
@@ -464,7 +608,8 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
     }
     const double start = juce::Time::getMillisecondCounterHiRes();
     double next_report = start;
-    while (juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds) {
+    bool quit = false;  // --commands: "quit" ends the run before --seconds
+    while (!quit && juce::Time::getMillisecondCounterHiRes() - start < 1000.0 * o.seconds) {
         juce::MessageManager::getInstance()->runDispatchLoopUntil(10);
         std::vector<std::string> todo;
         {
@@ -473,10 +618,16 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
         }
         for (const std::string& command : todo) {
             const juce::String line = juce::String(command).trim();
+            if (line == "quit") quit = true;
+            if (quit) break;
             if (!line.startsWith("set ") || !line.contains("=")) fail("unknown command on stdin: " + line);
-            const juce::String pair = line.substring(4);
-            auto* p = find_parameter(*plugin, pair.upToFirstOccurrenceOf("=", false, false).trim());
-            p->setValueNotifyingHost(p->getValueForText(pair.fromFirstOccurrenceOf("=", false, false).trim()));
+            // "set a=1 b=2 ...": every assignment of the line in one go, as one automation step.
+            for (const juce::String& pair : juce::StringArray::fromTokens(line.substring(4), " ", "")) {
+                if (pair.isEmpty()) continue;
+                if (!pair.contains("=")) fail("unknown command on stdin: " + line);
+                auto* p = find_parameter(*plugin, pair.upToFirstOccurrenceOf("=", false, false).trim());
+                p->setValueNotifyingHost(p->getValueForText(pair.fromFirstOccurrenceOf("=", false, false).trim()));
+            }
         }
         const double now = juce::Time::getMillisecondCounterHiRes();
         if (now < next_report) continue;
@@ -523,7 +674,7 @@ juce::var command_decode(const juce::String& role, const juce::String& path) {
 }
 
 int run(const juce::StringArray& args) {
-    if (args.size() < 2) fail("usage: idaw_plugin_host list|render|state|editor|live PLUGIN.vst3 [options]");
+    if (args.size() < 2) fail("usage: idaw_plugin_host list|render|state|restore|editor|live PLUGIN.vst3 [options]");
     const juce::String command = args[0];
     if (command == "decode") {  // no plugin involved
         if (args.size() < 3) fail("usage: idaw_plugin_host decode ROLE PAYLOADS");
@@ -541,6 +692,8 @@ int run(const juce::StringArray& args) {
         result = command_render(formats, path, options);
     else if (command == "state")
         result = command_state(formats, path, options);
+    else if (command == "restore")
+        result = command_restore(formats, path, options);
     else if (command == "editor")
         result = command_editor(formats, path, options);
     else if (command == "live")

@@ -67,7 +67,8 @@ class Engine {
     static constexpr int kCoefficientGrid = 16;
     /// Input samples beyond this magnitude (+36 dBFS) are clamped to it; NaN/Inf become silence.
     static constexpr float kInputClamp = 64.0f;
-    /// Safety limiter ceiling (linear): nothing leaves the engine louder than this.
+    /// Safety limiter ceiling (linear, full scale): nothing leaves the engine louder than this, and a neutral
+    /// chain leaves everything within it untouched.
     static constexpr double kLimiterCeiling = SafetyLimiter::kCeiling;
 
     /// Creates the rings (allocates). Not real-time safe.
