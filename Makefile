@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt') CMakeLists.txt pyproject.toml
+CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt' -o -name '*.stubpatterns') CMakeLists.txt pyproject.toml
 
 .PHONY: setup demo test test-cpp test-plugin test-python lint bench clean
 
@@ -38,8 +38,9 @@ test-python: $(VENV)/.test-deps setup
 	$(BIN)/python -m pytest tests
 
 lint: setup
-	$(BIN)/ruff check realtime sidecar export tests benchmarks
+	$(BIN)/ruff check idaw realtime sidecar export tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all

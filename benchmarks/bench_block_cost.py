@@ -17,7 +17,6 @@ import itertools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -51,7 +50,7 @@ def _budget_share(summary: common.Json, budget_us: float) -> common.Json:
 class BlockTimes:
     """Raw figures of one block size: the core's histogram window and per-round durations (ns)."""
 
-    histogram: dict[str, float]
+    histogram: idaw_core.TimingSummary
     self_timed: list[int]
     python_core: list[int]
     python_numpy: list[int]
@@ -60,7 +59,7 @@ class BlockTimes:
 def time_blocks(frames: int, rounds: int, warmup: int) -> BlockTimes:
     """Runs `warmup` then `rounds` interleaved rounds of core and numpy blocks; returns their timings."""
     snapshot = common.full_chain_snapshot()
-    engine: Any = idaw_core.Engine()
+    engine = idaw_core.Engine()
     engine.prepare(float(common.RATE), frames, common.CHANNELS)
     engine.set_telemetry_enabled(True)  # the exact per-block CPU times come from the telemetry ring
     engine.set_parameters_now(snapshot)
@@ -90,7 +89,7 @@ def time_blocks(frames: int, rounds: int, warmup: int) -> BlockTimes:
     engine.timing_window()  # opens the measured window
     self_timed.clear()
     times = common.interleaved_times_ns(alternatives, repetitions=rounds, warmup=0)
-    histogram = dict(engine.timing_window())
+    histogram = engine.timing_window()
     self_timed.extend(record[3] for record in engine.drain_telemetry())
     return BlockTimes(histogram, self_timed, times["core"], times["numpy_blocks"])
 

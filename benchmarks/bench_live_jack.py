@@ -126,7 +126,7 @@ def measure(server: JackServer, seconds: float, stress: bool, work: Path) -> com
             [
                 sys.executable,
                 "-m",
-                "realtime.cli",
+                "idaw.cli",
                 "live",
                 "--no-sidecar",
                 "--input-device",

@@ -90,7 +90,7 @@ def _torch_stepper(net: Any) -> Callable[[torch.Tensor], None]:
     return step
 
 
-def parity(nets: dict[str, Any], core_models: dict[str, Any]) -> dict[str, float]:
+def parity(nets: dict[str, Any], core_models: dict[str, idaw_core.Model]) -> dict[str, float]:
     """Max |core - PyTorch| per net over PARITY_FRAMES frames from zero state."""
     out: dict[str, float] = {}
     for name, entry in nets.items():

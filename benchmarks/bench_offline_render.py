@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +28,7 @@ GOAL_X_REALTIME = 300.0
 Audio = npt.NDArray[np.float32]
 
 
-def _prepared_engine(snapshot: npt.NDArray[np.float32]) -> Any:
+def _prepared_engine(snapshot: npt.NDArray[np.float32]) -> idaw_core.Engine:
     """A core engine prepared for 48 kHz stereo, 256-frame blocks, with `snapshot` applied (no ramp)."""
     engine = idaw_core.Engine()
     engine.prepare(float(common.RATE), BLOCK_SIZE, common.CHANNELS)

@@ -7,10 +7,11 @@ by side: 'semantic-eq' (the default: the trained model, which adapts the EQ to t
 request after a new window runs the audio encoder and the 13-parameter fit, and one with the same words and
 window reuses the cached fit) and 'fallback' (the SAFE-DB table). Timing starts once every model is loaded (the
 synonym model included: a describe of a word outside the vocabulary is answered first). IDAW_BENCH_HANDLER=SPEC
-measures only that handler (e.g. package.module:factory). The main thread sends `describe` requests from a
-SidecarClient, one every 20..60 ms (random), cycling through WORDS, then each of NEW_WORDS once (nothing cached
-for them), and for each one records when
-  reply    the `described` answer arrived back at the client (request -> handler -> reply),
+measures only that handler (e.g. package.module:factory). The main thread sends `describe` requests over the
+link (SidecarLink.describe: on the engine's own connection, as `idaw live` and the plugin send them), one every
+20..60 ms (random), cycling through WORDS, then each of NEW_WORDS once (nothing cached for them), and for each one
+records when
+  reply    the `described` answer arrived back at the caller (request -> link thread -> handler -> reply),
   pushed   the link handed the snapshot to engine.push_parameters (the engine's queue),
   applied  the block thread saw the engine's applied_sequence reach it (after the block that took it up;
            this includes waiting for the next block, up to one block duration).
@@ -30,12 +31,11 @@ import numpy as np
 
 import idaw_core
 from benchmarks import common
+from idaw.base.protocol import SCHEMA
+from idaw.base.protocol.replies import describe_retrying
 from realtime import params
-from sidecar.client import SidecarClient
-from sidecar.host import describe_retrying
-from sidecar.link import SidecarLink
-from sidecar.process import SidecarProcess
-from sidecar.protocol import SCHEMA
+from realtime.sidecar_link.link import SidecarLink
+from realtime.sidecar_link.process import SidecarProcess
 
 BLOCK = 256
 """Engine block size (frames)."""
@@ -107,7 +107,6 @@ def _ms(summary: common.Json) -> common.Json:
 
 
 def _timed(
-    client: SidecarClient,
     link: SidecarLink,
     engine: PacedEngine,
     words: list[str],
@@ -117,7 +116,7 @@ def _timed(
     """One describe, its reply/pushed/applied times (µs after sending) appended to `stages`; returns 1 when it
     was not applied within a second (or the handler knew none of the words), else 0."""
     sent = time.monotonic()
-    result = client.describe(words, intensity)
+    result = link.describe(words, intensity, timeout=5.0)
     replied = time.monotonic()
     deadline = replied + 1.0
     while result.snapshot and result.snapshot not in engine.applied_at and time.monotonic() < deadline:
@@ -148,20 +147,18 @@ def measure(requests: int, handler: str, seed: int = 0) -> common.Json:
         try:
             if not link.wait_connected(10):
                 raise RuntimeError(f"the sidecar did not welcome the link: {process.log_tail()}")
-            with SidecarClient(process.endpoint, timeout=5.0) as client:
-                client.describe(["warm"], 0.5)
-                first_answer_s = time.monotonic() - launched
-                describe_retrying(client, [WARM_UP_WORD], 0.5)  # the fallback answers at once (ignores it)
-                models_loaded_s = time.monotonic() - launched
+            link.describe(["warm"], 0.5, timeout=5.0)
+            first_answer_s = time.monotonic() - launched
+            describe_retrying(link, [WARM_UP_WORD], 0.5)  # the fallback answers at once (ignores it)
+            models_loaded_s = time.monotonic() - launched
             time.sleep(2.5)  # let analysis windows flow first, as in a running session
-            with SidecarClient(process.endpoint, timeout=5.0) as client:
-                for index in range(requests):
-                    words = WORDS[index % len(WORDS)]
-                    missing += _timed(client, link, engine, words, rng.uniform(0.1, 1.0), stages)
-                    time.sleep(rng.uniform(0.02, 0.06))
-                for word in NEW_WORDS:  # each asked for once: no fit of it is cached
-                    missing_new += _timed(client, link, engine, [word], 0.7, new_stages)
-                    time.sleep(rng.uniform(0.02, 0.06))
+            for index in range(requests):
+                words = WORDS[index % len(WORDS)]
+                missing += _timed(link, engine, words, rng.uniform(0.1, 1.0), stages)
+                time.sleep(rng.uniform(0.02, 0.06))
+            for word in NEW_WORDS:  # each asked for once: no fit of it is cached
+                missing_new += _timed(link, engine, [word], 0.7, new_stages)
+                time.sleep(rng.uniform(0.02, 0.06))
             stats = link.stats()
         finally:
             link.stop()
@@ -201,7 +198,7 @@ def run(quick: bool = False) -> common.Json:
             "rate": common.RATE,
             "block": BLOCK,
             "block_ms": round(1e3 * BLOCK / common.RATE, 3),
-            "transport": "tcp loopback, ROUTER/DEALER",
+            "transport": "tcp loopback, ROUTER/DEALER; requests on the engine link's own DEALER",
             "analysis": f"{SCHEMA.analysis['rate']} Hz mono, {SCHEMA.analysis['window_s']:g} s windows every "
             f"{SCHEMA.analysis['hop_s']:g} s",
             "words": [" ".join(w) for w in WORDS],

@@ -6,5 +6,7 @@
 * :mod:`export.reference` — numpy interpreter of RTNeural JSON (the executable spec)
 * :mod:`export.onnx_export` — one-frame ONNX step graphs with explicit state, onnxruntime streamer
 * :mod:`export.parity` — run several implementations on the same frames, report max differences
-* :mod:`export.nets` — ``python -m export.nets OUT_DIR``: export and check the five iDAW nets
+
+It knows no particular net and imports neither realtime nor sidecar: the five iDAW nets are exported and checked by
+:mod:`realtime.nets.export_nets` (``python -m realtime.nets.export_nets OUT_DIR``), which calls it.
 """

@@ -14,8 +14,8 @@ import soundfile as sf
 import soxr
 
 import idaw_core
+from idaw.base.errors import IdawError, one_line, path_error
 from realtime import output_file
-from realtime.errors import IdawError, one_line, path_error
 
 Audio = npt.NDArray[np.float32]
 """Audio as float32, shape (frames, channels), C-contiguous."""

@@ -4,7 +4,8 @@ By default the demo starts a sidecar (the trained semantic-EQ model), asks it fo
 clip, exactly as `idaw process --describe warm` does, and renders the clip with the EQ it returns. The PNG
 shows the input and output long-term spectra, the EQ curve the engine applied, the measured change, and
 SAFE-DB's median curve for each described word that has one (sidecar/semantic_eq/weights/
-safe_median_curves.json, shipped, so no data is needed). `--describe WORD...` / `--intensity` ask for
+safe_median_curves.json, shipped, so no data is needed; read by idaw/base/safe_curves.py, a file path and not an
+import of the sidecar). `--describe WORD...` / `--intensity` ask for
 something else; explicit chain options (--eq, --drive, ...) render that chain without a sidecar (unless
 --describe is given too); `--no-sidecar` renders DEFAULT_PRESET, a fixed warm setting.
 """
@@ -19,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from idaw.base.errors import IdawError, path_error
 from realtime import output_file, params
 from realtime.audio_io import write_audio
-from realtime.errors import IdawError, path_error
 from realtime.offline import render_array
 from realtime.options import add_chain_arguments, chain_from_args
+from realtime.sidecar_link import host as sidecar_host
 from realtime.synth import demo_clip
-from sidecar import host as sidecar_host
 
 F64 = npt.NDArray[np.float64]
 DEMO_RATE = 48000
@@ -122,10 +123,10 @@ def safe_references(words: Sequence[str]) -> dict[str, F64]:
 
     Returns {} when the shipped file cannot be read (the picture then goes without them).
     """
-    from sidecar.semantic_eq import median_curves
+    from idaw.base import safe_curves
 
     try:
-        shipped = median_curves.load()
+        shipped = safe_curves.load()
     except IdawError as error:
         print(f"idaw demo: warning: {error}", file=sys.stderr)
         return {}

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from realtime.errors import DeviceError
+from idaw.base.errors import DeviceError
 
 Kind = Literal["input", "output"]
 Device = Mapping[str, Any]

@@ -35,11 +35,11 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
+from idaw.base.errors import IdawError
 from realtime import midi_settings
-from realtime.errors import IdawError
 from realtime.nets.architectures import MEL
 from realtime.nets.audio_features import StreamingLogMel
-from sidecar.analysis import WindowMaker
+from realtime.sidecar_link.analysis import WindowMaker
 
 F32 = npt.NDArray[np.float32]
 
@@ -69,7 +69,7 @@ class EmotionTracker:
         """Loads the exported net at `path` with the core's runtime; IdawError when it is not a valid model or not
         log-mel 128 -> emotion 64."""
         try:
-            self.model: Any = idaw_core.load_model(str(path))
+            self.model: idaw_core.Model = idaw_core.load_model(str(path))
         except ValueError as error:
             raise IdawError(f"cannot use {path} as the {NET}: {error}") from None
         dims = int(idaw_core.EMOTION_DIMS)
@@ -183,7 +183,7 @@ class LiveEmotion:
     it after the first push and stop() it before the last.
     """
 
-    def __init__(self, engine: Any, tracker: EmotionTracker, settings: midi_settings.MidiSettings) -> None:
+    def __init__(self, engine: idaw_core.Engine, tracker: EmotionTracker, settings: midi_settings.MidiSettings) -> None:
         self.engine = engine
         self.tracker = tracker
         self.settings = settings

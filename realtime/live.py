@@ -4,11 +4,16 @@ PortAudio (through python-sounddevice) calls `idaw_portaudio_callback` from the 
 core's PortAudioBridge as user data: no Python runs per block, so the interpreter (GIL, garbage collector)
 cannot delay the audio. The Python side only starts the stream, sleeps, prints --stats and shuts down.
 Device selection, PortAudio start-up and JACK naming live in realtime/live_stream.py.
+
+A run is a _LiveSession started in steps (PortAudio, engine, MIDI, stream, signal handlers, audio, sidecar, input
+followers); each step enters its own stop into an ExitStack, so a failure at any step closes everything started
+before it, in reverse order.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import json
@@ -18,18 +23,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 import idaw_core
+from idaw.base.errors import DeviceError, IdawError, path_error
 from realtime import devices, live_stream, midi_live, options, output_file, params
-from realtime.errors import DeviceError, IdawError, path_error
-from sidecar import host as sidecar_host
+from realtime.sidecar_link import host as sidecar_host
 
 DEFAULT_RATE = 48000
 MAX_BLOCK = 2048
@@ -194,7 +199,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise IdawError(f"--client-name '{name}' is not a valid JACK client name (1..63 bytes, no ':')")
 
 
-def _timing_fields(summary: dict[str, Any], block_seconds: float) -> dict[str, Any]:
+def _timing_fields(summary: Mapping[str, Any], block_seconds: float) -> dict[str, Any]:
     """A timing summary with each time also given as a percentage of the block duration."""
     out = dict(summary)
     for key in ("p50", "p99", "max"):
@@ -203,7 +208,9 @@ def _timing_fields(summary: dict[str, Any], block_seconds: float) -> dict[str, A
     return out
 
 
-def stats_line(elapsed: float, window: dict[str, Any], bridge: dict[str, Any], block_seconds: float) -> str:
+def stats_line(
+    elapsed: float, window: idaw_core.TimingSummary, bridge: idaw_core.BridgeCounters, block_seconds: float
+) -> str:
     """One --stats line: timing of the last window (µs and % of the block) and running totals."""
     t = _timing_fields(window, block_seconds)
 
@@ -244,7 +251,7 @@ def _write_report(path: str | None, report: dict[str, Any]) -> None:
             raise path_error("write report", path, error) from None
 
 
-def _fatal_exit(message: str, report_path: str | None, report: dict[str, Any], code: int) -> None:
+def _fatal_exit(message: str, report_path: str | None, report: dict[str, Any], code: int) -> NoReturn:
     """Print one error line, write the report if possible, and leave at once (PortAudio is stuck)."""
     print(f"idaw live: error: {message}", file=sys.stderr, flush=True)
     try:
@@ -272,82 +279,222 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
-    """Open, run and close the stream (see run()); returns 0."""
-    sd = live_stream.load_portaudio(args.client_name)
-    in_dev, out_dev = live_stream.choose_devices(sd, args.device, args.input_device, args.output_device)
-    live_stream.check_settings(sd, in_dev, out_dev, args.rate, args.channels)
+    """Open, run and close the stream (see run()); returns 0. Whatever fails on the way closes what was started."""
+    with contextlib.ExitStack() as stack:
+        session = _LiveSession(args, vector, stack)
+        session.open_devices()
+        session.prepare_engine()
+        session.start_midi()
+        session.open_stream()
+        session.catch_stop_signals()
+        session.start_audio()
+        session.attach_sidecar()
+        session.follow_the_input()
+        return session.finish(session.run_until_stopped())
 
-    engine = idaw_core.Engine()
-    engine.prepare(float(args.rate), MAX_BLOCK, args.channels)
-    engine.set_parameters_now(vector)
-    engine.set_budget_fraction(BUDGET_FRACTION)
-    midi = midi_live.start(args, engine)  # None without --midi
-    bridge = idaw_core.PortAudioBridge(engine, args.channels, args.channels)
-    stream = live_stream.open_native_stream(sd, bridge, in_dev, out_dev, args.rate, args.blocksize, args.channels)
-    info = live_stream.describe(sd, stream, in_dev, out_dev, args.channels)
 
-    stop = [False]
-    restore_signals = _install_stop_handlers(stop)
-    stress = _Stress() if args.stress_python else None
-    base: dict[str, Any] = {
-        **info,
-        "requested_blocksize": args.blocksize,
-        "channels": args.channels,
-        "parameters": {s.name: float(v) for s, v in zip(params.SPECS, vector, strict=True)},
-    }
-    live_stream.start_stream(sd, stream)
-    started = time.monotonic()
-    block_frames = live_stream.wait_first_block(bridge, args.rate)
-    print(live_stream.ready_line(info, args.rate, block_frames), flush=True)
-    try:
-        # The link becomes the engine's one parameter producer; the audio already flows, so the sidecar
-        # gets analysis windows from the start.
-        host = sidecar_host.attach_from_args(args, engine, vector, "idaw live")
-    except IdawError:
-        live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
-        raise
-    midi_live.listen(midi, host.link.windows if host is not None else None)  # --emotion input: follow the input
-    if host is not None:
-        print(
-            f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "
-            f"`idaw sidecar --bind {host.endpoint} --describe WORD`",
-            flush=True,
+_Result = TypeVar("_Result")
+
+
+def _stop_once(stack: contextlib.ExitStack, stop: Callable[[], _Result]) -> Callable[[], _Result | None]:
+    """Enter `stop` into `stack` and return a function that runs it: whichever comes first, the session's ordered
+    shutdown or the stack unwinding after a failure, runs it, once (a stop that raised is not tried again); later
+    calls return None."""
+    done = False
+
+    def once() -> _Result | None:
+        nonlocal done
+        if done:
+            return None
+        done = True
+        return stop()
+
+    stack.callback(once)
+    return once
+
+
+def _nothing_to_stop() -> None:
+    """The stop of a resource this run does not have (no sidecar, no MIDI)."""
+
+
+class _LiveSession:
+    """One `idaw live` run, started in steps. Each step that starts something enters its stop into `stack` as it
+    succeeds, so a failure at any later step (bad input, a refused device or sidecar, Ctrl-C while starting) closes
+    everything started before it, in reverse order, as the stack unwinds. A run that gets to finish() stops them
+    itself in the order shutdown needs (MIDI first: all notes off before anything else can go wrong), and the stack
+    then has nothing left to do."""
+
+    def __init__(self, args: argparse.Namespace, vector: npt.NDArray[np.float32], stack: contextlib.ExitStack) -> None:
+        self.args = args
+        self.vector = vector
+        self.stack = stack
+        self.stop_requested = [False]
+        """Set by SIGINT/SIGTERM once catch_stop_signals() ran."""
+        self.stress = _Stress() if args.stress_python else None
+        self.midi: midi_live.LiveMidi | None = None
+        self.host: sidecar_host.HostSidecar | None = None
+        self.stream_closed: bool | None = None
+        """None while no stream is open; then whether it closed (False: PortAudio hung, and may hang again)."""
+        self.block_frames = 0
+        self.started = 0.0
+        self.close_midi: Callable[[], dict[str, Any] | None] = _nothing_to_stop
+        self.close_host: Callable[[], None] = _nothing_to_stop
+        self.restore_signals: Callable[[], None] = _nothing_to_stop
+        self.close_stream: Callable[[], bool | None] = _nothing_to_stop
+        self.release_portaudio: Callable[[], None] = _nothing_to_stop
+
+    def open_devices(self) -> None:
+        """Initialise PortAudio (on JACK: open its client) and choose and check the devices."""
+        args = self.args
+        self.sd = live_stream.load_portaudio(args.client_name)
+        self.release_portaudio = _stop_once(self.stack, self._release_portaudio)
+        self.in_dev, self.out_dev = live_stream.choose_devices(
+            self.sd, args.device, args.input_device, args.output_device
         )
-        _start_describe_prompt(host)
-    if stress is not None:
-        stress.start()
-    gc.freeze()  # everything allocated so far is permanent: the collector never walks it again
+        live_stream.check_settings(self.sd, self.in_dev, self.out_dev, args.rate, args.channels)
 
-    block_seconds = block_frames / args.rate if block_frames else 0.0
-    deadline = started + args.duration if args.duration is not None else math.inf
-    next_stats = started + 1.0
-    status = "ok"
-    while not stop[0]:
-        time.sleep(TICK_SECONDS)
-        now = time.monotonic()
-        if not stream.active:
-            status = "stream stopped unexpectedly (JACK server gone or device lost)"
-            break
-        if now >= deadline:
-            break
-        if args.stats and now >= next_stats:
-            next_stats += 1.0
-            window = engine.timing_window()
-            counters = bridge.counters()
-            block_seconds = counters["last_callback_frames"] / args.rate or block_seconds
-            line = stats_line(now - started, window, counters, block_seconds)
-            print(line + (f" | {host.summary()}" if host is not None else ""), flush=True)
-    elapsed = time.monotonic() - started
-    midi_report = midi_live.close(midi)  # all notes off before anything else can go wrong
-    restore_signals()
+    def _release_portaudio(self) -> None:
+        """Terminate PortAudio (closing its JACK client), unless a stream would not close: PortAudio hangs then."""
+        if self.stream_closed is not False:
+            devices.release_portaudio()
 
-    def final_report() -> dict[str, Any]:
-        counters = bridge.counters()
-        frames_seen = int(counters["last_callback_frames"]) or block_frames
-        summary = engine.timing_summary()
+    def prepare_engine(self) -> None:
+        """Create the engine for the rate and channels, with the chain's parameters."""
+        self.engine = idaw_core.Engine()
+        self.engine.prepare(float(self.args.rate), MAX_BLOCK, self.args.channels)
+        self.engine.set_parameters_now(self.vector)
+        self.engine.set_budget_fraction(BUDGET_FRACTION)
+
+    def start_midi(self) -> None:
+        """With --midi: install the nets, open the MIDI port and start sending (midi_live.start)."""
+        self.midi = midi_live.start(self.args, self.engine)
+        if self.midi is not None:
+            self.close_midi = _stop_once(self.stack, self.midi.close)
+
+    def open_stream(self) -> None:
+        """Open the duplex stream whose callback is the core's, through a PortAudioBridge (not started yet)."""
+        args = self.args
+        self.bridge = idaw_core.PortAudioBridge(self.engine, args.channels, args.channels)
+        self.stream = live_stream.open_native_stream(
+            self.sd, self.bridge, self.in_dev, self.out_dev, args.rate, args.blocksize, args.channels
+        )
+        self.stream_closed = False
+        self.close_stream = _stop_once(self.stack, self._close_stream)
+        self.info = live_stream.describe(self.sd, self.stream, self.in_dev, self.out_dev, args.channels)
+
+    def _close_stream(self) -> bool:
+        """Stop and close the stream within STOP_TIMEOUT_SECONDS; returns whether it closed."""
+        self.stream_closed = live_stream.close_within(self.stream, STOP_TIMEOUT_SECONDS)
+        if self.stream_closed:  # PortAudio calls into the bridge no more: it may go with the session
+            self.stream._idaw_keepalive = None
+        return self.stream_closed
+
+    def catch_stop_signals(self) -> None:
+        """From here SIGINT and SIGTERM stop the run (stop_requested) instead of interrupting it."""
+        self.restore_signals = _stop_once(self.stack, _install_stop_handlers(self.stop_requested))
+
+    def start_audio(self) -> None:
+        """Start the stream, wait for its first block and print the ready line."""
+        live_stream.start_stream(self.sd, self.stream)
+        self.started = time.monotonic()
+        self.block_frames = live_stream.wait_first_block(self.bridge, self.args.rate)
+        print(live_stream.ready_line(self.info, self.args.rate, self.block_frames), flush=True)
+
+    def attach_sidecar(self) -> None:
+        """Connect the sidecar (unless --no-sidecar); its link becomes the engine's one parameter producer. The audio
+        already flows, so the sidecar gets analysis windows from the start."""
+        self.host = sidecar_host.attach_from_args(self.args, self.engine, self.vector, "idaw live")
+        if self.host is not None:
+            self.close_host = _stop_once(self.stack, self.host.close)
+
+    def follow_the_input(self) -> None:
+        """Start what follows the running audio: --emotion input, the describe prompt, --stress-python; then freeze
+        what was allocated so far out of the collector's reach."""
+        host = self.host
+        midi_live.listen(self.midi, host.link.windows if host is not None else None)  # stopped by close_midi
+        if host is not None:
+            print(
+                f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "
+                f"`idaw sidecar --bind {host.endpoint} --describe WORD`",
+                flush=True,
+            )
+            _start_describe_prompt(host)
+        if self.stress is not None:
+            self.stress.start()
+            self.stack.callback(self.stress.finish)
+        gc.freeze()  # everything allocated so far is permanent: the collector never walks it again
+        self.stack.callback(gc.unfreeze)
+
+    def run_until_stopped(self) -> str:
+        """Wake every TICK_SECONDS, printing --stats lines, until Ctrl-C/SIGTERM, --duration or a dead stream;
+        returns the run's status: "ok", or why the stream stopped."""
+        args = self.args
+        block_seconds = self.block_frames / args.rate if self.block_frames else 0.0
+        deadline = self.started + args.duration if args.duration is not None else math.inf
+        next_stats = self.started + 1.0
+        while not self.stop_requested[0]:
+            time.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            if not self.stream.active:
+                return "stream stopped unexpectedly (JACK server gone or device lost)"
+            if now >= deadline:
+                break
+            if args.stats and now >= next_stats:
+                next_stats += 1.0
+                block_seconds = self._print_stats(now, block_seconds)
+        return "ok"
+
+    def _print_stats(self, now: float, block_seconds: float) -> float:
+        """Print one --stats line; returns the block duration it used (the last callback's, if known)."""
+        window = self.engine.timing_window()
+        counters = self.bridge.counters()
+        block_seconds = counters["last_callback_frames"] / self.args.rate or block_seconds
+        line = stats_line(now - self.started, window, counters, block_seconds)
+        print(line + (f" | {self.host.summary()}" if self.host is not None else ""), flush=True)
+        return block_seconds
+
+    def finish(self, status: str) -> int:
+        """Stop everything in order, write the report and print the summary; returns 0. A stream that died or does
+        not close ends the process here (_fatal_exit, EXIT_STREAM_LOST)."""
+        elapsed = time.monotonic() - self.started
+        midi_report = self.close_midi()  # all notes off before anything else can go wrong
+        self.restore_signals()
+        self.close_host()  # the engine keeps the last parameters it got
+        if status != "ok":  # PortAudio may hang in stop/close or at exit once the server is gone: leave at once
+            report = self.final_report(status, elapsed, midi_report)
+            self.close_stream()
+            _fatal_exit(
+                f"the audio stream stopped unexpectedly after {elapsed:.1f} s (JACK server gone or device lost)",
+                self.args.report,
+                report,
+                EXIT_STREAM_LOST,
+            )
+        if not self.close_stream():
+            _fatal_exit(
+                f"the audio stream did not stop within {STOP_TIMEOUT_SECONDS:g} s (JACK server gone?)",
+                self.args.report,
+                self.final_report(status, elapsed, midi_report),
+                EXIT_STREAM_LOST,
+            )
+        report = self.final_report(status, elapsed, midi_report)
+        self.release_portaudio()
+        gc.unfreeze()
+        _write_report(self.args.report, report)
+        self._print_summary(elapsed, report)
+        return 0
+
+    def final_report(self, status: str, elapsed: float, midi_report: dict[str, Any] | None) -> dict[str, Any]:
+        """The --report of a run that got to its end: what was opened, timing, counters, sidecar and MIDI."""
+        args = self.args
+        counters = self.bridge.counters()
+        frames_seen = int(counters["last_callback_frames"]) or self.block_frames
+        summary = self.engine.timing_summary()
         return {
             "status": status,
-            **base,
+            **self.info,
+            "requested_blocksize": args.blocksize,
+            "channels": args.channels,
+            "parameters": {s.name: float(v) for s, v in zip(params.SPECS, self.vector, strict=True)},
             "seconds": round(elapsed, 3),
             "callbacks": counters["callbacks"],
             "frames": counters["frames"],
@@ -357,40 +504,19 @@ def _stream(args: argparse.Namespace, vector: npt.NDArray[np.float32]) -> int:
             "budget_fraction": BUDGET_FRACTION,
             "timing": _timing_fields(summary, frames_seen / args.rate if frames_seen else 0.0),
             "bridge": counters,
-            "engine": engine.counters(),
-            "stress_python": stress.finish() if stress is not None else None,
-            "sidecar": dataclasses.asdict(host.link.stats()) if host is not None else None,
+            "engine": self.engine.counters(),
+            "stress_python": self.stress.finish() if self.stress is not None else None,
+            "sidecar": dataclasses.asdict(self.host.link.stats()) if self.host is not None else None,
             "midi": midi_report,
         }
 
-    if host is not None:
-        host.close()  # the engine keeps the last parameters it got
-    if status != "ok":  # PortAudio may hang in stop/close or at exit once the server is gone: leave at once
-        report = final_report()
-        live_stream.close_within(stream, STOP_TIMEOUT_SECONDS)
-        _fatal_exit(
-            f"the audio stream stopped unexpectedly after {elapsed:.1f} s (JACK server gone or device lost)",
-            args.report,
-            report,
-            EXIT_STREAM_LOST,
+    @staticmethod
+    def _print_summary(elapsed: float, report: dict[str, Any]) -> None:
+        """The last line of a run that stopped cleanly."""
+        timing = report["timing"]
+        print(
+            f"idaw live: stopped after {elapsed:.1f} s: {report['callbacks']} blocks of {report['block_size']} "
+            f"frames, callback p99 {timing['p99_us']:.1f} µs, max {timing['max_us']:.1f} µs, "
+            f"{report['xruns']} xruns",
+            flush=True,
         )
-    if not live_stream.close_within(stream, STOP_TIMEOUT_SECONDS):
-        _fatal_exit(
-            f"the audio stream did not stop within {STOP_TIMEOUT_SECONDS:g} s (JACK server gone?)",
-            args.report,
-            final_report(),
-            EXIT_STREAM_LOST,
-        )
-    report = final_report()
-    stream._idaw_keepalive = None  # let the engine and bridge go with this frame, not at interpreter exit
-    devices.release_portaudio()
-    gc.unfreeze()
-    _write_report(args.report, report)
-    timing = report["timing"]
-    print(
-        f"idaw live: stopped after {elapsed:.1f} s: {report['callbacks']} blocks of {report['block_size']} "
-        f"frames, callback p99 {timing['p99_us']:.1f} µs, max {timing['max_us']:.1f} µs, "
-        f"{report['xruns']} xruns",
-        flush=True,
-    )
-    return 0

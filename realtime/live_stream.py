@@ -14,8 +14,9 @@ import threading
 import time
 from typing import Any
 
+import idaw_core
+from idaw.base.errors import DeviceError
 from realtime import devices
-from realtime.errors import DeviceError
 
 DEFAULT_CLIENT_NAME = "idaw"
 JACK_API = "JACK Audio Connection Kit"
@@ -98,13 +99,12 @@ def load_portaudio(client_name: str) -> Any:
 
 
 def start_stream(sd: Any, stream: Any) -> None:
-    """Start `stream` (JACK: activate the client and connect its ports), signals deferred; DeviceError if refused."""
+    """Start `stream` (JACK: activate the client and connect its ports), signals deferred; DeviceError if refused
+    (the stream stays open: whoever opened it closes it, e.g. with close_within)."""
     try:
         with devices.signals_deferred():
             stream.start()
     except sd.PortAudioError as error:
-        with devices.signals_deferred():
-            stream.close()
         raise DeviceError(f"cannot start the stream: {one_line(error)}") from None
 
 
@@ -181,7 +181,7 @@ def _rate_ok(sd: Any, in_dev: int, out_dev: int, rate: int, channels: int) -> bo
 
 
 def open_native_stream(
-    sd: Any, bridge: Any, in_dev: int, out_dev: int, rate: int, blocksize: int, channels: int
+    sd: Any, bridge: idaw_core.PortAudioBridge, in_dev: int, out_dev: int, rate: int, blocksize: int, channels: int
 ) -> Any:
     """A duplex float32 stream whose callback is the core's C function with `bridge` as user data (not
     started). Raises DeviceError when PortAudio refuses it."""
@@ -235,7 +235,7 @@ def describe(sd: Any, stream: Any, in_dev: int, out_dev: int, channels: int) -> 
     }
 
 
-def wait_first_block(bridge: Any, rate: int) -> int:
+def wait_first_block(bridge: idaw_core.PortAudioBridge, rate: int) -> int:
     """Frames in the first callback once it has run (0 if none came within FIRST_BLOCK_TIMEOUT)."""
     deadline = time.monotonic() + FIRST_BLOCK_TIMEOUT
     while time.monotonic() < deadline:

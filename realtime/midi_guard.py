@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import DeviceError
+from idaw.base.errors import DeviceError
 
 GUARD_PORT = "all_notes_off"
 """Name of the guardian's JACK MIDI output port."""

@@ -15,12 +15,13 @@ import json
 import sys
 from typing import Any
 
+import idaw_core
+from idaw.base.errors import DeviceError, IdawError
 from realtime import emotion_input, midi_settings
-from realtime.errors import DeviceError, IdawError
 from realtime.midi_file import MidiRecording
 from realtime.midi_guard import GuardLink, start_guard
 from realtime.midi_out import MidiSender, open_jack_port
-from sidecar.analysis import WindowMaker
+from realtime.sidecar_link.analysis import WindowMaker
 
 DEFAULT_PORT = "midi_out"
 
@@ -60,7 +61,7 @@ class LiveMidi:
     def __init__(
         self,
         args: argparse.Namespace,
-        engine: Any,
+        engine: idaw_core.Engine,
         settings: midi_settings.MidiSettings,
         sender: MidiSender,
         port_name: str,
@@ -120,7 +121,7 @@ class LiveMidi:
         return report
 
 
-def start(args: argparse.Namespace, engine: Any) -> LiveMidi | None:
+def start(args: argparse.Namespace, engine: idaw_core.Engine) -> LiveMidi | None:
     """With --midi: installs the nets, opens the JACK MIDI port, starts the sender and switches the generator on (it
     starts with the next block); returns None without --midi. IdawError / DeviceError (one line) on bad options,
     missing nets or no JACK."""

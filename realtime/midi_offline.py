@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+import idaw_core
+from idaw.base.errors import IdawError
 from realtime import emotion_input, midi_settings
-from realtime.errors import IdawError
 from realtime.midi_file import MidiRecording
-from sidecar.analysis import WindowMaker
+from realtime.sidecar_link.analysis import WindowMaker
 
 EMOTION_STEP_S = 0.02
 """With --emotion input: render pieces this long (the live link's pump interval), the emotion updated between them."""
@@ -59,7 +60,7 @@ class OfflineMidi:
         """Frames per render piece: `default` in manual mode, EMOTION_STEP_S at `rate` when following the input."""
         return default if self.tracker is None else max(1, round(EMOTION_STEP_S * rate))
 
-    def attach(self, engine: Any) -> None:
+    def attach(self, engine: idaw_core.Engine) -> None:
         """Installs the nets and switches the generator on, so its grid starts at the first sample."""
         midi_settings.install_nets(engine, self.models)
         self.recording = MidiRecording(engine.sample_rate, self.settings.tempo_bpm)
@@ -78,7 +79,7 @@ class OfflineMidi:
             if failure is not None:
                 print(f"idaw process: warning: {failure}", file=sys.stderr, flush=True)
 
-    def before(self, engine: Any) -> None:
+    def before(self, engine: idaw_core.Engine) -> None:
         """Before a render piece: with --emotion input, push the newest embedding when it changed since the last
         push (new frames, or the stand-in after the net failed)."""
         if self.tracker is None or self.tracker.version == self._pushed_version:
@@ -88,7 +89,7 @@ class OfflineMidi:
         settings = emotion_input.settings_with(self.settings, self.tracker.latest())
         midi_settings.push(engine, settings, enabled=True, sequence=self._sequence)
 
-    def collect(self, engine: Any) -> None:
+    def collect(self, engine: idaw_core.Engine) -> None:
         """Moves the events generated so far into the recording; with --emotion input, feeds the input heard since
         the last call to the tracker."""
         assert self.recording is not None
@@ -97,7 +98,7 @@ class OfflineMidi:
         if self._windows is not None:
             self._windows.pump(engine)
 
-    def finish(self, engine: Any, frames: int) -> int:
+    def finish(self, engine: idaw_core.Engine, frames: int) -> int:
         """Switches the generator off (a zero-frame block takes the control up and ends every note), writes the file
         cut at `frames` (engine rate: notes beyond the audio's end are dropped or ended there); returns the notes."""
         assert self.recording is not None

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 import idaw_core
-from realtime.errors import DeviceError
+from idaw.base.errors import DeviceError
 from realtime.midi_clock import ClockMap
 from realtime.midi_file import MidiRecording
 from realtime.midi_guard import quiet_libjack

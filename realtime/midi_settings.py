@@ -2,11 +2,12 @@
 
 The generator itself runs in the C++ core (plugin_cpp/core/include/idaw/midi_generator.h, docs/MIDI.md); this module
 turns command-line options into its control snapshot and installs the exported nets. With `--emotion manual` (the
-default) the emotion embedding comes from valence and arousal through the same fixed mapping the training labels
-use (realtime/nets/labels.py, ``emotion_dims`` with neutral musical cues): dims 0-1 as given, 2 dominance 0,
-3 intensity, 4-11 Plutchik intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any non-audio front
-end. With `--emotion input` the EmotionRecognizer listens to the input audio and supplies the whole embedding
-(realtime/emotion_input.py); it starts at zeros, as in training before the first frame is heard.
+default) the emotion embedding comes from valence and arousal through the C++ core's map
+(idaw_core.emotion_from_valence_arousal, plugin_cpp/core/include/idaw/emotion_map.h), the one the training labels
+(realtime/nets/labels.py, ``emotion_dims`` with neutral musical cues) and the plugin use: dims 0-1 as given,
+2 dominance 0, 3 intensity, 4-11 Plutchik intensities, 12-63 (latent) 0, as realtime/nets/README.md asks of any
+non-audio front end. With `--emotion input` the EmotionRecognizer listens to the input audio and supplies the whole
+embedding (realtime/emotion_input.py); it starts at zeros, as in training before the first frame is heard.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
-from realtime.errors import IdawError
-from realtime.nets.dimensions import intensity_and_plutchik
+from idaw.base.errors import IdawError
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = REPO / "realtime" / "nets" / "weights"
@@ -98,12 +98,9 @@ def parse_key(text: str) -> tuple[int, int]:
 
 
 def emotion_from_valence_arousal(valence: float, arousal: float) -> npt.NDArray[np.float32]:
-    """The 64-dim emotion embedding for a (valence, arousal) point, each in [-1, 1] (see the module docstring)."""
-    v, a = float(np.clip(valence, -1, 1)), float(np.clip(arousal, -1, 1))
-    out = np.zeros(int(idaw_core.EMOTION_DIMS), np.float32)
-    out[0], out[1] = v, a
-    out[3], out[4:12] = intensity_and_plutchik(v, a)
-    return out
+    """The 64-dim float32 emotion embedding for a (valence, arousal) point, each clamped to [-1, 1]: the core's map
+    (see the module docstring)."""
+    return idaw_core.emotion_from_valence_arousal(valence, arousal)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -225,13 +222,13 @@ def nets_folder(directory: Path | None) -> Path:
     if missing:
         hint = (
             "train them with `idaw train nets`, or write untrained ones for a test with "
-            "`python -m export.nets DIR` and pass --midi-models DIR"
+            "`python -m realtime.nets.export_nets DIR` and pass --midi-models DIR"
         )
         raise IdawError(f"no {', '.join(f'{m}.json' for m in missing)} in {folder} ({hint})")
     return folder
 
 
-def install_nets(engine: Any, directory: Path | None) -> list[str]:
+def install_nets(engine: idaw_core.Engine, directory: Path | None) -> list[str]:
     """Loads <Name>.json of the four nets from `directory` (default DEFAULT_MODELS) into the engine's generator;
     returns the paths loaded. IdawError when the folder or a file is missing or not a valid model."""
     folder = nets_folder(directory)
@@ -246,7 +243,7 @@ def install_nets(engine: Any, directory: Path | None) -> list[str]:
     return loaded
 
 
-def push(engine: Any, settings: MidiSettings, enabled: bool, sequence: int = 0) -> None:
+def push(engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequence: int = 0) -> None:
     """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full."""
     emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
     if not engine.set_midi_control(

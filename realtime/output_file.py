@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from realtime.errors import IdawError, path_error
+from idaw.base.errors import IdawError, path_error
 
 _pending: set[str] = set()
 """Part files that exist or are about to, and have not been renamed into place yet."""

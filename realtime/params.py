@@ -1,66 +1,22 @@
-"""The engine's parameters, as the C++ core defines them, and parsing of user-given values."""
+"""The engine's parameters and parsing of user-given values.
+
+The table (names, units, ranges, defaults, the EQ bands) is idaw/base/params.py, read from protocol.json;
+tests/test_param_table.py holds it to the C++ core's (plugin_cpp/core/include/idaw/parameters.h).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-import idaw_core
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
+from idaw.base.params import EQ_PARAM_NAMES, INDEX, SPECS, ParamSpec, defaults
 
-EQ_PARAM_NAMES: tuple[str, ...] = (
-    "low_gain",
-    "low_freq",
-    "mid1_gain",
-    "mid1_freq",
-    "mid1_q",
-    "mid2_gain",
-    "mid2_freq",
-    "mid2_q",
-    "mid3_gain",
-    "mid3_freq",
-    "mid3_q",
-    "high_gain",
-    "high_freq",
-)
-"""The 13 EQ parameters in SAFE-DB column order (low shelf, three peaks, high shelf)."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter: its name, unit, inclusive range and default."""
-
-    name: str
-    unit: str
-    minimum: float
-    maximum: float
-    default: float
-    scale: str
-
-    def describe_range(self) -> str:
-        """The allowed range as text, e.g. '-12..12 dB'."""
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.minimum:g}..{self.maximum:g}{unit}"
-
-
-SPECS: tuple[ParamSpec, ...] = tuple(
-    ParamSpec(s["name"], s["unit"], s["min"], s["max"], s["default"], s["scale"]) for s in idaw_core.param_specs()
-)
-"""Every parameter in snapshot order, read from the C++ core (the one place ranges are defined)."""
-
-INDEX: dict[str, int] = {spec.name: i for i, spec in enumerate(SPECS)}
-assert tuple(s.name for s in SPECS[INDEX["low_gain"] : INDEX["high_freq"] + 1]) == EQ_PARAM_NAMES
-
+__all__ = ["EQ_PARAM_NAMES", "INDEX", "SPECS", "ParamSpec", "build", "defaults", "parse_assignments", "validate"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def defaults() -> npt.NDArray[np.float32]:
-    """A snapshot vector holding every default."""
-    return np.array([s.default for s in SPECS], dtype=np.float32)
 
 
 def validate(name: str, value: float) -> float:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
 from sidecar import cli
 
 

@@ -14,21 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import IdawError
-
-DEFAULT_HANDLER = "semantic-eq"
-"""The describe handler a sidecar loads unless told otherwise (sidecar.handlers.DEFAULT_HANDLER re-exports it)."""
-_SCHEMA_PATH = Path(__file__).with_name("protocol.json")
-
-
-def _default_endpoint() -> str:
-    """The protocol's default endpoint (read with json only: no msgpack or zmq at parser time)."""
-    return str(json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))["default_endpoint"])
+from idaw.base.defaults import DEFAULT_ENDPOINT, DEFAULT_HANDLER
+from idaw.base.errors import IdawError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `idaw sidecar`."""
-    default = _default_endpoint()
+    default = DEFAULT_ENDPOINT
     parser.add_argument(
         "--bind",
         default=default,
@@ -70,10 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `idaw sidecar`; returns the exit code (user errors are raised as IdawError)."""
+    from idaw.base import keyfiles
+    from idaw.base.endpoint import EndpointError, parse_endpoint
     from sidecar import keys as curve
-    from sidecar.endpoint import EndpointError, parse_endpoint
 
-    key_dir = args.key_dir or curve.default_key_dir()
+    key_dir = args.key_dir or keyfiles.default_key_dir()
     try:
         if args.make_keys:
             written = curve.make_keys(key_dir, overwrite=args.overwrite_keys)
@@ -87,17 +80,17 @@ def run(args: argparse.Namespace) -> int:
         if args.status or args.describe:
             return _query(args, key_dir)
         return _serve(args, key_dir)
-    except (curve.KeysError, EndpointError) as error:
+    except (keyfiles.KeysError, EndpointError) as error:
         raise IdawError(str(error)) from None
 
 
 def _query(args: argparse.Namespace, key_dir: Path) -> int:
-    from sidecar import keys as curve
+    from idaw.base import keyfiles
+    from idaw.base.endpoint import parse_endpoint
+    from idaw.base.protocol.replies import describe_retrying
     from sidecar.client import SidecarClient, SidecarError
-    from sidecar.endpoint import parse_endpoint
-    from sidecar.host import describe_retrying
 
-    keys = curve.load_client_keys(key_dir) if args.curve or not parse_endpoint(args.bind).loopback else None
+    keys = keyfiles.load_client_keys(key_dir) if args.curve or not parse_endpoint(args.bind).loopback else None
     with SidecarClient(args.bind, keys) as client:
         try:
             if args.describe:
@@ -111,12 +104,12 @@ def _query(args: argparse.Namespace, key_dir: Path) -> int:
 
 
 def _serve(args: argparse.Namespace, key_dir: Path) -> int:
-    from sidecar import keys as curve
-    from sidecar.endpoint import is_loopback_endpoint
+    from idaw.base import keyfiles
+    from idaw.base.endpoint import is_loopback_endpoint
     from sidecar.handlers import load_handler, start_background
     from sidecar.server import ServerError, SidecarServer, require_curve_for
 
-    keys = curve.load_server_keys(key_dir) if args.curve else None
+    keys = keyfiles.load_server_keys(key_dir) if args.curve else None
     parent = os.getppid() if args.exit_with_parent else None
     try:
         require_curve_for(args.bind, keys)  # before loading a model that may take seconds

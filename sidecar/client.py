@@ -1,4 +1,5 @@
-"""Requests to a sidecar (describe, feedback, status) from any process: `SidecarClient`.
+"""Requests to a sidecar (describe, feedback, status) from any process: `SidecarClient`, for `idaw sidecar
+--status/--describe`, tools and tests (engine hosts send their requests over their link instead).
 
 One client per thread (ZeroMQ sockets are not thread-safe). Replies are matched to requests by `re`;
 late replies to requests that timed out are dropped.
@@ -8,31 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
+from idaw.base import keyfiles
+from idaw.base.protocol import SCHEMA, Message, MessageError, ProtocolError, decode, encode, next_seq
+from idaw.base.protocol.replies import Described, RequestError
 from sidecar import keys as curve
-from sidecar.protocol import SCHEMA, Message, MessageError, ProtocolError, decode, encode, next_seq
+
+__all__ = ["Described", "SidecarClient", "SidecarError"]
 
 
-class SidecarError(RuntimeError):
-    """A request failed: `code` is 'timeout' (no sidecar answered) or the protocol reason the sidecar gave."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Described:
-    """The answer to describe: the snapshot number sent to engines (0: no word known), values, words used."""
-
-    snapshot: int
-    values: dict[str, float]
-    used: list[str]
-    engines: int
+class SidecarError(RequestError):
+    """A request of a SidecarClient failed: `code` is 'timeout' (no sidecar answered) or the protocol reason the
+    sidecar gave."""
 
 
 class SidecarClient:
@@ -41,7 +32,7 @@ class SidecarClient:
     def __init__(
         self,
         endpoint: str | None = None,
-        keys: curve.ClientKeys | None = None,
+        keys: keyfiles.ClientKeys | None = None,
         timeout: float = 2.0,
         context: zmq.Context[Any] | None = None,
     ) -> None:

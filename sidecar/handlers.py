@@ -20,11 +20,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from sidecar import cli
-from sidecar.protocol import SCHEMA, flat_values
-
-DEFAULT_HANDLER = cli.DEFAULT_HANDLER
-"""The handler `idaw sidecar`, `idaw process --describe`, `idaw live` and `idaw demo` start unless told otherwise."""
+from idaw.base.defaults import DEFAULT_HANDLER
+from idaw.base.protocol import SCHEMA, flat_values
+from idaw.base.protocol.replies import STILL_LOADING
 
 
 @dataclass(frozen=True)
@@ -125,8 +123,6 @@ class StillLoadingError(RuntimeError):
 
 MAX_STALE_S = 2.0
 """How much older than the newest analysis window the window a repeated describe is adapted to may be."""
-STILL_LOADING = "still loading"
-"""Text in the 'handler_failed' detail that means: retry the same request in a moment (see PROTOCOL.md)."""
 
 
 class SemanticEqAdapter:
@@ -137,8 +133,9 @@ class SemanticEqAdapter:
     (all-MiniLM-L6-v2, only needed for words outside the vocabulary, about 5 s) loads on a background thread
     that `start_background()` starts once the sidecar listens. Until it is loaded, a request with a word outside
     the vocabulary is refused at once with StillLoadingError ('handler_failed', detail containing
-    STILL_LOADING): the sidecar's one thread never waits for it, and hosts retry (sidecar.host). Vocabulary
-    words are answered meanwhile. Without start_background() an unknown word loads the model on demand.
+    STILL_LOADING): the sidecar's one thread never waits for it, and requesters retry
+    (idaw.base.protocol.replies.describe_retrying). Vocabulary words are answered meanwhile. Without
+    start_background() an unknown word loads the model on demand.
 
     `model` may be given (tests); it needs describe(words, intensity, audio, rate) returning an object with `eq`
     (the 13 EQ values in snapshot_params order) and `words_used`; warm_up() and unknown_words(words) are used

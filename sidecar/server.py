@@ -25,9 +25,8 @@ from typing import Any
 
 import zmq
 
-from sidecar import keys as curve
-from sidecar.handlers import AnalysisWindow, DescribeHandler
-from sidecar.protocol import (
+from idaw.base import keyfiles
+from idaw.base.protocol import (
     MAX_SESSIONS,
     MAX_SNAPSHOT,
     SCHEMA,
@@ -42,6 +41,8 @@ from sidecar.protocol import (
     printable_text,
     text_limit,
 )
+from sidecar import keys as curve
+from sidecar.handlers import AnalysisWindow, DescribeHandler
 
 MAX_LOGGED_INTERNAL = 20
 """Internal errors written to stderr, one line each; later ones are only counted (a client must not fill the log)."""
@@ -82,10 +83,10 @@ class Counters:
     """The newest internal error, one line (for logs and tests)."""
 
 
-def require_curve_for(endpoint: str, keys: curve.ServerKeys | None) -> None:
+def require_curve_for(endpoint: str, keys: keyfiles.ServerKeys | None) -> None:
     """Raise ServerError when `endpoint` is malformed, or reachable beyond this machine and no CURVE keys are given
-    (the whole endpoint is parsed: sidecar/endpoint.py)."""
-    from sidecar.endpoint import EndpointError, parse_endpoint
+    (the whole endpoint is parsed: idaw/base/endpoint.py)."""
+    from idaw.base.endpoint import EndpointError, parse_endpoint
 
     try:
         parse_endpoint(endpoint)
@@ -114,7 +115,7 @@ class SidecarServer:
         self,
         endpoint: str,
         handler: DescribeHandler,
-        keys: curve.ServerKeys | None = None,
+        keys: keyfiles.ServerKeys | None = None,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         require_curve_for(endpoint, keys)

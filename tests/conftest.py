@@ -50,7 +50,7 @@ def write_audio(tmp_path: Path) -> WriteAudio:
 
 @pytest.fixture
 def run_idaw() -> RunIdaw:
-    """A function (*args, stderr=None) -> CompletedProcess running `python -m realtime.cli ARGS` in the repo.
+    """A function (*args, stderr=None) -> CompletedProcess running `python -m idaw.cli ARGS` in the repo.
 
     Output is captured as text; pass `stderr` (a file descriptor) to send stderr elsewhere, e.g. a pty.
     """
@@ -59,7 +59,7 @@ def run_idaw() -> RunIdaw:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("IDAW_DEBUG", None)
         return subprocess.run(
-            [sys.executable, "-m", "realtime.cli", *map(str, args)],
+            [sys.executable, "-m", "idaw.cli", *map(str, args)],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

@@ -33,9 +33,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from sidecar.client import SidecarClient, SidecarError
-from sidecar.process import SidecarProcess
-from sidecar.protocol import (
+from idaw.base.protocol import (
     MAX_SESSIONS,
     MAX_SNAPSHOT,
     SCHEMA,
@@ -45,6 +43,8 @@ from sidecar.protocol import (
     flat_values,
     next_seq,
 )
+from realtime.sidecar_link.process import SidecarProcess
+from sidecar.client import SidecarClient, SidecarError
 
 STATEFUL = frozenset({"hello_required", "stale"})
 """Categories that pass decode() and are rejected because of state (no hello yet; an older snapshot)."""

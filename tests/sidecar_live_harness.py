@@ -8,8 +8,8 @@ report: engine timing and counters, bridge counters (xruns) with the time.monoto
 clock is system-wide, so the test can line them up with its kills), link stats, the longest stretch without
 a callback, and every change of the applied snapshot. While it runs, REPORT.json.progress holds the number of
 callbacks so far (replaced at every change), so the test can wait for the engine's own progress. (Once `idaw
-live` calls sidecar.host.attach_from_args, the kill test can run `idaw live --sidecar ENDPOINT --report ...`
-instead.)
+live` calls realtime.sidecar_link.host.attach_from_args, the kill test can run `idaw live --sidecar ENDPOINT
+--report ...` instead.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import idaw_core
 from realtime import live_stream, params
-from sidecar.link import SidecarLink
+from realtime.sidecar_link.link import SidecarLink
 
 RATE = 48000
 

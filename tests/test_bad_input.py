@@ -12,9 +12,9 @@ import soundfile as sf
 from conftest import RunIdaw, WriteAudio, noise
 
 import idaw_core
+from idaw.base.errors import DeviceError, IdawError
 from realtime import audio_io, offline, params
 from realtime.devices import Kind, resolve_device
-from realtime.errors import DeviceError, IdawError
 
 
 def good_wav(tmp: Path) -> Path:
@@ -185,7 +185,7 @@ def test_other_commands_reject_bad_paths_in_one_line_before_any_work(
 
 
 def test_an_os_error_nobody_caught_is_one_line_naming_the_path(run_idaw: RunIdaw, tmp_path: Path) -> None:
-    """The last line of defence (realtime/cli.py) for an OSError from code that did not expect one: here the
+    """The last line of defence (idaw/cli.py) for an OSError from code that did not expect one: here the
     sidecar's --ready-file, in a folder that does not exist."""
     result = run_idaw(
         "sidecar", "--bind", "tcp://127.0.0.1:*", "--handler", "fallback", "--ready-file", f"{tmp_path}/no/ready"

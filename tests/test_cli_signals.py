@@ -4,7 +4,7 @@ writes).
 
 How the moments are chosen, with no hook in idaw: the child is the `idaw` console script, run by the interpreter
 with its own diagnostic `-X importtime`, which prints a line to stderr as each import finishes. main() installs its
-SIGINT handler first and then imports realtime.errors (MARKER), so from that line on, Ctrl-C is idaw's to handle.
+SIGINT handler first and then imports idaw.base.errors (MARKER), so from that line on, Ctrl-C is idaw's to handle.
 (Before it the interpreter starts up and runs the editable install's import hook, a few tens of ms in which no idaw
 code has run yet and a Ctrl-C gets the interpreter's own traceback.)
 An uninterrupted run first counts the imports after the marker, times the rest of the run and the final write;
@@ -41,13 +41,13 @@ from conftest import noise
 from jack_server import JackServer
 from needs import need, need_program
 
-from realtime import cli
+from idaw import cli
 
 pytestmark = pytest.mark.slow
 
 IDAW = Path(sys.executable).with_name("idaw")
 """The console script `pip install` made, which is what a user runs."""
-MARKER = "realtime.errors"
+MARKER = "idaw.base.errors"
 """Imported by main() right after it installed its SIGINT handler."""
 INTERRUPTED = "idaw: interrupted"
 TIMEOUT = 180.0

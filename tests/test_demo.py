@@ -20,11 +20,11 @@ from needs import need
 from scipy.signal import welch
 
 import idaw_core
+from idaw.cli import build_parser
 from realtime import demo, params
-from realtime.cli import build_parser
 from realtime.demo import DEFAULT_PRESET, DEMO_RATE, average_spectrum_db
+from realtime.sidecar_link.process import SidecarProcess
 from realtime.synth import demo_clip
-from sidecar.process import SidecarProcess
 from sidecar.semantic_eq import median_curves
 
 DATA = REPO.parent / "shared" / "data"

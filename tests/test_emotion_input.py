@@ -26,11 +26,11 @@ from midi_helpers import mido_notes
 from needs import need
 
 import idaw_core
+from idaw.base.errors import IdawError
 from realtime import midi_offline, midi_settings
 from realtime.emotion_input import EmotionTracker, model_path
-from realtime.errors import IdawError
 from realtime.nets.audio_features import SOUNDFONT, StreamingLogMel, fluidsynth_command, log_mel
-from sidecar.analysis import WindowMaker
+from realtime.sidecar_link.analysis import WindowMaker
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "realtime" / "nets" / "weights" / "EmotionRecognizer.json"
@@ -190,7 +190,7 @@ def run_process(audio: Path, mid: Path, *extra: str) -> subprocess.CompletedProc
         [
             sys.executable,
             "-m",
-            "realtime.cli",
+            "idaw.cli",
             "process",
             str(audio),
             "-o",

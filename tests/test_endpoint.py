@@ -1,4 +1,4 @@
-"""sidecar/endpoint.py: ZeroMQ endpoints parsed whole, against the table the plugin's parser is tested on too
+"""idaw/base/endpoint.py: ZeroMQ endpoints parsed whole, against the table the plugin's parser is tested on too
 (tests/data/zmq_endpoints.json, plugin_cpp/tests/test_zmq_endpoint.cpp), and against what libzmq itself does with
 each tcp endpoint: every endpoint called loopback binds to a loopback address only, and every one called malformed
 is refused by libzmq too (except the few the table marks libzmq_binds, where libzmq would use another port)."""
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import zmq
 
-from sidecar import protocol
-from sidecar.endpoint import Endpoint, EndpointError, is_loopback_endpoint, not_an_endpoint, parse_endpoint
+from idaw.base import protocol
+from idaw.base.endpoint import Endpoint, EndpointError, is_loopback_endpoint, not_an_endpoint, parse_endpoint
 from sidecar.server import ServerError, require_curve_for
 
 TABLE_PATH = Path(__file__).with_name("data") / "zmq_endpoints.json"

@@ -40,9 +40,9 @@ from scipy.signal import welch
 from test_live_jack import Live
 
 import idaw_core
+from idaw.base.protocol.replies import describe_retrying
 from realtime import params
 from sidecar.client import SidecarClient
-from sidecar.host import describe_retrying
 from sidecar.semantic_eq import median_curves
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]

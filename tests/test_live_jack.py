@@ -109,7 +109,7 @@ class Live:
         env["PYTHONUNBUFFERED"] = "1"
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "realtime.cli", "live", *args],
+                [sys.executable, "-m", "idaw.cli", "live", *args],
                 cwd=REPO,
                 env=env,
                 stdout=subprocess.PIPE,

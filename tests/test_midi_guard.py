@@ -19,7 +19,7 @@ from jack_midi_clients import MidiRig, note_pairs
 from jack_server import JackServer
 from sidecar_helpers import wait_until
 
-from realtime.errors import DeviceError
+from idaw.base.errors import DeviceError
 from realtime.midi_guard import GUARD_PORT, Guardian, start_guard
 
 REPO = Path(__file__).resolve().parents[1]

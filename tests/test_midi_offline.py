@@ -38,7 +38,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             [
                 sys.executable,
                 "-m",
-                "realtime.cli",
+                "idaw.cli",
                 "process",
                 str(audio),
                 "-o",
@@ -148,7 +148,7 @@ def test_missing_nets_give_one_line(run_idaw: RunIdaw, write_audio: WriteAudio, 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no MelodyTransformer.json" in lines[0] and "export.nets" in lines[0]
+    assert len(lines) == 1 and "no MelodyTransformer.json" in lines[0] and "realtime.nets.export_nets" in lines[0]
     assert not (tmp_path / "out.wav").exists()
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import idaw_core
+from idaw.base.errors import IdawError
 from realtime import midi_settings
-from realtime.errors import IdawError
 
 
 @pytest.mark.parametrize(

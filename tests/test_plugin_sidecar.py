@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 import zmq
 
+from idaw.base.protocol import SCHEMA, MessageError, decode, encode, flat_values
 from sidecar.client import SidecarClient
-from sidecar.protocol import SCHEMA, MessageError, decode, encode, flat_values
 from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
 from tests.sidecar_fuzz import _base_messages, fuzz
 from tests.sidecar_helpers import SidecarServerThread, server_thread, wait_until
@@ -407,7 +407,8 @@ def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str,
 
 @pytest.mark.parametrize(("sender", "role"), [("sidecar", "engine"), ("engine", "sidecar")])
 def test_plugin_validator_agrees_with_python(build: PluginBuild, tmp_path: Path, sender: str, role: str) -> None:
-    """The plugin's C++ checks give the same verdict and reason as sidecar/schema.py on fuzzed and valid messages."""
+    """The plugin's C++ checks give the same verdict and reason as idaw/base/protocol/schema.py on fuzzed and valid
+    messages."""
     payloads = [frames[0] for _, frames in fuzz(sender, 3000, seed=4) if len(frames) == 1]
     payloads += [encode(kind, i + 1, **fields) for i, (kind, fields) in enumerate(_base_messages(sender).items())]
     blob = tmp_path / "payloads.bin"

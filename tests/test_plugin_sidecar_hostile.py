@@ -20,7 +20,7 @@ import msgpack
 import pytest
 import zmq
 
-from sidecar.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode, encode, flat_values
+from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode, encode, flat_values
 from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
 from tests.sidecar_helpers import wait_until
 from tests.test_plugin_sidecar import HOST_CAP_S, STEP_CAP_S, FakeSidecar, free_endpoint, live_host

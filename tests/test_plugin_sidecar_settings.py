@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
+from idaw.base import keyfiles
+from idaw.base.protocol import SCHEMA, is_local_endpoint
 from sidecar import keys as curve
 from sidecar.handlers import AnalysisWindow, DescribeResult, FallbackTableHandler
-from sidecar.protocol import SCHEMA, is_local_endpoint
 from sidecar.server import SidecarServer
 from tests.needs import need
 from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
@@ -189,7 +190,7 @@ def curve_sidecar(key_dir: Path) -> Iterator[tuple[SidecarServer, str]]:
     """A Python sidecar bound to every interface with CURVE (as `idaw sidecar --bind tcp://0.0.0.0:PORT --curve`);
     yields it and the non-loopback endpoint the plugin is to use."""
     address, port = non_loopback_address(), free_port()
-    server = SidecarServer(f"tcp://0.0.0.0:{port}", FallbackTableHandler(), curve.load_server_keys(key_dir))
+    server = SidecarServer(f"tcp://0.0.0.0:{port}", FallbackTableHandler(), keyfiles.load_server_keys(key_dir))
     server.bind()
     stop = threading.Event()
     thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)

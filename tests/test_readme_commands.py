@@ -46,7 +46,7 @@ from conftest import REPO
 from jack_server import JackServer
 from needs import need
 
-from realtime.cli import build_parser
+from idaw.cli import build_parser
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 

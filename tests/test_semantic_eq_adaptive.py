@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import soxr
 
+from idaw.base.errors import IdawError
 from realtime import offline, params
-from realtime.errors import IdawError
 from sidecar.semantic_eq import curvefit, data, eqmath, traversal
 from sidecar.semantic_eq.evaluate_adaptive import BAND_CENTRES, band_levels
 from sidecar.semantic_eq.handler import EQ_SLICE, SemanticEqHandler
@@ -120,8 +120,8 @@ def test_no_audio_or_silence_falls_back_to_the_flat_reference(handler: SemanticE
 
 
 def test_the_sidecar_adapter_runs_the_model() -> None:
+    from idaw.base.protocol import SCHEMA
     from sidecar.handlers import AnalysisWindow, SemanticEqAdapter
-    from sidecar.protocol import SCHEMA
 
     adapter = SemanticEqAdapter()
     noise = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.05

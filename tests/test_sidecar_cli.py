@@ -21,12 +21,12 @@ import pytest
 from conftest import REPO, RunIdaw
 from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 
+from idaw.base.errors import IdawError
+from idaw.base.keyfiles import load_client_keys
 from realtime import params
-from realtime.errors import IdawError
-from sidecar import host
+from realtime.sidecar_link import host
+from realtime.sidecar_link.process import SidecarProcess, SidecarStartError
 from sidecar.client import SidecarClient, SidecarError
-from sidecar.keys import load_client_keys
-from sidecar.process import SidecarProcess, SidecarStartError
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def test_queries_and_a_clean_stop(run_sidecar: RunIdaw) -> None:
 
 def test_sidecar_exits_with_its_parent(tmp_path: Path) -> None:
     code = (
-        "import time; from sidecar.process import SidecarProcess; p = SidecarProcess(); p.start(); "
+        "import time; from realtime.sidecar_link.process import SidecarProcess; p = SidecarProcess(); p.start(); "
         "print(p.pid, flush=True); time.sleep(60)"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -236,7 +236,7 @@ def host_args(*argv: str, handler: str = "fallback") -> argparse.Namespace:
 
 
 def test_the_trained_model_is_the_default_handler_and_fallback_stays_selectable() -> None:
-    from realtime.cli import build_parser
+    from idaw.cli import build_parser
     from sidecar import cli
 
     sidecar_parser = argparse.ArgumentParser()
@@ -263,7 +263,7 @@ def test_semantic_eq_answers_vocabulary_words_while_the_synonym_model_loads(run_
         assert caught.value.code == "handler_failed" and "still loading" in str(caught.value)
         assert client.describe(["bright"], 0.5).used == ["bright"]
         # Hosts (and `idaw sidecar --describe`) retry until it has loaded: the command gives up on its own after
-        # host.LOADING_WAIT_S, so its success says it got the answer in time; how long it took is not asserted.
+        # replies.LOADING_WAIT_S, so its success says it got the answer in time; how long it took is not asserted.
         answer = run_sidecar("--describe", "velvety", "--bind", process.endpoint)
         assert answer.returncode == 0, answer.stderr
         used = json.loads(answer.stdout)["used"]
@@ -333,7 +333,7 @@ class _CountingModel:
     def describe(self, words: list[str], intensity: float, audio: np.ndarray, rate: int) -> Any:  # type: ignore[type-arg]
         from types import SimpleNamespace
 
-        from sidecar.protocol import SCHEMA, flat_values
+        from idaw.base.protocol import SCHEMA, flat_values
 
         tag = float(audio[0]) if audio is not None else 0.0
         if (tuple(words), tag) not in self.fitted:

@@ -18,12 +18,12 @@ from sidecar_fuzz import FAMILIES, SequenceFuzzer, fuzz, problems, run_fuzz, sum
 from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 from test_sidecar_link import FakeSidecar
 
+from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode
+from idaw.base.protocol.replies import describe_retrying
+from realtime.sidecar_link.link import SidecarLink
+from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient
 from sidecar.handlers import FallbackTableHandler
-from sidecar.host import describe_retrying
-from sidecar.link import SidecarLink
-from sidecar.process import SidecarProcess
-from sidecar.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode
 from tests.needs import need
 
 COUNT = 10_000

@@ -17,9 +17,9 @@ import pytest
 import zmq
 from sidecar_helpers import HANG_CAP_S, wait_until
 
+from idaw.base.protocol import MAX_SESSIONS, MAX_SNAPSHOT, SCHEMA, Message, decode, flat_values
+from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient
-from sidecar.process import SidecarProcess
-from sidecar.protocol import MAX_SESSIONS, MAX_SNAPSHOT, SCHEMA, Message, decode, flat_values
 
 EMOJI = "\U0001f600"
 HEARTBEAT_S = SCHEMA.timing["heartbeat_interval_ms"] / 1000

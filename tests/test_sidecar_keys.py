@@ -1,8 +1,9 @@
-"""sidecar/keys.py on real files: key folders are created private and never chmod-ed when they exist (a shared
-folder is refused instead), key files are written through a new private file renamed into place (never through a
-symbolic link, never into an old file others can read), and secret keys that are links, not regular files or
-readable by others are refused when loaded. The tests run as root here, so the shared folder is one made 1777 by
-the test itself, and 'another user's folder' is one chowned to nobody (or, for a non-root run, a system folder)."""
+"""CURVE key files (idaw/base/keyfiles.py; made by sidecar/keys.py) on real files: key folders are created private
+and never chmod-ed when they exist (a shared folder is refused instead), key files are written through a new
+private file renamed into place (never through a symbolic link, never into an old file others can read), and secret
+keys that are links, not regular files or readable by others are refused when loaded. The tests run as root here,
+so the shared folder is one made 1777 by the test itself, and 'another user's folder' is one chowned to nobody (or,
+for a non-root run, a system folder)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import keys as curve
-from sidecar.keys import KeysError, load_client_keys, load_server_keys, make_keys
+from idaw.base import keyfiles
+from idaw.base.keyfiles import KeysError, load_client_keys, load_server_keys
+from sidecar.keys import make_keys
 
 KEY_FILES = ("server.key", "server.key_secret", "client.key", "client.key_secret", "authorized/client.key")
 
@@ -192,7 +194,7 @@ def test_loading_names_missing_or_malformed_keys(tmp_path: Path) -> None:
     with pytest.raises(KeysError, match=rf"^cannot read CURVE key {secret} \(.*\); create keys with: idaw sidecar"):
         load_client_keys(keys)
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, b"#" * (curve.MAX_KEY_FILE_BYTES + 1))
+    os.write(fd, b"#" * (keyfiles.MAX_KEY_FILE_BYTES + 1))
     os.close(fd)
     with pytest.raises(KeysError, match="too large"):
         load_client_keys(keys)

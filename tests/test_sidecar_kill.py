@@ -28,9 +28,9 @@ import pytest
 from jack_server import start_for_test
 from sidecar_helpers import paced_engine, wait_until
 
+from realtime.sidecar_link.link import SidecarLink
+from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient, SidecarError
-from sidecar.link import SidecarLink
-from sidecar.process import SidecarProcess
 
 REPO = Path(__file__).resolve().parents[1]
 KILLS = 20

@@ -3,6 +3,7 @@ processed in real-time pacing: describe to applied parameters, analysis windows,
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -19,11 +20,12 @@ from sidecar_helpers import (
     wait_until,
 )
 
+from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, decode, encode, flat_values, merge_values
+from idaw.base.protocol.replies import STILL_LOADING, RequestError, describe_retrying, still_loading
 from realtime import params
+from realtime.sidecar_link.link import SidecarLink
 from sidecar.client import SidecarClient, SidecarError
-from sidecar.handlers import DescribeResult, FallbackTableHandler
-from sidecar.link import SidecarLink
-from sidecar.protocol import MAX_SNAPSHOT, SCHEMA, decode, encode, flat_values, merge_values
+from sidecar.handlers import DescribeResult, FallbackTableHandler, StillLoadingError
 
 
 def test_describe_reaches_the_engine_and_keeps_the_host_settings() -> None:
@@ -336,3 +338,90 @@ def test_link_never_takes_a_snapshot_number_past_the_end() -> None:
             assert stats.received.get("error") == 50 and stats.connected
     finally:
         fake.close()
+
+
+class LoadingHandler(FallbackTableHandler):
+    """The fallback handler, refusing the first `loading` requests the way the semantic EQ does while its synonym
+    model loads (StillLoadingError, whose text holds replies.STILL_LOADING)."""
+
+    def __init__(self, loading: int) -> None:
+        super().__init__()
+        self.loading = loading
+        self.calls = 0
+
+    def describe(self, words: Any, intensity: float, window: Any) -> DescribeResult:
+        self.calls += 1
+        if self.calls <= self.loading:
+            raise StillLoadingError(f"the synonym model is {STILL_LOADING}")
+        return super().describe(words, intensity, window)
+
+
+def test_requests_go_out_on_the_link_and_their_replies_come_back_to_it() -> None:
+    base = params.build({"drive": 6.0})
+    with (
+        server_thread() as server,
+        paced_engine(base) as engine,
+        SidecarLink(engine, server.endpoint, base, name="linked") as link,
+    ):
+        assert link.wait_connected(HANG_CAP_S)
+        result = link.describe(["warm"], 0.7)
+        assert result.used == ["warm"] and result.engines == 1 and result.snapshot >= 1
+        assert wait_until(lambda: engine.applied() == result.snapshot, HANG_CAP_S)
+        expected = merge_values(base, FallbackTableHandler().describe(["warm"], 0.7, None).values)
+        np.testing.assert_allclose(engine.pushes[-1][1], expected)
+        status = link.status()
+        # One connection only: the engine that asked is the one the sidecar knows, and it got the reply.
+        assert [(e["session"], e["name"]) for e in status["engines"]] == [(link.session, "linked")]
+        assert status["received"]["describe"] == 1
+        # A request the protocol forbids is refused here with the sidecar's reason, and never sent.
+        with pytest.raises(RequestError) as caught:
+            link.describe(["warm"], 2.0)
+        assert caught.value.code == "out_of_range"
+        assert link.status()["received"]["describe"] == 1
+        assert link.stats().rejected == {}
+    with pytest.raises(RequestError) as caught:
+        link.describe(["warm"], 0.5)
+    assert caught.value.code == "unreachable"
+
+
+def test_an_error_reply_to_a_link_request_is_raised_and_changes_nothing() -> None:
+    with (
+        server_thread(BrokenHandler("raise")) as server,
+        paced_engine() as engine,
+        SidecarLink(engine, server.endpoint) as link,
+    ):
+        assert link.wait_connected(HANG_CAP_S)
+        with pytest.raises(RequestError) as caught:
+            link.describe(["warm"], 0.5)
+        assert caught.value.code == "handler_failed"
+        assert str(caught.value) == "sidecar refused describe: RuntimeError: model exploded"
+        assert link.status()["rejected"] == {"handler_failed": 1}  # the link still talks to it
+        assert engine.pushes == []
+
+
+def test_a_link_request_without_a_sidecar_is_not_sent() -> None:
+    # A port held by a socket that does not listen: every connect is refused, so no sidecar is ever there.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        with paced_engine() as engine, SidecarLink(engine, f"tcp://127.0.0.1:{port}") as link:
+            with pytest.raises(RequestError) as caught:
+                link.describe(["warm"], 0.5)
+            assert caught.value.code == "unreachable"
+            assert link.stats().connected is False
+
+
+def test_describe_is_retried_while_the_sidecar_says_it_is_still_loading() -> None:
+    handler = LoadingHandler(loading=3)
+    with (
+        server_thread(handler) as server,
+        paced_engine() as engine,
+        SidecarLink(engine, server.endpoint) as link,
+    ):
+        assert link.wait_connected(HANG_CAP_S)
+        result = describe_retrying(link, ["bright"], 0.5)
+        assert result.used == ["bright"] and handler.calls == 4
+        handler.calls, handler.loading = 0, 10**6  # never loads: the retries end, with the sidecar's refusal
+        with pytest.raises(RequestError) as caught:
+            describe_retrying(link, ["bright"], 0.5, wait=0.5)
+        assert still_loading(caught.value) and handler.calls >= 2

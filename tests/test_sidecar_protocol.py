@@ -14,11 +14,8 @@ import numpy as np
 import pytest
 
 import idaw_core
-from realtime import params
-from sidecar import protocol
-from sidecar.analysis import WindowMaker
-from sidecar.handlers import FallbackTableHandler, load_handler
-from sidecar.protocol import (
+from idaw.base import protocol
+from idaw.base.protocol import (
     MAX_SNAPSHOT,
     SCHEMA,
     MessageError,
@@ -29,8 +26,15 @@ from sidecar.protocol import (
     next_seq,
     printable_text,
 )
+from realtime import params
+from realtime.sidecar_link.analysis import WindowMaker
+from sidecar.handlers import FallbackTableHandler, load_handler
 
-SIDECAR = Path(__file__).resolve().parents[1] / "sidecar"
+ROOT = Path(__file__).resolve().parents[1]
+SIDECAR = ROOT / "sidecar"
+PROTOCOL = ROOT / "idaw" / "base" / "protocol"
+PROTOCOL_CODE = (SIDECAR, PROTOCOL, ROOT / "realtime" / "sidecar_link")
+"""Every folder whose code speaks the protocol."""
 
 
 def pack(value: Any) -> bytes:
@@ -196,8 +200,9 @@ def test_each_malformation_is_rejected_with_its_reason(name: str, payload: bytes
 
 
 def test_every_rejection_reason_is_listed() -> None:
-    found = set(re.findall(r'MessageError\(\s*"(\w+)"', "\n".join(p.read_text() for p in SIDECAR.glob("*.py"))))
-    found |= set(re.findall(r'_reject\(\s*"(\w+)"', (SIDECAR / "schema.py").read_text()))
+    code = "\n".join(p.read_text() for folder in PROTOCOL_CODE for p in folder.glob("*.py"))
+    found = set(re.findall(r'MessageError\(\s*"(\w+)"', code))
+    found |= set(re.findall(r'_reject\(\s*"(\w+)"', (PROTOCOL / "schema.py").read_text()))
     found |= {"frames"}
     assert found <= set(SCHEMA.reasons), found - set(SCHEMA.reasons)
 
@@ -212,7 +217,7 @@ def test_encode_refuses_what_decode_would_reject() -> None:
 
 
 def test_protocol_md_documents_the_schema() -> None:
-    text = (SIDECAR / "PROTOCOL.md").read_text(encoding="utf-8")
+    text = (PROTOCOL / "PROTOCOL.md").read_text(encoding="utf-8")
     for kind, spec in SCHEMA.raw["messages"].items():
         assert f"`{kind}`" in text, kind
         for field in spec["fields"]:
@@ -224,7 +229,7 @@ def test_protocol_md_documents_the_schema() -> None:
 
 
 def test_no_pickle_anywhere_in_the_sidecar() -> None:
-    for path in SIDECAR.rglob("*.py"):
+    for path in (p for folder in PROTOCOL_CODE for p in folder.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill|cloudpickle)\b", source, re.M), path
 
@@ -304,11 +309,11 @@ def test_windows_are_decimated_overlapping_and_indexed() -> None:
 
 
 def test_protocol_md_tables_are_generated_from_the_schema() -> None:
-    from sidecar import protocol_doc
+    from idaw.base.protocol import doc as protocol_doc
 
-    text = (SIDECAR / "PROTOCOL.md").read_text(encoding="utf-8")
+    text = (PROTOCOL / "PROTOCOL.md").read_text(encoding="utf-8")
     assert protocol_doc.generated_part(text) == protocol_doc.current(), (
-        "PROTOCOL.md is out of date: run python -m sidecar.protocol_doc --write"
+        "PROTOCOL.md is out of date: run python -m idaw.base.protocol.doc --write"
     )
 
 

@@ -25,15 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+import idaw_core
 from realtime.nets.audio_features import note_velocities
 from realtime.nets.chords import QUALITY_INDEX
 from realtime.nets.corpus import ACCENT, SLUR, STACCATO, SymbolicPiece
-from realtime.nets.dimensions import intensity_and_plutchik
 from realtime.nets.grids import beat_grid, onset_counts
 
 MAJOR_TYPE = {QUALITY_INDEX[q] for q in ("major", "dominant7", "major7", "augmented", "suspended")}
 MINOR_TYPE = {QUALITY_INDEX[q] for q in ("minor", "minor7", "diminished", "half-diminished7", "diminished7")}
 WINDOW_BEATS = 4  # local labels look this many beats either side
+LABEL_DIMS = 12
+"""Emotion dims the labels supervise: 0-11 (valence .. the Plutchik intensities); 12-63 are latent."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,10 @@ def emotion_dims(valence: float, arousal: float, cues: dict[str, float]) -> npt.
 
     0 valence, 1 arousal (as above); 2 dominance = tanh(0.7 loudness - 0.6 register + 0.4 density + 0.3 articulation
     + 0.3 mode); 3 intensity = 2 * min(1, |(valence, arousal)| / sqrt 2) - 1; 4-11 Plutchik intensities p as 2p - 1,
-    p = exp(-d^2 / (2 * 0.35^2)) with d the distance from (valence, arousal) to each emotion's prototype point
-    (dimensions.PLUTCHIK_VA). Dims 2-11 carry no information beyond the cues and (valence, arousal).
+    p = exp(-d^2 / (2 * 0.35^2)) with d the distance from (valence, arousal) to each emotion's prototype point.
+    Dims 0-1 and 3-11 are the C++ core's map (idaw_core.emotion_from_valence_arousal, idaw/emotion_map.h), which the
+    plugin and the Python host feed the nets at run time. Dims 2-11 carry no information beyond the cues and
+    (valence, arousal).
     """
     dominance = np.tanh(
         0.7 * cues["loudness"]
@@ -119,8 +123,9 @@ def emotion_dims(valence: float, arousal: float, cues: dict[str, float]) -> npt.
         + 0.3 * cues["articulation"]
         + 0.3 * cues["mode"]
     )
-    intensity, plutchik = intensity_and_plutchik(valence, arousal)
-    return np.concatenate([[valence, arousal, dominance, intensity], plutchik]).astype(np.float32)
+    out = idaw_core.emotion_from_valence_arousal(valence, arousal)[:LABEL_DIMS].copy()
+    out[2] = dominance  # architectures.EMOTION["dominance"]; the core leaves it 0
+    return out
 
 
 def beat_labels(piece: SymbolicPiece) -> npt.NDArray[np.float32]:
@@ -128,7 +133,7 @@ def beat_labels(piece: SymbolicPiece) -> npt.NDArray[np.float32]:
     window of WINDOW_BEATS beats either side (mode and tempo stay piece-level; harmony, register, density, loudness
     and articulation are local)."""
     beat, start, n = beat_grid(piece)
-    out = np.zeros((n, 12), dtype=np.float32)
+    out = np.zeros((n, LABEL_DIMS), dtype=np.float32)
     if n == 0:
         return out
     counts = onset_counts(piece, beat, start, n)

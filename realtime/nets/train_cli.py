@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
 
 DEFAULT_OUT = Path("nets-out")
 
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _export(out: Path, log: _Log) -> list[str]:
-    from export.nets import export_nets
+    from realtime.nets.export_nets import export_nets
 
     lines = []
     for net in export_nets(out, checkpoints=out):

@@ -6,6 +6,9 @@ shelf Q fixed at 0.71, a band whose gain is exactly 0 dB is bypassed), so `respo
 
 The normalised form `u` of a setting lies in [-1, 1]^13: gains are dB / 12, frequencies and Qs are
 log-scaled across their engine range ("frequencies normalised on a log scale").
+
+The ranges, defaults, scales and the band table come from idaw/base/params.py (protocol.json), which
+tests/test_param_table.py holds to the C++ core's table: nothing here repeats them.
 """
 
 from __future__ import annotations
@@ -16,25 +19,35 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from idaw.base import params
+
 if TYPE_CHECKING:
     import torch
 
 F64 = npt.NDArray[np.float64]
 
-NUM_EQ = 13
-GAIN_INDEX: tuple[int, ...] = (0, 2, 5, 8, 11)
+_EQ_SPECS = tuple(params.SPECS[params.INDEX[name]] for name in params.EQ_PARAM_NAMES)
+NUM_EQ = len(params.EQ_PARAM_NAMES)
+"""The EQ's parameter count (13), in SAFE-DB order."""
+_POSITION = {name: i for i, name in enumerate(params.EQ_PARAM_NAMES)}
+GAIN_INDEX: tuple[int, ...] = tuple(_POSITION[band.gain] for band in params.EQ_BANDS)
 """Index of each band's gain among the 13 values (low shelf, peak 1-3, high shelf)."""
-FREQ_INDEX: tuple[int, ...] = (1, 3, 6, 9, 12)
-Q_INDEX: tuple[int, ...] = (4, 7, 10)
-SHELF_Q = 0.71
-MAX_GAIN_DB = 12.0
+FREQ_INDEX: tuple[int, ...] = tuple(_POSITION[band.freq] for band in params.EQ_BANDS)
+Q_INDEX: tuple[int, ...] = tuple(_POSITION[band.q] for band in params.EQ_BANDS if band.q is not None)
+BANDS: tuple[tuple[int, int, int | None, str], ...] = tuple(
+    (_POSITION[b.gain], _POSITION[b.freq], None if b.q is None else _POSITION[b.q], b.kind) for b in params.EQ_BANDS
+)
+"""Per band: the index of its gain, frequency and Q (None: a shelf, SHELF_Q) among the 13 values, and its kind."""
+SHELF_Q = params.SHELF_Q
+MAX_GAIN_DB = max(max(-s.minimum, s.maximum) for s in _EQ_SPECS if s.unit == "dB")
+"""The gains' range is ±MAX_GAIN_DB (12 dB): a gain's normalised form is dB / MAX_GAIN_DB."""
 REFERENCE_RATE = 44100.0
 """Rate at which responses are compared (SAFE-DB was recorded in hosts at 44.1 kHz or above)."""
 
-LOWER = np.array([-12, 22, -12, 82, 0.1, -12, 180, 0.1, -12, 220, 0.1, -12, 580], dtype=np.float64)
-UPPER = np.array([12, 1000, 12, 3900, 10, 12, 4700, 10, 12, 10000, 10, 12, 20000], dtype=np.float64)
-DEFAULTS = np.array([0, 150, 0, 560, 0.71, 0, 1000, 0.71, 0, 3300, 0.71, 0, 8200], dtype=np.float64)
-IS_LOG = np.array([i not in GAIN_INDEX for i in range(NUM_EQ)])
+LOWER = np.array([s.minimum for s in _EQ_SPECS], dtype=np.float64)
+UPPER = np.array([s.maximum for s in _EQ_SPECS], dtype=np.float64)
+DEFAULTS = np.array([s.default for s in _EQ_SPECS], dtype=np.float64)
+IS_LOG = np.array([s.scale == "log" for s in _EQ_SPECS])
 
 
 def log_grid(points: int = 96, low: float = 20.0, high: float = 20000.0) -> F64:
@@ -63,9 +76,8 @@ def from_unit(unit: npt.ArrayLike) -> F64:
 
 def _coefficients_np(params: F64, rate: float) -> list[tuple[F64, F64, F64, F64, F64]]:
     """Normalised biquad coefficients (b0, b1, b2, a1, a2), each shaped (...,), for the five bands."""
-    bands = [(0, 1, None, "low"), (2, 3, 4, "peak"), (5, 6, 7, "peak"), (8, 9, 10, "peak"), (11, 12, None, "high")]
     out = []
-    for g_i, f_i, q_i, kind in bands:
+    for g_i, f_i, q_i, kind in BANDS:
         gain, freq = params[..., g_i], params[..., f_i]
         q = params[..., q_i] if q_i is not None else np.full_like(gain, SHELF_Q)
         amp = np.sqrt(10.0 ** (gain / 20.0))
@@ -79,7 +91,7 @@ def _coefficients_np(params: F64, rate: float) -> list[tuple[F64, F64, F64, F64,
         else:
             am1, ap1 = amp - 1.0, amp + 1.0
             beta = sin_o * np.sqrt(amp) / q
-            sign = 1.0 if kind == "low" else -1.0
+            sign = 1.0 if kind == "low_shelf" else -1.0
             amc = sign * am1 * cos_o
             b = (amp * (ap1 - amc + beta), sign * amp * 2.0 * (am1 - sign * ap1 * cos_o), amp * (ap1 - amc - beta))
             a = (ap1 + amc + beta, -sign * 2.0 * (am1 + sign * ap1 * cos_o), ap1 + amc - beta)
@@ -110,8 +122,7 @@ def response_db_torch(params: torch.Tensor, freqs: torch.Tensor, rate: float = R
     w = 2.0 * math.pi * freqs / rate
     cos1, cos2 = torch.cos(w), torch.cos(2.0 * w)
     total = torch.zeros(params.shape[0], freqs.shape[0], dtype=params.dtype, device=params.device)
-    specs = [(0, 1, None, "low"), (2, 3, 4, "peak"), (5, 6, 7, "peak"), (8, 9, 10, "peak"), (11, 12, None, "high")]
-    for g_i, f_i, q_i, kind in specs:
+    for g_i, f_i, q_i, kind in BANDS:
         gain, freq = params[:, g_i : g_i + 1], params[:, f_i : f_i + 1]
         q = params[:, q_i : q_i + 1] if q_i is not None else torch.full_like(gain, SHELF_Q)
         amp = torch.pow(10.0, gain / 40.0)
@@ -125,7 +136,7 @@ def response_db_torch(params: torch.Tensor, freqs: torch.Tensor, rate: float = R
         else:
             am1, ap1 = amp - 1.0, amp + 1.0
             beta = sin_o * torch.sqrt(amp) / q
-            s = 1.0 if kind == "low" else -1.0
+            s = 1.0 if kind == "low_shelf" else -1.0
             amc = s * am1 * cos_o
             b0, b1, b2 = amp * (ap1 - amc + beta), s * amp * 2.0 * (am1 - s * ap1 * cos_o), amp * (ap1 - amc - beta)
             a0, a1, a2 = ap1 + amc + beta, -s * 2.0 * (am1 + s * ap1 * cos_o), ap1 + amc - beta

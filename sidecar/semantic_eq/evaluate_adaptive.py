@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from realtime import offline
-from sidecar.semantic_eq import curvefit, eqmath, synonyms, traversal
+from sidecar.semantic_eq import curvefit, engine_render, eqmath, synonyms, traversal
 from sidecar.semantic_eq.audio_corpus import Clip
 from sidecar.semantic_eq.evaluate_models import RENDER_PEAK, render_through_engine, summary
 from sidecar.semantic_eq.handler import SemanticEqHandler
@@ -83,7 +82,8 @@ def adaptive_metrics(
             for t in np.asarray(intensities, dtype=np.float64):
                 result = handler.describe([word], float(t), clip.audio, 44100)
                 if t == 0.0:  # the engine's own output for the snapshot, compared bit for bit
-                    identical.append(bool(np.array_equal(offline.render_array(quiet, 44100, result.snapshot), quiet)))
+                    rendered = engine_render.render_mono(quiet, 44100, result.snapshot)
+                    identical.append(bool(np.array_equal(rendered, quiet)))
                 change, used = _change(before, band_levels(render_through_engine(clip.audio, result.eq)))
                 sizes.append(float(np.sqrt(np.mean(change[used] ** 2))))
                 if abs(t - 0.7) < 1e-9:

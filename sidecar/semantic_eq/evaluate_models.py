@@ -15,9 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from realtime import offline
-from realtime import params as engine_params
-from sidecar.semantic_eq import eqmath, features, traversal
+from idaw.base import params as engine_params
+from sidecar.semantic_eq import engine_render, eqmath, features, traversal
 from sidecar.semantic_eq.audio_corpus import Clip
 from sidecar.semantic_eq.bundle import Bundle
 from sidecar.semantic_eq.labelled import Labelled
@@ -139,17 +138,12 @@ def grouped_cv_accuracy(
 def render_through_engine(audio: F32, params13: F64) -> F32:
     """`audio` (mono, 44.1 kHz) filtered by the engine with the 13 EQ values (other parameters at defaults)."""
     snapshot = engine_params.defaults()
-    snapshot[traversal_slice()] = params13.astype(np.float32)
+    snapshot[engine_params.EQ_SLICE] = params13.astype(np.float32)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     gain = min(1.0, RENDER_PEAK / peak) if peak > 0 else 1.0
-    result = offline.render((audio * gain).astype(np.float32), 44100, snapshot)
-    out: F32 = (result.audio / gain).astype(np.float32) if gain != 1.0 else result.audio
+    rendered = engine_render.render_mono((audio * gain).astype(np.float32), 44100, snapshot)
+    out: F32 = (rendered / gain).astype(np.float32) if gain != 1.0 else rendered
     return out
-
-
-def traversal_slice() -> slice:
-    """Position of the 13 EQ values in an engine snapshot."""
-    return slice(engine_params.INDEX["low_gain"], engine_params.INDEX["high_freq"] + 1)
 
 
 def audio_metrics(bundle: Bundle, clips: list[Clip], test_params: F64, per_clip: int, seed: int) -> dict[str, Any]:

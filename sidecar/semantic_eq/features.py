@@ -16,15 +16,15 @@ import numpy.typing as npt
 import soxr
 import torch
 
-from sidecar.protocol import SCHEMA
+from idaw.base.protocol import SCHEMA
 from sidecar.semantic_eq import eqmath
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 RATE = int(SCHEMA.analysis["rate"])
-"""The protocol's analysis rate (sidecar/protocol.json); 16 kHz would hide everything above 8 kHz, where SAFE's
-high shelves act (half of them sit above 7.8 kHz)."""
+"""The protocol's analysis rate (idaw/base/protocol/protocol.json); 16 kHz would hide everything above 8 kHz,
+where SAFE's high shelves act (half of them sit above 7.8 kHz)."""
 N_FFT = 2048
 HOP = 1024
 MELS = 64

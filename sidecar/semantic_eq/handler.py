@@ -2,7 +2,7 @@
 
     handler = SemanticEqHandler()                     # loads the shipped weights (CPU only)
     result = handler.describe(["warm"], 0.7, window, ANALYSIS_RATE, base=current_snapshot)
-    result.snapshot   # float32 vector for idaw_core (every parameter; only the 13 EQ values change)
+    result.snapshot   # float32 vector for the engine (every parameter; only the 13 EQ values change)
     result.words_used # the known descriptors actually used, e.g. ('warm',) or ('warm', 'relaxing')
 
 Unknown words are mapped to known ones by sentence embedding (`synonyms.resolve`); a word with no reasonable
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from realtime import params as engine_params
-from realtime.errors import IdawError
-from sidecar.protocol import SCHEMA
+from idaw.base import params as engine_params
+from idaw.base.errors import IdawError
+from idaw.base.protocol import SCHEMA
 from sidecar.semantic_eq import synonyms, traversal
 from sidecar.semantic_eq.bundle import Bundle, load_bundle
 
@@ -61,8 +61,10 @@ FILLER = frozenset(
     }
 )
 ANALYSIS_RATE = int(SCHEMA.analysis["rate"])
-"""The rate of the sidecar's analysis windows (sidecar/protocol.json), the default rate of describe's audio."""
-EQ_SLICE = slice(engine_params.INDEX["low_gain"], engine_params.INDEX["high_freq"] + 1)
+"""The rate of the sidecar's analysis windows (idaw/base/protocol/protocol.json), the default rate of describe's
+audio."""
+EQ_SLICE = engine_params.EQ_SLICE
+"""Where the 13 EQ values lie in the engine's snapshot vector."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     curves = compute(Path("../shared/data"))     # every word with >= MIN_ROWS SAFE rows, plus warm and bright
     write(Path("sidecar/semantic_eq/weights"), curves)   # -> weights/safe_median_curves.json
-    shipped = load()                             # the shipped file: no data needed at run time
+    shipped = load()                             # the shipped file (idaw/base/safe_curves.py reads it)
     shipped.curve("warm", freqs)                 # dB at any frequencies (interpolated over log frequency)
 
 A word's median curve is, at each frequency, the median over every SAFE-DB setting labelled with that word
@@ -19,29 +19,37 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
+from idaw.base.safe_curves import FILE_NAME, FORMAT, SHIPPED, MedianCurves, load
 from sidecar.semantic_eq import data, eqmath
 
 if TYPE_CHECKING:
     from sidecar.semantic_eq.labelled import Labelled
 
+__all__ = [
+    "FILE_NAME",
+    "SHIPPED",
+    "MedianCurves",
+    "compute",
+    "load",
+    "main",
+    "median_curve",
+    "safe_median_curve",
+    "write",
+]
+
 F64 = npt.NDArray[np.float64]
-FILE_NAME = "safe_median_curves.json"
-SHIPPED = Path(__file__).with_name("weights") / FILE_NAME
-"""The file `idaw demo` (and anything else that needs SAFE's medians without the data) reads."""
 MIN_ROWS = 100
 """A word gets a curve when SAFE-DB has at least this many settings for it."""
 ALWAYS = ("warm", "bright")
 """Words that get a curve whatever their count (the two SAFE was built around)."""
 GRID_POINTS = 96
-FORMAT = "idaw-safe-median-curves-1"
 
 
 def median_curve(settings: npt.ArrayLike, freqs: npt.ArrayLike) -> F64:
@@ -57,29 +65,6 @@ def safe_median_curve(lab: Labelled, word: str, freqs: npt.ArrayLike) -> F64:
     """Per-frequency median of the responses of every SAFE-DB setting labelled `word` (all contributors)."""
     rows = [i for i, (w, s) in enumerate(zip(lab.words, lab.sources, strict=True)) if w == word and s == "safe"]
     return median_curve(lab.params[rows], freqs)
-
-
-@dataclass(frozen=True)
-class MedianCurves:
-    """SAFE-DB median curves: `freqs` (Hz, log grid), word -> dB on that grid, word -> SAFE rows used."""
-
-    freqs: F64
-    curves: dict[str, F64]
-    counts: dict[str, int]
-
-    def curve(self, word: str, freqs: npt.ArrayLike | None = None) -> F64:
-        """The median curve of `word` in dB, on the stored grid or interpolated over log frequency at `freqs`.
-
-        Raises IdawError naming the words there are when `word` has no curve.
-        """
-        if word not in self.curves:
-            raise IdawError(f"no SAFE median curve for '{word}'; there are: {', '.join(sorted(self.curves))}")
-        stored = self.curves[word]
-        if freqs is None:
-            return stored.copy()
-        at = np.log(np.clip(np.asarray(freqs, dtype=np.float64), self.freqs[0], self.freqs[-1]))
-        out: F64 = np.interp(at, np.log(self.freqs), stored)
-        return out
 
 
 def compute(
@@ -121,23 +106,6 @@ def write(path: Path, curves: MedianCurves) -> Path:
     temporary.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
     temporary.replace(target)
     return target
-
-
-def load(path: Path | None = None) -> MedianCurves:
-    """The curves in `path` (default: the shipped SHIPPED file). Raises IdawError when it is missing or wrong."""
-    source = SHIPPED if path is None else (path / FILE_NAME if path.is_dir() else path)
-    try:
-        document = json.loads(source.read_text(encoding="utf-8"))
-        if document.get("format") != FORMAT:
-            raise ValueError(f"format {document.get('format')!r}, expected {FORMAT!r}")
-        freqs = np.asarray(document["freqs_hz"], dtype=np.float64)
-        curves = {str(w): np.asarray(v, dtype=np.float64) for w, v in document["median_db"].items()}
-        counts = {str(w): int(n) for w, n in document["rows"].items()}
-        if any(c.shape != freqs.shape for c in curves.values()) or set(counts) != set(curves):
-            raise ValueError("curves and grid or counts do not match")
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise IdawError(f"cannot load SAFE median curves from {source}: {error}") from None
-    return MedianCurves(freqs, curves, counts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
 
 F32 = npt.NDArray[np.float32]
 MIN_SIMILARITY = 0.45

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
 
 VERSION = "semantic-eq-1"
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 namespace idaw::plugin::sidecar {
 
@@ -288,16 +289,22 @@ void Writer::put_be(std::uint64_t value, int bytes) {
     for (int i = bytes - 1; i >= 0; --i) put(static_cast<std::uint8_t>(value >> (8 * i)));
 }
 
-Writer& Writer::map(std::size_t count) {
+std::string Writer::map_header(std::size_t count) {
+    Writer header;
     if (count < 16) {
-        put(static_cast<std::uint8_t>(0x80 | count));
+        header.put(static_cast<std::uint8_t>(0x80 | count));
     } else if (count <= 0xFFFF) {
-        put(0xDE);
-        put_be(count, 2);
+        header.put(0xDE);
+        header.put_be(count, 2);
     } else {
-        put(0xDF);
-        put_be(count, 4);
+        header.put(0xDF);
+        header.put_be(count, 4);
     }
+    return header.out_;
+}
+
+Writer& Writer::map(std::size_t count) {
+    out_ += map_header(count);
     return *this;
 }
 
@@ -371,6 +378,52 @@ Writer& Writer::bin(const void* data, std::size_t size) {
         put_be(size, 4);
     }
     out_.append(static_cast<const char*>(data), size);
+    return *this;
+}
+
+// ---- Maps that count their own fields -------------------------------------------------------------------------------
+
+MapWriter::MapWriter(Writer& out) : out_(out), at_(out.out_.size()), depth_(++out.open_maps_) {
+    out_.put(0x80);  // the header of an empty map; finish() puts the real one here
+}
+
+Writer& MapWriter::field(const std::string& key) {
+    if (out_.open_maps_ != depth_)
+        throw std::logic_error("msgpack: a field written to a map while a map in it is open");
+    ++count_;
+    return out_.str(key);
+}
+
+void MapWriter::finish() {
+    // Below 16 entries the header is one byte and overwrites the placeholder in place (every protocol message);
+    // from 16 on the map16/map32 header is wider and the fields move up by 2 or 4 bytes.
+    out_.out_.replace(at_, 1, Writer::map_header(count_));
+    --out_.open_maps_;
+}
+
+MapWriter& MapWriter::uint(const std::string& key, std::uint64_t value) {
+    field(key).uint(value);
+    return *this;
+}
+
+MapWriter& MapWriter::str(const std::string& key, const std::string& value) {
+    field(key).str(value);
+    return *this;
+}
+
+MapWriter& MapWriter::float64(const std::string& key, double value) {
+    field(key).float64(value);
+    return *this;
+}
+
+MapWriter& MapWriter::bin(const std::string& key, const void* data, std::size_t size) {
+    field(key).bin(data, size);
+    return *this;
+}
+
+MapWriter& MapWriter::strings(const std::string& key, const std::vector<std::string>& items) {
+    Writer& out = field(key).array(items.size());
+    for (const std::string& item : items) out.str(item);
     return *this;
 }
 

@@ -62,28 +62,7 @@ void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& 
     layout.add(plain_float(kIntensityId, "Intensity", 0.0f, 1.0f, kDefaultIntensity));
 }
 
-/// (valence, arousal) prototypes of joy, trust, fear, surprise, sadness, disgust, anger, anticipation:
-/// realtime/nets/dimensions.py PLUTCHIK_VA.
-constexpr double kPlutchikVa[8][2] = {{0.8, 0.5},   {0.6, -0.4}, {-0.6, 0.7}, {0.1, 0.9},
-                                      {-0.7, -0.6}, {-0.7, 0.1}, {-0.6, 0.8}, {0.4, 0.4}};
-/// Width of each prototype's Gaussian: realtime/nets/dimensions.py PLUTCHIK_WIDTH.
-constexpr double kPlutchikWidth = 0.35;
-
 }  // namespace
-
-std::array<float, kEmotionDims> emotion_from_valence_arousal(double valence, double arousal) noexcept {
-    const double v = std::clamp(valence, -1.0, 1.0), a = std::clamp(arousal, -1.0, 1.0);
-    std::array<float, kEmotionDims> e{};
-    e[0] = static_cast<float>(v);
-    e[1] = static_cast<float>(a);
-    e[3] = static_cast<float>(2.0 * std::min(1.0, std::hypot(v, a) / std::sqrt(2.0)) - 1.0);
-    for (std::size_t k = 0; k < 8; ++k) {
-        const double dv = kPlutchikVa[k][0] - v, da = kPlutchikVa[k][1] - a;
-        const double d2 = dv * dv + da * da;
-        e[4 + k] = static_cast<float>(2.0 * std::exp(-d2 / (2.0 * kPlutchikWidth * kPlutchikWidth)) - 1.0);
-    }
-    return e;
-}
 
 juce::String core_parameter_id(std::size_t index) {
     const std::string_view name = spec(index).name;

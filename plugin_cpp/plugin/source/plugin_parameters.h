@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "idaw/emotion_map.h"  // emotion_from_valence_arousal: the generator's input from valence, arousal
 #include "idaw/midi_generator.h"
 #include "idaw/parameters.h"
 
@@ -61,12 +62,6 @@ struct MidiParameters {
     float valence = 0.0f;  ///< -1..1
     float arousal = 0.0f;  ///< -1..1
 };
-
-/// The generator's 64-d emotion input for a (valence, arousal) point, each clamped to [-1, 1]: exactly
-/// realtime/midi_settings.emotion_from_valence_arousal (dims 0-1 as given, 2 dominance 0, 3 intensity, 4-11
-/// Plutchik intensities of realtime/nets/dimensions.py, 12-63 zero), computed in double and rounded to float as
-/// numpy does, so the plugin and the Python host feed the nets the same numbers. Real-time safe.
-std::array<float, kEmotionDims> emotion_from_valence_arousal(double valence, double arousal) noexcept;
 
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout();

@@ -1,5 +1,5 @@
-// The plugin's link to the sidecar (sidecar/PROTOCOL.md, role "engine"): one ZeroMQ DEALER owned by one non-audio
-// thread, as sidecar/link.py does it for the Python host.
+// The plugin's link to the sidecar (idaw/base/protocol/PROTOCOL.md, role "engine"): one ZeroMQ DEALER owned by one
+// non-audio thread, as realtime/sidecar_link/link.py does it for the Python host.
 #pragma once
 
 #include <array>
@@ -17,6 +17,8 @@
 #include "idaw/engine.h"
 
 namespace idaw::plugin::sidecar {
+
+class LinkSession;
 
 /// The 13 EQ values of the protocol's snapshot_params, in the engine's (SAFE-DB) order.
 using EqValues = std::array<float, kNumEqParams>;
@@ -107,8 +109,8 @@ class Link {
     static bool is_local_endpoint(const std::string& endpoint);
 
   private:
-    struct Impl;  ///< the link thread's sockets and state (sidecar_link.cpp)
-    /// The link thread.
+    friend class LinkSession;  ///< the link thread's body: its socket and state (sidecar_link_session.h)
+    /// The link thread: one LinkSession, from connecting to bye.
     void run();
 
     Engine& engine_;

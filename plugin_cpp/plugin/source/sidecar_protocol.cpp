@@ -13,7 +13,7 @@
 
 namespace idaw::plugin::sidecar {
 
-// ---- The schema and its field checks (sidecar/schema.py) ----------------------------------------------------------
+// ---- The schema and its field checks (idaw/base/protocol/schema.py) ----------------------------------------------
 
 struct Schema::Field {
     enum class Kind { Uint, Float, Str, Bin, List, Map, Object, Params };

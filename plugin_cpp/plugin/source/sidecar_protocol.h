@@ -1,5 +1,6 @@
-// The sidecar protocol on the plugin's side (sidecar/PROTOCOL.md): the checks sidecar/protocol.json defines, applied
-// with the same reasons and in the same order as sidecar/schema.py, on values decoded by msgpack.h.
+// The sidecar protocol on the plugin's side (idaw/base/protocol/PROTOCOL.md): the checks protocol.json (beside it)
+// defines, applied with the same reasons and in the same order as idaw/base/protocol/schema.py, on values decoded by
+// msgpack.h.
 #pragma once
 
 #include <cstddef>
@@ -77,9 +78,9 @@ class Schema {
 /// safe.
 std::uint64_t next_seq(std::uint64_t seq) noexcept;
 
-/// `text` made fit for at most `max_bytes` bytes of printable UTF-8 (sidecar/schema.py printable_text): characters
-/// that are not printable, and bytes that are not UTF-8, become '?'; a longer text is cut at a character boundary
-/// and ends in U+2026. For text from a peer that goes into the link's status or into rejection details.
+/// `text` made fit for at most `max_bytes` bytes of printable UTF-8 (idaw/base/protocol/schema.py printable_text):
+/// characters that are not printable, and bytes that are not UTF-8, become '?'; a longer text is cut at a character
+/// boundary and ends in U+2026. For text from a peer that goes into the link's status or into rejection details.
 std::string bounded_text(const std::string& text, std::size_t max_bytes);
 
 }  // namespace idaw::plugin::sidecar

@@ -54,6 +54,7 @@
 #include <string>
 #include <string_view>
 
+#include "idaw/emotion_map.h"  // kEmotionDims
 #include "idaw/midi_event.h"
 #include "idaw/music_theory.h"
 #include "idaw/nn/model.h"
@@ -62,9 +63,6 @@
 #include "idaw/timing_histogram.h"
 
 namespace idaw {
-
-/// Dimensions of the emotion embedding (realtime/nets/README.md: 0 valence, 1 arousal, ...).
-inline constexpr int kEmotionDims = 64;
 
 /// The nets the generator runs, in MidiGenerator slot order.
 enum class MidiNet : std::uint8_t { Melody, Harmony, Dynamics, Groove };

@@ -7,7 +7,8 @@ live:    `host = attach_from_args(args, engine, base, "idaw live")` after engine
 process / demo: `vector = offline_vector_from_args(args, audio, rate, vector)` before rendering (a no-op
          without --describe).
 Each starts its own sidecar subprocess on a free loopback port (stopped by close()), unless --sidecar
-ENDPOINT names a running one.
+ENDPOINT names a running one. Requests go over the engine's link (SidecarLink.describe, .status), retried while
+the sidecar's synonym model loads (idaw.base.protocol.replies.describe_retrying).
 """
 
 from __future__ import annotations
@@ -17,23 +18,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from realtime.errors import IdawError
-from sidecar.cli import DEFAULT_HANDLER
-
-if TYPE_CHECKING:
-    from sidecar.client import Described, SidecarClient
+from idaw.base.defaults import DEFAULT_HANDLER
+from idaw.base.errors import IdawError
+from idaw.base.protocol.replies import Described, RequestError, describe_retrying
 
 CONNECT_TIMEOUT_S = 10.0
 """How long a host waits for its sidecar's welcome."""
-LOADING_WAIT_S = 30.0
-"""How long a describe keeps retrying while the sidecar's synonym model loads (a word outside the vocabulary
-just after start-up)."""
-LOADING_RETRY_S = 0.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,23 +98,22 @@ class HostSidecar:
         self.name = name
         self.process: Any = None
         self.link: Any = None
-        self._client: Any = None
         self._keys: Any = None
 
     def start(self, timeout: float = CONNECT_TIMEOUT_S) -> HostSidecar:
         """Start the sidecar (if none was named) and the link; wait for the welcome. Raises IdawError."""
-        from sidecar import keys as curve
-        from sidecar.endpoint import EndpointError, parse_endpoint
-        from sidecar.link import SidecarLink
-        from sidecar.process import SidecarProcess, SidecarStartError
+        from idaw.base import keyfiles
+        from idaw.base.endpoint import EndpointError, parse_endpoint
+        from realtime.sidecar_link.link import SidecarLink
+        from realtime.sidecar_link.process import SidecarProcess, SidecarStartError
 
         try:
             if self.endpoint is not None and not parse_endpoint(self.endpoint).loopback:
-                self._keys = curve.load_client_keys(self.key_dir or curve.default_key_dir())
+                self._keys = keyfiles.load_client_keys(self.key_dir or keyfiles.default_key_dir())
             if self.endpoint is None:
                 self.process = SidecarProcess("tcp://127.0.0.1:*", handler=self.handler)
                 self.endpoint = self.process.start()
-        except (EndpointError, curve.KeysError, SidecarStartError) as error:
+        except (EndpointError, keyfiles.KeysError, SidecarStartError) as error:
             self.close()
             raise IdawError(f"sidecar: {error}") from None
         self.link = SidecarLink(self.engine, self.endpoint, self.base, name=self.name, keys=self._keys).start()
@@ -129,21 +123,19 @@ class HostSidecar:
             raise IdawError(reason or f"sidecar at {self.endpoint} did not answer within {timeout:g} s")
         return self
 
-    def describe(self, words: Sequence[str], intensity: float, wait: float = 2.0) -> Any:
-        """Ask for `words` at `intensity`; waits up to `wait` s until the engine got it. Returns client.Described.
+    def describe(self, words: Sequence[str], intensity: float, wait: float = 2.0) -> Described:
+        """Ask for `words` at `intensity` over the link; waits up to `wait` s until the engine got it.
 
-        Call from one thread only (it owns a ZeroMQ socket). Retries for up to LOADING_WAIT_S while the sidecar's
-        synonym model loads. Raises IdawError when the sidecar does not answer or refuses.
+        Any thread. Retries for up to LOADING_WAIT_S (idaw.base.protocol.replies) while the sidecar's synonym
+        model loads. Raises IdawError when the link is not started, or the sidecar does not answer or refuses.
         """
-        from sidecar.client import SidecarClient, SidecarError
-
-        if self._client is None:
-            self._client = SidecarClient(self.endpoint, self._keys)
+        if self.link is None:
+            raise IdawError("the sidecar is not started")
         try:
-            result = describe_retrying(self._client, words, intensity)
-        except SidecarError as error:
+            result = describe_retrying(self.link, words, intensity)
+        except RequestError as error:
             raise IdawError(str(error)) from None
-        if result.snapshot and self.link is not None:
+        if result.snapshot:
             self.link.wait_snapshot(result.snapshot, wait)
         return result
 
@@ -169,9 +161,6 @@ class HostSidecar:
         """Stop the link (the engine keeps its parameters) and the sidecar if it was started here."""
         if self.link is not None:
             self.link.stop()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
         if self.process is not None:
             self.process.close()
             self.process = None
@@ -181,24 +170,6 @@ class HostSidecar:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def describe_retrying(
-    client: SidecarClient, words: Sequence[str], intensity: float, wait: float = LOADING_WAIT_S
-) -> Described:
-    """client.describe(words, intensity), repeated every LOADING_RETRY_S for up to `wait` s while the sidecar
-    answers that its synonym model is still loading. Raises SidecarError like client.describe."""
-    from sidecar.client import SidecarError
-    from sidecar.handlers import STILL_LOADING
-
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return client.describe(list(words), intensity)
-        except SidecarError as error:
-            if error.code != "handler_failed" or STILL_LOADING not in str(error) or time.monotonic() > deadline:
-                raise
-        time.sleep(LOADING_RETRY_S)
 
 
 def attach_from_args(args: argparse.Namespace, engine: Any, base: npt.ArrayLike, name: str) -> HostSidecar | None:
@@ -275,7 +246,7 @@ def describe_offline(
     Sends the loudest 2 s of `audio` as the analysis window, then the describe request. Raises IdawError when
     no word is known to the handler or the sidecar cannot be reached.
     """
-    from sidecar.protocol import SCHEMA
+    from idaw.base.protocol import SCHEMA
 
     _check_intensity(intensity)
     window = loudest_window(audio, rate, SCHEMA.analysis["window_s"])
@@ -293,19 +264,16 @@ def describe_offline(
 
 
 def _wait_for_window(host: HostSidecar, timeout: float = 5.0) -> None:
-    """Wait until the sidecar holds our analysis window (it arrives on another connection than the request)."""
-    from sidecar.client import SidecarClient, SidecarError
-
+    """Wait until the sidecar holds our analysis window (asked over the link, which sent the window)."""
     deadline = time.monotonic() + timeout
-    with SidecarClient(host.endpoint, host._keys) as client:
-        while time.monotonic() < deadline:
-            try:
-                engines = client.status(timeout=1.0)["engines"]
-            except SidecarError:
-                continue
-            if any(e["session"] == host.link.session and e["windows"] > 0 for e in engines):
-                return
-            time.sleep(0.01)
+    while time.monotonic() < deadline:
+        try:
+            engines = host.link.status(timeout=1.0)["engines"]
+        except RequestError:
+            continue
+        if any(e["session"] == host.link.session and e["windows"] > 0 for e in engines):
+            return
+        time.sleep(0.01)
     raise IdawError("the sidecar did not receive the analysis audio")
 
 

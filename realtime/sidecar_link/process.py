@@ -3,7 +3,7 @@
 `SidecarProcess(endpoint).start()` returns once the sidecar has bound its socket (it writes the bound endpoint
 to a ready file); `stop()` sends SIGTERM, `kill()` SIGKILL, `restart()` starts a new one on the same endpoint.
 The child exits by itself when its parent process dies (--exit-with-parent). The handler defaults to 'fallback'
-here (quick to start, for tests and tools); the host commands pass theirs (default sidecar.cli.DEFAULT_HANDLER,
+here (quick to start, for tests and tools); the host commands pass theirs (default idaw.base.defaults.DEFAULT_HANDLER,
 the semantic-EQ model).
 """
 
@@ -78,7 +78,7 @@ class SidecarProcess:
         ready = Path(self._dir.name) / f"ready-{self.starts}"
         self.starts += 1
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        repo = str(Path(__file__).resolve().parents[1])
+        repo = str(Path(__file__).resolve().parents[2])  # the repository root, for `-m sidecar`
         env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.protocol import SCHEMA
+from idaw.base.protocol import SCHEMA
 
 MAX_DRAIN_S = 10.0
 """At most this much audio is drained in one pump (the core's ring holds about 10 s at 48 kHz)."""

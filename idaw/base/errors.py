@@ -2,7 +2,7 @@
 
 Operating-system errors (a path too long, a folder where a file should be, a full disk) become the same kind of
 line: `path_error` where the code knows what it was doing ("cannot write out.wav: file name too long"),
-`os_error_line` for one that reached the command line's last line of defence (realtime/cli.py).
+`os_error_line` for one that reached the command line's last line of defence (idaw/cli.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The sidecar protocol's schema, loaded from sidecar/protocol.json, and the field validators built from it.
+"""The sidecar protocol's schema, loaded from protocol.json (next to this module), and the field validators built
+from it.
 
 protocol.json is the one definition both sides use (this module for Python; the plugin reads the same file).
 Every validator takes a decoded msgpack value and returns the normalized value (floats as float, audio as a
@@ -17,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_PATH = Path(__file__).with_name("protocol.json")
+from idaw.base.defaults import PROTOCOL_PATH
+from idaw.base.params import ParamSpec
+
+SCHEMA_PATH = PROTOCOL_PATH
 """The machine-readable protocol definition."""
 
 UINT64_MAX = 2**64 - 1
@@ -36,17 +40,6 @@ class MessageError(Exception):
         self.detail = detail
         self.seq = seq
         self.kind = kind
-
-
-@dataclass(frozen=True)
-class ParamRange:
-    """One engine parameter as the protocol table gives it."""
-
-    name: str
-    unit: str
-    minimum: float
-    maximum: float
-    default: float
 
 
 @dataclass(frozen=True)
@@ -71,7 +64,7 @@ class Schema:
     messages: Mapping[str, MessageSpec]
     reasons: tuple[str, ...]
     snapshot_params: tuple[str, ...]
-    parameters: tuple[ParamRange, ...]
+    parameters: tuple[ParamSpec, ...]
     raw: Mapping[str, Any]
     received_by: Mapping[str, frozenset[str]]
     """'sidecar' and 'engine' (engines and clients alike) -> the message types they receive (decode() asks each
@@ -308,7 +301,7 @@ def load(path: Path = SCHEMA_PATH) -> Schema:
             fields=compile_fields(spec["fields"], name, raw),
         )
     parameters = tuple(
-        ParamRange(p["name"], p["unit"], float(p["min"]), float(p["max"]), float(p["default"]))
+        ParamSpec(p["name"], p["unit"], float(p["min"]), float(p["max"]), float(p["default"]), p["scale"])
         for p in raw["parameters"]
     )
     names = {p.name for p in parameters}

@@ -1,4 +1,7 @@
-"""The `idaw` command: process files, run live, list devices, render the demo.
+"""The `idaw` command: process files, run live, list devices, render the demo, train, run the sidecar.
+
+It sits above both sides: each command is a module of realtime or sidecar (or idaw.training) named in _COMMANDS
+and imported by name, only the one chosen, after Ctrl-C is taken over (see below).
 
 What a user sees when something goes wrong is decided here, once for every command:
 
@@ -46,7 +49,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "realtime.demo",
         "make the built-in demo clip warm through the semantic-EQ sidecar: before/after WAVs and a spectrum PNG",
     ),
-    "train": ("realtime.training", "train the shipped models from data (nets | semantic-eq)"),
+    "train": ("idaw.training", "train the shipped models from data (nets | semantic-eq)"),
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
 }
 
@@ -119,7 +122,7 @@ class _Unavailable:
         parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     def run(self, args: argparse.Namespace) -> int:
-        from realtime.errors import IdawError
+        from idaw.base.errors import IdawError
 
         raise IdawError(f"this command is unavailable ({self.reason})")
 
@@ -174,7 +177,7 @@ def _show_warnings_in_one_line(prefix: str) -> None:
     """Show every warning as one line `PREFIX: warning: MESSAGE (Category, file:line)`, not with its source."""
     import warnings
 
-    from realtime.errors import one_line
+    from idaw.base.errors import one_line
 
     def show(
         message: Warning | str,
@@ -203,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     prefix = "idaw"
     try:
-        from realtime.errors import IdawError, os_error_line
+        from idaw.base.errors import IdawError, os_error_line
 
         _show_warnings_in_one_line(prefix)  # also for warnings while the command's modules load
         args = build_parser(only=_chosen_command(words)).parse_args(words)

@@ -6,29 +6,39 @@ overlapping windows; it receives parameter snapshots, validates them and hands t
 hosts change their own settings with `set_base`);
 it sends heartbeats, notices the sidecar going away (socket events, or heartbeats missing for
 peer_timeout_ms) and sends hello again when one comes back. Without a sidecar the engine simply keeps the
-last parameters it was given.
+last parameters it was given. Requests (describe, status) from any thread go out on the same connection and wait
+for their reply (`describe`, `status`), as the plugin sends them: a host needs no second socket.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
+import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import zmq
 
-from sidecar import keys as curve
-from sidecar.analysis import WindowMaker
-from sidecar.linkstate import LinkState, LinkStats
-from sidecar.protocol import SCHEMA, Message, MessageError, decode, encode, merge_values, next_seq
+from idaw.base import keyfiles
+from idaw.base.protocol import SCHEMA, Message, MessageError, ProtocolError, decode, encode, merge_values, next_seq
+from idaw.base.protocol.replies import Described, RequestError
+from realtime.sidecar_link.analysis import WindowMaker
+from realtime.sidecar_link.linkstate import LinkState, LinkStats
 
 PUMP_INTERVAL_S = 0.02
 """How often the link drains the analysis ring and retries a snapshot the engine's queue refused."""
+REQUEST_TIMEOUT_S = 2.0
+"""How long a request waits for its reply unless told otherwise."""
+REPLY_KINDS = frozenset(("described", "ack", "status_reply", "error"))
+"""Message types that answer a request (their `re` is the request's seq)."""
 
 
 class EngineLike(Protocol):
@@ -52,6 +62,24 @@ class EngineLike(Protocol):
         ...
 
 
+@dataclass
+class _Request:
+    """One request: made on a caller's thread, sent and answered on the link thread."""
+
+    kind: str
+    fields: dict[str, Any]
+    deadline: float
+    """time.monotonic() after which the caller no longer waits: it is not sent, or its reply is not awaited."""
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: Message | None = None
+    error: RequestError | None = None
+
+    def finish(self, reply: Message | None = None, error: RequestError | None = None) -> None:
+        """Hand the reply (or the error) to the waiting caller."""
+        self.reply, self.error = reply, error
+        self.done.set()
+
+
 class SidecarLink:
     """Connects one engine to a sidecar. start() it after the engine is prepared; stop() (or `with`) ends it.
 
@@ -66,7 +94,7 @@ class SidecarLink:
         base: npt.ArrayLike | None = None,
         *,
         name: str = "idaw",
-        keys: curve.ClientKeys | None = None,
+        keys: keyfiles.ClientKeys | None = None,
         context: zmq.Context[Any] | None = None,
         on_params: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
@@ -87,6 +115,13 @@ class SidecarLink:
         timing = SCHEMA.timing
         self.heartbeat_s = timing["heartbeat_interval_ms"] / 1000.0
         self.timeout_s = timing["peer_timeout_ms"] / 1000.0
+        self._outbox: collections.deque[_Request] = collections.deque()
+        """Requests from callers, not sent yet (appended on any thread, taken on the link thread)."""
+        self._waiting: dict[int, _Request] = {}
+        """Sent requests by seq, until answered or past their deadline (link thread only)."""
+        self._wake_lock = threading.Lock()
+        self._wake: tuple[int, int] | None = None
+        """A pipe (read, write) that wakes the link thread for a request (open while the link runs)."""
 
     # ---- control (any thread) -----------------------------------------------------------------------------
 
@@ -94,6 +129,10 @@ class SidecarLink:
         """Enable the engine's analysis copy and start the link thread; returns self."""
         if self._thread is None:
             self.engine.set_analysis_enabled(True)
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            self._wake = (read, write)
             self._thread = threading.Thread(target=self._run, name="idaw-sidecar-link", daemon=True)
             self._thread.start()
         return self
@@ -102,7 +141,13 @@ class SidecarLink:
         """Say bye to the sidecar, stop the thread and the analysis copy. The engine keeps its parameters."""
         self._stop.set()
         if self._thread is not None:
+            self._wake_up()
             self._thread.join(timeout)
+            if not self._thread.is_alive():  # the thread polls the pipe while it runs: closed only once it is gone
+                with self._wake_lock:
+                    for descriptor in self._wake or ():
+                        os.close(descriptor)
+                    self._wake = None
             self._thread = None
         self.engine.set_analysis_enabled(False)
 
@@ -135,6 +180,44 @@ class SidecarLink:
         """Block until a snapshot numbered at least `snapshot` was pushed to the engine; False on timeout."""
         return self.state.wait(lambda s: s.snapshot >= snapshot, timeout)
 
+    def request(self, kind: str, timeout: float | None = None, **fields: Any) -> Message:
+        """Send a `kind` request (describe, feedback, status) on the link's connection; returns the reply.
+
+        Any thread; blocks for at most `timeout` s (default REQUEST_TIMEOUT_S). Raises RequestError: 'timeout'
+        when no reply came, 'unreachable' when no sidecar is connected (nothing was sent), the reason when the
+        request is invalid (nothing was sent) or the sidecar answered with an error.
+        """
+        total = REQUEST_TIMEOUT_S if timeout is None else timeout
+        request = _Request(kind, fields, time.monotonic() + total)
+        with self._wake_lock:
+            if self._wake is None or self._stop.is_set():
+                raise RequestError("unreachable", f"{kind} not sent: the link to {self.endpoint} is not running")
+            self._outbox.append(request)
+        self._wake_up()
+        if not request.done.wait(total):
+            raise RequestError("timeout", f"no answer from the sidecar at {self.endpoint} within {total:g} s")
+        if request.error is not None:
+            raise request.error
+        assert request.reply is not None
+        return request.reply
+
+    def describe(self, words: Sequence[str], intensity: float, timeout: float | None = None) -> Described:
+        """Ask for the EQ that `words` describe at `intensity` (0..1); the sidecar sends it to its engines (this one
+        included, as a params message) and answers with what it sent. Raises RequestError (see request)."""
+        f = self.request("describe", timeout, words=list(words), intensity=float(intensity)).fields
+        return Described(f["snapshot"], f["values"], f["used"], f["engines"])
+
+    def status(self, timeout: float | None = None) -> dict[str, Any]:
+        """The sidecar's status_reply fields (session, uptime_s, handler, snapshot, received, rejected, engines)."""
+        return self.request("status", timeout).fields
+
+    def _wake_up(self) -> None:
+        """Make the link thread's poll return now (a request waits, or the link stops)."""
+        with self._wake_lock:
+            if self._wake is not None:
+                with contextlib.suppress(BlockingIOError):  # a full pipe holds wake-ups already: it wakes anyway
+                    os.write(self._wake[1], b"\0")
+
     # ---- the link thread ----------------------------------------------------------------------------------
 
     def _socket(self) -> zmq.Socket[bytes]:
@@ -149,8 +232,8 @@ class SidecarLink:
             (zmq.RECONNECT_IVL_MAX, SCHEMA.timing["reconnect_interval_max_ms"]),
         ):
             socket.setsockopt(option, value)
-        if self.keys is not None:
-            curve.apply_client(socket, self.keys)
+        for name, key in self.keys.socket_options() if self.keys is not None else ():  # a CURVE client
+            socket.setsockopt(getattr(zmq, name), key)
         return socket
 
     def _run(self) -> None:
@@ -164,23 +247,30 @@ class SidecarLink:
             monitor.close(0)
             socket.close(0)
             return
+        assert self._wake is not None
+        wake = self._wake[0]
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
+        poller.register(wake, zmq.POLLIN)
         next_beat = next_pump = time.monotonic()
         try:
             while not self._stop.is_set():
                 wait = max(0.0, min(next_beat, next_pump) - time.monotonic())
                 ready = dict(poller.poll(int(wait * 1000) + 1))
                 try:
+                    if wake in ready:
+                        _drain(wake)
                     if monitor in ready:
                         self._on_socket_events(socket, monitor)
                     if socket in ready:
                         self._receive(socket)
+                    self._send_requests(socket)
                     now = time.monotonic()
                     if now >= next_pump:
                         next_pump = now + PUMP_INTERVAL_S
                         self._pump(socket)
+                        self._forget_late_requests(now)
                     if now >= next_beat:
                         next_beat = now + self.heartbeat_s
                         self._beat(socket, now)
@@ -190,6 +280,7 @@ class SidecarLink:
             if self.state.connected:
                 self._send(socket, "bye", session=self.session)
         finally:
+            self._fail_requests(RequestError("unreachable", f"the link to {self.endpoint} stopped"))
             socket.disable_monitor()
             monitor.close(0)
             socket.close(0)
@@ -203,6 +294,38 @@ class SidecarLink:
         except zmq.Again:
             self.state.count("send_dropped")
             return False
+
+    def _send_requests(self, socket: zmq.Socket[bytes]) -> None:
+        """Send the requests callers queued (those still awaited), each with the next seq of this link."""
+        while self._outbox:
+            request = self._outbox.popleft()
+            if time.monotonic() > request.deadline:
+                continue  # its caller gave up: sending it now would change the EQ after the caller was told no
+            self._seq = seq = next_seq(self._seq)
+            try:
+                payload = encode(request.kind, seq, **request.fields)
+            except ProtocolError as error:  # e.g. an intensity of 2: refused here, as the sidecar would refuse it
+                request.finish(error=RequestError(error.reason, str(error)))
+                continue
+            try:
+                socket.send(payload, zmq.NOBLOCK)
+            except zmq.Again:
+                request.finish(error=RequestError("unreachable", f"no sidecar connected at {self.endpoint}"))
+                continue
+            self._waiting[seq] = request
+
+    def _forget_late_requests(self, now: float) -> None:
+        """Drop the sent requests whose callers stopped waiting (their replies, if any, are then ignored)."""
+        for seq in [seq for seq, request in self._waiting.items() if now > request.deadline]:
+            self._waiting.pop(seq).finish(error=RequestError("timeout", "no answer in time"))
+
+    def _fail_requests(self, error: RequestError) -> None:
+        """Answer every request not answered yet with `error` (the link stops)."""
+        while self._outbox:
+            self._outbox.popleft().finish(error=error)
+        for request in self._waiting.values():
+            request.finish(error=error)
+        self._waiting.clear()
 
     def _hello(self, socket: zmq.Socket[bytes]) -> None:
         snapshot, values = self.state.held()
@@ -244,7 +367,13 @@ class SidecarLink:
     def _dispatch(self, socket: zmq.Socket[bytes], message: Message) -> None:
         f = message.fields
         self.state.heard(message.kind)
-        if message.kind == "welcome":
+        request = self._waiting.pop(f["re"], None) if message.kind in REPLY_KINDS else None
+        if request is not None:
+            if message.kind == "error":
+                request.finish(error=RequestError(f["code"], f"sidecar refused {request.kind}: {f['detail']}"))
+            else:
+                request.finish(reply=message)
+        elif message.kind == "welcome":
             self.state.welcomed(f["session"])
         elif message.kind == "heartbeat":
             if not self.state.connected or f["session"] != self.state.sidecar_session:
@@ -285,6 +414,13 @@ class SidecarLink:
             self._send(socket, "heartbeat", session=self.session, snapshot=self.state.snapshot)
         elif now - self._hello_at >= self.heartbeat_s:  # not welcomed yet: ask again, once per interval
             self._hello(socket)
+
+
+def _drain(descriptor: int) -> None:
+    """Read everything waiting in the non-blocking pipe `descriptor`."""
+    with contextlib.suppress(BlockingIOError):
+        while os.read(descriptor, 4096):
+            pass
 
 
 def check_vector(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -1,4 +1,5 @@
-"""Encoding and decoding of sidecar messages (msgpack, never pickle), checked against sidecar/protocol.json.
+"""Encoding and decoding of sidecar messages (msgpack, never pickle), checked against protocol.json (next to this
+module; PROTOCOL.md describes it).
 
 `decode(payload, role)` returns a Message or raises `MessageError` (reason = one of SCHEMA.reasons);
 `encode(kind, seq, **fields)` returns the bytes of a valid message or raises `ProtocolError` (a bug on our
@@ -17,8 +18,8 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.endpoint import is_loopback_endpoint
-from sidecar.schema import UINT64_MAX, MessageError, Schema, check_fields, load, printable_text
+from idaw.base.endpoint import is_loopback_endpoint
+from idaw.base.protocol.schema import UINT64_MAX, MessageError, Schema, check_fields, load, printable_text
 
 __all__ = [
     "MAX_SESSIONS",
@@ -212,6 +213,6 @@ def flat_values() -> dict[str, float]:
 def is_local_endpoint(endpoint: str) -> bool:
     """True when `endpoint` stays on this machine (no CURVE needed); False otherwise, malformed ones included.
 
-    The whole endpoint is parsed (sidecar/endpoint.py): every address in it must be a loopback literal.
+    The whole endpoint is parsed (idaw/base/endpoint.py): every address in it must be a loopback literal.
     """
     return is_loopback_endpoint(endpoint)

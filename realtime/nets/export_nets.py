@@ -1,9 +1,10 @@
-"""Export the five iDAW nets: ``python -m export.nets OUT_DIR [--checkpoints DIR] [--seed N]``.
+"""Export the five iDAW nets: ``python -m realtime.nets.export_nets OUT_DIR [--checkpoints DIR] [--seed N]``.
 
 Writes ``OUT_DIR/<name>.json`` (RTNeural) and ``OUT_DIR/<name>.onnx`` (one-frame step graph) for every net in
-:data:`realtime.nets.NETS`, from ``DIR/<name>.pt`` state dicts when given, else from a seeded random initialisation
-(useful as test fixtures for the C++ loader). Checks PyTorch vs the numpy reference vs onnxruntime over 100 frames
-and prints sizes and the worst difference.
+:data:`realtime.nets.architectures.NETS`, with the `export` package (which knows no particular net), from
+``DIR/<name>.pt`` state dicts when given, else from a seeded random initialisation (useful as test fixtures for the
+C++ loader). Checks PyTorch vs the numpy reference vs onnxruntime over 100 frames and prints sizes and the worst
+difference.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def export_nets(out_dir: Path, checkpoints: Path | None = None, seed: int = 0) -
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; returns the exit status (1 if any parity difference exceeds 1e-5)."""
-    parser = argparse.ArgumentParser(prog="python -m export.nets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m realtime.nets.export_nets", description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--checkpoints", type=Path, help="folder with <Name>.pt state dicts")
     parser.add_argument("--seed", type=int, default=0)

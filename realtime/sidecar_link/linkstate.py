@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.protocol import printable_text, values_of
+from idaw.base.protocol import printable_text, values_of
 
 LAST_ERROR_BYTES = 256
 """The longest `last_error` kept (an error's text may quote what a peer sent)."""

@@ -9,7 +9,7 @@ import argparse
 import importlib
 from typing import Any
 
-from realtime.errors import IdawError
+from idaw.base.errors import IdawError
 
 _TARGETS: dict[str, tuple[str, str]] = {
     "nets": ("realtime.nets.train_cli", "the five emotion-to-MIDI nets (music21 corpus + fluidsynth audio)"),
