@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt' -o -name '*.stubpatterns') CMakeLists.txt pyproject.toml
+PY_PACKAGES := idaw realtime sidecar export tests benchmarks
+CPP_FILES = $(shell git ls-files 'plugin_cpp/*.h' 'plugin_cpp/*.cpp')
 
-.PHONY: setup demo test test-cpp test-plugin test-python lint bench clean
+.PHONY: setup demo test test-fast test-cpp test-plugin test-python lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +30,12 @@ demo: setup
 
 test: $(VENV)/.test-deps setup test-cpp test-plugin test-python
 
+# The quick loop: the normal C++ build's tests and the Python tests that need neither JACK nor the plugin
+# (no sanitizer builds; plugin tests run when the plugin was built before). `make test` is what CI runs.
+test-fast: setup
+	plugin_cpp/tests/run_cpp_tests.sh normal
+	$(BIN)/python -m pytest tests -m "not jack" -q
+
 test-cpp: $(VENV)/.test-deps
 	plugin_cpp/tests/run_cpp_tests.sh
 
@@ -35,12 +43,15 @@ test-plugin: $(VENV)/.test-deps setup
 	plugin_cpp/plugin/build_and_test.sh --build-only
 
 test-python: $(VENV)/.test-deps setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=25
 
 lint: setup
-	$(BIN)/ruff check idaw realtime sidecar export tests benchmarks
+	$(BIN)/ruff check $(PY_PACKAGES)
+	$(BIN)/ruff format --check $(PY_PACKAGES)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@echo "$(BIN)/clang-format --dry-run --Werror ($(words $(CPP_FILES)) C++ files)"
+	@$(BIN)/clang-format --dry-run --Werror $(CPP_FILES)
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all

@@ -29,8 +29,8 @@ import soundfile as sf
 
 from benchmarks import common
 from realtime import params
-from tests.jack_clients import active_blocks
-from tests.jack_server import JACKD_PACKAGE, JackServer
+from tests.support.jack_clients import active_blocks
+from tests.support.jack_server import JACKD_PACKAGE, JackServer
 
 PERIOD = 256
 """JACK period (frames) of the dummy server."""

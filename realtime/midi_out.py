@@ -217,6 +217,10 @@ class MidiSender:
         time.sleep(FLUSH_SECONDS)
         with contextlib.suppress(Exception):  # a port whose server died: nothing left to close
             self.port.close_port()
+            # python-rtmidi keeps its JACK client (portless) until the object is deleted: end it now, not at GC.
+            release = getattr(self.port, "delete", None)
+            if release is not None:
+                release()
         if self.guard is not None:
             with self._books():
                 # Without a clean all-notes-off (the port blocked or failed) the guardian is let go without "end":

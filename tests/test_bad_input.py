@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import RunIdaw, WriteAudio, noise
 
 import idaw_core
 from idaw.base.errors import DeviceError, IdawError
 from realtime import audio_io, offline, params
 from realtime.devices import Kind, resolve_device
+from tests.support.audio import WriteAudio, noise
+from tests.support.idaw_command import RunIdaw
 
 
 def good_wav(tmp: Path) -> Path:

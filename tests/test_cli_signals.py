@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import noise
-from jack_server import JackServer
-from needs import need, need_program
 
 from idaw import cli
+from tests.support.audio import noise
+from tests.support.jack_server import JackServer
+from tests.support.needs import need, need_program
 
 pytestmark = pytest.mark.slow
 

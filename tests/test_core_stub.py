@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import idaw_core
-from tests.needs import need
+from tests.support.needs import need
+from tests.support.repo import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 STUB = REPO / "build" / "stubs" / "idaw_core.pyi"
 PATTERNS = REPO / "plugin_cpp" / "python" / "idaw_core.stubpatterns"
 

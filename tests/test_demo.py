@@ -14,9 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
-from conftest import REPO
 from matplotlib import image
-from needs import need
 from scipy.signal import welch
 
 import idaw_core
@@ -26,6 +24,9 @@ from realtime.demo import DEFAULT_PRESET, DEMO_RATE, average_spectrum_db
 from realtime.sidecar_link.process import SidecarProcess
 from realtime.synth import demo_clip
 from sidecar.semantic_eq import median_curves
+from tests.support.idaw_command import RunIdaw
+from tests.support.needs import need
+from tests.support.repo import REPO
 
 DATA = REPO.parent / "shared" / "data"
 BAND_CENTRES = 1000.0 * 2.0 ** (np.arange(-15, 13) / 3.0)
@@ -109,7 +110,7 @@ def test_demo_makes_the_clip_warm_through_its_own_sidecar(tmp_path: Path, monkey
     assert red.sum() > 200, "SAFE's median curve (red, dashed) is not in the picture"
 
 
-def test_explicit_chain_renders_without_a_sidecar(tmp_path: Path, run_idaw) -> None:  # type: ignore[no-untyped-def]
+def test_explicit_chain_renders_without_a_sidecar(tmp_path: Path, run_idaw: RunIdaw) -> None:
     chain = ",".join(f"{k}={v:g}" for k, v in DEFAULT_PRESET.items())
     # A sidecar that could not start would fail the run: this proves none is asked for.
     result = run_idaw("demo", "--out", str(tmp_path), "--eq", chain, "--sidecar-handler", "no.such:handler")
@@ -136,7 +137,7 @@ def test_explicit_chain_renders_without_a_sidecar(tmp_path: Path, run_idaw) -> N
     assert float(np.std(picture[..., :3])) > 0.05, "the picture is blank"
 
 
-def test_no_sidecar_renders_the_preset_and_describe_needs_the_sidecar(tmp_path: Path, run_idaw) -> None:  # type: ignore[no-untyped-def]
+def test_no_sidecar_renders_the_preset_and_describe_needs_the_sidecar(tmp_path: Path, run_idaw: RunIdaw) -> None:
     result = run_idaw("demo", "--out", str(tmp_path), "--no-sidecar", "--sidecar-handler", "no.such:handler")
     assert result.returncode == 0 and "built-in warm preset" in result.stderr, result.stderr
     before, _ = sf.read(tmp_path / "before.wav", dtype="float32")

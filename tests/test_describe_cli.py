@@ -11,6 +11,8 @@ import soundfile as sf
 from scipy.signal import welch
 
 from realtime.synth import demo_clip
+from tests.support.audio import WriteAudio
+from tests.support.idaw_command import RunIdaw
 
 RATE = 48000
 HANDLER: tuple[str, ...] = ()
@@ -26,7 +28,9 @@ def band_change_db(before: np.ndarray, after: np.ndarray, low: float, high: floa
 
 
 @pytest.mark.parametrize("handler", [HANDLER, ("--sidecar-handler", "fallback")], ids=["default", "fallback"])
-def test_warm_and_bright_move_the_spectrum_their_ways(tmp_path: Path, write_audio, run_idaw, handler) -> None:  # type: ignore[no-untyped-def]
+def test_warm_and_bright_move_the_spectrum_their_ways(
+    tmp_path: Path, write_audio: WriteAudio, run_idaw: RunIdaw, handler: tuple[str, ...]
+) -> None:
     clip = demo_clip(RATE)
     source = write_audio("in.wav", clip, RATE)
     changes = {}
@@ -40,7 +44,7 @@ def test_warm_and_bright_move_the_spectrum_their_ways(tmp_path: Path, write_audi
     assert changes["warm"] < -1.0 < 1.0 < changes["bright"], changes
 
 
-def test_intensity_zero_is_bit_identical(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+def test_intensity_zero_is_bit_identical(tmp_path: Path, write_audio: WriteAudio, run_idaw: RunIdaw) -> None:
     clip = demo_clip(RATE)
     source = write_audio("in.wav", clip, RATE)
     out = tmp_path / "zero.wav"
@@ -50,7 +54,9 @@ def test_intensity_zero_is_bit_identical(tmp_path: Path, write_audio, run_idaw) 
     np.testing.assert_array_equal(processed, clip)
 
 
-def test_unknown_word_gets_one_line_listing_close_words(tmp_path: Path, write_audio, run_idaw) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_word_gets_one_line_listing_close_words(
+    tmp_path: Path, write_audio: WriteAudio, run_idaw: RunIdaw
+) -> None:
     source = write_audio("in.wav", demo_clip(RATE)[: RATE * 3], RATE)
     result = run_idaw("process", source, "-o", tmp_path / "x.wav", "--describe", "xqzv", *HANDLER)
     assert result.returncode != 0

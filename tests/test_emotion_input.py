@@ -22,8 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from midi_helpers import mido_notes
-from needs import need
 
 import idaw_core
 from idaw.base.errors import IdawError
@@ -31,8 +29,10 @@ from realtime import midi_offline, midi_settings
 from realtime.emotion_input import EmotionTracker, model_path
 from realtime.nets.audio_features import SOUNDFONT, StreamingLogMel, fluidsynth_command, log_mel
 from realtime.sidecar_link.analysis import WindowMaker
+from tests.support.midi_helpers import mido_notes
+from tests.support.needs import need
+from tests.support.repo import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "realtime" / "nets" / "weights" / "EmotionRecognizer.json"
 CHECKPOINT = MODEL.with_suffix(".pt")
 RATE = 48000
@@ -80,10 +80,10 @@ def test_tracker_matches_pytorch_er_embeddings() -> None:
     need(CHECKPOINT.is_file() and MODEL.is_file(), f"no trained EmotionRecognizer in {MODEL.parent}")
     import torch
 
-    from realtime.nets.architectures import NETS
+    from realtime.nets.architectures import EmotionRecognizer
     from realtime.nets.chain import er_embeddings
 
-    net = NETS["EmotionRecognizer"][0]()
+    net = EmotionRecognizer()
     net.load_state_dict(torch.load(CHECKPOINT, map_location="cpu", weights_only=True))
     audio = music_like(12.0, seed=5)
     (want,) = er_embeddings(net, [log_mel(audio)])

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from jack_midi_clients import LEVEL, MidiRig, note_pairs
-from jack_server import JackServer
-from test_live_jack import Live
 
 from realtime.emotion_input import EmotionTracker
 from realtime.midi_settings import DEFAULT_MODELS
+from tests.support.jack_midi_clients import LEVEL, MidiRig, note_pairs
+from tests.support.jack_server import JackServer
+from tests.support.live import Live
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 

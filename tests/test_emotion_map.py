@@ -6,6 +6,7 @@ for bit. The plugin compiles the same function; tests/test_plugin_host.py holds 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,8 +57,9 @@ def test_core_map_clamps_and_refuses_nothing() -> None:
     np.testing.assert_array_equal(far, idaw_core.emotion_from_valence_arousal(1.0, -1.0))
     neutral = idaw_core.emotion_from_valence_arousal(float("nan"), 0.25)  # NaN counts as 0: never NaN to the nets
     np.testing.assert_array_equal(neutral, idaw_core.emotion_from_valence_arousal(0.0, 0.25))
+    not_a_number: Any = "0.5"  # on purpose: the binding must refuse it at run time
     with pytest.raises(TypeError):
-        idaw_core.emotion_from_valence_arousal("0.5", 0.1)  # type: ignore[arg-type]
+        idaw_core.emotion_from_valence_arousal(not_a_number, 0.1)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

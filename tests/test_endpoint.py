@@ -91,7 +91,7 @@ def bind(endpoint: str) -> str | zmq.ZMQError:
             socket.ipv6 = ipv6
             try:
                 socket.bind(endpoint)
-                result = socket.last_endpoint.decode()
+                result = socket.getsockopt_string(zmq.LAST_ENDPOINT)
             except zmq.ZMQError as error:
                 result = error
             finally:

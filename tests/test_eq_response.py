@@ -46,7 +46,7 @@ def juce_sections(eq: dict[str, float], rate: float) -> npt.NDArray[np.float64]:
         peak(eq["mid3_freq"], eq["mid3_q"], eq["mid3_gain"]),
         shelf(eq["high_freq"], eq["high_gain"], high=True),
     ]
-    sos = np.array(rows)
+    sos = np.array(rows, dtype=np.float64)
     return sos / sos[:, 3:4]
 
 

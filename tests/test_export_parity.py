@@ -25,9 +25,10 @@ FRAMES = 100
 
 def _batchnorm(n: int, affine: bool) -> nn.BatchNorm1d:
     bn = nn.BatchNorm1d(n, eps=1e-3, affine=affine)
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats is on by default
     with torch.no_grad():
-        bn.running_mean.uniform_(-0.5, 0.5)  # type: ignore[union-attr]
-        bn.running_var.uniform_(0.5, 2.0)  # type: ignore[union-attr]
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
         if affine:
             bn.weight.uniform_(0.5, 1.5)
             bn.bias.uniform_(-0.5, 0.5)

@@ -96,8 +96,9 @@ def test_prelu(n: int) -> None:
 @pytest.mark.parametrize("affine", [True, False])
 def test_batchnorm(affine: bool) -> None:
     bn = nn.BatchNorm1d(4, eps=1e-3, affine=affine).eval()
-    bn.running_mean.uniform_(-1, 1)  # type: ignore[union-attr]
-    bn.running_var.uniform_(0.5, 2)  # type: ignore[union-attr]
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats is on by default
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
     (layer,) = to_rtneural([bn])["layers"]
     assert layer["type"] == "batchnorm" and layer["epsilon"] == pytest.approx(1e-3)
     stats = [_np(bn.running_mean), _np(bn.running_var)]

@@ -34,16 +34,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from jack_clients import PlayRecord, active_blocks
-from jack_server import JackServer
 from scipy.signal import welch
-from test_live_jack import Live
 
 import idaw_core
 from idaw.base.protocol.replies import describe_retrying
 from realtime import params
 from sidecar.client import SidecarClient
 from sidecar.semantic_eq import median_curves
+from tests.support.jack_clients import PlayRecord, active_blocks
+from tests.support.jack_server import JackServer
+from tests.support.live import Live
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 

@@ -22,7 +22,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,16 +30,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from jack_clients import PlayRecord, active_blocks
-from jack_server import JackServer, serving, start_for_test
-from needs import need
 from scipy import signal as sps
 
 from realtime import offline, params
+from tests.support.idaw_command import one_error_line
+from tests.support.jack_clients import PlayRecord, active_blocks
+from tests.support.jack_server import JackServer, serving, start_for_test
+from tests.support.live import Live
+from tests.support.needs import need
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
 RATE = 48000
 RUN_SECONDS = 4.0
 SIGNAL_SECONDS = 3.0
@@ -91,96 +91,6 @@ def known_signal(rate: int = RATE, seconds: float = SIGNAL_SECONDS) -> npt.NDArr
 def chain_vector() -> npt.NDArray[np.float32]:
     """The snapshot CHAIN_ARGS describe."""
     return params.build({**CHAIN, "drive": 9.0, "crunch": 0.3, "input_gain": -1.0, "output_gain": -2.0})
-
-
-class Live:
-    """`idaw live` as a subprocess (stdout through a pipe, stderr to a file); kill() is safe to call any time.
-
-    Waiting never polls: a blocked read or waitpid holds no GIL, so the test's own JACK callbacks (Python, in
-    this process) are never kept waiting by this thread. A timer thread kills the process on a timeout.
-    """
-
-    def __init__(self, server: JackServer, tmp: Path, *args: str, sidecar: bool = False) -> None:
-        self.err_path = tmp / "live.err"
-        if not sidecar:  # these tests are about the engine; the sidecar link has tests of its own
-            args = ("--no-sidecar", *args)
-        env = server.env()
-        env.pop("IDAW_DEBUG", None)
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "idaw.cli", "live", *args],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
-        self._out: list[str] = []
-        self.expired = False
-
-    def _watchdog(self, timeout: float) -> threading.Timer:
-        def expire() -> None:
-            self.expired = True
-            self.proc.kill()
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
-        timer.start()
-        return timer
-
-    def wait_for_output(self, text: str, timeout: float) -> None:
-        """Read stdout until a line contains `text` (fails if the process exits or time runs out first)."""
-        assert self.proc.stdout is not None
-        timer = self._watchdog(timeout)
-        try:
-            for line in self.proc.stdout:
-                self._out.append(line)
-                if text in line:
-                    return
-        finally:
-            timer.cancel()
-        pytest.fail(
-            f"no '{text}' from idaw live (exit {self.proc.wait()}, expired {self.expired}); stderr: {self.stderr}"
-        )
-
-    def wait(self, timeout: float) -> int:
-        """Exit status; kills the process (and fails) if it runs past `timeout` seconds."""
-        timer = self._watchdog(timeout)
-        try:
-            status = self.proc.wait()
-        finally:
-            timer.cancel()
-        if self.proc.stdout is not None:
-            self._out.append(self.proc.stdout.read())
-        if self.expired:
-            pytest.fail(f"idaw live did not exit within {timeout:g} s; stderr: {self.stderr}")
-        return status
-
-    @property
-    def stdout(self) -> str:
-        """What was read from stdout so far (all of it once wait() returned)."""
-        return "".join(self._out)
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-def one_error_line(text: str) -> str:
-    """The single line of stderr, after checking there is exactly one and no traceback."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert "Traceback" not in text, text
-    assert len(lines) == 1, f"expected one line on stderr, got: {text!r}"
-    return lines[0]
 
 
 @pytest.fixture(params=[128, 256], ids=lambda p: f"period{p}")

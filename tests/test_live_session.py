@@ -22,14 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jack_server import JackServer
-from midi_helpers import generator_nets
-from needs import need
-from sidecar_helpers import wait_until
+
+from tests.support.jack_server import JackServer
+from tests.support.midi_helpers import generator_nets
+from tests.support.needs import need
+from tests.support.repo import REPO
+from tests.support.sidecar_helpers import wait_until
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
 IDAW = Path(sys.executable).with_name("idaw")
 CLIENT = "idaw-session-test"
 CLIENTS = (CLIENT, f"{CLIENT}-midi-guard", f"{CLIENT}-midi")

@@ -12,17 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from jack_midi_clients import MidiRig, note_pairs
-from jack_server import JackServer
-from sidecar_helpers import wait_until
 
 from idaw.base.errors import DeviceError
 from realtime.midi_guard import GUARD_PORT, Guardian, start_guard
+from tests.support.jack_midi_clients import MidiRig, note_pairs
+from tests.support.jack_server import JackServer
+from tests.support.repo import REPO
+from tests.support.sidecar_helpers import wait_until
 
-REPO = Path(__file__).resolve().parents[1]
 RATE, PERIOD = 48000, 256
 STEP_CAP_S = 30.0
 """How long a step may wait for what it checks before the test fails: a guard against a hang only."""

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from jack_midi_clients import MidiRig, note_pairs
-from jack_server import JackServer
-from midi_helpers import generator_nets, mido_notes, pretty_notes
-from sidecar_helpers import wait_until
-from test_live_jack import Live, one_error_line
 
 from realtime import midi_settings
+from tests.support.idaw_command import one_error_line
+from tests.support.jack_midi_clients import MidiRig, note_pairs
+from tests.support.jack_server import JackServer
+from tests.support.live import Live
+from tests.support.midi_helpers import generator_nets, mido_notes, pretty_notes
+from tests.support.sidecar_helpers import wait_until
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 

@@ -13,13 +13,15 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import RunIdaw, WriteAudio, noise
-from midi_helpers import generator_nets, mido_notes, pretty_notes
-from needs import need
 
 import idaw_core
 from realtime import midi_settings
 from realtime.midi_file import MidiRecording
+from tests.support.audio import WriteAudio, noise
+from tests.support.idaw_command import RunIdaw
+from tests.support.midi_helpers import generator_nets, mido_notes, pretty_notes
+from tests.support.needs import need
+from tests.support.repo import REPO
 
 RATE = 48000
 TICK_SECONDS = 60.0 / 150.0 / 480  # at --tempo 150, 480 ticks per quarter
@@ -68,7 +70,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             text=True,
             timeout=120,
             check=False,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=REPO,
         )
         assert result.returncode == 0, result.stderr
         assert f"wrote {mid}:" in result.stdout and "E:minor at 150 BPM" in result.stdout

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
-from sidecar_helpers import wait_until
 
 import idaw_core
 from realtime.midi_clock import GATE_AFTER_CALLBACK, SEND_BEFORE_BLOCK, ClockMap
 from realtime.midi_file import MidiRecording
 from realtime.midi_out import MidiSender
+from tests.support.sidecar_helpers import wait_until
 
 RATE = 48000.0
 BLOCK = 256
@@ -53,7 +54,7 @@ class FakePort:
         self.calls = 0
         self.closed = False
 
-    def send_message(self, message: list[int]) -> None:
+    def send_message(self, message: Sequence[int]) -> None:
         self.calls += 1
         if self.fail_at is not None and self.calls - 1 == self.fail_at:
             raise OSError("device unplugged")
@@ -292,7 +293,7 @@ def test_the_guard_hears_of_every_note_before_it_sounds_and_after_it_ends() -> N
 
 def test_a_sender_that_could_not_end_its_notes_leaves_them_to_the_guard() -> None:
     class DeadPort(FakePort):
-        def send_message(self, message: list[int]) -> None:
+        def send_message(self, message: Sequence[int]) -> None:
             if message[0] & 0xF0 == 0xB0 or message[0] & 0xF0 == 0x80:
                 raise OSError("device unplugged")
             super().send_message(message)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.needs import need, need_module, need_program
+from tests.support.needs import need, need_module, need_program
 
 torch = need_module("torch", "install the project's dependencies into the venv (make setup)")
 need_module("music21", "install the project's dependencies into the venv (make setup)")

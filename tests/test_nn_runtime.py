@@ -13,8 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,36 +21,24 @@ import pytest
 import torch
 from torch import nn
 
+import idaw_core
 from benchmarks.bench_model_load_memory import HOSTILE, measure
 from export.layers import CausalConv1d, Stack
 from export.parity import random_frames, torch_runner
 from export.rtneural import save_rtneural, to_rtneural
 from realtime.nets.architectures import NETS
-from tests.needs import need
 
 TOLERANCE = 1e-5
 FRAMES = 100
 ISAS = ("auto", "sse2")
 
 F32 = npt.NDArray[np.float32]
-
-
-@pytest.fixture(scope="module")
-def core() -> ModuleType:
-    """idaw_core with the network runtime (skip on a user's machine, fail in CI, when it is missing)."""
-    try:
-        import idaw_core
-    except ImportError:
-        idaw_core = None
-    need(
-        idaw_core is not None and hasattr(idaw_core, "load_model"),
-        "idaw_core without the network runtime; rebuild with: .venv/bin/pip install --no-build-isolation -e .",
-    )
-    return idaw_core
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def _batchnorm(n: int, affine: bool) -> nn.BatchNorm1d:
     bn = nn.BatchNorm1d(n, eps=1e-3, affine=affine)
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats is on by default
     with torch.no_grad():
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.3, 2.0)
@@ -88,14 +75,15 @@ LAYER_MODELS: dict[str, Callable[[], Stack]] = {
 }
 
 
-def _seeded(factory: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
+def _seeded(factory: Callable[[], ModuleT], seed: int = 0) -> ModuleT:
+    """The module `factory` makes with torch seeded by `seed`, in eval mode."""
     torch.manual_seed(seed)
     return factory().eval()
 
 
-def _parity(core: ModuleType, model: nn.Module, path: Path, isa: str, scale: float = 1.0) -> float:
+def _parity(model: nn.Module, path: Path, isa: str, scale: float = 1.0) -> float:
     """Max |C++ - PyTorch| over FRAMES frames from zero state, with the JSON at ``path``."""
-    m = core.load_model(str(path), isa=isa)
+    m = idaw_core.load_model(str(path), isa=isa)
     frames = random_frames(m.input_size, FRAMES, seed=1, scale=scale)
     want = torch_runner(model)(frames)
     got = m.forward_sequence(frames)
@@ -105,36 +93,39 @@ def _parity(core: ModuleType, model: nn.Module, path: Path, isa: str, scale: flo
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", sorted(LAYER_MODELS))
-def test_layer_parity_with_pytorch(core: ModuleType, tmp_path: Path, name: str, isa: str) -> None:
+def test_layer_parity_with_pytorch(tmp_path: Path, name: str, isa: str) -> None:
     model = _seeded(LAYER_MODELS[name])
     save_rtneural(model, tmp_path / "model.json")
-    worst = _parity(core, model, tmp_path / "model.json", isa, scale=1.5)
+    worst = _parity(model, tmp_path / "model.json", isa, scale=1.5)
     assert worst <= TOLERANCE, f"{name} ({isa}): max |diff| {worst:.3g}"
 
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", list(NETS))
-def test_five_nets_parity_with_pytorch(core: ModuleType, tmp_path: Path, name: str, isa: str) -> None:
+def test_five_nets_parity_with_pytorch(tmp_path: Path, name: str, isa: str) -> None:
     cls, torch_params = NETS[name]
     model = _seeded(cls, seed=7)
     save_rtneural(model, tmp_path / f"{name}.json")
-    m = core.load_model(str(tmp_path / f"{name}.json"), isa=isa)
+    m = idaw_core.load_model(str(tmp_path / f"{name}.json"), isa=isa)
     lstm_hidden = sum(layer.hidden_size for layer in model.rtneural_layers() if isinstance(layer, nn.LSTM))
     assert m.num_parameters == torch_params - 4 * lstm_hidden  # the JSON holds one summed LSTM bias
     assert (m.input_size, m.output_size) == (model.input_size, model.output_size)
-    worst = _parity(core, model, tmp_path / f"{name}.json", isa)
+    worst = _parity(model, tmp_path / f"{name}.json", isa)
     assert worst <= TOLERANCE, f"{name} ({isa}): max |diff| {worst:.3g}"
 
 
-def test_handwritten_json_matches_pytorch(core: ModuleType) -> None:
+def test_handwritten_json_matches_pytorch() -> None:
     """The format written directly from RTNeural's loader code, independent of export.rtneural."""
     torch.manual_seed(3)
     lstm, gru, conv = nn.LSTM(4, 6, batch_first=True), nn.GRU(6, 5, batch_first=True), nn.Conv1d(5, 3, 3, dilation=2)
     linear = nn.Linear(3, 2)
 
     def t(x: torch.Tensor) -> list[Any]:
-        return x.detach().numpy().astype(np.float32).tolist()
+        return list(x.detach().numpy().astype(np.float32).tolist())
 
+    # Parameters by name (typed as tensors; attribute access on a module is typed as a tensor or a module).
+    lstm_w, gru_w = dict(lstm.named_parameters()), dict(gru.named_parameters())
+    assert conv.bias is not None
     h = 5
     order = np.r_[h : 2 * h, 0:h, 2 * h : 3 * h]  # PyTorch (r, z, n) -> RTNeural (z, r, h)
     text = json.dumps(
@@ -145,16 +136,20 @@ def test_handwritten_json_matches_pytorch(core: ModuleType) -> None:
                     "type": "lstm",
                     "activation": "",
                     "shape": [None, None, 6],
-                    "weights": [t(lstm.weight_ih_l0.T), t(lstm.weight_hh_l0.T), t(lstm.bias_ih_l0 + lstm.bias_hh_l0)],
+                    "weights": [
+                        t(lstm_w["weight_ih_l0"].T),
+                        t(lstm_w["weight_hh_l0"].T),
+                        t(lstm_w["bias_ih_l0"] + lstm_w["bias_hh_l0"]),
+                    ],
                 },
                 {
                     "type": "gru",
                     "activation": "",
                     "shape": [None, None, h],
                     "weights": [
-                        t(gru.weight_ih_l0[order].T),
-                        t(gru.weight_hh_l0[order].T),
-                        [t(gru.bias_ih_l0[order]), t(gru.bias_hh_l0[order])],
+                        t(gru_w["weight_ih_l0"][order].T),
+                        t(gru_w["weight_hh_l0"][order].T),
+                        [t(gru_w["bias_ih_l0"][order]), t(gru_w["bias_hh_l0"][order])],
                     ],
                 },
                 {
@@ -182,14 +177,14 @@ def test_handwritten_json_matches_pytorch(core: ModuleType) -> None:
         y = torch.tanh(conv(nn.functional.pad(y.transpose(1, 2), (4, 0))).transpose(1, 2))  # causal: (K-1) d zeros
         want = torch.sigmoid(linear(y))[0].numpy()
     for isa in ISAS:
-        got = core.load_model_from_string(text, isa=isa).forward_sequence(frames)
+        got = idaw_core.load_model_from_string(text, isa=isa).forward_sequence(frames)
         assert np.abs(got - want).max() <= TOLERANCE
 
 
-def test_forward_reset_and_summary(core: ModuleType, tmp_path: Path) -> None:
+def test_forward_reset_and_summary(tmp_path: Path) -> None:
     model = _seeded(LAYER_MODELS["mixed"])
     save_rtneural(model, tmp_path / "m.json")
-    m = core.load_model(str(tmp_path / "m.json"))
+    m = idaw_core.load_model(str(tmp_path / "m.json"))
     frames = random_frames(5, 20, seed=4)
     seq = m.forward_sequence(frames)
     m.reset()
@@ -311,27 +306,27 @@ BAD_MODELS: list[tuple[str, Callable[[], str], str]] = [
 
 @pytest.mark.parametrize(("what", "text", "pattern"), BAD_MODELS, ids=[b[0] for b in BAD_MODELS])
 def test_bad_models_raise_one_clear_value_error(
-    core: ModuleType, tmp_path: Path, what: str, text: Callable[[], str], pattern: str
+    tmp_path: Path, what: str, text: Callable[[], str], pattern: str
 ) -> None:
     body = text()
     with pytest.raises(ValueError, match=pattern) as from_string:
-        core.load_model_from_string(body)
+        idaw_core.load_model_from_string(body)
     assert "\n" not in str(from_string.value)
     path = tmp_path / "bad.json"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ValueError) as from_file:
-        core.load_model(str(path))
+        idaw_core.load_model(str(path))
     assert str(from_file.value) == f"{path}: {from_string.value}"  # the file form names the path first
 
 
-def test_valid_doc_loads_and_file_errors(core: ModuleType, tmp_path: Path) -> None:
-    assert core.load_model_from_string(json.dumps(_valid_doc())).output_size == 2
+def test_valid_doc_loads_and_file_errors(tmp_path: Path) -> None:
+    assert idaw_core.load_model_from_string(json.dumps(_valid_doc())).output_size == 2
     with pytest.raises(ValueError, match=r"cannot open: No such file or directory$"):
-        core.load_model(str(tmp_path / "missing.json"))
+        idaw_core.load_model(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match=r": not a regular file \(a directory\); a model is a regular JSON file$"):
-        core.load_model(str(tmp_path))
+        idaw_core.load_model(str(tmp_path))
     with pytest.raises(ValueError, match="isa must be"):
-        core.load_model_from_string("{}", isa="neon")
+        idaw_core.load_model_from_string("{}", isa="neon")
 
 
 # ---- Hostile files (issue 9, finding 5). ----
@@ -346,7 +341,7 @@ except ValueError as e:
 """A child process that loads argv[1] and prints the ValueError's message."""
 
 
-def test_a_fifo_is_refused_at_once(core: ModuleType, tmp_path: Path) -> None:
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     """Loaded in a child process so a loader that blocks in open() (waiting for a writer) fails the test after the
     timeout instead of hanging it."""
     fifo = tmp_path / "EmotionRecognizer.json"
@@ -361,22 +356,23 @@ def test_a_fifo_is_refused_at_once(core: ModuleType, tmp_path: Path) -> None:
     assert done.stdout == f"{fifo}: not a regular file (a FIFO); a model is a regular JSON file\n"
 
 
-def test_a_path_with_a_nul_byte_is_refused_not_cut_short(core: ModuleType, tmp_path: Path) -> None:
+def test_a_path_with_a_nul_byte_is_refused_not_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps(_valid_doc()), encoding="utf-8")
-    assert core.load_model(str(path)).output_size == 2  # what a cut path would load
+    assert idaw_core.load_model(str(path)).output_size == 2  # what a cut path would load
     with pytest.raises(ValueError) as refused:
-        core.load_model(f"{path}\0.json")
+        idaw_core.load_model(f"{path}\0.json")
     assert str(refused.value) == f"{path}\\x00.json: the path contains a NUL byte; a path is text without NUL"
     # bytes and os.PathLike paths work like str.
-    assert core.load_model(bytes(path)).output_size == core.load_model(path).output_size == 2
+    assert idaw_core.load_model(bytes(path)).output_size == idaw_core.load_model(path).output_size == 2
     with pytest.raises(ValueError, match="contains a NUL byte"):
-        core.load_model(bytes(path) + b"\0")
+        idaw_core.load_model(bytes(path) + b"\0")
     with pytest.raises(TypeError, match=r"expected str, bytes or os\.PathLike"):
-        core.load_model(3)
+        not_a_path: Any = 3  # on purpose: the binding must refuse it at run time
+        idaw_core.load_model(not_a_path)
 
 
-def test_messages_quoting_bytes_that_are_not_utf8_decode(core: ModuleType, tmp_path: Path) -> None:
+def test_messages_quoting_bytes_that_are_not_utf8_decode(tmp_path: Path) -> None:
     """Invalid UTF-8 in a layer's type, in a layer's name, and in the file's name: a ValueError whose message is
     text (not a UnicodeDecodeError about the message), one line, the bytes written as \\xNN."""
     text = json.dumps(_valid_doc())
@@ -387,13 +383,13 @@ def test_messages_quoting_bytes_that_are_not_utf8_decode(core: ModuleType, tmp_p
         path = tmp_path / f"bad {where}.json"
         path.write_bytes(body.encode("utf-8", "surrogateescape"))
         with pytest.raises(ValueError) as refused:
-            core.load_model(path)
+            idaw_core.load_model(path)
         message = str(refused.value)
         assert message.startswith(f"{path}: invalid JSON: parse error"), message
         assert "\n" not in message and ("\\xff" in message or "\\xc3" in message), message
     odd_name = os.fsencode(tmp_path) + b"/caf\xe9\n.json"
     with pytest.raises(ValueError) as missing:
-        core.load_model(odd_name)
+        idaw_core.load_model(odd_name)
     assert str(missing.value).endswith("caf\\xe9\\x0a.json: cannot open: No such file or directory")
 
 
@@ -402,7 +398,7 @@ HOSTILE_BYTES = {"objects_top_level": 51_000_000}
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
-def test_node_bombs_are_refused_with_memory_bounded_by_the_file(core: ModuleType, tmp_path: Path, kind: str) -> None:
+def test_node_bombs_are_refused_with_memory_bounded_by_the_file(tmp_path: Path, kind: str) -> None:
     """Each bomb (benchmarks/bench_model_load_memory.py builds them) is loaded in a fresh process that reports the
     growth of its peak resident set: the loader reads the file (1x its size) and refuses it early, so the growth stays
     under 2x the file (before the fix: 9-38x, 1.8 GB for the 51 MB file; some loaded)."""

@@ -14,11 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
-from conftest import RunIdaw, WriteAudio, noise
 from scipy import signal
 
 import idaw_core
 from realtime import offline, params
+from tests.support.audio import WriteAudio, noise
+from tests.support.idaw_command import RunIdaw
 
 RATES = [44100, 48000, 96000]
 

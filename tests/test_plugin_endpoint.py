@@ -6,28 +6,13 @@ under Xvfb, as tests/test_plugin_sidecar_settings.py runs its endpoint tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.plugin_support import PluginBuild, plugin_build, xvfb_display
-from tests.sidecar_helpers import server_thread
-from tests.test_plugin_sidecar import free_endpoint
-from tests.test_plugin_sidecar_settings import open_editor
-
-
-@pytest.fixture(scope="module")
-def build() -> PluginBuild:
-    """The built plugin and test host (skip, or fail in CI, when missing)."""
-    return plugin_build()
-
-
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    """A private X server; yields its DISPLAY."""
-    with xvfb_display() as display:
-        yield display
+from tests.support.endpoints import free_endpoint
+from tests.support.plugin import PluginBuild, open_editor
+from tests.support.sidecar_helpers import server_thread
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,25 @@ import pytest
 import soundfile as sf
 
 from realtime.offline import render_array
-from tests.needs import need
-from tests.plugin_support import (
+from tests.support.needs import need
+from tests.support.plugin import (
     CHAIN,
     NETS_FOLDER,
     NO_SIDECAR,
-    REPO,
     PluginBuild,
     chain_input,
     dense_model,
     max_abs_diff,
-    plugin_build,
     run_host,
     set_args,
     vector,
-    xvfb_display,
 )
+from tests.support.repo import REPO
 
 RATES = (44100, 48000, 96000)
 BLOCKS = ("1", "32", "64", "128", "512", "1024", "varying")
 TOLERANCE = 1e-6
 SECONDS = 0.6
-
-
-@pytest.fixture(scope="module")
-def build() -> PluginBuild:
-    """The built plugin and test host (skip, or fail in CI, when missing)."""
-    return plugin_build()
 
 
 @pytest.fixture(scope="module")
@@ -357,13 +348,6 @@ def test_process_block_never_allocates_or_locks(
 
 
 # ---- The editor under Xvfb ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    """A private X server for the editor tests; yields its DISPLAY."""
-    with xvfb_display() as display:
-        yield display
 
 
 def open_editor(build: PluginBuild, xvfb: str, png: Path, *extra: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Snapshot numbers end at max_snapshot (2^53-1) in the plugin's validator as in Python's; a sidecar that sends numbers
 past the end, messages of thousands of frames or floods of errors changes nothing and stops nothing; text from a
 message is kept within kStatusTextBytes (256) and cut at a UTF-8 character boundary. The helpers (the live test host,
-the fake sidecar) are those of tests/test_plugin_sidecar.py.
+the fake sidecar) are those of tests/test_plugin_sidecar.py, in tests/support/plugin_live.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import struct
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,15 @@ import pytest
 import zmq
 
 from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode, encode, flat_values
-from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
-from tests.sidecar_helpers import wait_until
-from tests.test_plugin_sidecar import HOST_CAP_S, STEP_CAP_S, FakeSidecar, free_endpoint, live_host
+from tests.support.endpoints import free_endpoint
+from tests.support.plugin import PluginBuild, run_host
+from tests.support.plugin_live import HOST_CAP_S, STEP_CAP_S, FakeSidecar, live_host
+from tests.support.sidecar_helpers import wait_until
 
 EMOJI = "\U0001f600"
 STATUS_TEXT_BYTES = 256
 """kStatusTextBytes in sidecar_link.h."""
 NEAR_THE_END = (MAX_SNAPSHOT - 1, MAX_SNAPSHOT, MAX_SNAPSHOT + 1, 2**63, 2**64 - 1)
-
-
-@pytest.fixture(scope="module")
-def build() -> PluginBuild:
-    """The built plugin and test host (skip, or fail in CI, when missing)."""
-    return plugin_build()
 
 
 def pack(kind: str, seq: int = 900, **fields: Any) -> bytes:
@@ -45,7 +39,7 @@ def limit_payloads() -> list[tuple[bytes, str]]:
     """(payload, receiving role) for every message field that carries a snapshot number, at and past its end."""
     values = flat_values()
     engine = {"session": 5, "name": "e", "snapshot": 1, "held": 1, "windows": 2, "seen_ms": 3}
-    valid = {
+    valid: dict[str, dict[str, Any]] = {
         "hello": {"session": 7, "name": "x", "rate": 16000, "snapshot": 0, "values": values},
         "welcome": {"re": 1, "session": 9, "snapshot": 0, "handler": "x"},
         "heartbeat": {"session": 7, "snapshot": 3},
@@ -187,13 +181,6 @@ class RefusingSidecar(threading.Thread):
         self.stop.set()
         self.join(5)
         self.socket.close(0)
-
-
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    """A private X server; yields its DISPLAY."""
-    with xvfb_display() as display:
-        yield display
 
 
 def test_a_refusal_shown_in_the_editor_is_cut_at_a_character_boundary(

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,26 +27,14 @@ from idaw.base.protocol import SCHEMA, is_local_endpoint
 from sidecar import keys as curve
 from sidecar.handlers import AnalysisWindow, DescribeResult, FallbackTableHandler
 from sidecar.server import SidecarServer
-from tests.needs import need
-from tests.plugin_support import PluginBuild, plugin_build, run_host, xvfb_display
-from tests.sidecar_helpers import server_thread, wait_until
-from tests.test_plugin_sidecar import LiveHost, free_endpoint, live_host
+from tests.support.endpoints import free_endpoint
+from tests.support.needs import need
+from tests.support.plugin import PluginBuild, open_editor
+from tests.support.plugin_live import HOST_CAP_S, STEP_CAP_S, LiveHost, live_host
+from tests.support.sidecar_helpers import server_thread, wait_until
 
 EQ = SCHEMA.snapshot_params
 GAINS = [name for name in EQ if name.endswith("_gain")]
-
-
-@pytest.fixture(scope="module")
-def build() -> PluginBuild:
-    """The built plugin and test host (skip, or fail in CI, when missing)."""
-    return plugin_build()
-
-
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[str]:
-    """A private X server; yields its DISPLAY."""
-    with xvfb_display() as display:
-        yield display
 
 
 def described(words: list[str], intensity: float) -> dict[str, float]:
@@ -70,11 +57,6 @@ def holds_description(host: LiveHost, words: list[str], intensity: float) -> Cal
     return check
 
 
-STEP_CAP_S = 60.0
-"""How long one step may wait for the plugin before the test gives up: a guard against a hang only (each step takes
-well under a second even on a loaded machine); nothing is asserted about how long anything took."""
-HOST_CAP_S = 600.0
-"""The live host's --seconds: a cap only; the test ends it with "quit" once its steps are done."""
 QUIET_REPORTS = 5
 """Reports (one per 100 ms of the host's own loop) during which nothing may be sent while nothing moves."""
 
@@ -211,12 +193,6 @@ def key_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "sidecar keys"
     curve.make_keys(folder)
     return folder
-
-
-def open_editor(build: PluginBuild, xvfb: str, png: Path, *args: str, env: dict[str, str]) -> dict[str, Any]:
-    """`idaw_plugin_host editor`; its report (the editor's texts, the values held, the saved state)."""
-    report, _ = run_host(build, "editor", "--png", png, "--seconds", "30", *args, env={"DISPLAY": xvfb, **env})
-    return report
 
 
 @pytest.mark.parametrize("how", ["state", "editor"])

@@ -42,11 +42,11 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO
-from jack_server import JackServer
-from needs import need
 
 from idaw.cli import build_parser
+from tests.support.jack_server import JackServer
+from tests.support.needs import need
+from tests.support.repo import REPO
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 

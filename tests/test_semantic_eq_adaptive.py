@@ -14,9 +14,10 @@ from realtime import offline, params
 from sidecar.semantic_eq import curvefit, data, eqmath, traversal
 from sidecar.semantic_eq.evaluate_adaptive import BAND_CENTRES, band_levels
 from sidecar.semantic_eq.handler import EQ_SLICE, SemanticEqHandler
-from tests.needs import need
+from tests.support.needs import need
+from tests.support.repo import REPO
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = REPO.parent / "shared" / "data"
 LMMS = Path("/usr/share/lmms/samples")
 CLIPS = ("instruments/piano01.ogg", "stringsnpads/strings01.ogg", "instruments/church_organ02.ogg")
 RATE = 44100

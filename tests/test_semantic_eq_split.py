@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from sidecar.semantic_eq import data
-from tests.needs import need
+from tests.support.needs import need
+from tests.support.repo import REPO
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from sidecar.semantic_eq import synonyms, traversal
 from sidecar.semantic_eq.handler import SemanticEqHandler, split_words
-from tests.needs import need
+from tests.support.needs import need
 
 
 @pytest.fixture(scope="module")

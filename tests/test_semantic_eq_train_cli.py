@@ -14,9 +14,10 @@ import torch
 from sidecar.semantic_eq import bundle as bundle_module
 from sidecar.semantic_eq import median_curves, train_cli
 from sidecar.semantic_eq.handler import SemanticEqHandler
-from tests.needs import need, need_program
+from tests.support.needs import need, need_program
+from tests.support.repo import REPO
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = REPO.parent / "shared" / "data"
 
 
 def test_tiny_training_run_writes_weights_and_metrics(tmp_path: Path) -> None:

@@ -14,12 +14,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
 import numpy as np
+import numpy.typing as npt
 import pytest
-from conftest import REPO, RunIdaw
-from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 
 from idaw.base.errors import IdawError
 from idaw.base.keyfiles import load_client_keys
@@ -27,6 +26,9 @@ from realtime import params
 from realtime.sidecar_link import host
 from realtime.sidecar_link.process import SidecarProcess, SidecarStartError
 from sidecar.client import SidecarClient, SidecarError
+from tests.support.idaw_command import RunIdaw
+from tests.support.repo import REPO
+from tests.support.sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
 
 
 @pytest.fixture
@@ -330,9 +332,10 @@ class _CountingModel:
         """The (words, tag) fits made on the thread named `thread`, in order."""
         return [(words, tag) for words, tag, name in self.fits if name == thread]
 
-    def describe(self, words: list[str], intensity: float, audio: np.ndarray, rate: int) -> Any:  # type: ignore[type-arg]
-        from types import SimpleNamespace
-
+    def describe(
+        self, words: list[str], intensity: float, audio: npt.NDArray[np.float32] | None, rate: int
+    ) -> SimpleNamespace:
+        """SemanticEqHandler's answer shape: `eq` (the snapshot's values in order) and `words_used`."""
         from idaw.base.protocol import SCHEMA, flat_values
 
         tag = float(audio[0]) if audio is not None else 0.0

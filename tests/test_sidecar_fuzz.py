@@ -3,20 +3,16 @@ is rejected and counted by reason, neither side crashes or changes state, and bo
 And 10,000 fuzzed sequences of messages (sessions, counters at their ends, unread replies, interleaved clients,
 hostile text, malformed frames, reconnects) against a real `idaw sidecar`: it never exits, answers only valid
 messages, counts every message once, remembers at most max_sessions sessions and keeps its memory bounded.
-(`python -m tests.sidecar_fuzz --sequences 100000` runs the long version, see PROTOCOL.md.)"""
+(`python -m tests.support.sidecar_fuzz --sequences 100000` runs the long version, see PROTOCOL.md.)"""
 
 from __future__ import annotations
 
 import collections
 import json
 import time
-from pathlib import Path
 
 import pytest
 import zmq
-from sidecar_fuzz import FAMILIES, SequenceFuzzer, fuzz, problems, run_fuzz, summary
-from sidecar_helpers import HANG_CAP_S, paced_engine, wait_until
-from test_sidecar_link import FakeSidecar
 
 from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, MessageError, decode
 from idaw.base.protocol.replies import describe_retrying
@@ -24,11 +20,14 @@ from realtime.sidecar_link.link import SidecarLink
 from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient
 from sidecar.handlers import FallbackTableHandler
-from tests.needs import need
+from tests.support.needs import need
+from tests.support.repo import REPO
+from tests.support.sidecar_fuzz import FAMILIES, SequenceFuzzer, fuzz, problems, run_fuzz, summary
+from tests.support.sidecar_helpers import HANG_CAP_S, BareSidecar, paced_engine, wait_until
 
 COUNT = 10_000
 SEQUENCES = 10_000
-SEMANTIC_WEIGHTS = Path(__file__).resolve().parents[1] / "sidecar" / "semantic_eq" / "weights" / "semantic_eq.pt"
+SEMANTIC_WEIGHTS = REPO / "sidecar" / "semantic_eq" / "weights" / "semantic_eq.pt"
 
 
 def test_fuzzer_covers_every_category() -> None:
@@ -41,7 +40,7 @@ def test_fuzzer_covers_every_category() -> None:
 def test_ten_thousand_fuzzed_messages_to_the_sidecar() -> None:
     with SidecarProcess() as process:
         sent: collections.Counter[str] = collections.Counter()
-        socket = zmq.Context.instance().socket(zmq.DEALER)
+        socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.SNDHWM, 100_000)
         socket.connect(process.endpoint)
@@ -72,7 +71,7 @@ def test_ten_thousand_fuzzed_messages_to_the_sidecar() -> None:
 
 @pytest.mark.slow
 def test_ten_thousand_fuzzed_messages_to_the_engine_link() -> None:
-    fake = FakeSidecar()
+    fake = BareSidecar()
     try:
         with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
             fake.accept()
@@ -110,9 +109,9 @@ def test_sequence_fuzzer_covers_every_family_and_the_limits() -> None:
     assert set(families) == set(FAMILIES) and min(families.values()) > 150, families
     verdicts: collections.Counter[str] = collections.Counter()
     snapshots: set[int] = set()
-    for step in (step for s in sequences for step in s.steps if step.frames is not None):
+    for frames in (step.frames for s in sequences for step in s.steps if step.frames is not None):
         try:
-            message = decode(step.frames[0], "sidecar") if len(step.frames) == 1 else None
+            message = decode(frames[0], "sidecar") if len(frames) == 1 else None
             verdicts["frames" if message is None else f"ok:{message.kind}"] += 1
             if message is not None and "snapshot" in message.fields:
                 snapshots.add(message.fields["snapshot"])

@@ -15,11 +15,11 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
-from sidecar_helpers import HANG_CAP_S, wait_until
 
 from idaw.base.protocol import MAX_SESSIONS, MAX_SNAPSHOT, SCHEMA, Message, decode, flat_values
 from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient
+from tests.support.sidecar_helpers import HANG_CAP_S, wait_until
 
 EMOJI = "\U0001f600"
 HEARTBEAT_S = SCHEMA.timing["heartbeat_interval_ms"] / 1000
@@ -126,7 +126,7 @@ def assert_alive_and_clean(sidecar: SidecarProcess) -> None:
     assert "Traceback" not in log and "internal error" not in log, log[-2000:]
 
 
-HOSTILE_TEXT = {
+HOSTILE_TEXT: dict[str, tuple[str, Callable[[], dict[str, Any]], str]] = {
     "emoji key in values": ("hello", lambda: {"values": {**flat_values(), EMOJI * 250: 1.0}}, "bad_params"),
     "control key in values": ("hello", lambda: {"values": {**flat_values(), "\x00\n\x1b" * 300: 1.0}}, "bad_params"),
     "emoji field name": ("status", lambda: {EMOJI * 250: 1}, "unknown_field"),
@@ -266,7 +266,7 @@ def test_one_connection_holds_one_session_and_one_session_one_connection(
 def test_a_failure_inside_the_sidecar_is_counted_and_the_loop_goes_on(peers: list[Peer]) -> None:
     """A reply the sidecar cannot build (here: a handler whose name raises) is counted as 'internal', the sender
     gets error 'internal', and the sidecar keeps serving; the fault gone, everything works as before."""
-    with SidecarProcess(handler="tests.sidecar_faulty_handler:make") as sidecar:
+    with SidecarProcess(handler="tests.support.sidecar_faulty_handler:make") as sidecar:
         peer = Peer(sidecar.endpoint)
         peers.append(peer)
         assert peer.reply_to(peer.send("describe", words=["break"], intensity=0.5)).kind == "described"

@@ -1,7 +1,7 @@
 """Faults, for real: SIGKILL the sidecar subprocess 20 times while a live engine runs on the JACK dummy server.
 
-The engine runs the core's native PortAudio callback on JACK (tests/sidecar_live_harness.py, the same stream code
-as `idaw live`) with a SidecarLink. Each round: a describe is applied in the engine, the sidecar is killed at a
+The engine runs the core's native PortAudio callback on JACK (tests/support/sidecar_live_harness.py, the same stream
+code as `idaw live`) with a SidecarLink. Each round: a describe is applied in the engine, the sidecar is killed at a
 random moment, stays dead for a random while (and until the engine has called back CALLBACKS_WHILE_DEAD more
 times), and is started again on the same endpoint. Checked: the engine keeps calling back and keeps the last
 snapshot while the sidecar is gone, the callback stays within its budget (the engine's own per-block timing: p99
@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jack_server import start_for_test
-from sidecar_helpers import paced_engine, wait_until
 
 from realtime.sidecar_link.link import SidecarLink
 from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient, SidecarError
+from tests.support.jack_server import start_for_test
+from tests.support.repo import REPO
+from tests.support.sidecar_helpers import paced_engine, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
 KILLS = 20
 WORDS = (["warm"], ["bright"], ["warm", "bright"])
 
@@ -92,7 +92,7 @@ def kill_run(tmp_path: Path, seed: int) -> dict[str, Any]:
         endpoint = sidecar.start()
         with open(tmp_path / "harness.err", "w") as errors:
             harness = subprocess.Popen(
-                [sys.executable, str(REPO / "tests" / "sidecar_live_harness.py"), endpoint, str(report_path)],
+                [sys.executable, "-m", "tests.support.sidecar_live_harness", endpoint, str(report_path)],
                 cwd=REPO,
                 env={**server.env(), "PYTHONPATH": str(REPO)},
                 stdout=subprocess.PIPE,

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
 import numpy as np
 import pytest
 import zmq
-from sidecar_helpers import (
-    HANG_CAP_S,
-    RecordingHandler,
-    SidecarServerThread,
-    paced_engine,
-    server_thread,
-    wait_until,
-)
 
 from idaw.base.protocol import MAX_SNAPSHOT, SCHEMA, decode, encode, flat_values, merge_values
 from idaw.base.protocol.replies import STILL_LOADING, RequestError, describe_retrying, still_loading
@@ -26,6 +19,15 @@ from realtime import params
 from realtime.sidecar_link.link import SidecarLink
 from sidecar.client import SidecarClient, SidecarError
 from sidecar.handlers import DescribeResult, FallbackTableHandler, StillLoadingError
+from tests.support.sidecar_helpers import (
+    HANG_CAP_S,
+    BareSidecar,
+    RecordingHandler,
+    SidecarServerThread,
+    paced_engine,
+    server_thread,
+    wait_until,
+)
 
 
 def test_describe_reaches_the_engine_and_keeps_the_host_settings() -> None:
@@ -123,7 +125,7 @@ class RawEngine:
     """A hand-driven engine-side DEALER, for protocol situations the link never creates by itself."""
 
     def __init__(self, endpoint: str) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(endpoint)
         self.seq = 0
@@ -225,39 +227,8 @@ def test_a_failing_handler_changes_nothing(mode: str) -> None:
         assert engine.pushes == []
 
 
-class FakeSidecar:
-    """A bare ROUTER that answers the link's hello and then sends whatever the test wants."""
-
-    def __init__(self) -> None:
-        self.socket = zmq.Context.instance().socket(zmq.ROUTER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full queue blocks the sender instead of dropping
-        self.socket.bind("tcp://127.0.0.1:*")
-        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.peer = b""
-        self.seq = 0
-
-    def accept(self, timeout: float = HANG_CAP_S) -> None:
-        """Wait for hello and answer welcome."""
-        assert self.socket.poll(int(timeout * 1000))
-        self.peer, payload = self.socket.recv_multipart()
-        hello = decode(payload, "sidecar")
-        assert hello.kind == "hello"
-        self.send("welcome", re=hello.seq, session=77, snapshot=hello.fields["snapshot"], handler="fake")
-
-    def send(self, kind: str, **fields: Any) -> None:
-        self.seq += 1
-        self.socket.send_multipart([self.peer, encode(kind, self.seq, **fields)])
-
-    def send_raw(self, payload: bytes) -> None:
-        self.socket.send_multipart([self.peer, payload])
-
-    def close(self) -> None:
-        self.socket.close(0)
-
-
 def test_link_applies_only_newer_snapshots() -> None:
-    fake = FakeSidecar()
+    fake = BareSidecar()
     try:
         with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
             fake.accept()
@@ -279,7 +250,7 @@ def test_link_notices_a_silent_sidecar_by_missing_heartbeats() -> None:
     ends before the sidecar's last message plus the timeout finds it connected (it heard that message after it was
     sent, so it cannot have timed out yet). When it gives up after that is not asserted (a busy machine may run its
     check late); that it does, within a cap that only catches a hang, is."""
-    fake = FakeSidecar()  # answers hello, then never sends anything: like a hung process, the TCP link stays up
+    fake = BareSidecar()  # answers hello, then never sends anything: like a hung process, the TCP link stays up
     timeout = SCHEMA.timing["peer_timeout_ms"] / 1000
     try:
         with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
@@ -302,7 +273,7 @@ def test_link_notices_a_silent_sidecar_by_missing_heartbeats() -> None:
         fake.close()
 
 
-def raw_params(snapshot: int, values: dict[str, float]) -> bytes:
+def raw_params(snapshot: int, values: Mapping[str, float]) -> bytes:
     """A params message packed as given (encode() would refuse a snapshot number past the end)."""
     message = {"v": SCHEMA.version, "type": "params", "seq": 50, "snapshot": snapshot, "values": values, "words": []}
     return bytes(msgpack.packb(message))
@@ -312,7 +283,7 @@ def test_link_never_takes_a_snapshot_number_past_the_end() -> None:
     """Snapshot numbers end at max_snapshot (2^53-1): the link refuses larger ones (out_of_range), so a sidecar
     cannot make it hold a number after which every snapshot would be stale. It takes the last number, nothing after
     it, and a message of thousands of frames or a flood of errors changes nothing."""
-    fake = FakeSidecar()
+    fake = BareSidecar()
     try:
         with paced_engine() as engine, SidecarLink(engine, fake.endpoint) as link:
             fake.accept()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -29,11 +28,11 @@ from idaw.base.protocol import (
 from realtime import params
 from realtime.sidecar_link.analysis import WindowMaker
 from sidecar.handlers import FallbackTableHandler, load_handler
+from tests.support.repo import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-SIDECAR = ROOT / "sidecar"
-PROTOCOL = ROOT / "idaw" / "base" / "protocol"
-PROTOCOL_CODE = (SIDECAR, PROTOCOL, ROOT / "realtime" / "sidecar_link")
+SIDECAR = REPO / "sidecar"
+PROTOCOL = REPO / "idaw" / "base" / "protocol"
+PROTOCOL_CODE = (SIDECAR, PROTOCOL, REPO / "realtime" / "sidecar_link")
 """Every folder whose code speaks the protocol."""
 
 

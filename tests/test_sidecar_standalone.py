@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from needs import need
 
 from realtime.sidecar_link.process import SidecarProcess
+from tests.support.needs import need
+from tests.support.repo import REPO
 
 ENGINE_SIDE = ("idaw_core", "realtime")
 """What no sidecar may import."""

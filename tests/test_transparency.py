@@ -13,9 +13,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
-from conftest import RunIdaw, WriteAudio
 
 from realtime.synth import demo_clip
+from tests.support.audio import WriteAudio
+from tests.support.idaw_command import RunIdaw
 
 MASTER_PEAK_DBFS = -0.01
 EVERY_BAND_PLUS_12 = "low_gain=12,mid1_gain=12,mid2_gain=12,mid3_gain=12,high_gain=12"

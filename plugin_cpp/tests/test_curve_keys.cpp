@@ -24,7 +24,7 @@ const std::string kPublic = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
 const std::string kSecret = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
 const std::string kServer = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
 
-/// A ZPL certificate as sidecar/keys.py writes it (secret-key only when `secret` is not empty).
+/// A ZPL certificate as idaw/base/keyfiles.py writes it (secret-key only when `secret` is not empty).
 std::string certificate(const std::string& public_key, const std::string& secret) {
     std::string text = "#   ZeroMQ CURVE Certificate\n\nmetadata\ncurve\n    public-key = \"" + public_key + "\"\n";
     if (!secret.empty()) text += "    secret-key = \"" + secret + "\"\n";

@@ -130,8 +130,8 @@ TEST_CASE("nets that output NaN or infinity never put a bad value into a note") 
                 REQUIRE(engine.midi_generator().install(role, std::move(net)).empty());
             }
             const std::size_t ons = run_and_check(engine);
-            MESSAGE(output_name(o) << " from " << idaw::kMidiNetSpecs[static_cast<std::size_t>(bad)].name << ": "
-                                   << ons << " notes");
+            MESSAGE(output_name(o) << " from " << idaw::kMidiNetSpecs[static_cast<std::size_t>(bad)].name << ": " << ons
+                                   << " notes");
         }
     }
 }

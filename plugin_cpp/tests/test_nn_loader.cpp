@@ -319,8 +319,9 @@ TEST_CASE("declared sizes beyond the limits are refused before allocation") {
     std::string many = "{\"in_shape\": [null, null, 1], \"layers\": [[0";
     for (int i = 1; i < 80000; ++i) many += i % 10000 == 0 ? "], [0" : ", 0";
     many += "]]}";
-    CHECK(load_error(many, tiny).find("JSON holds more than 65,546 values, more than a model within the limit of 10 "
-                                      "parameters can") != std::string::npos);
+    CHECK(load_error(many, tiny)
+              .find("JSON holds more than 65,546 values, more than a model within the limit of 10 "
+                    "parameters can") != std::string::npos);
 }
 
 TEST_CASE("files: missing, directory, oversized, valid") {
@@ -467,12 +468,13 @@ TEST_CASE("the parse budget admits the densest valid models") {
 TEST_CASE("messages are one line of valid UTF-8, whatever bytes the file holds") {
     // Invalid UTF-8 in a layer's type and in its name: the parser refuses the string; the message quotes the bytes
     // escaped.
-    const std::string bad_type = load_error("{\"in_shape\": [null, null, 1], \"layers\": [{\"type\": \"d\xff\xfe"
-                                            "ense\", \"shape\": [1], \"weights\": []}]}");
+    const std::string bad_type = load_error(
+        "{\"in_shape\": [null, null, 1], \"layers\": [{\"type\": \"d\xff\xfe"
+        "ense\", \"shape\": [1], \"weights\": []}]}");
     CHECK(bad_type.find("invalid JSON: parse error") == 0);
     CHECK(bad_type.find("\\xff") != std::string::npos);
-    const std::string bad_name = load_error(
-        "{\"in_shape\": [null, null, 1], \"layers\": [{\"name\": \"\xc3\x28\", \"type\": \"dense\"}]}");
+    const std::string bad_name =
+        load_error("{\"in_shape\": [null, null, 1], \"layers\": [{\"name\": \"\xc3\x28\", \"type\": \"dense\"}]}");
     CHECK(bad_name.find("invalid JSON: parse error") == 0);
     // A truncated sequence, an overlong '/', a surrogate, a code point above U+10FFFF.
     for (const char* bytes : {"\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"}) {

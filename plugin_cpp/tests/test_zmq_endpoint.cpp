@@ -57,7 +57,7 @@ TEST_CASE("issue 9's endpoints: a loopback-looking host name and a loopback sour
 TEST_CASE("a malformed endpoint is one line naming it and what to write") {
     CHECK(not_an_endpoint_message("localhost:47800") ==
           "not a ZeroMQ endpoint: localhost:47800 (write tcp://HOST:PORT or ipc://PATH)");
-    // The same text sidecar/endpoint.py not_an_endpoint() gives (tests/test_endpoint.py checks this one too).
+    // The same text idaw/base/endpoint.py not_an_endpoint() gives (tests/test_endpoint.py checks this one too).
     CHECK(not_an_endpoint_message("tcp://a\nb:1\x7f") ==
           "not a ZeroMQ endpoint: tcp://a\\x0ab:1\\x7f (write tcp://HOST:PORT or ipc://PATH)");
 }

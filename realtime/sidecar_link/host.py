@@ -181,10 +181,15 @@ def attach_from_args(args: argparse.Namespace, engine: Any, base: npt.ArrayLike,
         if args.describe:
             raise IdawError("--describe needs the sidecar; drop --no-sidecar")
         return None
+    if args.describe:
+        _check_intensity(args.intensity)  # before anything starts
     host = HostSidecar(engine, base, args.sidecar, args.sidecar_handler, args.sidecar_keys, name).start()
     if args.describe:
-        _check_intensity(args.intensity)
-        host.describe(args.describe, args.intensity)
+        try:
+            host.describe(args.describe, args.intensity)
+        except BaseException:  # the caller never gets the host: close the sidecar it started here
+            host.close()
+            raise
     return host
 
 

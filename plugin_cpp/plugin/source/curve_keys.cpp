@@ -27,7 +27,7 @@ constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
 
 /// Reads the key file `path` into `text`. A secret file is opened without following a symbolic link and must be a
 /// regular file only its owner can read (checked on the opened file, so nothing can swap it in between), as
-/// sidecar/keys.py checks its own. False with a one-line `error` otherwise.
+/// idaw/base/keyfiles.py checks its own. False with a one-line `error` otherwise.
 bool read_key_file(const std::string& path, bool secret, std::string& text, std::string& error) {
     const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (secret ? O_NOFOLLOW : 0);
     const int fd = ::open(path.c_str(), flags);

@@ -1,4 +1,4 @@
-// CURVE keys for a sidecar beyond loopback, read from the key directory sidecar/keys.py writes (ZeroMQ's ZPL
+// CURVE keys for a sidecar beyond loopback, read from the key directory `idaw sidecar --make-keys` writes (ZeroMQ's ZPL
 // certificate format): server.key holds the sidecar's public key, client.key_secret the plugin's own key pair.
 #pragma once
 
@@ -14,12 +14,13 @@ struct CurveKeys {
 };
 
 /// The key directory used when none is set: $IDAW_SIDECAR_KEYS, else ~/.config/idaw/sidecar-keys (as
-/// sidecar/keys.py default_key_dir()).
+/// idaw/base/keyfiles.py default_key_dir()).
 std::string default_key_dir();
 
 /// Reads the client's keys from `dir` (the key directory itself, holding server.key and client.key_secret). On
 /// failure returns false and a one-line `error` saying what to do. Refuses a secret file that is a symbolic link,
-/// not a regular file, or readable by others, as sidecar/keys.py does (checked on the file opened with O_NOFOLLOW).
+/// not a regular file, or readable by others, as idaw/base/keyfiles.py does (checked on the file opened with
+/// O_NOFOLLOW).
 bool load_client_keys(const std::string& dir, CurveKeys& out, std::string& error);
 
 }  // namespace idaw::plugin::sidecar

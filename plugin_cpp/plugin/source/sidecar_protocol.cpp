@@ -286,7 +286,7 @@ std::string bounded_text(const std::string& text, std::size_t max_bytes) {
     std::string clean;
     for (std::size_t i = 0; i < text.size() && clean.size() <= max_bytes;) {
         const auto c = static_cast<unsigned char>(text[i]);
-        const std::size_t length = c < 0x80                ? 1
+        const std::size_t length = c < 0x80             ? 1
                                    : (c & 0xE0) == 0xC0 ? 2
                                    : (c & 0xF0) == 0xE0 ? 3
                                    : (c & 0xF8) == 0xF0 ? 4

@@ -53,8 +53,7 @@ Host classify_host(const std::string& host) {
         // Only an IPv6 literal, with an optional zone, may hold ':' or '%'.
         const std::string address = host.substr(0, percent);
         in6_addr parsed{};
-        if (!has_ipv6_characters(address) || inet_pton(AF_INET6, address.c_str(), &parsed) != 1)
-            return Host::Malformed;
+        if (!has_ipv6_characters(address) || inet_pton(AF_INET6, address.c_str(), &parsed) != 1) return Host::Malformed;
         if (percent != std::string::npos)  // a zone: loopback only on some systems, so never counted as such
             return is_name(host.substr(percent + 1)) ? Host::Other : Host::Malformed;
         return IN6_IS_ADDR_LOOPBACK(&parsed) ? Host::Loopback : Host::Other;

@@ -1,7 +1,7 @@
 // ZeroMQ endpoints parsed whole, as libzmq parses them, to decide whether one stays on this machine: the link
-// talks without CURVE only when it does (sidecar/PROTOCOL.md, Security). The rules, and why each is what it is, are
-// those of sidecar/endpoint.py; tests/data/zmq_endpoints.json holds the cases both must agree on. No JUCE and no
-// ZeroMQ here, so plugin_cpp/tests builds and tests it alone (test_zmq_endpoint).
+// talks without CURVE only when it does (idaw/base/protocol/PROTOCOL.md, Security). The rules, and why each is what it
+// is, are those of idaw/base/endpoint.py; tests/data/zmq_endpoints.json holds the cases both must agree on. No JUCE and
+// no ZeroMQ here, so plugin_cpp/tests builds and tests it alone (test_zmq_endpoint).
 #pragma once
 
 #include <string>
@@ -23,7 +23,7 @@ struct ZmqEndpoint {
 ZmqEndpoint parse_zmq_endpoint(const std::string& endpoint);
 
 /// The one-line message for a malformed endpoint, naming it and what to write instead (control characters
-/// escaped); sidecar/endpoint.py not_an_endpoint() says the same.
+/// escaped); idaw/base/endpoint.py not_an_endpoint() says the same.
 std::string not_an_endpoint_message(const std::string& endpoint);
 
 }  // namespace idaw::plugin::sidecar

@@ -1,6 +1,6 @@
 """A describe handler with a switchable bug, for the hostile-client tests.
 
-`idaw sidecar --handler tests.sidecar_faulty_handler:make` loads it.
+`idaw sidecar --handler tests.support.sidecar_faulty_handler:make` loads it.
 
 It is the fallback table, except that describing the word 'break' makes its `name` raise until 'mend' is described:
 every reply that carries the handler's name (welcome, status_reply) then fails while it is being built, as a bug in
@@ -14,14 +14,16 @@ from collections.abc import Sequence
 from sidecar.handlers import AnalysisWindow, DescribeResult, FallbackTableHandler
 
 
-class FaultyNameHandler(FallbackTableHandler):
-    """FallbackTableHandler whose name raises RuntimeError between a describe of 'break' and one of 'mend'."""
+class FaultyNameHandler:
+    """The fallback table's handler (a DescribeHandler) whose name raises RuntimeError between a describe of 'break'
+    and one of 'mend'. It holds a FallbackTableHandler rather than being one: its name is a read-only property, which
+    cannot stand in for the fallback's plain `name` attribute."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.fallback = FallbackTableHandler()
         self.broken = False
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> str:
         """'faulty', or RuntimeError while broken."""
         if self.broken:
@@ -34,9 +36,13 @@ class FaultyNameHandler(FallbackTableHandler):
             self.broken = True
         if "mend" in words:
             self.broken = False
-        return super().describe(words, intensity, window)
+        return self.fallback.describe(words, intensity, window)
+
+    def feedback(self, words: Sequence[str], snapshot: int, rating: float) -> None:
+        """Passed on to the fallback (which records it)."""
+        self.fallback.feedback(words, snapshot, rating)
 
 
 def make() -> FaultyNameHandler:
-    """The factory `--handler tests.sidecar_faulty_handler:make` calls."""
+    """The factory `--handler tests.support.sidecar_faulty_handler:make` calls."""
     return FaultyNameHandler()

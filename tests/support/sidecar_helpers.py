@@ -1,19 +1,22 @@
-"""Shared pieces of the sidecar tests: a sidecar on a thread, an engine paced like an audio device, waiting."""
+"""Shared pieces of the sidecar tests: a sidecar on a thread, an engine paced like an audio device, a bare fake
+sidecar that answers the link by hand, waiting."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import zmq
 
 import idaw_core
+from idaw.base.protocol import decode, encode
 from realtime import params
-from sidecar.handlers import DescribeHandler, FallbackTableHandler
+from sidecar.handlers import AnalysisWindow, DescribeHandler, DescribeResult, FallbackTableHandler
 from sidecar.server import SidecarServer
 
 RATE = 48000
@@ -152,8 +155,43 @@ class RecordingHandler(FallbackTableHandler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.windows: list[Any] = []
+        self.windows: list[AnalysisWindow | None] = []
 
-    def describe(self, words: Any, intensity: float, window: Any) -> Any:
+    def describe(self, words: Sequence[str], intensity: float, window: AnalysisWindow | None) -> DescribeResult:
+        """Records `window`, then answers as FallbackTableHandler does."""
         self.windows.append(window)
         return super().describe(words, intensity, window)
+
+
+class BareSidecar:
+    """A bare ROUTER that answers the link's hello and then sends whatever the test wants."""
+
+    def __init__(self) -> None:
+        self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full queue blocks the sender instead of dropping
+        self.socket.bind("tcp://127.0.0.1:*")
+        self.endpoint: str = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.peer = b""
+        self.seq = 0
+
+    def accept(self, timeout: float = HANG_CAP_S) -> None:
+        """Wait for hello and answer welcome."""
+        assert self.socket.poll(int(timeout * 1000))
+        self.peer, payload = self.socket.recv_multipart()
+        hello = decode(payload, "sidecar")
+        assert hello.kind == "hello"
+        self.send("welcome", re=hello.seq, session=77, snapshot=hello.fields["snapshot"], handler="fake")
+
+    def send(self, kind: str, **fields: Any) -> None:
+        """A valid message of type `kind` to the link."""
+        self.seq += 1
+        self.socket.send_multipart([self.peer, encode(kind, self.seq, **fields)])
+
+    def send_raw(self, payload: bytes) -> None:
+        """`payload` to the link exactly as given."""
+        self.socket.send_multipart([self.peer, payload])
+
+    def close(self) -> None:
+        """Close the socket at once (nothing lingers)."""
+        self.socket.close(0)

@@ -51,7 +51,7 @@ def pretty_notes(path: Path) -> list[tuple[int, int, int, float, float]]:
     """The same through pretty_midi. pretty_midi keeps no channel numbers (it makes one instrument per channel, in
     order of appearance), so each instrument's channel is taken from mido's first note of the same pitch and time."""
     pm = pretty_midi.PrettyMIDI(str(path))
-    first_channel = {}
+    first_channel: dict[tuple[int, float], int] = {}
     for channel, pitch, _, start, _ in mido_notes(path):
         first_channel.setdefault((pitch, round(start, 6)), channel)
     notes = []

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from tests.jack_server import JackServer
+    from tests.support.jack_server import JackServer
 
 LEVEL = 0.25
 """What the feeder plays: idaw's flat chain passes it unchanged, so its output is non-zero in every cycle it runs."""

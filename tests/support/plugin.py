@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from realtime import params
-from tests.needs import need, need_program
+from tests.support.needs import need, need_program
+from tests.support.repo import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BUILD_HINT = "build it with plugin_cpp/plugin/build_and_test.sh --build-only"
 
 # A chain with every stage active, away from every default; frequencies stay below 44.1 kHz's Nyquist.
@@ -128,6 +128,12 @@ def run_host(
     )
     assert proc.returncode == 0, f"idaw_plugin_host {command} failed ({proc.returncode}):\n{proc.stderr}"
     return json.loads(proc.stdout), proc.stderr
+
+
+def open_editor(build: PluginBuild, xvfb: str, png: Path, *args: str, env: dict[str, str]) -> dict[str, Any]:
+    """`idaw_plugin_host editor`; its report (the editor's texts, the values held, the saved state)."""
+    report, _ = run_host(build, "editor", "--png", png, "--seconds", "30", *args, env={"DISPLAY": xvfb, **env})
+    return report
 
 
 def set_args(values: Mapping[str, float]) -> list[str]:

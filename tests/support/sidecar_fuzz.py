@@ -10,7 +10,8 @@ sessions coming and going (more than the sidecar may remember), counters at and 
 ask for many or large replies without reading them, clients interleaved on one session, hostile text, malformed and
 oversized frames, reconnects. `run_fuzz(process, count)` sends `count` of them to a real sidecar process and
 reports what it saw (exits, invalid replies, internal failures, sessions, memory); `problems(report)` lists what
-is wrong. `python -m tests.sidecar_fuzz --sequences 100000` runs it against a fresh `idaw sidecar` (PROTOCOL.md).
+is wrong. `python -m tests.support.sidecar_fuzz --sequences 100000` (from the repository root) runs it against a fresh
+`idaw sidecar` (PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _pack(value: Any) -> bytes:
     return bytes(msgpack.packb(value, use_bin_type=True))
 
 
-def _base_messages(sender: str) -> dict[str, dict[str, Any]]:
+def base_messages(sender: str) -> dict[str, dict[str, Any]]:
     """Valid field sets of the types `sender` ('engine' or 'sidecar') sends."""
     values = flat_values()
     audio = np.sin(np.arange(4000) / 10).astype("<f4").tobytes()
@@ -80,7 +81,7 @@ def _base_messages(sender: str) -> dict[str, dict[str, Any]]:
 
 def _wrong_direction(sender: str) -> dict[str, dict[str, Any]]:
     """Valid messages of types the receiver never accepts."""
-    return _base_messages("sidecar" if sender == "engine" else "engine")
+    return base_messages("sidecar" if sender == "engine" else "engine")
 
 
 class _Fuzzer:
@@ -88,7 +89,7 @@ class _Fuzzer:
         self.rng = random.Random(seed)
         self.sender = sender
         self.role = "sidecar" if sender == "engine" else "engine"
-        self.base = _base_messages(sender)
+        self.base = base_messages(sender)
         self.seq = 0
 
     def message(self, kinds: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -769,8 +770,8 @@ def summary(report: FuzzReport) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tests.sidecar_fuzz`: fuzz a fresh `idaw sidecar`; prints the report, exit 1 on any problem."""
-    parser = argparse.ArgumentParser(prog="python -m tests.sidecar_fuzz", description=main.__doc__)
+    """`python -m tests.support.sidecar_fuzz`: fuzz a fresh `idaw sidecar`; prints the report, exit 1 on any problem."""
+    parser = argparse.ArgumentParser(prog="python -m tests.support.sidecar_fuzz", description=main.__doc__)
     parser.add_argument("--sequences", type=int, default=100_000, help="how many sequences (default 100000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--handler", default="fallback", help="the sidecar's --handler (default fallback)")

@@ -1,6 +1,6 @@
 """A live engine on JACK with a SidecarLink, as `idaw live` runs it, for the sidecar kill test.
 
-    python tests/sidecar_live_harness.py ENDPOINT REPORT.json [CLIENT_NAME]
+    python -m tests.support.sidecar_live_harness ENDPOINT REPORT.json [CLIENT_NAME]    (from the repository root)
 
 Uses realtime.live_stream exactly as `idaw live` does (PortAudio, JACK, the core's native callback), adds the
 sidecar link, prints READY once audio runs, watches the engine every 10 ms until SIGTERM and then writes a JSON

@@ -5,7 +5,7 @@ touches a user's default server, waits until clients can connect (jack_wait), an
 if it hangs, and at interpreter exit at the latest). Clients find it through `env()` (JACK_DEFAULT_SERVER) or
 `jack.Client(..., servername=server.name)`; its log tells who caused an xrun (`xrun_culprits`).
 `start_for_test()` skips on a user's machine without jackd or JACK-Client and fails under IDAW_REQUIRE_ALL=1
-(tests/needs.py). Clients that feed and record a device under test are in tests/jack_clients.py.
+(tests/support/needs.py). Clients that feed and record a device under test are in tests/support/jack_clients.py.
 """
 
 from __future__ import annotations
@@ -279,10 +279,7 @@ def reclaim_dead_servers() -> int:
 def start_for_test(rate: int = 48000, period: int = 256) -> JackServer:
     """A started JackServer for a test; skips (or fails under IDAW_REQUIRE_ALL=1) when jackd or JACK-Client is
     missing. The caller must close() it (the pytest fixtures do)."""
-    try:
-        from tests.needs import need, need_program
-    except ImportError:  # pytest puts tests/ itself on sys.path
-        from needs import need, need_program  # type: ignore[no-redef]
+    from tests.support.needs import need, need_program  # here: it imports pytest, which benchmarks need not have
 
     need_program("jackd", JACKD_PACKAGE)
     need_program("jack_wait", JACKD_PACKAGE)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from tests.jack_server import JackServer
+    from tests.support.jack_server import JackServer
 
 
 class PlayRecord:
