@@ -13,6 +13,7 @@ from benchmarks import (
     bench_nets,
     bench_offline_render,
     bench_sidecar_latency,
+    bench_theory_voice_leading,
     common,
 )
 
@@ -23,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "sidecar_latency": bench_sidecar_latency.run,
     "live_jack": bench_live_jack.run,
     "midi": bench_midi.run,
+    "theory_voice_leading": bench_theory_voice_leading.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""
 

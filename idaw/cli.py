@@ -51,6 +51,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("idaw.training", "train the shipped models from data (nets | semantic-eq)"),
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
+    "analyze": (
+        "idaw.theory.command",
+        "analyse a score or MIDI file: key, chords, cadences, voice leading, rhythm, melody, form",
+    ),
 }
 
 

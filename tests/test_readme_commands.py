@@ -3,11 +3,11 @@
 The commands come from README.md itself at test time: each line of its ```sh blocks, and each inline code span that
 is an `idaw COMMAND ARGS` line. Each runs through bash, as typed, with the venv's bin first on PATH (what
 `. .venv/bin/activate` does), a fresh HOME (a new user: no keys, no caches, no config), in a folder holding the files
-the README names (in.wav, song.wav, generated here), against a private dummy JACK server (the only audio devices
-there are). What "works" means per command:
+the README names (in.wav, song.wav, chorale.mid, generated here), against a private dummy JACK server (the only audio
+devices there are). What "works" means per command:
 
-- `idaw process`, `idaw devices`, `idaw demo`, `idaw sidecar --make-keys`: exit 0, nothing on stderr that looks like
-  an error, and the files named by -o, --out and --midi-out written and readable.
+- `idaw process`, `idaw devices`, `idaw demo`, `idaw analyze`, `idaw sidecar --make-keys`: exit 0, nothing on
+  stderr that looks like an error, and the files named by -o, --out, --midi-out and --report written and readable.
 - `idaw live ...` and `idaw sidecar` (servers, documented to stop on Ctrl-C with exit 0): they come up (live's ready
   line, and with --stats a stats line; the sidecar's "listening on" line), then SIGINT, then exit 0 and their
   --midi-out file. While the first `idaw live` runs, the README's `idaw sidecar --bind ENDPOINT --describe warm`
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mido
+import music21
 import numpy as np
 import pytest
 import soundfile as sf
@@ -54,7 +55,7 @@ README = REPO / "README.md"
 VENV_BIN = Path(sys.executable).parent
 NOT_RUN = ("make ", "plugin_cpp/plugin/build_and_test.sh", ". .venv/bin/activate")
 """README lines this test leaves alone (see the module docstring for why)."""
-COMMANDS = ("process", "live", "devices", "demo", "train", "sidecar")
+COMMANDS = ("process", "live", "devices", "demo", "train", "sidecar", "analyze")
 START_TIMEOUT = 180.0
 """Seconds a command may take to come up or finish (sidecar models and torch load slowly on a busy machine)."""
 
@@ -176,6 +177,8 @@ def assert_outputs(words: list[str], cwd: Path, frames: dict[str, int]) -> None:
             assert (path / "spectrum.png").read_bytes().startswith(b"\x89PNG"), path
         elif flag == "--midi-out":
             assert mido.MidiFile(path).type == 0, path
+        elif flag == "--report":
+            assert path.read_bytes().startswith(b"\x89PNG"), path
 
 
 @dataclass
@@ -204,6 +207,8 @@ def workspace(jack_server: JackServer, tmp_path: Path) -> Iterator[Workspace]:
         audio = np.stack([tone, tone], axis=1) + rng.normal(0, 0.02, (t.size, 2))
         sf.write(cwd / name, audio.astype(np.float32), 48000, subtype="PCM_24")
         frames[name] = t.size
+    # A score to analyse: a Bach chorale from music21's corpus, written as MIDI.
+    music21.corpus.parse("bach/bwv269").write("midi", fp=str(cwd / "chorale.mid"))
     env = jack_server.env()
     for name in ("IDAW_DEBUG", "IDAW_SIDECAR_KEYS", "IDAW_SIDECAR_ENDPOINT", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         env.pop(name, None)

@@ -1,0 +1,191 @@
+"""Keys and chords decoded together, beat by beat: the most likely path of (key, chord) through a piece.
+
+Each beat's notes say which chords fit (idaw.theory.harmony's chord scores, key-blind) and which keys
+(music21's key profiles); the learned progressions (idaw.theory.progressions) say which chord follows which in a
+key and how rarely keys change. The Viterbi path over 24 keys × 108 chords weighs both, so a chord is read in the
+key its neighbours imply (a D major triad is V in G but II in C), and a key change is placed where the harmony
+turns, not where a window of notes happens to tip. Hand-written: music21 has no such decoder.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from idaw.theory import harmony
+from idaw.theory.keys import KeyLabel, key_correlations, key_distance, key_profiles
+from idaw.theory.notes import Notes
+from idaw.theory.progressions import QUALITIES, STATES, ProgressionModel, state_index
+
+_DISTANCES = np.array([[key_distance(a, b) for b in range(24)] for a in range(24)], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Weights of the decoder's evidence (chosen on the Bach chorale analyses, with the progressions counted on
+    the other chorales each time: see idaw.theory.evaluate)."""
+
+    chord_weight: float = 4.0
+    """How sharply a beat's notes pick its chord (multiplies the chord scores)."""
+    key_weight: float = 7.0
+    """How much the key profile of the notes around a beat counts (multiplies the correlation)."""
+    key_half_window_beats: float = 3.0
+    distance_cost: float = 0.0
+    """Extra cost per step of key distance on a change (log units), on top of the learned moves."""
+    learned_move_weight: float = 2.0
+    """Weight of the learned log probability of where a key change goes (relative, dominant, ...)."""
+    tonic_at_phrase_end: float = 2.0
+    """Bonus (log units) for the tonic triad of the key at a phrase end: phrases close in the key they are in."""
+    dominant_at_phrase_end: float = 1.0
+    """Bonus for the key's V at a phrase end (a half cadence)."""
+
+
+def _key_evidence(notes: Notes, beats: Sequence[float], settings: DecodeSettings) -> npt.NDArray[np.float64]:
+    profiles = key_profiles()
+    width = settings.key_half_window_beats * notes.beat_length
+    evidence = np.zeros((len(beats), 24))
+    for i, time in enumerate(beats):
+        weights = np.zeros(12)
+        for note in notes.sounding(time - width, time + width):
+            lo, hi = max(note.offset, time - width), min(note.end, time + width)
+            weights[note.pitch % 12] += (hi - lo) * max(0.0, 1.0 - abs(0.5 * (lo + hi) - time) / width)
+        evidence[i] = key_correlations(weights, profiles)
+    return evidence
+
+
+def _chord_evidence(notes: Notes, beats: Sequence[float]) -> tuple[npt.NDArray[np.float64], list[int | None]]:
+    """T × 12 roots × qualities (key-blind chord scores) and each beat's bass."""
+    ends = [*beats[1:], max(notes.duration, beats[-1] + notes.beat_length)]
+    scores = np.zeros((len(beats), 12, len(QUALITIES)))
+    basses: list[int | None] = []
+    for i, (start, end) in enumerate(zip(beats, ends, strict=True)):
+        weights, bass = harmony.beat_weights(notes, start, end)
+        basses.append(bass)
+        if weights.sum() <= 0:
+            continue  # silence: every chord equally likely, the progression decides
+        scores[i] = harmony.chord_scores(weights, bass, None)
+    return scores, basses
+
+
+def onset_segments(notes: Notes, beats: Sequence[float]) -> list[list[int]]:
+    """Beats grouped into decoding steps: a beat where no note starts (everything held) joins the step before,
+    so a chord held for a bar is one chord, not four repeats of it (the progressions were counted on chorales,
+    which strike a chord on nearly every beat)."""
+    onsets = sorted({n.offset for n in notes.events})
+    segments: list[list[int]] = []
+    for i, beat in enumerate(beats):
+        end = beats[i + 1] if i + 1 < len(beats) else beat + notes.beat_length
+        first = bisect.bisect_left(onsets, beat - 1e-9)
+        struck = first < len(onsets) and onsets[first] < end - 1e-9
+        if segments and not struck:
+            segments[-1].append(i)
+        else:
+            segments.append([i])
+    return segments
+
+
+def decode(
+    notes: Notes,
+    beats: Sequence[float],
+    model: ProgressionModel,
+    settings: DecodeSettings = DecodeSettings(),
+    phrase_ends: Sequence[float] = (),
+) -> tuple[list[KeyLabel], list[tuple[int, str, int | None]]]:
+    """The key and chord of each beat: ([KeyLabel], [(root, quality, bass pitch)]). Beats where nothing is struck
+    share the step before (`onset_segments`); at a step that holds a phrase end the key's tonic triad (or its V)
+    is favoured."""
+    if not beats:
+        return [], []
+    chord_scores, basses = _chord_evidence(notes, beats)
+    key_evidence = _key_evidence(notes, beats, settings)
+    segments = onset_segments(notes, beats)
+    degrees = np.arange(12)
+    roots_of_key = [(key % 12 + degrees) % 12 for key in range(24)]
+    tonic_major, tonic_minor = state_index(0, "major"), state_index(0, "minor")
+    dominant = state_index(7, "major")
+    half_beat = 0.5 * notes.beat_length
+
+    def emission(segment: list[int]) -> npt.NDArray[np.float64]:
+        """Score of each (key, chord) state for one step: its beats' chord scores of the root that the chord's
+        degree names in the key summed over its beats (a held chord weighs as much as the same chord struck on
+        each beat; only the progression sees it once), plus the key's profile evidence around them (its mean:
+        the window already spans the neighbouring beats)."""
+        chords = chord_scores[segment].sum(axis=0)
+        keys = key_evidence[segment].mean(axis=0)
+        result = np.empty((24, STATES))
+        for key in range(24):
+            result[key] = settings.chord_weight * chords[roots_of_key[key]].reshape(STATES)
+            result[key] += settings.key_weight * keys[key]
+        if any(abs(beats[i] - end) < half_beat for i in segment for end in phrase_ends):
+            result[:12, tonic_major] += settings.tonic_at_phrase_end
+            result[12:, tonic_minor] += settings.tonic_at_phrase_end
+            result[12:, tonic_major] += settings.tonic_at_phrase_end  # a Picardy third
+            result[:, dominant] += settings.dominant_at_phrase_end
+        return result
+
+    modes = np.array([key >= 12 for key in range(24)], dtype=np.int64)
+    within = model.transitions[modes]  # 24 × STATES × STATES
+    starts = model.starts[modes]  # 24 × STATES
+    change_cost = (
+        -model.log_change
+        + settings.distance_cost * _DISTANCES
+        - settings.learned_move_weight * np.where(np.isfinite(model.key_moves), model.key_moves, 0.0)
+    )
+    np.fill_diagonal(change_cost, np.inf)
+
+    steps = len(segments)
+    score = starts + emission(segments[0])
+    # Back pointers are small integers: 3 bytes a state a step (idaw.theory.analysis bounds the beats).
+    back_key = np.zeros((steps, 24, STATES), dtype=np.int8)
+    back_state = np.zeros((steps, 24, STATES), dtype=np.int16)
+    keys_index = np.arange(24)[:, None]
+    for t in range(1, steps):
+        stay = score[:, :, None] + within  # key × from × to
+        stay_from = np.argmax(stay, axis=1)  # key × to
+        stay_best = np.take_along_axis(stay, stay_from[:, None, :], axis=1)[:, 0, :]
+        best_in_key = score.max(axis=1)
+        best_state_in_key = score.argmax(axis=1)
+        moved = best_in_key[:, None] - change_cost  # from key × to key
+        move_from = np.argmax(moved, axis=0)  # to key
+        move_best = moved[move_from, np.arange(24)][:, None] + starts  # to key × to state
+        take_move = move_best > stay_best
+        back_key[t] = np.where(take_move, move_from[:, None], keys_index)
+        back_state[t] = np.where(take_move, best_state_in_key[move_from][:, None], stay_from)
+        score = np.where(take_move, move_best, stay_best) + emission(segments[t])
+
+    key, state = np.unravel_index(int(np.argmax(score)), score.shape)
+    path = [(int(key), int(state))]
+    for t in range(steps - 1, 0, -1):
+        key, state = back_key[t, key, state], back_state[t, key, state]
+        path.append((int(key), int(state)))
+    path.reverse()
+    keys: list[KeyLabel] = []
+    chords: list[tuple[int, str, int | None]] = []
+    for segment, (k, s) in zip(segments, path, strict=True):
+        for _i in segment:
+            keys.append(KeyLabel.from_index(k))
+            chords.append(((k % 12 + s // len(QUALITIES)) % 12, QUALITIES[s % len(QUALITIES)], basses[segment[0]]))
+    return keys, chords
+
+
+def label_piece(
+    notes: Notes,
+    beats: Sequence[float],
+    model: ProgressionModel,
+    settings: DecodeSettings = DecodeSettings(),
+    phrase_ends: Sequence[float] = (),
+) -> tuple[list[KeyLabel], list[harmony.ChordLabel]]:
+    """Keys and figured chord labels for each beat (the spans between consecutive beats)."""
+    keys, chords = decode(notes, beats, model, settings, phrase_ends)
+    ends = [*beats[1:], max(notes.duration, beats[-1] + notes.beat_length)] if beats else []
+    labels = [
+        harmony.figured(
+            harmony.ChordLabel(start, end - start, root, quality, harmony.inversion_of(root, quality, bass), key)
+        )
+        for start, end, key, (root, quality, bass) in zip(beats, ends, keys, chords, strict=True)
+    ]
+    return keys, labels
