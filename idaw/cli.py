@@ -10,10 +10,11 @@ What a user sees when something goes wrong is decided here, once for every comma
   and the problem (`... error: out.wav: file name too long`), exit 2;
 - a warning (numpy's, torch's, ...): one line `idaw COMMAND: warning: ...`, never the source line it came from;
 - Ctrl-C (SIGINT), from the first line of main() to the process's end: one line `idaw: interrupted`, exit 130,
-  and no part file of an unfinished output left behind (realtime/output_file.py). Until the command itself runs
+  and no part file of an unfinished output left behind (idaw/base/output_file.py). Until the command itself runs
   there is nothing to clean up, so Ctrl-C during the (seconds of) imports ends idaw at once. While the command
   runs, the first Ctrl-C raises KeyboardInterrupt, which unwinds it (its sidecar, streams and part files close
-  on the way); a further Ctrl-C meanwhile, or one the interpreter could not deliver as an exception, ends idaw
+  on the way), and idaw then ends without the interpreter's shutdown (whose finalizers could print after the
+  one line); a further Ctrl-C meanwhile, or one the interpreter could not deliver as an exception, ends idaw
   at once. Commands that stop on Ctrl-C as their normal end (`idaw live`, `idaw sidecar`) handle it themselves
   while they run and exit 0;
 - anything else: `idaw COMMAND: internal error: ...`, exit 1 (IDAW_DEBUG=1 shows the traceback).
@@ -109,7 +110,7 @@ class _InterruptGuard:
 
 def _discard_part_files() -> None:
     """Remove the part files of outputs still being written (if anything wrote one)."""
-    discard = getattr(sys.modules.get("realtime.output_file"), "discard_pending", None)  # None: nothing written
+    discard = getattr(sys.modules.get("idaw.base.output_file"), "discard_pending", None)  # None: nothing written
     if discard is not None:
         discard()
 
@@ -224,9 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             guard.unwind = False  # done or unwinding: any Ctrl-C from now on ends idaw at once
         return code
     except KeyboardInterrupt:
-        _discard_part_files()
-        guard.announce()
-        return INTERRUPTED_EXIT
+        # The command has unwound (its sidecar, streams and part files closed on the way). End here rather than
+        # through the interpreter's shutdown: finalizers and extension modules that run there may still print
+        # about objects the interrupted command left half-used (a temporary folder's finalizer racing its
+        # child, nanobind's leak report for a resampler a thread still held), and the interrupted line must
+        # stay the only one.
+        guard.exit_now()
     except IdawError as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -14,8 +14,8 @@ import soundfile as sf
 import soxr
 
 import idaw_core
+from idaw.base import output_file
 from idaw.base.errors import IdawError, one_line, path_error
-from realtime import output_file
 
 Audio = npt.NDArray[np.float32]
 """Audio as float32, shape (frames, channels), C-contiguous."""
@@ -91,7 +91,7 @@ def write_audio(
     """Write `data` (frames, channels) or (frames,) to a WAV or FLAC file chosen by the extension.
 
     Integer subtypes get samples clipped to [-1, 1] first (libsndfile would wrap them). The file is written as a
-    hidden part file next to its destination and renamed into place (realtime/output_file.py), so a failed or
+    hidden part file next to its destination and renamed into place (idaw/base/output_file.py), so a failed or
     interrupted write never leaves half a file.
     Returns the (format, subtype) written; raises IdawError when the file cannot be written.
     """

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from idaw.base import output_file
 from idaw.base.errors import IdawError, path_error
-from realtime import output_file, params
+from realtime import params
 from realtime.audio_io import write_audio
 from realtime.offline import render_array
 from realtime.options import add_chain_arguments, chain_from_args

@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
+from idaw.base import output_file
 from idaw.base.errors import DeviceError, IdawError, path_error
-from realtime import devices, live_stream, midi_live, options, output_file, params
+from realtime import devices, live_stream, midi_live, options, params
 from realtime.sidecar_link import host as sidecar_host
 
 DEFAULT_RATE = 48000

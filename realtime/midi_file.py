@@ -13,8 +13,8 @@ from pathlib import Path
 
 import mido
 
+from idaw.base import output_file
 from idaw.base.errors import path_error
-from realtime import output_file
 
 PPQ = 480
 """Ticks per quarter note."""

@@ -18,8 +18,9 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 import idaw_core
+from idaw.base import output_file
 from idaw.base.errors import IdawError
-from realtime import audio_io, midi_offline, options, output_file, params
+from realtime import audio_io, midi_offline, options, params
 from realtime.sidecar_link import host as sidecar_host
 
 DEFAULT_BLOCK_SIZE = 256

@@ -8,15 +8,14 @@ coloured by voice); a strip with the Roman numerals under their chords. The figu
 (each lane places a label only where it fits after the previous one) rather than drawn over each other.
 
 matplotlib draws through its Agg canvas directly (no pyplot: no global figure state, no GUI backend). The PNG is
-written to a hidden part file in the target's folder and renamed over the target, so a failed or interrupted
-report leaves no half-written file; `check_report_path` makes the same attempt before any analysis runs.
+written to a hidden part file in the target's folder and renamed over the target (idaw.base.output_file), so a
+failed or interrupted report leaves no half-written file; `check_report_path` makes the same attempt before any
+analysis runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import hsv_to_rgb, to_rgba
 from matplotlib.figure import Figure
 
-from idaw.base.errors import IdawError, path_error
+from idaw.base import output_file
+from idaw.base.errors import path_error
 from idaw.theory.notes import Notes
 
 DPI = 100
@@ -56,9 +56,7 @@ def figure_inches(duration: float) -> tuple[float, float]:
 def check_report_path(path: str | os.PathLike[str]) -> Path:
     """`path` as a Path, after checking a PNG can be written there (its folder exists, it is not a folder, a file
     can be created next to it). Raises IdawError naming the path and the problem."""
-    target = Path(path)
-    _remove(_create_part(target))
-    return target
+    return output_file.check_writable(path, "report")
 
 
 def draw_report(notes: Notes, result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
@@ -266,38 +264,10 @@ def _title(result: Mapping[str, Any]) -> str:
 
 
 def _save(figure: Figure, target: Path) -> None:
-    """Write `figure` as a PNG to a part file next to `target`, then rename it over `target`."""
-    part = _create_part(target)
-    try:
+    """Write `figure` as a PNG to a part file next to `target`, then rename it over `target`
+    (idaw.base.output_file: the same part-file rules as every output of idaw)."""
+    with output_file.replacing(target, "report") as part:
         try:
             figure.savefig(part, format="png", dpi=DPI)
-            os.replace(part, target)
         except OSError as error:
-            raise path_error("write", target, error) from None
-    finally:
-        _remove(part)
-
-
-def _create_part(target: Path) -> str:
-    """Create an empty hidden part file next to `target` (never following or reusing a name); returns its path."""
-    try:
-        if target.is_dir():
-            raise IdawError(f"cannot write {target}: it is a folder; allowed: a PNG file name")
-        folder = target.parent
-        if not folder.exists():
-            raise IdawError(f"cannot write {target}: folder {folder} does not exist")
-        if not folder.is_dir():
-            raise IdawError(f"cannot write {target}: {folder} is not a folder")
-    except OSError as error:  # e.g. a name too long to look up
-        raise path_error("write", target, error) from None
-    part = str(target.with_name(f".{os.fsdecode(os.fsencode(target.name)[:200])}.{secrets.token_hex(4)}.part"))
-    try:
-        os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
-    except OSError as error:
-        raise path_error("write", target, error) from None
-    return part
-
-
-def _remove(part: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(part)
+            raise path_error("write", f"report {target}", error) from None

@@ -113,14 +113,16 @@ class HostSidecar:
             if self.endpoint is None:
                 self.process = SidecarProcess("tcp://127.0.0.1:*", handler=self.handler)
                 self.endpoint = self.process.start()
+            self.link = SidecarLink(self.engine, self.endpoint, self.base, name=self.name, keys=self._keys).start()
+            if not self.link.wait_connected(timeout):
+                reason = self.link.stats().last_error
+                raise IdawError(reason or f"sidecar at {self.endpoint} did not answer within {timeout:g} s")
         except (EndpointError, keyfiles.KeysError, SidecarStartError) as error:
             self.close()
             raise IdawError(f"sidecar: {error}") from None
-        self.link = SidecarLink(self.engine, self.endpoint, self.base, name=self.name, keys=self._keys).start()
-        if not self.link.wait_connected(timeout):
-            reason = self.link.stats().last_error
+        except BaseException:  # IdawError, Ctrl-C's KeyboardInterrupt: `with` never reaches __exit__ from here
             self.close()
-            raise IdawError(reason or f"sidecar at {self.endpoint} did not answer within {timeout:g} s")
+            raise
         return self
 
     def describe(self, words: Sequence[str], intensity: float, wait: float = 2.0) -> Described:
