@@ -7,9 +7,11 @@ are missing, seeded random ones of the same shapes. Two regimes:
   back_to_back  blocks processed as fast as possible (the nets' weights stay in cache between steps);
   cold_cache    a 64 MB memory sweep before every block (the weights come from DRAM, as after other programs ran
                 between two steps ~100 ms apart; the worst case of a live run).
-Reported per regime: every step and bar starts only (all four nets), from the core's own histograms, and the share
-of a 256-frame block (5.33 ms) the median and p99 steps take. Where the system allows it the rendering thread runs
-at SCHED_FIFO (as an audio thread does), so a busy machine's scheduler does not add its time slices to the steps.
+Reported per regime, with the theory layer on (the default) and off (--no-theory), measured side by side: every step
+and bar starts only (all four nets), from the core's own histograms, the share of a 256-frame block (5.33 ms) the
+median and p99 steps take, and the ratios on/off of the step medians and p99s. Where the system allows it the
+rendering thread runs at SCHED_FIFO (as an audio thread does), so a busy machine's scheduler does not add its time
+slices to the steps.
 Run alone with `python -m benchmarks.bench_midi [--quick] [--out F]`.
 """
 
@@ -62,12 +64,12 @@ def _realtime(priority: int = 10) -> Iterator[bool]:
         os.sched_setscheduler(0, previous[0], previous[1])
 
 
-def _regime(folder: Path, seconds: float, sweep: bool) -> common.Json:
+def _regime(folder: Path, seconds: float, sweep: bool, theory: bool) -> common.Json:
     engine = idaw_core.Engine()
     engine.prepare(float(RATE), BLOCK, 2)
     midi_settings.install_nets(engine, folder)
     settings = midi_settings.MidiSettings(
-        tempo_bpm=TEMPO, emotion=tuple(midi_settings.emotion_from_valence_arousal(0.4, 0.5))
+        tempo_bpm=TEMPO, emotion=tuple(midi_settings.emotion_from_valence_arousal(0.4, 0.5)), theory=theory
     )
     midi_settings.push(engine, settings, enabled=True)
     block = np.zeros((BLOCK, 2), np.float32)
@@ -93,6 +95,19 @@ def _regime(folder: Path, seconds: float, sweep: bool) -> common.Json:
     return out
 
 
+def _on_off(folder: Path, seconds: float, sweep: bool) -> common.Json:
+    """The regime with the theory layer on and off, alternating in halves so that both see the same machine."""
+    halves = [(theory, _regime(folder, seconds / 2, sweep, theory)) for _ in range(2) for theory in (True, False)]
+    out: common.Json = {}
+    for name, theory in (("theory_on", True), ("theory_off", False)):
+        runs = [r for t, r in halves if t == theory]
+        out[name] = max(runs, key=lambda r: r["step_timing"]["p99_us"])  # the worse half: p99 is a tail
+    for stat in ("p50_us", "p99_us"):
+        on, off = out["theory_on"]["step_timing"][stat], out["theory_off"]["step_timing"][stat]
+        out[f"step_{stat[:3]}_ratio_on_off"] = round(on / off, 3) if off else None
+    return out
+
+
 def run(quick: bool = False) -> common.Json:
     """{nets, block_us, back_to_back, cold_cache}: see the module docstring."""
     with tempfile.TemporaryDirectory(prefix="idaw-bench-midi-") as tmp:
@@ -103,8 +118,8 @@ def run(quick: bool = False) -> common.Json:
             "tempo_bpm": TEMPO,
             "block_frames": BLOCK,
             "block_us": round(BLOCK_US, 1),
-            "back_to_back": _regime(folder, seconds, sweep=False),
-            "cold_cache": _regime(folder, seconds / 4, sweep=True),
+            "back_to_back": _on_off(folder, seconds, sweep=False),
+            "cold_cache": _on_off(folder, seconds / 4, sweep=True),
         }
 
 

@@ -1,13 +1,14 @@
 """Standard MIDI files from the engine's MIDI events: notes paired from note-on/note-off, ticks from sample times.
 
-Sample 0 of the engine (the first sample of the stream or of the rendered file) is tick 0, so the file lines up
-with the audio. One tempo (the generator's) is written as the file's tempo meta event; times in seconds are exact
-whatever that tempo is. Events at the same tick go note-offs first, so a repeated pitch never swallows its
-successor.
+Sample 0 of the engine (the first sample of the stream or of the rendered file) is tick 0, so the file lines up with
+the audio. Each channel gets its own track, named after its role (melody, chords, bass, drums). One tempo (the
+generator's) is written as the file's tempo meta event; times in seconds are exact whatever that tempo is. Events at
+the same tick go note-offs first, so a repeated pitch never swallows its successor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,14 @@ class Note:
 class MidiRecording:
     """Collects (sample_time, status, data1, data2) events in any order; pairs them into notes and writes a file."""
 
-    def __init__(self, sample_rate: float, tempo_bpm: float, ppq: int = PPQ) -> None:
+    def __init__(
+        self, sample_rate: float, tempo_bpm: float, ppq: int = PPQ, track_names: Mapping[int, str] | None = None
+    ) -> None:
         self.rate = float(sample_rate)
         self.tempo_bpm = float(tempo_bpm)
         self.ppq = ppq
+        self.track_names = dict(track_names or {})
+        """Name of each channel's track (0-based channel -> name); others are called 'channel N'."""
         self._events: list[tuple[int, int, int, int, int]] = []  # (time, order, status, data1, data2)
 
     def __len__(self) -> int:
@@ -87,8 +92,9 @@ class MidiRecording:
         return round(sample_time / self.rate * self.tempo_bpm / 60.0 * self.ppq)
 
     def write(self, path: str | Path, end_sample: int | None = None) -> int:
-        """Writes a type-0 standard MIDI file of the notes (see notes()) plus control changes before `end_sample`;
-        returns the number of notes. IdawError when the file cannot be written."""
+        """Writes a type-1 standard MIDI file of the notes (see notes()) plus control changes before `end_sample`:
+        a first track with the tempo and time signature, then one track per channel, named after its role
+        (track_names); returns the number of notes. IdawError when the file cannot be written."""
         notes = self.notes(end_sample)
         timed: list[tuple[int, int, mido.Message]] = []
         for n in notes:
@@ -102,17 +108,24 @@ class MidiRecording:
                     (self.tick(time), 1, mido.Message("control_change", channel=status & 0x0F, control=d1, value=d2))
                 )
         timed.sort(key=lambda t: (t[0], t[1]))
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name="idaw", time=0))
-        track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(self.tempo_bpm), time=0))
-        track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-        now = 0
-        for tick, _, message in timed:
-            track.append(message.copy(time=tick - now))
-            now = tick
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        midi = mido.MidiFile(type=0, ticks_per_beat=self.ppq)
-        midi.tracks.append(track)
+        conductor = mido.MidiTrack()
+        conductor.append(mido.MetaMessage("track_name", name="idaw", time=0))
+        conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(self.tempo_bpm), time=0))
+        conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+        conductor.append(mido.MetaMessage("end_of_track", time=0))
+        midi = mido.MidiFile(type=1, ticks_per_beat=self.ppq)
+        midi.tracks.append(conductor)
+        for channel in sorted({int(m.channel) for _, _, m in timed}):
+            track = mido.MidiTrack()
+            name = self.track_names.get(channel, f"channel {channel + 1}")
+            track.append(mido.MetaMessage("track_name", name=name, time=0))
+            now = 0
+            for tick, _, message in timed:
+                if message.channel == channel:
+                    track.append(message.copy(time=tick - now))
+                    now = tick
+            track.append(mido.MetaMessage("end_of_track", time=0))
+            midi.tracks.append(track)
         with output_file.replacing(path, "MIDI file") as part:  # complete or absent, even after Ctrl-C
             try:
                 midi.save(str(part))

@@ -145,7 +145,11 @@ def start(args: argparse.Namespace, engine: idaw_core.Engine) -> LiveMidi | None
         guard = start_guard(f"{client}-guard", name, [destination] if destination else [])
     except DeviceError as error:  # MIDI still works; only a crash of this process could leave notes on
         print(f"idaw live: warning: {error}; a crash may leave notes on", file=sys.stderr, flush=True)
-    recording = MidiRecording(engine.sample_rate, settings.tempo_bpm) if args.midi_out else None
+    recording = (
+        MidiRecording(engine.sample_rate, settings.tempo_bpm, track_names=settings.track_names)
+        if args.midi_out
+        else None
+    )
     sender = MidiSender(
         engine, port, engine.sample_rate, recording=recording, keep_log=bool(args.midi_log), guard=guard
     ).start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class OfflineMidi:
         self.recording: MidiRecording | None = None
         self.notes = 0
         self.seconds = 0.0
+        self.counters: dict[str, Any] = {}
+        """The generator's counters when the file was written (chords and melody notes the theory layer kept)."""
         self._windows: WindowMaker | None = None
         self._pushed_version = 0
         self._sequence = 10
@@ -63,7 +66,9 @@ class OfflineMidi:
     def attach(self, engine: idaw_core.Engine) -> None:
         """Installs the nets and switches the generator on, so its grid starts at the first sample."""
         midi_settings.install_nets(engine, self.models)
-        self.recording = MidiRecording(engine.sample_rate, self.settings.tempo_bpm)
+        self.recording = MidiRecording(
+            engine.sample_rate, self.settings.tempo_bpm, track_names=self.settings.track_names
+        )
         midi_settings.push(engine, self.settings, enabled=True, sequence=1)
         if self.tracker is not None:
             self._windows = WindowMaker(round(engine.sample_rate))
@@ -107,6 +112,7 @@ class OfflineMidi:
         self.collect(engine)
         self.seconds = frames / engine.sample_rate
         self.notes = self.recording.write(self.path, end_sample=frames)
+        self.counters = dict(engine.midi_counters())
         return self.notes
 
     def emotion(self) -> dict[str, Any] | None:
@@ -119,6 +125,9 @@ class OfflineMidi:
             f"wrote {self.path}: {self.notes} notes in {self.seconds:.2f} s, {self.settings.key_name} at "
             f"{self.settings.tempo_bpm:g} BPM"
         )
+        kept = theory_kept(self.counters) if self.settings.theory else None
+        if kept:
+            line += f"; the theory layer kept {kept}"
         heard = self.emotion()
         if heard is not None:
             line += (
@@ -128,6 +137,20 @@ class OfflineMidi:
             if heard["failure"] is not None:
                 line += f" (then the {emotion_input.NET} failed: stand-in emotion)"
         return line
+
+
+def theory_kept(counters: Mapping[str, Any]) -> str:
+    """How many of the nets' choices the theory layer kept, e.g. '21 of 32 chords and 180 of 240 melody notes' (empty
+    when the nets chose nothing)."""
+    parts = [
+        f"{counters[kept]} of {counters[chosen]} {what}"
+        for kept, chosen, what in (
+            ("chords_kept", "chord_choices", "chords"),
+            ("melody_kept", "melody_choices", "melody notes"),
+        )
+        if counters.get(chosen)
+    ]
+    return " and ".join(parts)
 
 
 def from_args(args: argparse.Namespace) -> OfflineMidi | None:

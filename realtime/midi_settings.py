@@ -49,11 +49,30 @@ class MidiSettings:
     scale: int = 0
     melody_channel: int = 0
     """0-based (MIDI channel 1 is 0)."""
-    chord_channel: int = 0
+    chord_channel: int = 1
+    bass_channel: int = 2
+    drum_channel: int = 9
+    """General MIDI percussion: channel 10."""
+    theory: bool = True
+    """Whether the theory layer filters the nets' choices (idaw/theory_layer.h)."""
     emotion: tuple[float, ...] = field(default_factory=lambda: tuple(emotion_from_valence_arousal(0.0, 0.0)))
     seed: int = 1
     emotion_source: str = "manual"
     """One of EMOTION_SOURCES; with 'input' `emotion` is only the starting point (zeros)."""
+
+    @property
+    def track_names(self) -> dict[int, str]:
+        """The name of each channel's track in a MIDI file ('melody + chords' where two share a channel)."""
+        roles = (
+            (self.melody_channel, "melody"),
+            (self.chord_channel, "chords"),
+            (self.bass_channel, "bass"),
+            (self.drum_channel, "drums"),
+        )
+        names: dict[int, str] = {}
+        for channel, role in roles:
+            names[channel] = f"{names[channel]} + {role}" if channel in names else role
+        return names
 
     @property
     def key_name(self) -> str:
@@ -68,6 +87,9 @@ class MidiSettings:
             "key": self.key_name,
             "melody_channel": self.melody_channel + 1,
             "chord_channel": self.chord_channel + 1,
+            "bass_channel": self.bass_channel + 1,
+            "drum_channel": self.drum_channel + 1,
+            "theory": self.theory,
             "valence": self.emotion[0],
             "arousal": self.emotion[1],
             "emotion_source": self.emotion_source,
@@ -151,14 +173,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         type=int,
         default=1,
         metavar="N",
-        help="MIDI channel of the melody, 1..16 (default 1); chords use --chord-channel",
+        help="MIDI channel of the melody, 1..16 (default 1)",
     )
     group.add_argument(
         "--chord-channel",
         type=int,
-        default=None,
+        default=2,
         metavar="N",
-        help="MIDI channel of the chords, 1..16 (default: the melody's; their ranges never overlap)",
+        help="MIDI channel of the chords, 1..16 (default 2; the melody's channel works too: the chords then stay "
+        "below the melody's range)",
+    )
+    group.add_argument(
+        "--bass-channel", type=int, default=3, metavar="N", help="MIDI channel of the bass, 1..16 (default 3)"
+    )
+    group.add_argument(
+        "--drum-channel",
+        type=int,
+        default=10,
+        metavar="N",
+        help="MIDI channel of the drums (General MIDI drum numbers), 1..16 (default 10, General MIDI percussion)",
+    )
+    group.add_argument(
+        "--no-theory",
+        dest="theory",
+        action="store_false",
+        help="let the nets' choices through unfiltered (the music-theory layer off: no cadence plan, no voice "
+        "leading), to hear or measure what the layer does",
     )
     group.add_argument(
         "--midi-models",
@@ -197,8 +237,13 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         if source == "input"
         else emotion_from_valence_arousal(args.valence, args.arousal)
     )
-    chord = args.midi_channel if args.chord_channel is None else args.chord_channel
-    for flag, channel in (("--midi-channel", args.midi_channel), ("--chord-channel", chord)):
+    channels = (
+        ("--midi-channel", args.midi_channel),
+        ("--chord-channel", args.chord_channel),
+        ("--bass-channel", args.bass_channel),
+        ("--drum-channel", args.drum_channel),
+    )
+    for flag, channel in channels:
         if not 1 <= channel <= 16:
             raise IdawError(f"{flag} {channel} is out of range; allowed: 1..16")
     tonic, scale = parse_key(args.key)
@@ -207,7 +252,10 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         key_tonic=tonic,
         scale=scale,
         melody_channel=args.midi_channel - 1,
-        chord_channel=chord - 1,
+        chord_channel=args.chord_channel - 1,
+        bass_channel=args.bass_channel - 1,
+        drum_channel=args.drum_channel - 1,
+        theory=bool(args.theory),
         emotion=tuple(float(x) for x in emotion),
         seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF,
         emotion_source=source,
@@ -256,10 +304,14 @@ def push(engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequen
         emotion,
         settings.seed,
         sequence,
+        bass_channel=settings.bass_channel,
+        drum_channel=settings.drum_channel,
+        theory=settings.theory,
     ):
         raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
 
 
 def in_key(pitch: int, key_tonic: int, scale: int) -> bool:
-    """True when a MIDI pitch belongs to the key (the rule the generator applies)."""
-    return bool((SCALE_MASKS[scale] >> ((pitch - key_tonic) % 12)) & 1)
+    """True when the generator may play a MIDI pitch in the key: the scale's pitch classes, plus a major or minor
+    key's raised leading tone in minor (its dominant chords; the core's theory_key_mask)."""
+    return bool((idaw_core.midi_key_mask(key_tonic, scale) >> (pitch % 12)) & 1)

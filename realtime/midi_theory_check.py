@@ -1,7 +1,7 @@
 """Issue 11's yardstick for generated MIDI: generate, read back with music21 and mido only, compare with the goals.
 
     python -m realtime.midi_theory_check [--keys all|C:major,A:minor,...] [--moods corners|V:A,...] [--seeds 1,2,3]
-        [--bars 32] [--tempo 120] [--out DIR] [--json FILE] [--reference FILE]
+        [--bars 32] [--tempo 120] [--out DIR] [--json FILE] [--reference FILE] [--no-theory]
 
 For each case (key x mood x seed) the project's generator writes a MIDI file through the path of
 `idaw process SILENCE.wav -o OUT.wav --midi-out FILE.mid --key K --tempo T --valence V --arousal A --midi-seed S
@@ -815,9 +815,18 @@ def render_seconds(bars: int, tempo: float) -> float:
     return bars * 16 * sixteenth + lookahead_s(tempo) - 0.5 * sixteenth
 
 
-def generate(path: str | Path, key: str, valence: float, arousal: float, seed: int, bars: int, tempo: float) -> int:
-    """Writes the generator's MIDI for one case to `path` as `idaw process SILENCE.wav --midi-out` would; returns the
-    notes written. IdawError for settings the command refuses."""
+def generate(
+    path: str | Path,
+    key: str,
+    valence: float,
+    arousal: float,
+    seed: int,
+    bars: int,
+    tempo: float,
+    theory: bool = True,
+) -> int:
+    """Writes the generator's MIDI for one case to `path` as `idaw process SILENCE.wav --midi-out` would (with
+    `--no-theory` when `theory` is false); returns the notes written. IdawError for settings the command refuses."""
     parser = argparse.ArgumentParser()
     offline.add_arguments(parser)
     args = parser.parse_args(
@@ -836,6 +845,7 @@ def generate(path: str | Path, key: str, valence: float, arousal: float, seed: i
             "--midi-seed",
             str(seed),
             "--no-sidecar",
+            *([] if theory else ["--no-theory"]),
         ]
     )
     vector = options.chain_from_args(args)
@@ -860,10 +870,10 @@ class Case:
         return f"{self.key.replace(':', '-')}_v{self.valence:+g}_a{self.arousal:+g}_s{self.seed}.mid"
 
 
-def run_case(case: Case, folder: Path, bars: int, tempo: float) -> dict[str, Any]:
+def run_case(case: Case, folder: Path, bars: int, tempo: float, theory: bool = True) -> dict[str, Any]:
     """Generates and reads one case; the row with the case's settings first."""
     path = folder / case.file_name()
-    written = generate(path, case.key, case.valence, case.arousal, case.seed, bars, tempo)
+    written = generate(path, case.key, case.valence, case.arousal, case.seed, bars, tempo, theory)
     row = check_file(path, case.key)
     return {
         "key": case.key,
@@ -1086,6 +1096,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chorales", type=int, default=REFERENCE_CHORALES, help="chorales in the reference")
     parser.add_argument("--folk", type=int, default=REFERENCE_FOLK, help="folk songs in the reference")
+    parser.add_argument(
+        "--no-theory", dest="theory", action="store_false", help="generate with the theory layer off (for comparison)"
+    )
     return parser
 
 
@@ -1102,12 +1115,17 @@ def load_reference(path: Path) -> dict[str, Any]:
 
 
 def measure(
-    cases: Sequence[Case], folder: Path, bars: int, tempo: float, reference: dict[str, Any] | None
+    cases: Sequence[Case],
+    folder: Path,
+    bars: int,
+    tempo: float,
+    reference: dict[str, Any] | None,
+    theory: bool = True,
 ) -> dict[str, Any]:
     """Runs every case (tqdm bar on stderr) and returns {"rows", "summary"}."""
     rows = []
     for case in tqdm(cases, desc="cases", unit="file", file=sys.stderr):
-        row = run_case(case, folder, bars, tempo)
+        row = run_case(case, folder, bars, tempo, theory)
         if reference is not None:
             mark_inside(row, reference["iqr"])
         rows.append(row)
@@ -1141,10 +1159,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        result = measure(cases, args.out, args.bars, args.tempo, reference)
+        result = measure(cases, args.out, args.bars, args.tempo, reference, args.theory)
     else:
         with tempfile.TemporaryDirectory(prefix="idaw-midi-check-") as folder:
-            result = measure(cases, Path(folder), args.bars, args.tempo, reference)
+            result = measure(cases, Path(folder), args.bars, args.tempo, reference, args.theory)
             for row in result["rows"]:
                 row["file"] = None
     document = {
@@ -1154,6 +1172,7 @@ def _run(args: argparse.Namespace) -> int:
             "seeds": seeds,
             "bars": args.bars,
             "tempo": args.tempo,
+            "theory": args.theory,
             "strum_window_s": STRUM_WINDOW_S,
             "phrase_bars": PHRASE_BARS,
             "resolution": RESOLUTION,

@@ -65,6 +65,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "3",
                 "--chord-channel",
                 "4",
+                "--bass-channel",
+                "5",
             ],
             capture_output=True,
             text=True,
@@ -89,15 +91,21 @@ def test_file_reads_back_the_same_with_mido_and_pretty_midi(rendered: dict[str, 
     midi = mido.MidiFile(str(path))
     tempos = [m.tempo for m in midi.tracks[0] if m.type == "set_tempo"]
     assert tempos == [mido.bpm2tempo(150)]
-    # Within the audio (20 s), melody on channel 3 and chords on channel 4, every pitch in E minor.
+    # Within the audio (20 s): melody on channel 3, chords on 4, bass on 5, drums on 10, each on its own named
+    # track and in its range; every pitch in E minor (with its raised leading tone under the dominant).
     tonic, scale = midi_settings.parse_key("E:minor")
-    low, high = idaw_core.MIDI_MELODY_RANGE
+    ranges = {2: idaw_core.MIDI_MELODY_RANGE, 3: idaw_core.MIDI_CHORD_RANGE, 4: idaw_core.MIDI_BASS_RANGE}
     for channel, pitch, velocity, start, end in by_mido:
         assert 0 <= start < end <= 20.0 + TICK_SECONDS
         assert 1 <= velocity <= 127
-        assert midi_settings.in_key(pitch, tonic, scale), pitch
-        assert channel == (2 if low <= pitch <= high else 3)
-    assert {n[0] for n in by_mido} == {2, 3}
+        if channel != 9:
+            assert midi_settings.in_key(pitch, tonic, scale), pitch
+            assert ranges[channel][0] <= pitch <= ranges[channel][1], (channel, pitch)
+    assert {n[0] for n in by_mido} == {2, 3, 4, 9}
+    names = [m.name for track in midi.tracks for m in track if m.type == "track_name"]
+    assert names == ["idaw", "melody", "chords", "bass", "drums"]
+    for track in midi.tracks[1:]:
+        assert len({m.channel for m in track if not m.is_meta}) == 1
 
 
 def test_midi_does_not_depend_on_the_block_size(rendered: dict[str, Path]) -> None:
@@ -211,10 +219,8 @@ def test_the_shipped_nets_make_a_melody_and_chords_in_the_key(
     )
     assert result.returncode == 0, result.stderr
     notes = mido_notes(mid)
-    low, high = idaw_core.MIDI_MELODY_RANGE
-    melody = [n for n in notes if low <= n[1] <= high]
-    chords = [n for n in notes if n[1] < low]
-    assert len(melody) >= 10 and len(chords) >= 8
+    melody, chords, bass, drums = ([n for n in notes if n[0] == channel] for channel in (0, 1, 2, 9))
+    assert len(melody) >= 10 and len(chords) >= 8 and len(bass) >= 4 and len(drums) >= 10
     assert len({n[1] for n in melody}) >= 2  # a line, not one frozen pitch
     tonic, scale = midi_settings.parse_key("G:major")
-    assert all(midi_settings.in_key(n[1], tonic, scale) for n in notes)
+    assert all(midi_settings.in_key(n[1], tonic, scale) for n in melody + chords + bass)

@@ -41,7 +41,10 @@ def test_scales_match_the_core() -> None:
     assert len(midi_settings.SCALES) == len(idaw_core.MIDI_SCALES)
     c_major = [p for p in range(60, 72) if midi_settings.in_key(p, 0, 0)]
     assert c_major == [60, 62, 64, 65, 67, 69, 71]
-    assert [p % 12 for p in range(60, 72) if midi_settings.in_key(p, 9, 1)] == [0, 2, 4, 5, 7, 9, 11]
+    # A minor: the natural minor, plus G# (the raised leading tone of the theory layer's dominant chords).
+    assert [p % 12 for p in range(60, 72) if midi_settings.in_key(p, 9, 1)] == [0, 2, 4, 5, 7, 8, 9, 11]
+    # Modes keep to their scale: D dorian.
+    assert [p % 12 for p in range(60, 72) if midi_settings.in_key(p, 2, 4)] == [0, 2, 4, 5, 7, 9, 11]
 
 
 @pytest.mark.parametrize(("valence", "arousal"), [(0.0, 0.0), (0.8, 0.5), (-0.7, -0.6), (1.0, -1.0), (-0.2, 0.9)])
@@ -73,12 +76,18 @@ def test_settings_from_args() -> None:
     s = midi_settings.settings_from_args(_args(tempo=96.0, key="D:minor", valence=0.5, arousal=-0.25, midi_channel=2))
     assert (s.tempo_bpm, s.key_tonic, s.scale, s.melody_channel, s.chord_channel) == (96.0, 2, 1, 1, 1)
     assert s.key_name == "D:minor" and s.emotion[:2] == (0.5, -0.25)
-    s = midi_settings.settings_from_args(_args(chord_channel=16))
-    assert (s.melody_channel, s.chord_channel) == (0, 15)
+    assert s.track_names == {1: "melody + chords", 2: "bass", 9: "drums"}
+    s = midi_settings.settings_from_args(_args())  # four tracks on four channels by default, the theory layer on
+    assert (s.melody_channel, s.chord_channel, s.bass_channel, s.drum_channel, s.theory) == (0, 1, 2, 9, True)
+    assert s.track_names == {0: "melody", 1: "chords", 2: "bass", 9: "drums"}
+    s = midi_settings.settings_from_args(_args(chord_channel=16, bass_channel=5, drum_channel=11, theory=False))
+    assert (s.melody_channel, s.chord_channel, s.bass_channel, s.drum_channel, s.theory) == (0, 15, 4, 10, False)
     for bad, text in (
         (dict(tempo=301.0), "--tempo"),
         (dict(arousal=-1.5), "--arousal"),
         (dict(chord_channel=0), "--chord-channel"),
+        (dict(bass_channel=17), "--bass-channel"),
+        (dict(drum_channel=0), "--drum-channel"),
     ):
         with pytest.raises(IdawError, match=text):
             midi_settings.settings_from_args(_args(**bad))

@@ -360,11 +360,15 @@ def test_generated_case_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     first = min(n.start_q for n in reading.notes)
     assert 12 <= max(n.start_q for n in reading.notes) - first < 16
     parts = check.split_parts(reading)
-    if "strum heuristic" in parts.source:  # one channel: the split must agree with the generator's own registers
-        low, high = idaw_core.MIDI_CHORD_RANGE
-        assert parts.chords and all(low <= n.pitch <= high for c in parts.chords for n in c.notes)
-        low, high = idaw_core.MIDI_MELODY_RANGE
-        assert parts.melody and all(low <= n.pitch <= high for n in parts.melody)
+    # Four named tracks (melody, chords, bass, drums), each in the generator's own register.
+    assert parts.source == "track names"
+    for notes, (low, high) in (
+        ([n for c in parts.chords for n in c.notes], idaw_core.MIDI_CHORD_RANGE),
+        (parts.melody, idaw_core.MIDI_MELODY_RANGE),
+        (parts.bass, idaw_core.MIDI_BASS_RANGE),
+    ):
+        assert notes and all(low <= n.pitch <= high for n in notes)
+    assert parts.drums
     assert len(document["summary"]["goals"]) == 4 and document["summary"]["runs"] == 1
 
     # Again against a stored reference (--reference): a pooled entropy range no run can be in, wide ranges otherwise.

@@ -234,7 +234,13 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     # The Python host's mapping, fed the values the plugin holds (float32, as its parameters store them).
     emotion = midi_settings.emotion_from_valence_arousal(held["valence"], held["arousal"])
     settings = midi_settings.MidiSettings(
-        key_tonic=tonic, scale=scale, melody_channel=2, chord_channel=2, emotion=tuple(float(x) for x in emotion)
+        key_tonic=tonic,
+        scale=scale,
+        melody_channel=2,
+        chord_channel=2,
+        bass_channel=2,
+        drum_channel=9,
+        emotion=tuple(float(x) for x in emotion),
     )
     midi_settings.push(engine, settings, enabled=True, sequence=1)
     expected_audio = audio.copy()
@@ -245,16 +251,17 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     )
     note_ons = [e for e in plugin_events if e[1] & 0xF0 == 0x90]
     assert len(note_ons) >= 8, plugin_events  # the trained nets play
-    assert all(e[1] & 0x0F == 2 for e in plugin_events)  # channel 3
+    # Melody, chords and bass on the plugin's channel (3), drums on General MIDI percussion (10).
+    assert {e[1] & 0x0F for e in plugin_events} == {2, 9}
     assert plugin_events == expected
     assert max_abs_diff(out, expected_audio) <= TOLERANCE
-    pitches = [e[2] for e in plugin_events if e[1] & 0xF0 == 0x90]
+    pitches = [e[2] for e in plugin_events if e[1] & 0xF0 == 0x90 and e[1] & 0x0F == 2]
     assert all(midi_settings.in_key(p, tonic, scale) for p in pitches)  # every note in the chosen key
     if controls != "default":  # and the controls matter: the default settings give other notes
         engine = idaw_core.Engine()
         engine.prepare(float(rate), block_size, 2)
         midi_settings.install_nets(engine, NETS_FOLDER)
-        plain = midi_settings.MidiSettings(melody_channel=2, chord_channel=2)
+        plain = midi_settings.MidiSettings(melody_channel=2, chord_channel=2, bass_channel=2, drum_channel=9)
         midi_settings.push(engine, plain, enabled=True, sequence=1)
         engine.render(audio.copy(), block_size)
         default_events = sorted((tuple(int(x) for x in ev) for ev in engine.drain_midi()), key=lambda e: e[0])

@@ -66,7 +66,9 @@ nb::dict timing_dict(const idaw::TimingHistogram& h) {
 void bind_constants(nb::module_& m) {
     m.attr("EMOTION_DIMS") = idaw::kEmotionDims;
     m.attr("MIDI_MELODY_RANGE") = nb::make_tuple(idaw::MidiGenerator::kMelodyLow, idaw::MidiGenerator::kMelodyHigh);
-    m.attr("MIDI_CHORD_RANGE") = nb::make_tuple(idaw::music::kBassLow, idaw::music::kChordLow + 11);
+    m.attr("MIDI_CHORD_RANGE") = nb::make_tuple(idaw::music::kUpperLow, idaw::music::kUpperHigh);
+    m.attr("MIDI_BASS_RANGE") =
+        nb::make_tuple(idaw::music::kSeparateRanges.bass_low, idaw::music::kSeparateRanges.bass_high);
     m.attr("MIDI_MIN_TEMPO") = idaw::MidiControl::kMinTempo;
     m.attr("MIDI_MAX_TEMPO") = idaw::MidiControl::kMaxTempo;
     nb::list scales;
@@ -76,6 +78,16 @@ void bind_constants(nb::module_& m) {
     for (const auto& n : idaw::kMidiNetSpecs) nets.append(nb::make_tuple(std::string(n.name), n.inputs, n.outputs));
     m.attr("MIDI_NETS") = nets;
 
+    m.def(
+        "midi_key_mask",
+        [](int tonic, int scale) {
+            if (tonic < 0 || tonic > 11 || scale < 0 || scale >= idaw::music::kNumScales)
+                throw nb::value_error("tonic must be 0..11 and scale an index into MIDI_SCALES");
+            return idaw::music::theory_key_mask(idaw::music::Key{tonic, scale});
+        },
+        "tonic"_a, "scale"_a,
+        "Every pitch class the generator may play in a key, as an absolute 12-bit mask (bit pc): the scale's, plus "
+        "the raised leading tone in a major or minor key's minor (the theory layer's dominant chords).");
     m.def(
         "emotion_from_valence_arousal",
         [](double valence, double arousal) {
@@ -96,7 +108,8 @@ void bind_control(EngineClass& c) {
     c.def(
         "set_midi_control",
         [](PyEngine& e, bool enabled, double tempo_bpm, int key_tonic, int scale, int melody_channel, int chord_channel,
-           Values emotion, std::uint64_t seed, std::uint64_t sequence) {
+           Values emotion, std::uint64_t seed, std::uint64_t sequence, int bass_channel, int drum_channel,
+           bool theory) {
             if (emotion.shape(0) != static_cast<std::size_t>(idaw::kEmotionDims))
                 throw nb::value_error(("emotion must have " + std::to_string(idaw::kEmotionDims) + " values").c_str());
             auto small = [](int v, int hi) { return v >= 0 && v <= hi ? static_cast<std::uint8_t>(v) : 255; };
@@ -107,6 +120,9 @@ void bind_control(EngineClass& c) {
             control.scale = small(scale, idaw::music::kNumScales - 1);
             control.melody_channel = small(melody_channel, 15);
             control.chord_channel = small(chord_channel, 15);
+            control.bass_channel = small(bass_channel, 15);
+            control.drum_channel = small(drum_channel, 15);
+            control.theory = theory;
             for (int i = 0; i < idaw::kEmotionDims; ++i)
                 control.emotion[static_cast<std::size_t>(i)] = emotion(static_cast<std::size_t>(i));
             control.seed = seed;
@@ -115,9 +131,10 @@ void bind_control(EngineClass& c) {
             return e.engine.midi_generator().push_control(control);
         },
         "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a, "emotion"_a,
-        "seed"_a = 1, "sequence"_a = 0,
-        "Queue the MIDI generator's full control state for the audio thread (taken up at the next block). "
-        "ValueError for a value out of range; False when the queue is full.");
+        "seed"_a = 1, "sequence"_a = 0, "bass_channel"_a = 2, "drum_channel"_a = 9, "theory"_a = true,
+        "Queue the MIDI generator's full control state for the audio thread (taken up at the next block): channels "
+        "0..15 of the four tracks, and whether the theory layer filters the nets' choices. ValueError for a value "
+        "out of range; False when the queue is full.");
 }
 
 /// install/clear/collect: the generator's nets.
@@ -181,6 +198,10 @@ void bind_output(EngineClass& c) {
                 d["model_swaps"] = k.model_swaps;
                 d["step_ns_total"] = k.step_ns_total;
                 d["step_ns_max"] = k.step_ns_max;
+                d["chord_choices"] = k.chord_choices;
+                d["chords_kept"] = k.chords_kept;
+                d["melody_choices"] = k.melody_choices;
+                d["melody_kept"] = k.melody_kept;
                 d["step_timing"] = timing_dict(e.engine.midi_generator().step_timing());
                 d["bar_step_timing"] = timing_dict(e.engine.midi_generator().bar_timing());
                 return d;

@@ -22,6 +22,7 @@
 #include "idaw/nn/lstm.h"
 #include "idaw/nn/model.h"
 #include "idaw/rt_check.h"
+#include "idaw/theory_layer.h"
 #include "test_support.h"
 
 namespace idaw::test {
@@ -101,6 +102,8 @@ inline MidiControl enabled_control(float bpm = 120.0f, int tonic = 0, int scale 
     c.scale = static_cast<std::uint8_t>(scale);
     c.melody_channel = 0;
     c.chord_channel = 1;
+    c.bass_channel = 2;
+    c.drum_channel = 9;
     c.emotion[0] = 0.6f;  // valence
     c.emotion[1] = 0.3f;  // arousal
     c.emotion[3] = 0.2f;  // intensity
@@ -108,6 +111,35 @@ inline MidiControl enabled_control(float bpm = 120.0f, int tonic = 0, int scale 
     c.seed = 42;
     c.sequence = seq;
     return c;
+}
+
+/// The drum numbers the generator plays (General MIDI): kick, snare, closed hi-hat, crash, toms.
+inline bool is_generator_drum(int pitch) {
+    for (int d : {36, 38, 42, 49, 50, 47, 45, 41})
+        if (pitch == d) return true;
+    return false;
+}
+
+/// Checks one note-on of enabled_control()'s four tracks (channels 0 melody, 1 chords, 2 bass, 9 drums): pitched
+/// notes in the key (the raised leading tone included in minor) and in their track's range, drums on the
+/// generator's numbers.
+inline void check_track_note(int channel, int pitch, music::Key key) {
+    CAPTURE(channel);
+    CAPTURE(pitch);
+    if (channel != 9) CHECK(((music::theory_key_mask(key) >> music::pitch_class(pitch)) & 1u) != 0);
+    if (channel == 0) {
+        CHECK(pitch >= MidiGenerator::kMelodyLow);
+        CHECK(pitch <= MidiGenerator::kMelodyHigh);
+    } else if (channel == 1) {
+        CHECK(pitch >= music::kUpperLow);
+        CHECK(pitch <= music::kUpperHigh);
+    } else if (channel == 2) {
+        CHECK(pitch >= music::kBassFloor);
+        CHECK(pitch <= music::kSeparateRanges.bass_high);
+    } else {
+        REQUIRE(channel == 9);
+        CHECK(is_generator_drum(pitch));
+    }
 }
 
 /// Pops every queued event.
@@ -252,6 +284,9 @@ inline SwapWorkout run_swap_workout(const SwapGoals& goals, int max_block, std::
             c.enabled = rng.below(5) != 0;
             c.melody_channel = static_cast<std::uint8_t>(rng.below(3));
             c.chord_channel = static_cast<std::uint8_t>(rng.below(3));
+            c.bass_channel = static_cast<std::uint8_t>(rng.below(3));
+            c.drum_channel = static_cast<std::uint8_t>(rng.below(2) != 0 ? 9 : rng.below(3));
+            c.theory = rng.below(3) != 0;
             if (engine->midi_generator().push_control(c)) ++w.controls;
         }
         engine->midi_generator().collect();

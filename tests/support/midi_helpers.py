@@ -56,8 +56,9 @@ def pretty_notes(path: Path) -> list[tuple[int, int, int, float, float]]:
         first_channel.setdefault((pitch, round(start, 6)), channel)
     notes = []
     for instrument in pm.instruments:
-        assert instrument.notes and not instrument.is_drum
+        assert instrument.notes
         head = min(instrument.notes, key=lambda n: (n.start, n.pitch))
         channel = first_channel[(head.pitch, round(float(head.start), 6))]
+        assert instrument.is_drum == (channel == 9)  # General MIDI percussion, as pretty_midi reads it
         notes += [(channel, n.pitch, n.velocity, float(n.start), float(n.end)) for n in instrument.notes]
     return sorted(notes, key=lambda n: (n[3], n[0], n[1]))

@@ -17,6 +17,7 @@ constexpr float kRestrikeGate = 0.65f;    // ... and a repeated pitch needs to b
 constexpr double kMaxTimingSteps = 0.4;   // onsets stay within +-0.4 step of the grid
 constexpr double kMaxRollSteps = 0.25;    // a rolled chord spreads over at most a quarter step
 constexpr double kMinLengthSteps = 0.05;  // shortest note
+constexpr int kRegisterWindow = 2;        // the theory layer reads the melody net's register over +-2 semitones
 
 /// Expression used while no DynamicsEngine is installed (README decoding: velocity ~70, light accents, legato-ish).
 constexpr std::array<float, 16> kDefaultExpression{0.55f, 0.1f, 0.25f, 0.05f, 0.5f, 0.8f, 0.1f, 0.5f,
@@ -36,10 +37,27 @@ std::uint64_t to_time(double t) noexcept { return t <= 0.0 ? 0 : static_cast<std
 
 bool finite_in(float v, float lo, float hi) noexcept { return v >= lo && v <= hi; }  // false for NaN
 
+/// Melody candidate weights, one per pitch of the melody's range.
+using PitchWeights = std::array<double, MidiGenerator::kMelodyHigh - MidiGenerator::kMelodyLow + 1>;
+
+/// The pitch whose weight interval holds r (0 <= r < the weights' sum); -1 when every weight is 0.
+int draw_pitch(const PitchWeights& weights, double r) noexcept {
+    int chosen = -1;
+    for (int p = MidiGenerator::kMelodyLow; p <= MidiGenerator::kMelodyHigh; ++p) {
+        const double w = weights[static_cast<std::size_t>(p - MidiGenerator::kMelodyLow)];
+        if (w <= 0.0) continue;
+        chosen = p;  // the last candidate also catches rounding at the top end
+        if (r < w) break;
+        r -= w;
+    }
+    return chosen;
+}
+
 }  // namespace
 
 const char* check_midi_control(const MidiControl& c) noexcept {
-    if (c.melody_channel > 15 || c.chord_channel > 15) return "channel out of range (0..15)";
+    if (c.melody_channel > 15 || c.chord_channel > 15 || c.bass_channel > 15 || c.drum_channel > 15)
+        return "channel out of range (0..15)";
     if (c.key_tonic > 11) return "key tonic out of range (0..11)";
     if (c.scale >= music::kNumScales) return "unknown scale";
     if (!finite_in(c.tempo_bpm, MidiControl::kMinTempo, MidiControl::kMaxTempo)) return "tempo out of range (20..300)";
@@ -61,6 +79,7 @@ void MidiGenerator::prepare(double sample_rate) {
     backlog_now_.store(0, std::memory_order_relaxed);
     melody_ = Note{};
     chord_notes_.fill(Note{});
+    bass_ = Note{};
     last_off_ = 0;
     min_onset_ = 0;
     key_free_at_.fill(0);
@@ -112,11 +131,15 @@ MidiGeneratorCounters MidiGenerator::counters() const noexcept {
     k.step_ns_max = step_ns_max_.load(std::memory_order_relaxed);
     k.bar_steps = bar_steps_.load(std::memory_order_relaxed);
     k.bar_step_ns_total = bar_ns_total_.load(std::memory_order_relaxed);
+    k.chord_choices = chord_choices_.load(std::memory_order_relaxed);
+    k.chords_kept = chords_kept_.load(std::memory_order_relaxed);
+    k.melody_choices = melody_choices_.load(std::memory_order_relaxed);
+    k.melody_kept = melody_kept_.load(std::memory_order_relaxed);
     return k;
 }
 
 int MidiGenerator::sounding_notes() const noexcept {
-    int n = melody_.active ? 1 : 0;
+    int n = (melody_.active ? 1 : 0) + (bass_.active ? 1 : 0);
     for (const Note& note : chord_notes_) n += note.active ? 1 : 0;
     return n;
 }
@@ -160,7 +183,8 @@ void MidiGenerator::apply_control(const MidiControl& next, std::uint64_t block_s
     } else if (!running_) {
         start_grid(block_start);
     } else {
-        if (next.melody_channel != previous.melody_channel || next.chord_channel != previous.chord_channel)
+        if (next.melody_channel != previous.melody_channel || next.chord_channel != previous.chord_channel ||
+            next.bass_channel != previous.bass_channel || next.drum_channel != previous.drum_channel)
             end_all_at_frontier(out);
         if (next.tempo_bpm != previous.tempo_bpm) {
             step_samples_ = step_samples(next.tempo_bpm);
@@ -200,6 +224,10 @@ void MidiGenerator::reset_music() noexcept {
     history_pitch_.fill(-1);
     history_onset_.fill(0);
     last_pitch_ = -1;
+    before_last_pitch_ = -1;
+    voicing_ = music::Voicing{};
+    bar_melody_ = prev_bar_melody_ = -1;
+    bar_bass_ = prev_bar_bass_ = -1;
 }
 
 void MidiGenerator::end_all_at_frontier(SpscRing<MidiEvent>& out) noexcept {
@@ -211,6 +239,7 @@ void MidiGenerator::end_all_at_frontier(SpscRing<MidiEvent>& out) noexcept {
         note.active = false;
     };
     end(melody_);
+    end(bass_);
     for (Note& note : chord_notes_) end(note);
     // The next step's onsets (up to 0.4 step early) must not come before these note-offs.
     min_onset_ = std::max(min_onset_, last_off_ + 1);
@@ -236,9 +265,16 @@ void MidiGenerator::generate_step(SpscRing<MidiEvent>& out) noexcept {
     if (k % kStepsPerBeat == 0 || need_dynamics_) run_dynamics();
 
     const std::uint64_t onset = std::max(to_time(next_step_start_ + onset_offset(k)), min_onset_);
+    if (bar_start) {
+        prev_bar_melody_ = bar_melody_;
+        prev_bar_bass_ = bar_bass_;
+    }
     if (strike) strike_chord(onset, k, out);
+    play_bass(onset, k, strike, out);
     const int pitch = choose_melody_pitch();
     update_melody(pitch, onset, k, out);
+    if (bar_start) bar_melody_ = melody_.active ? melody_.pitch : -1;
+    play_drums(onset, k, out);
     flush_backlog(out);
 
     next_step_start_ += step_samples_;
@@ -323,7 +359,11 @@ void MidiGenerator::run_harmony() noexcept {
         x[126] = count_now > 0.0f ? clip((pitch_sum / count_now - 60.0f) / 24.0f, -1.0f, 1.0f) : 0.0f;
         x[127] = bar == 0 ? 1.0f : 0.0f;
         net->forward(x, out_.data());
-        chord_ = music::choose_chord(out_.data(), key);
+        const int net_choice = music::choose_chord(out_.data(), key);
+        chord_ = control_.theory ? music::theory_chord(out_.data(), key, static_cast<std::uint64_t>(bar), prev_chord_)
+                                 : net_choice;
+        chord_choices_.fetch_add(1, std::memory_order_relaxed);
+        if (chord_ == net_choice) chords_kept_.fetch_add(1, std::memory_order_relaxed);
     }
     chord_changed_ = chord_ != before;
 }
@@ -378,7 +418,8 @@ int MidiGenerator::choose_melody_pitch() noexcept {
     }
     std::copy(control_.emotion.begin(), control_.emotion.end(), in_.begin());
     net->forward(in_.data(), out_.data());
-    const music::Key key{control_.key_tonic, control_.scale};
+    const std::uint16_t mask = melody_mask();
+    const int k = static_cast<int>(step_index_ % kStepsPerBar);
     // Does a melody note sound at all? The expected number of sounding pitches in the range (README: output k is
     // the probability that pitch k sounds during the step).
     float mass = 0.0f, best = 0.0f;
@@ -386,45 +427,127 @@ int MidiGenerator::choose_melody_pitch() noexcept {
         const float prob = out_[static_cast<std::size_t>(p)];
         if (!(prob >= 0.0f)) continue;  // NaN never counts
         mass += prob;
-        if (music::in_key(p, key)) best = std::max(best, prob);
+        if ((mask >> music::pitch_class(p)) & 1u) best = std::max(best, prob);
     }
     melody_floor_ = std::max(kCandidateFloor, kCandidateShare * best);
     melody_sounds_ = mass >= kSoundingMass && best >= melody_floor_;
     if (!melody_sounds_) return -1;
     const int reference = melody_.active ? melody_.pitch : (last_pitch_ >= 0 ? last_pitch_ : 72);
-    std::array<double, kMelodyHigh - kMelodyLow + 1> weight{};
-    double total = 0.0;
+    // The net's weights and the theory layer's (the net's times melody_weight()), drawn with one uniform: the
+    // layer kept the net's choice when both draws agree.
+    //
+    // The net never sees the key, so its preference among pitch classes is its training corpus's, the same in
+    // every key. The layer keeps what the net says about register (its probabilities averaged over +-2 semitones,
+    // kRegisterWindow) and takes the pitch class from the key and the harmony (melody_weight()).
+    PitchWeights net_weight{}, weight{};
+    double net_total = 0.0, total = 0.0;
     for (int p = kMelodyLow; p <= kMelodyHigh; ++p) {
         const float prob = out_[static_cast<std::size_t>(p)];
-        if (!(prob >= melody_floor_) || !music::in_key(p, key)) continue;
-        const double w = static_cast<double>(prob) * prob * std::exp(-std::abs(p - reference) / 4.0);
-        weight[static_cast<std::size_t>(p - kMelodyLow)] = w;
-        total += w;
+        if (!((mask >> music::pitch_class(p)) & 1u)) continue;
+        const double motion = std::exp(-std::abs(p - reference) / 4.0);
+        if (prob >= melody_floor_) {
+            const double w = static_cast<double>(prob) * prob * motion;
+            net_weight[static_cast<std::size_t>(p - kMelodyLow)] = w;
+            net_total += w;
+        }
+        if (control_.theory) {
+            double register_prob = 0.0;
+            for (int q = p - kRegisterWindow; q <= p + kRegisterWindow; ++q) {
+                const float near = out_[static_cast<std::size_t>(q)];
+                if (near >= 0.0f) register_prob += static_cast<double>(near);  // NaN never counts
+            }
+            register_prob /= 2 * kRegisterWindow + 1;
+            if (register_prob < kCandidateFloor) continue;
+            const double shaped = register_prob * register_prob * motion * melody_weight(p, k);
+            weight[static_cast<std::size_t>(p - kMelodyLow)] = shaped;
+            total += shaped;
+        }
     }
-    if (!(total > 0.0)) return -1;
-    double r = uniform() * total;
-    int chosen = -1;
-    for (int p = kMelodyLow; p <= kMelodyHigh; ++p) {
-        const double w = weight[static_cast<std::size_t>(p - kMelodyLow)];
-        if (w <= 0.0) continue;
-        chosen = p;  // the last candidate also catches rounding at the top end
-        if (r < w) break;
-        r -= w;
+    if (!control_.theory) {
+        weight = net_weight;
+        total = net_total;
     }
+    if (!(net_total > 0.0)) return -1;
+    if (!(total > 0.0)) {  // the layer ruled out every candidate: the net's own draw stands
+        weight = net_weight;
+        total = net_total;
+    }
+    const double u = uniform();
+    const int chosen = draw_pitch(weight, u * total);
+    melody_choices_.fetch_add(1, std::memory_order_relaxed);
+    if (chosen == draw_pitch(net_weight, u * net_total)) melody_kept_.fetch_add(1, std::memory_order_relaxed);
+    if (chosen != last_pitch_) before_last_pitch_ = last_pitch_;
     last_pitch_ = chosen;
     return chosen;
 }
 
+music::VoiceRanges MidiGenerator::voice_ranges() const noexcept {
+    return control_.chord_channel == control_.melody_channel ? music::kSharedRanges : music::kSeparateRanges;
+}
+
+std::uint16_t MidiGenerator::melody_mask() const noexcept {
+    const music::Key key{control_.key_tonic, control_.scale};
+    return control_.theory ? music::melody_mask(key, chord_) : music::key_mask(key);
+}
+
+double MidiGenerator::melody_weight(int p, int k) const noexcept {
+    const music::Key key{control_.key_tonic, control_.scale};
+    const bool functional = music::is_functional(key);
+    const int pc = music::pitch_class(p);
+    const int tonic = music::pitch_class(key.tonic);
+    double w = 1.0;
+    // The key's tonal hierarchy (the net never sees the key: its pitch preferences are the same in every key), and
+    // chord tones, most on the beats.
+    const float profile = music::kKeyProfile[music::mode_of(key)][music::pitch_class(pc - tonic)];
+    w *= static_cast<double>(profile) * profile;
+    if ((music::chord_mask(chord_) >> pc) & 1u) w *= k % 8 == 0 ? 4.0 : (k % kStepsPerBeat == 0 ? 3.0 : 1.5);
+    // An authentic cadence lands on the tonic.
+    const std::uint64_t bar = step_index_ / kStepsPerBar;
+    if (functional && k == 0 && pc == tonic && music::bar_role(bar) == music::BarRole::AuthenticCadence) w *= 8.0;
+    if (last_pitch_ >= 0) {
+        const int last_pc = music::pitch_class(last_pitch_);
+        const int step = p - last_pitch_;
+        // Tendency tones: the leading tone rises to the tonic; the fourth degree (a dominant seventh's seventh)
+        // falls by step under a chord that holds the tonic.
+        if (functional && last_pc == music::pitch_class(tonic + 11) && step == 1) w *= 6.0;
+        if (functional && last_pc == music::pitch_class(tonic + 5) && (step == -1 || step == -2) &&
+            ((music::chord_mask(chord_) >> tonic) & 1u))
+            w *= 3.0;
+        // A leap of a fourth or more is followed by a step back the other way.
+        if (before_last_pitch_ >= 0) {
+            const int leap = last_pitch_ - before_last_pitch_;
+            if (std::abs(leap) >= 5 && step != 0) {
+                if ((step > 0) != (leap > 0) && std::abs(step) <= 2)
+                    w *= 4.0;
+                else if ((step > 0) == (leap > 0) && std::abs(step) >= 3)
+                    w *= 0.2;
+            }
+        }
+    }
+    // No parallel fifth or octave with the bass from the previous bar's start to this one's.
+    if (k == 0 && music::parallel_perfect(prev_bar_melody_, prev_bar_bass_, p, bar_bass_)) w = 0.0;
+    return w;
+}
+
 void MidiGenerator::update_melody(int pitch, std::uint64_t onset, int k, SpscRing<MidiEvent>& out) noexcept {
     const float onset_prob = groove_onset_[static_cast<std::size_t>(k)];
-    const bool may_start = onset_prob >= kOnsetGate;
-    const music::Key key{control_.key_tonic, control_.scale};
+    // With the theory layer on, an onset is drawn with the groove's probability (a beat always may start one), so
+    // that the rhythm varies from bar to bar as written music does; off, the probability is a threshold.
+    const bool may_start = control_.theory ? (k % kStepsPerBeat == 0 && onset_prob >= kOnsetGate) ||
+                                                 uniform() < static_cast<double>(onset_prob)
+                                           : onset_prob >= kOnsetGate;
+    const std::uint16_t mask = melody_mask();
     bool end_current = false, start_new = false;
     if (melody_.active) {
         const int held = melody_.pitch;
-        const bool held_sounds =
-            melody_sounds_ && out_[static_cast<std::size_t>(held)] >= melody_floor_ && music::in_key(held, key);
-        if (pitch == held) {
+        // A note held into a bar start that would move in parallel fifths or octaves with the bass ends there.
+        const bool held_parallel =
+            control_.theory && k == 0 && music::parallel_perfect(prev_bar_melody_, prev_bar_bass_, held, bar_bass_);
+        const bool held_sounds = melody_sounds_ && out_[static_cast<std::size_t>(held)] >= melody_floor_ &&
+                                 ((mask >> music::pitch_class(held)) & 1u) && !held_parallel;
+        if (pitch == held && held_parallel) {
+            end_current = true;
+        } else if (pitch == held) {
             end_current = start_new = onset_prob >= kRestrikeGate;
         } else if (pitch >= 0 && may_start) {
             end_current = start_new = true;
@@ -465,7 +588,17 @@ void MidiGenerator::strike_chord(std::uint64_t onset, int k, SpscRing<MidiEvent>
         note.active = false;
     }
     int pitches[music::kMaxChordVoices];
-    const int n = music::voice_chord(chord_, pitches);
+    int n = 0;
+    if (control_.theory) {
+        voicing_ = music::lead_voices(chord_, voicing_, voice_ranges());
+        for (int i = 0; i < voicing_.count; ++i) pitches[n++] = voicing_.upper[i];
+        bar_bass_ = voicing_.count > 0 ? voicing_.bass : -1;
+    } else {
+        int all[music::kMaxChordVoices];
+        const int voiced = music::voice_chord(chord_, all);
+        for (int i = 1; i < voiced; ++i) pitches[n++] = all[i];
+        bar_bass_ = voiced > 0 ? all[0] : -1;
+    }
     if (n == 0) return;
     const double roll = std::min(0.080 * expression_[12] * sample_rate_, kMaxRollSteps * step_samples_);
     const int vel = velocity(k, false);
@@ -474,6 +607,72 @@ void MidiGenerator::strike_chord(std::uint64_t onset, int k, SpscRing<MidiEvent>
         Note note{true, control_.chord_channel, static_cast<std::uint8_t>(pitches[i]), on};
         if (push_on(note, vel, out)) chord_notes_[static_cast<std::size_t>(i)] = note;
     }
+}
+
+void MidiGenerator::play_bass(std::uint64_t onset, int k, bool strike, SpscRing<MidiEvent>& out) noexcept {
+    int pitch = -1;
+    if (strike) {
+        pitch = bar_bass_;
+    } else if (bar_bass_ >= 0 && music::is_pitched_chord(chord_)) {
+        // Beat 3: the fifth; beat 4: the third (each in the bass octave), where the groove plays.
+        const auto quality = music::chord_quality(chord_);
+        const int third = (quality == music::ChordQuality::Min || quality == music::ChordQuality::Dim) ? 3 : 4;
+        const int fifth = quality == music::ChordQuality::Dim ? 6 : (quality == music::ChordQuality::Aug ? 8 : 7);
+        const music::VoiceRanges ranges = voice_ranges();
+        const float p = groove_onset_[static_cast<std::size_t>(k)];
+        // Above the root where the range allows, else below; never out of the range.
+        auto near = [&](int interval) {
+            const int up = bar_bass_ + interval, down = up - 12;
+            return up <= ranges.bass_high ? up : (down >= ranges.bass_low ? down : -1);
+        };
+        if (k == 8 && p >= 0.5f) pitch = near(fifth);
+        if (k == 12 && p >= 0.5f) pitch = near(third);
+        if (pitch < 0) return;
+    }
+    if (bass_.active) {
+        const std::uint64_t min_len = to_time(std::max(1.0, kMinLengthSteps * step_samples_));
+        push_off(bass_, std::max(onset - 1, bass_.on_time + min_len), out);
+        bass_.active = false;
+    }
+    if (pitch < 0) return;
+    Note note{true, control_.bass_channel, static_cast<std::uint8_t>(pitch), onset};
+    if (push_on(note, velocity(k, false), out)) bass_ = note;
+}
+
+void MidiGenerator::play_drums(std::uint64_t onset, int k, SpscRing<MidiEvent>& out) noexcept {
+    if (nets_[static_cast<std::size_t>(MidiNet::Groove)] == nullptr) return;  // the stand-in plays no drums
+    constexpr int kKick = 36, kSnare = 38, kClosedHat = 42, kCrash = 49;
+    constexpr int kFill[8] = {38, 38, 50, 50, 47, 47, 45, 41};  // snare, then toms high to low (GM numbers)
+    const std::uint64_t bar = step_index_ / kStepsPerBar;
+    const float p = groove_onset_[static_cast<std::size_t>(k)];
+    const std::uint8_t ch = control_.drum_channel;
+    const bool fill = (bar % 8 == 7 && k >= 8) || (bar % kBarsPerPhrase == kBarsPerPhrase - 1 && k >= 12);
+    if (fill) {
+        if (k % 2 == 0 || p >= kOnsetGate) strike_short(ch, kFill[k - 8], onset, velocity(k, false), out);
+        return;
+    }
+    if (k == 0 && bar > 0 && bar % kBarsPerPhrase == 0) strike_short(ch, kCrash, onset, velocity(k, false), out);
+    if (k == 0 || (k == 8 && p >= 0.5f) || (k % 4 == 2 && p >= 0.85f))
+        strike_short(ch, kKick, onset, velocity(k, false), out);
+    if (k == 4 || k == 12) strike_short(ch, kSnare, onset, velocity(k, false), out);
+    // The hi-hat plays the beats, and each other step by chance: off-beat eighths with the groove's onset
+    // probability held within [0.3, 0.7], sixteenths with half of it, so that no two bars need be the same.
+    const double hat = k % kStepsPerBeat == 0 ? 1.0
+                       : k % 2 == 0           ? std::clamp(static_cast<double>(p), 0.3, 0.7)
+                                              : 0.5 * static_cast<double>(p);
+    if (uniform() < hat) strike_short(ch, kClosedHat, onset, std::max(1, velocity(k, false) * 3 / 4), out);
+}
+
+void MidiGenerator::strike_short(std::uint8_t channel, int pitch, std::uint64_t onset, int vel,
+                                 SpscRing<MidiEvent>& out) noexcept {
+    // A drum sharing a channel with the other tracks never strikes a key one of their notes holds.
+    auto holds = [&](const Note& n) { return n.active && n.channel == channel && n.pitch == pitch; };
+    if (holds(melody_) || holds(bass_)) return;
+    for (const Note& n : chord_notes_)
+        if (holds(n)) return;
+    Note note{true, channel, static_cast<std::uint8_t>(pitch), onset};
+    if (!push_on(note, vel, out)) return;
+    push_off(note, note.on_time + to_time(std::max(1.0, 0.5 * step_samples_)), out);
 }
 
 int MidiGenerator::velocity(int k, bool melody) noexcept {

@@ -120,7 +120,9 @@ void IdawProcessor::push_midi_control() noexcept {
             if (const auto bpm = position->getBpm()) tempo = *bpm;
     MidiControl control = last_control_;
     control.enabled = m.enabled;
-    control.melody_channel = control.chord_channel = static_cast<std::uint8_t>(m.channel - 1);
+    // One channel for melody, chords and bass (their ranges never overlap); drums on General MIDI percussion.
+    control.melody_channel = control.chord_channel = control.bass_channel = static_cast<std::uint8_t>(m.channel - 1);
+    control.drum_channel = 9;
     control.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
     control.key_tonic = static_cast<std::uint8_t>(m.key_tonic);
     control.scale = static_cast<std::uint8_t>(m.scale);

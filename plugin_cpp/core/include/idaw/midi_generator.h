@@ -15,8 +15,12 @@
 //
 // Nets (inputs and outputs as realtime/nets/README.md defines them):
 //   Groove   at each bar start: emotion -> onset probability and micro-timing of each of the bar's 16 steps.
-//   Harmony  at each bar start: HARMONY_CONTEXT -> chord distribution; the most probable chord that fits the key
-//            (all tones in the scale; or N) is voiced: root in octave 36-47, chord tones once each in 48-59.
+//   Harmony  at each bar start: HARMONY_CONTEXT -> chord distribution. With the theory layer on (MidiControl::theory,
+//            the default) the chord is music::theory_chord(): the net's probabilities weighed with the corpus's
+//            progressions and the phrase's cadence plan (idaw/theory_layer.h), voiced by music::lead_voices() (bass
+//            on the bass channel, three upper voices by the smallest motion, no parallel fifths or octaves). Off:
+//            the most probable chord that fits the key (all tones in the scale; or N), root in octave 36-47 on the
+//            bass channel, chord tones once each in 48-59.
 //   Dynamics at each beat start: DYNAMICS_CONTEXT -> 16 expression parameters for the beat's notes.
 //   Melody   at every step: emotion -> probability that each pitch sounds. The step has a melody note when the
 //            probabilities within [kMelodyLow, kMelodyHigh] sum to >= 0.5 (the expected number of sounding pitches;
@@ -24,8 +28,17 @@
 //            probability is at least 15 % of the best in-key one, with weight p^2 * exp(-|interval to the previous
 //            melody pitch| / 4): a confident net is followed; a flat distribution (an untrained net, or the trained
 //            one fed a constant emotion, whose output settles to the pitch prior) gives a stepwise line in the key
-//            rather than one frozen pitch.
-// A missing net has a fixed stand-in: no melody, no chords, default expression, a plain 4/4 groove.
+//            rather than one frozen pitch. The theory layer multiplies these weights (melody_weight()): chord
+//            tones on beats, the tonic where an authentic cadence lands, resolved leading tones and sevenths, a step
+//            back after a leap, no parallel fifth or octave with the bass from one bar start to the next; in a
+//            minor key the leading tone is raised under the dominant.
+//   Bass     (bass channel) the voicing's bass at each bar start; the fifth on beat 3 and the third on beat 4 where
+//            the groove has an onset probability of at least 0.5 there.
+//   Drums    (drum channel, General MIDI numbers) from the GroovePredictor's pattern: kick on beat 1 (and 3 and
+//            strong off-beats), snare on 2 and 4, closed hi-hat on the steps the groove plays, a crash at each
+//            phrase start, a fill in the last beat of every 4th bar and the last two beats of every 8th.
+// A missing net has a fixed stand-in: no melody, no chords (and no bass), default expression, a plain 4/4 groove
+// that plays no drums.
 //
 // Notes. A new melody onset needs the groove's onset probability of the step >= 0.35 (else the previous note is
 // held when the melody net still has it sounding); the same pitch is struck again when that probability is >= 0.65.
@@ -60,6 +73,7 @@
 #include "idaw/nn/model.h"
 #include "idaw/nn/model_slot.h"
 #include "idaw/spsc_ring.h"
+#include "idaw/theory_layer.h"
 #include "idaw/timing_histogram.h"
 
 namespace idaw {
@@ -88,7 +102,11 @@ struct MidiControl {
 
     bool enabled = false;
     std::uint8_t melody_channel = 0;            ///< 0..15 (MIDI channel 1..16)
-    std::uint8_t chord_channel = 0;             ///< 0..15; may equal melody_channel (their pitch ranges never overlap)
+    std::uint8_t chord_channel = 0;             ///< 0..15; may equal melody_channel (their pitch ranges then never
+                                                ///< overlap)
+    std::uint8_t bass_channel = 0;              ///< 0..15; may equal the others (the bass lies below every chord)
+    std::uint8_t drum_channel = 9;              ///< 0..15; General MIDI percussion is 9 (channel 10)
+    bool theory = true;                         ///< the theory layer (idaw/theory_layer.h) filters the nets' choices
     std::uint8_t key_tonic = 0;                 ///< pitch class 0 (C) .. 11 (B)
     std::uint8_t scale = 0;                     ///< index into music::kScales
     float tempo_bpm = 120.0f;                   ///< kMinTempo..kMaxTempo
@@ -114,6 +132,10 @@ struct MidiGeneratorCounters {
     std::uint64_t step_ns_max = 0;        ///< the longest single step
     std::uint64_t bar_steps = 0;          ///< steps that ran every net (bar starts)
     std::uint64_t bar_step_ns_total = 0;  ///< time of those steps
+    std::uint64_t chord_choices = 0;      ///< bars whose chord the HarmonyPredictor chose (the layer on or off)
+    std::uint64_t chords_kept = 0;        ///< ... of which the theory layer kept the net's own choice
+    std::uint64_t melody_choices = 0;     ///< melody pitches drawn from the MelodyTransformer
+    std::uint64_t melody_kept = 0;        ///< ... that the theory layer's weights left as the net's weights draw them
 };
 
 /// See the file comment.
@@ -124,7 +146,7 @@ class MidiGenerator {
     static constexpr int kMelodyHigh = 84;
     static constexpr int kStepsPerBeat = 4;
     static constexpr int kStepsPerBar = 16;
-    static constexpr int kBarsPerPhrase = 4;
+    static constexpr int kBarsPerPhrase = music::kBarsPerPhrase;
     /// The lead (see the file comment).
     static constexpr double kLeadSeconds = 0.100;
     /// Note-offs that may wait for room in the ring.
@@ -190,6 +212,13 @@ class MidiGenerator {
     int choose_melody_pitch() noexcept;  // runs the melody net; -1 for a rest
     void update_melody(int pitch, std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;
     void strike_chord(std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;
+    void play_bass(std::uint64_t onset, int step_in_bar, bool strike, SpscRing<MidiEvent>& out) noexcept;
+    void play_drums(std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;
+    void strike_short(std::uint8_t channel, int pitch, std::uint64_t onset, int velocity,
+                      SpscRing<MidiEvent>& out) noexcept;             // a note with its note-off half a step later
+    double melody_weight(int pitch, int step_in_bar) const noexcept;  // the theory layer's factor (1 when off)
+    std::uint16_t melody_mask() const noexcept;                       // pitch classes the melody may use now
+    music::VoiceRanges voice_ranges() const noexcept;                 // the bass's and chords' ranges now
     int velocity(int step_in_bar, bool melody) noexcept;
     double onset_offset(int step_in_bar) noexcept;
     double articulation() noexcept;
@@ -225,6 +254,13 @@ class MidiGenerator {
 
     Note melody_{};
     std::array<Note, music::kMaxChordVoices> chord_notes_{};
+    Note bass_{};
+    music::Voicing voicing_{};     // the current bar's voices (theory layer; count 0: none)
+    int bar_melody_ = -1;          // melody pitch sounding at the current bar's start (-1: none)
+    int prev_bar_melody_ = -1;     // ... and at the previous bar's start
+    int bar_bass_ = -1;            // the current bar's bass (-1: none)
+    int prev_bar_bass_ = -1;       // ... and the previous bar's
+    int before_last_pitch_ = -1;   // the melody pitch before last_pitch_ (-1: none)
     int chord_ = music::kNoChord;  // chord of the current bar
     int prev_chord_ = -1;          // chord of the previous bar (-1: none yet)
     bool chord_changed_ = false;
@@ -243,6 +279,7 @@ class MidiGenerator {
     std::atomic<std::uint64_t> steps_{0}, note_ons_{0}, note_offs_{0}, dropped_{0}, backlog_now_{0};
     std::atomic<std::uint64_t> controls_applied_{0}, applied_sequence_{0}, swaps_{0};
     std::atomic<std::uint64_t> step_ns_total_{0}, step_ns_max_{0}, bar_steps_{0}, bar_ns_total_{0};
+    std::atomic<std::uint64_t> chord_choices_{0}, chords_kept_{0}, melody_choices_{0}, melody_kept_{0};
     TimingHistogram step_timing_, bar_timing_;
 };
 
