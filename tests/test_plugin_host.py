@@ -86,7 +86,7 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert [n.lower() for n in names[: len(expected)]] == expected
     # The plugin's own after the core's; no hidden MIDI CC parameters (JUCE_VST3_EMULATE_MIDI_CC_WITH_PARAMETERS=0),
     # only the bypass JUCE's VST3 wrapper adds.
-    own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity"]
+    own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity", "MIDI tracks"]
     assert names[len(expected) :] == [*own, "Bypass"], names
     assert all(p["automatable"] for p in report["parameters"][: len(expected) + len(own)])
     by_name = {p["name"].lower().replace(" ", "_"): p for p in report["parameters"]}
@@ -98,6 +98,7 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert by_name["midi_key"]["text"] == "C" and by_name["midi_scale"]["text"] == "major"
     assert by_name["valence"]["text"] == "0.00" and by_name["arousal"]["text"] == "0.00"
     assert by_name["intensity"]["text"] == "0.70"
+    assert by_name["midi_tracks"]["text"] == "Own channels"  # melody, chords, bass on channels N, N + 1, N + 2
 
 
 def test_midi_choices_follow_the_core(build: PluginBuild, tmp_path: Path) -> None:
@@ -177,7 +178,14 @@ def test_bad_model_folder_leaves_audio_alone(build: PluginBuild, tmp_path: Path,
 
 
 # (key as --key writes it, valence, arousal): the defaults, and settings away from every default.
-MIDI_CONTROLS = {"default": ("C:major", 0.0, 0.0), "moody": ("A:minor", -0.6, 0.45), "modal": ("F#:dorian", 0.7, -0.3)}
+MIDI_CONTROLS = {
+    "default": ("C:major", 0.0, 0.0, "Own channels"),
+    "moody": ("A:minor", -0.6, 0.45, "Own channels"),
+    "modal": ("F#:dorian", 0.7, -0.3, "One channel"),
+}
+"""key, valence, arousal and the MIDI tracks choice of each case."""
+CHANNELS = {"Own channels": (2, 3, 4, 9), "One channel": (2, 2, 2, 9)}
+"""(melody, chords, bass, drums) 0-based channels with the plugin's MIDI channel at 3."""
 
 
 @pytest.mark.parametrize(
@@ -185,13 +193,14 @@ MIDI_CONTROLS = {"default": ("C:major", 0.0, 0.0), "moody": ("A:minor", -0.6, 0.
     [("1", "default"), ("64", "default"), ("varying", "default"), ("64", "moody"), ("varying", "modal")],
 )
 def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: str, controls: str) -> None:
-    """The plugin's MIDI output (trained nets, channel 3, key/scale/valence/arousal set as plugin parameters)
+    """The plugin's MIDI output (trained nets, channel 3, key/scale/valence/arousal/tracks set as plugin parameters)
     equals the core's generator driven from Python with realtime/midi_settings.py's settings for the same
-    --key/--valence/--arousal."""
+    --key/--valence/--arousal and channels."""
     import idaw_core
     from realtime import midi_settings
 
-    key, valence, arousal = MIDI_CONTROLS[controls]
+    key, valence, arousal, tracks = MIDI_CONTROLS[controls]
+    melody_channel, chord_channel, bass_channel, drum_channel = CHANNELS[tracks]
     tonic, scale = midi_settings.parse_key(key)
     tonic_name, _, scale_name = key.partition(":")
 
@@ -215,6 +224,8 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
         "--set",
         "midi_channel=3",
         "--set",
+        f"midi_tracks={tracks}",
+        "--set",
         f"midi_key={tonic_name}",
         "--set",
         f"midi_scale={scale_name}",
@@ -236,10 +247,10 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     settings = midi_settings.MidiSettings(
         key_tonic=tonic,
         scale=scale,
-        melody_channel=2,
-        chord_channel=2,
-        bass_channel=2,
-        drum_channel=9,
+        melody_channel=melody_channel,
+        chord_channel=chord_channel,
+        bass_channel=bass_channel,
+        drum_channel=drum_channel,
         emotion=tuple(float(x) for x in emotion),
     )
     midi_settings.push(engine, settings, enabled=True, sequence=1)
@@ -251,21 +262,55 @@ def test_midi_output_matches_engine(build: PluginBuild, tmp_path: Path, block: s
     )
     note_ons = [e for e in plugin_events if e[1] & 0xF0 == 0x90]
     assert len(note_ons) >= 8, plugin_events  # the trained nets play
-    # Melody, chords and bass on the plugin's channel (3), drums on General MIDI percussion (10).
-    assert {e[1] & 0x0F for e in plugin_events} == {2, 9}
+    # Melody, chords and bass on the plugin's channels (3, 4, 5 or all on 3), drums on General MIDI percussion (10).
+    assert {e[1] & 0x0F for e in plugin_events} == set(CHANNELS[tracks])
     assert plugin_events == expected
     assert max_abs_diff(out, expected_audio) <= TOLERANCE
-    pitches = [e[2] for e in plugin_events if e[1] & 0xF0 == 0x90 and e[1] & 0x0F == 2]
+    pitches = [e[2] for e in plugin_events if e[1] & 0xF0 == 0x90 and e[1] & 0x0F != 9]
     assert all(midi_settings.in_key(p, tonic, scale) for p in pitches)  # every note in the chosen key
     if controls != "default":  # and the controls matter: the default settings give other notes
         engine = idaw_core.Engine()
         engine.prepare(float(rate), block_size, 2)
         midi_settings.install_nets(engine, NETS_FOLDER)
-        plain = midi_settings.MidiSettings(melody_channel=2, chord_channel=2, bass_channel=2, drum_channel=9)
+        plain = midi_settings.MidiSettings(
+            melody_channel=melody_channel, chord_channel=chord_channel, bass_channel=bass_channel, drum_channel=9
+        )
         midi_settings.push(engine, plain, enabled=True, sequence=1)
         engine.render(audio.copy(), block_size)
         default_events = sorted((tuple(int(x) for x in ev) for ev in engine.drain_midi()), key=lambda e: e[0])
         assert [e for e in default_events if e[0] < audio.shape[0]] != plugin_events
+
+
+def test_the_plugin_ships_its_trained_nets_and_plays_them_by_default(build: PluginBuild, tmp_path: Path) -> None:
+    """A fresh instance with MIDI enabled and no model folder chosen plays the built-in nets (the bundle's copies of
+    realtime/nets/weights), note for note what the same nets chosen as a folder play; a chosen folder overrides
+    them."""
+    shipped = build.vst3 / "Contents" / "Resources" / "nets"
+    for name in ("MelodyTransformer", "HarmonyPredictor", "DynamicsEngine", "GroovePredictor"):
+        assert (shipped / f"{name}.json").read_bytes() == (NETS_FOLDER / f"{name}.json").read_bytes(), name
+        assert (build.standalone.parent / "nets" / f"{name}.json").is_file(), name
+    audio = chain_input(48000, 4.0)
+    runs = {}
+    for case, extra in (("built-in", ()), ("folder", ("--model-folder", str(NETS_FOLDER)))):
+        events = tmp_path / f"{case}.json"
+        render_with_host(
+            build,
+            tmp_path,
+            audio,
+            48000,
+            "256",
+            "--offline",
+            *extra,
+            "--midi-out",
+            str(events),
+            "--set",
+            "midi_enabled=1",
+        )
+        runs[case] = [tuple(e) for e in json.loads(events.read_text())]
+    note_ons = [e for e in runs["built-in"] if e[1] & 0xF0 == 0x90]
+    assert len(note_ons) >= 20, runs["built-in"]
+    assert {e[1] & 0x0F for e in note_ons} == {0, 1, 2, 9}  # melody, chords, bass, drums
+    assert runs["built-in"] == runs["folder"]
 
 
 def test_state_round_trip(build: PluginBuild) -> None:
@@ -376,10 +421,18 @@ def test_editor_opens_and_draws(build: PluginBuild, xvfb: str, tmp_path: Path, m
     colours = np.unique(image.reshape(-1, 3), axis=0)
     assert len(colours) > 100 and float(image.std()) > 10.0
     assert info["model_status"].startswith("1 of 4 nets loaded: GroovePredictor"), info["model_status"]
+    assert info["model_folder"] == str(model_folder)
     assert info["cpu_status"].startswith("audio thread: ") and "load" in info["cpu_status"]
     keep = REPO / "out" / "plugin"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(png, keep / "editor.png")
+
+
+def test_editor_says_the_built_in_nets_are_loaded(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:
+    """With no model folder chosen the editor says which set plays: the built-in nets, all four."""
+    info = open_editor(build, xvfb, tmp_path / "built-in.png")["editor"]
+    assert info["model_status"].startswith("built-in nets (trained, shipped with the plugin): 4 of 4 nets loaded")
+    assert info["model_folder"] == "(none chosen: the built-in nets)"
 
 
 @pytest.mark.parametrize("case", list(BAD_MODEL_FOLDERS))

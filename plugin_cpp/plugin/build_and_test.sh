@@ -24,7 +24,7 @@ start=$(date +%s)
 # IDAW_BUILD_TESTS=ON for libidaw_rtcheck.so (the allocation/lock checker); only the targets below are built.
 cmake -S "$repo" -B "$build" -G Ninja -DIDAW_BUILD_PLUGIN=ON -DIDAW_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release \
   -DIDAW_PYTHON="$python" >/dev/null
-cmake --build "$build" -j "$jobs" --target idaw_plugin_VST3 idaw_plugin_Standalone idaw_plugin_host idaw_rtcheck
+cmake --build "$build" -j "$jobs" --target idaw_plugin_VST3 idaw_plugin_Standalone idaw_plugin_nets idaw_plugin_host idaw_rtcheck
 echo "=== plugin built in $(($(date +%s) - start)) s: $build/plugin_cpp/plugin/idaw_plugin_artefacts/Release"
 if [[ $build_only -eq 1 ]]; then
   exit 0

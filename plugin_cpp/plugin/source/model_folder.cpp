@@ -38,7 +38,8 @@ void ModelFolder::set_folder(const juce::String& path) {
             request_load_locked();
         } else {
             status_.kind = ModelFolderStatus::Kind::None;
-            status_.text = path.isEmpty() ? juce::String("no model folder") : "loads when the audio starts: " + path;
+            status_.text = path.isEmpty() ? juce::String("built-in nets: load when the audio starts")
+                                          : "loads when the audio starts: " + path;
         }
     }
     changed_.notify_all();
@@ -98,11 +99,28 @@ void ModelFolder::run() {
     }
 }
 
+juce::File ModelFolder::bundled_nets() {
+    // On Linux JUCE finds this file through dladdr(): the plugin's shared object inside the VST3 bundle
+    // (idaw.vst3/Contents/x86_64-linux/idaw.so), or the Standalone's executable.
+    const juce::File binary = juce::File::getSpecialLocation(juce::File::currentExecutableFile);
+    for (const juce::File& dir :
+         {binary.getParentDirectory().getSiblingFile("Resources").getChildFile("nets"), binary.getSiblingFile("nets")})
+        if (dir.isDirectory()) return dir;
+    return {};
+}
+
 void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
     using Kind = ModelFolderStatus::Kind;
     if (path.isEmpty()) {
-        for (int i = 0; i < kNumMidiNets; ++i) generator.clear(static_cast<MidiNet>(i));
-        set_status(Kind::None, "no model folder (the MIDI generator uses its stand-ins)");
+        const juce::File shipped = bundled_nets();
+        if (shipped == juce::File()) {
+            for (int i = 0; i < kNumMidiNets; ++i) generator.clear(static_cast<MidiNet>(i));
+            set_status(Kind::None,
+                       "no built-in nets in this build and no model folder: the MIDI generator's "
+                       "stand-ins play nothing");
+            return;
+        }
+        load_folder(shipped, "built-in nets", true, generator);
         return;
     }
     const juce::File dir(path);
@@ -110,6 +128,12 @@ void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
         set_status(Kind::Error, "error: not a folder: " + path);
         return;
     }
+    load_folder(dir, path, false, generator);
+}
+
+void ModelFolder::load_folder(const juce::File& dir, const juce::String& what, bool built_in,
+                              MidiGenerator& generator) {
+    using Kind = ModelFolderStatus::Kind;
     // Everything is loaded and checked before anything is offered: a bad file leaves the nets in use alone.
     std::array<std::unique_ptr<nn::Model>, kNumMidiNets> models;
     juce::StringArray loaded, missing;
@@ -141,7 +165,7 @@ void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
         set_status(Kind::Error,
                    "error: no MelodyTransformer.json, HarmonyPredictor.json, DynamicsEngine.json or "
                    "GroovePredictor.json in " +
-                       path);
+                       what);
         return;
     }
     for (int i = 0; i < kNumMidiNets; ++i) {
@@ -156,7 +180,8 @@ void ModelFolder::load(const juce::String& path, MidiGenerator& generator) {
             return;
         }
     }
-    juce::String text = juce::String(loaded.size()) + " of " + juce::String(kNumMidiNets) +
+    juce::String text = (built_in ? "built-in nets (trained, shipped with the plugin): " : "") +
+                        juce::String(loaded.size()) + " of " + juce::String(kNumMidiNets) +
                         " nets loaded: " + loaded.joinIntoString(", ");
     if (!missing.isEmpty()) text << " (stand-ins for " << missing.joinIntoString(", ") << ")";
     set_status(Kind::Loaded, text);

@@ -21,6 +21,9 @@ struct ModelFolderStatus {
     std::uint64_t generation = 0;  ///< increases with every finished load attempt
 };
 
+/// The nets come from the chosen folder or, with none chosen, from the trained nets shipped inside the plugin
+/// (bundled_nets()); the status line says which set is loaded.
+///
 /// Loads `<name>.json` for each of the generator's nets (MelodyTransformer, HarmonyPredictor, DynamicsEngine,
 /// GroovePredictor; other files are ignored) with the strict RTNeural loader, checks each fits its role, and only
 /// then installs them (a net the folder lacks gets the generator's stand-in). A net's name that is not a regular
@@ -38,7 +41,8 @@ class ModelFolder {
     ModelFolder(const ModelFolder&) = delete;
     ModelFolder& operator=(const ModelFolder&) = delete;
 
-    /// Remembers `path` and asks the worker to load it (an empty path removes every net). Returns at once.
+    /// Remembers `path` and asks the worker to load it (an empty path: the built-in nets, or the stand-ins where the
+    /// plugin has none). Returns at once.
     void set_folder(const juce::String& path);
     /// Names the generator the nets go to (once, when the engine exists) and loads the current folder into it.
     void attach(MidiGenerator& generator);
@@ -48,14 +52,20 @@ class ModelFolder {
     ModelFolderStatus status() const;
     /// Blocks until no load is pending or running, or `timeout_ms` passed; true when idle. Not for the audio thread.
     bool wait_until_idle(int timeout_ms) const;
+    /// The folder of the trained nets shipped with the plugin: the VST3 bundle's Contents/Resources/nets, or nets/
+    /// beside the Standalone's executable (found from the binary this code is in); a null File when neither exists.
+    static juce::File bundled_nets();
 
   private:
     /// Asks the worker for a load (starting it if needed); mutex_ held.
     void request_load_locked();
     /// The worker: loads on request, frees retired nets now and then.
     void run();
-    /// Worker: loads and checks every net of `path`, then installs them all (or changes nothing).
+    /// Worker: loads the nets of `path` (the built-in ones for an empty path).
     void load(const juce::String& path, MidiGenerator& generator);
+    /// Worker: loads and checks every net of `dir`, then installs them all (or changes nothing); `what` names the
+    /// set in the status line ("built-in nets", or the folder's path in errors).
+    void load_folder(const juce::File& dir, const juce::String& what, bool built_in, MidiGenerator& generator);
     /// Sets the status line and counts a finished attempt.
     void set_status(ModelFolderStatus::Kind kind, const juce::String& text);
 

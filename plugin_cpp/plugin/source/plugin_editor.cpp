@@ -73,9 +73,10 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
                "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
               5);
     add_group("Output", {"mix", "output_gain"}, 1);
-    // MIDI: the switch sits in the first cell, then channel, key and scale, and the emotion (valence, arousal).
+    // MIDI: the switch sits in the first cell, then channel and tracks, key and scale, and the emotion (valence,
+    // arousal).
     midi_group_ = groups_.size();
-    add_group("MIDI", {"", kMidiChannelId, kMidiKeyId, kMidiScaleId, kValenceId, kArousalId}, 2);
+    add_group("MIDI", {"", kMidiChannelId, kMidiTracksId, kMidiKeyId, kMidiScaleId, "", kValenceId, kArousalId}, 3);
     add_group("Sidecar", {kIntensityId}, 1);
     midi_toggle_.setColour(juce::ToggleButton::textColourId, kText);
     midi_toggle_.setColour(juce::ToggleButton::tickColourId, kAccent);
@@ -86,8 +87,12 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
     style_label(model_status_, {}, 13.0f, kDim);
     model_path_.setColour(juce::Label::outlineColourId, kDim.withAlpha(0.4f));
     choose_button_.onClick = [this] { choose_model_folder(); };
-    for (auto* c :
-         std::initializer_list<juce::Component*>{&model_caption_, &model_path_, &choose_button_, &model_status_})
+    built_in_button_.onClick = [this] {
+        processor_.set_model_folder({});
+        update_status();
+    };
+    for (auto* c : std::initializer_list<juce::Component*>{&model_caption_, &model_path_, &choose_button_,
+                                                           &built_in_button_, &model_status_})
         addAndMakeVisible(c);
 
     style_label(describe_caption_, "Describe", 13.0f, kDim);
@@ -181,6 +186,8 @@ void IdawEditor::resized() {
     area.removeFromTop(2 * kMargin);
     auto model_row = area.removeFromTop(kRowHeight);
     model_caption_.setBounds(model_row.removeFromLeft(100));
+    built_in_button_.setBounds(model_row.removeFromRight(80));
+    model_row.removeFromRight(kMargin / 2);
     choose_button_.setBounds(model_row.removeFromRight(100));
     model_row.removeFromRight(6);
     model_path_.setBounds(model_row);
@@ -234,7 +241,9 @@ void IdawEditor::connect_sidecar() {
 
 void IdawEditor::update_status() {
     const ModelFolderStatus status = processor_.model_folder().status();
-    model_path_.setText(processor_.model_folder().folder(), juce::dontSendNotification);
+    const juce::String folder = processor_.model_folder().folder();
+    model_path_.setText(folder.isEmpty() ? juce::String("(none chosen: the built-in nets)") : folder,
+                        juce::dontSendNotification);
     model_status_.setText(status.text, juce::dontSendNotification);
     model_status_.setColour(juce::Label::textColourId, status.kind == ModelFolderStatus::Kind::Error ? kError : kDim);
     sidecar_status_.setText(processor_.sidecar_status(), juce::dontSendNotification);

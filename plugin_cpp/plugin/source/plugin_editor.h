@@ -77,6 +77,7 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     juce::Label sidecar_status_;
     juce::Label model_caption_, model_path_, model_status_;
     juce::TextButton choose_button_{"Choose..."};
+    juce::TextButton built_in_button_{"Built-in"};  ///< back to the nets shipped with the plugin
     juce::Label describe_caption_;
     juce::TextEditor describe_box_;
     juce::TextButton send_button_{"Send"};

@@ -60,6 +60,9 @@ void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& 
     layout.add(plain_float(kValenceId, "Valence", -1.0f, 1.0f, 0.0f));
     layout.add(plain_float(kArousalId, "Arousal", -1.0f, 1.0f, 0.0f));
     layout.add(plain_float(kIntensityId, "Intensity", 0.0f, 1.0f, kDefaultIntensity));
+    layout.add(std::make_unique<juce::AudioParameterChoice>(juce::ParameterID{kMidiTracksId, kParameterVersion},
+                                                            "MIDI tracks",
+                                                            juce::StringArray{"Own channels", "One channel"}, 0));
 }
 
 }  // namespace
@@ -154,12 +157,14 @@ ParameterReader::ParameterReader(juce::AudioProcessorValueTreeState& state) {
     }
     midi_enabled_ = state.getRawParameterValue(kMidiEnabledId);
     midi_channel_ = state.getRawParameterValue(kMidiChannelId);
+    midi_tracks_ = state.getRawParameterValue(kMidiTracksId);
     midi_key_ = state.getRawParameterValue(kMidiKeyId);
     midi_scale_ = state.getRawParameterValue(kMidiScaleId);
     valence_ = state.getRawParameterValue(kValenceId);
     arousal_ = state.getRawParameterValue(kArousalId);
     intensity_ = state.getRawParameterValue(kIntensityId);
-    jassert(midi_enabled_ && midi_channel_ && midi_key_ && midi_scale_ && valence_ && arousal_ && intensity_);
+    jassert(midi_enabled_ && midi_channel_ && midi_tracks_ && midi_key_ && midi_scale_ && valence_ && arousal_ &&
+            intensity_);
 }
 
 float ParameterReader::intensity() const noexcept {
@@ -170,6 +175,7 @@ MidiParameters ParameterReader::read_midi() const noexcept {
     MidiParameters m;
     m.enabled = midi_enabled_->load(std::memory_order_relaxed) >= 0.5f;
     m.channel = std::clamp(static_cast<int>(std::lround(midi_channel_->load(std::memory_order_relaxed))), 1, 16);
+    m.one_channel = midi_tracks_->load(std::memory_order_relaxed) >= 0.5f;
     m.key_tonic = std::clamp(static_cast<int>(std::lround(midi_key_->load(std::memory_order_relaxed))), 0, 11);
     m.scale = std::clamp(static_cast<int>(std::lround(midi_scale_->load(std::memory_order_relaxed))), 0,
                          music::kNumScales - 1);

@@ -38,8 +38,13 @@ float to_normalised(std::size_t index, float value);
 
 /// ID of the plugin's switch for the MIDI generator (off by default).
 inline constexpr const char* kMidiEnabledId = "midi_enabled";
-/// ID of the MIDI channel (1..16) the generator's melody and chords go out on.
+/// ID of the MIDI channel (1..16) the generator's melody goes out on (and, with kMidiTracksId "One channel", its
+/// chords and bass).
 inline constexpr const char* kMidiChannelId = "midi_channel";
+/// ID of the tracks' channels (a choice): "Own channels" (melody on the MIDI channel N, chords on N + 1, bass on
+/// N + 2, wrapping after 16; the default) or "One channel" (melody, chords and bass all on N, the chords below the
+/// melody); the drums are on channel 10 either way.
+inline constexpr const char* kMidiTracksId = "midi_tracks";
 /// ID of the key's tonic (a choice: C, C#, D, Eb, ... B), as the Python host's --key names it.
 inline constexpr const char* kMidiKeyId = "midi_key";
 /// ID of the key's scale (a choice of the core's music::kScales, by index).
@@ -56,11 +61,12 @@ inline constexpr float kDefaultIntensity = 0.7f;
 /// The plugin's own controls of the MIDI generator, as the audio thread reads them.
 struct MidiParameters {
     bool enabled = false;
-    int channel = 1;       ///< 1..16
-    int key_tonic = 0;     ///< pitch class 0 (C) .. 11 (B)
-    int scale = 0;         ///< index into music::kScales
-    float valence = 0.0f;  ///< -1..1
-    float arousal = 0.0f;  ///< -1..1
+    int channel = 1;           ///< 1..16
+    bool one_channel = false;  ///< melody, chords and bass share `channel` (else N, N + 1, N + 2)
+    int key_tonic = 0;         ///< pitch class 0 (C) .. 11 (B)
+    int scale = 0;             ///< index into music::kScales
+    float valence = 0.0f;      ///< -1..1
+    float arousal = 0.0f;      ///< -1..1
 };
 
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
@@ -93,6 +99,7 @@ class ParameterReader {
     std::array<std::atomic<float>*, kNumParams> values_{};
     std::atomic<float>* midi_enabled_ = nullptr;
     std::atomic<float>* midi_channel_ = nullptr;
+    std::atomic<float>* midi_tracks_ = nullptr;
     std::atomic<float>* midi_key_ = nullptr;
     std::atomic<float>* midi_scale_ = nullptr;
     std::atomic<float>* valence_ = nullptr;

@@ -120,8 +120,12 @@ void IdawProcessor::push_midi_control() noexcept {
             if (const auto bpm = position->getBpm()) tempo = *bpm;
     MidiControl control = last_control_;
     control.enabled = m.enabled;
-    // One channel for melody, chords and bass (their ranges never overlap); drums on General MIDI percussion.
-    control.melody_channel = control.chord_channel = control.bass_channel = static_cast<std::uint8_t>(m.channel - 1);
+    // Melody, chords and bass on channels N, N + 1, N + 2 (wrapping after 16), or all on N (the core then keeps the
+    // chords and bass below the melody); drums on General MIDI percussion (channel 10) either way.
+    const int first = m.channel - 1;
+    control.melody_channel = static_cast<std::uint8_t>(first);
+    control.chord_channel = static_cast<std::uint8_t>(m.one_channel ? first : (first + 1) % 16);
+    control.bass_channel = static_cast<std::uint8_t>(m.one_channel ? first : (first + 2) % 16);
     control.drum_channel = 9;
     control.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
     control.key_tonic = static_cast<std::uint8_t>(m.key_tonic);
@@ -130,8 +134,10 @@ void IdawProcessor::push_midi_control() noexcept {
     const bool emotion_moved = m.valence != last_valence_ || m.arousal != last_arousal_;
     if (emotion_moved) control.emotion = emotion_from_valence_arousal(m.valence, m.arousal);
     if (!control_dirty_ && !emotion_moved && control.enabled == last_control_.enabled &&
-        control.melody_channel == last_control_.melody_channel && control.tempo_bpm == last_control_.tempo_bpm &&
-        control.key_tonic == last_control_.key_tonic && control.scale == last_control_.scale)
+        control.melody_channel == last_control_.melody_channel &&
+        control.chord_channel == last_control_.chord_channel && control.bass_channel == last_control_.bass_channel &&
+        control.tempo_bpm == last_control_.tempo_bpm && control.key_tonic == last_control_.key_tonic &&
+        control.scale == last_control_.scale)
         return;
     control.sequence = last_control_.sequence + 1;
     // A full queue means the engine has not run since the last push: try again at the next block.
