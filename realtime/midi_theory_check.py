@@ -125,6 +125,8 @@ FOLK_SOURCES = ("essenFolksong/erk10", "essenFolksong/boehme10", "essenFolksong/
 """Essen collections (Erk, Böhme, Zuccalmaglio, children's songs) the folk reference takes its first songs from."""
 REFERENCE_FOLK = 200
 """Folk songs in the reference, split evenly over FOLK_SOURCES."""
+KEPT_COUNTERS = ("chord_choices", "chords_kept", "melody_choices", "melody_kept")
+"""The generator's counters of the nets' choices and of those the theory layer kept (idaw_core midi_counters)."""
 GOALS = {
     "key_match_share": 0.95,
     "chord_voicing_parallels": 0,
@@ -824,9 +826,10 @@ def generate(
     bars: int,
     tempo: float,
     theory: bool = True,
-) -> int:
+) -> tuple[int, dict[str, int]]:
     """Writes the generator's MIDI for one case to `path` as `idaw process SILENCE.wav --midi-out` would (with
-    `--no-theory` when `theory` is false); returns the notes written. IdawError for settings the command refuses."""
+    `--no-theory` when `theory` is false); returns the notes written and the nets' choices the theory layer kept
+    (KEPT_COUNTERS of the generator's counters). IdawError for settings the command refuses."""
     parser = argparse.ArgumentParser()
     offline.add_arguments(parser)
     args = parser.parse_args(
@@ -853,7 +856,7 @@ def generate(
     assert midi is not None
     silence = np.zeros((round(render_seconds(bars, tempo) * RENDER_RATE), 1), np.float32)
     offline.render(silence, RENDER_RATE, vector, args.block_size, args.rate, midi=midi)
-    return midi.notes
+    return midi.notes, {name: int(midi.counters.get(name, 0)) for name in KEPT_COUNTERS}
 
 
 @dataclass(frozen=True)
@@ -873,7 +876,7 @@ class Case:
 def run_case(case: Case, folder: Path, bars: int, tempo: float, theory: bool = True) -> dict[str, Any]:
     """Generates and reads one case; the row with the case's settings first."""
     path = folder / case.file_name()
-    written = generate(path, case.key, case.valence, case.arousal, case.seed, bars, tempo, theory)
+    written, kept = generate(path, case.key, case.valence, case.arousal, case.seed, bars, tempo, theory)
     row = check_file(path, case.key)
     return {
         "key": case.key,
@@ -882,6 +885,7 @@ def run_case(case: Case, folder: Path, bars: int, tempo: float, theory: bool = T
         "seed": case.seed,
         "file": str(path),
         "notes_written": written,
+        "kept": kept,
         **row,
     }
 
@@ -936,8 +940,12 @@ def summarize(rows: Sequence[dict[str, Any]], reference: dict[str, Any] | None) 
     good = cadences["authentic"] + cadences["half"]
     cadence_share = None if not cadences["phrase_ends"] else good / cadences["phrase_ends"]
     key_share = _share(r["key_match"] for r in rows)
+    kept = {name: sum(r.get("kept", {}).get(name, 0) for r in rows) for name in KEPT_COUNTERS}
+    kept["chords_kept_share"] = kept["chords_kept"] / kept["chord_choices"] if kept["chord_choices"] else None
+    kept["melody_kept_share"] = kept["melody_kept"] / kept["melody_choices"] if kept["melody_choices"] else None
     summary: dict[str, Any] = {
         "runs": len(rows),
+        "kept": kept,
         "key_match_share": key_share,
         "chord_voicings": voicing,
         "melody_bass": melody_bass,
@@ -1018,6 +1026,12 @@ def table(summary: dict[str, Any]) -> str:
     lines = [f"{'goal':<{width}}  {'target':<22} {'value':>8}  met", "-" * (width + 40)]
     for g in summary["goals"]:
         lines.append(f"{g['goal']:<{width}}  {g['target']:<22} {shown(g['value']):>8}  {'yes' if g['met'] else 'no'}")
+    kept = summary.get("kept", {})
+    if kept.get("chord_choices") or kept.get("melody_choices"):
+        lines.append(
+            f"the nets' choices the theory layer kept: chords {kept['chords_kept']} of {kept['chord_choices']}, "
+            f"melody notes {kept['melody_kept']} of {kept['melody_choices']}"
+        )
     lines.append("")
     for group in ("by_mode", "by_mood"):
         for name, b in summary[group].items():

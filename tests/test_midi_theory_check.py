@@ -328,6 +328,9 @@ def test_reference_reads_chorales_and_folk_songs_from_the_corpus() -> None:
 def assert_row_is_sane(row: dict[str, Any]) -> None:
     """Every field of a generated case's row, with types and ranges (no quality threshold)."""
     assert row["notes_written"] > 0
+    kept = row["kept"]  # the generator's own count of the nets' choices and of those the theory layer kept
+    assert kept["chord_choices"] >= 4 and 0 <= kept["chords_kept"] <= kept["chord_choices"]
+    assert kept["melody_choices"] > 0 and 0 <= kept["melody_kept"] <= kept["melody_choices"]
     notes = row["notes"]
     assert sum(notes[k] for k in ("melody", "chord_notes", "bass", "drums", "other")) == row["notes_written"]
     assert isinstance(row["key_heard"], str) and isinstance(row["key_match"], bool)

@@ -74,6 +74,14 @@ def test_four_tracks_in_every_file(rows: dict[str, list[dict[str, Any]]]) -> Non
         assert notes["melody"] >= 32 and notes["chords"] == BARS and notes["bass"] >= BARS and notes["drums"] >= BARS
 
 
+def test_the_layer_counts_the_net_choices_it_kept(rows: dict[str, list[dict[str, Any]]]) -> None:
+    on = check.summarize(rows["on"], None)["kept"]
+    off = check.summarize(rows["off"], None)["kept"]
+    assert off["chords_kept"] == off["chord_choices"] > 0 and off["melody_kept"] == off["melody_choices"] > 0
+    assert 0 < on["chords_kept"] < on["chord_choices"]  # it filters, it does not replace the net
+    assert 0 < on["melody_kept"] < on["melody_choices"]
+
+
 def test_the_summary_says_how_many_net_choices_the_layer_kept() -> None:
     counters = {"chords_kept": 21, "chord_choices": 32, "melody_kept": 180, "melody_choices": 240}
     assert midi_offline.theory_kept(counters) == "21 of 32 chords and 180 of 240 melody notes"
