@@ -175,8 +175,10 @@ def assert_outputs(words: list[str], cwd: Path, frames: dict[str, int]) -> None:
             for name in ("before.wav", "after.wav"):
                 assert sf.info(str(path / name)).frames > 0
             assert (path / "spectrum.png").read_bytes().startswith(b"\x89PNG"), path
-        elif flag == "--midi-out":
-            assert mido.MidiFile(path).type == 0, path
+        elif flag == "--midi-out":  # type 1: a tempo track, then one named track per part
+            midi = mido.MidiFile(path)
+            names = [m.name for track in midi.tracks[1:] for m in track if m.type == "track_name"]
+            assert midi.type == 1 and set(names) <= {"melody", "chords", "bass", "drums"}, (path, names)
         elif flag == "--report":
             assert path.read_bytes().startswith(b"\x89PNG"), path
 
