@@ -6,7 +6,7 @@ cycles its stream ran, so engine block k is the recorder's k-th live cycle and e
 live_frames[s // period] + s % period. idaw's --midi-log says which messages it sent and the engine sample each was
 scheduled for. Checked: the recorder got exactly those messages in that order (but for the few the Python recorder
 itself dropped or misplaced in cycles it overran: at most 0.5 %, each within 4 periods of such an overrun; a run
-that fails while the recorder overran is repeated, up to 3 runs); every note-on has its
+that fails while the recorder overran is repeated, up to ATTEMPTS runs); every note-on has its
 note-off and
 nothing sounds after stop; each message arrived within one period of its scheduled frame; the --midi-out file reads
 back the same with mido and pretty_midi and holds the notes sent. Then SIGTERM (all notes off) and SIGKILL (the port
@@ -43,7 +43,7 @@ RUN_SECONDS = 60.0
 CLIENT = "idaw-midi-test"
 FEEDER, RECORDER = "idaw-midi-feeder", "idaw-midi-recorder"
 XRUN_GUARD_SECONDS = 0.5
-ATTEMPTS = 3
+ATTEMPTS = 5
 """Runs of the 60 s test before a failure that coincides with recorder overruns counts (see the test)."""
 TROUBLE_PERIODS = 4
 """Messages within this many periods of a recorder overrun or xrun may be missing or out of place (align_received)."""
