@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 
 from benchmarks import (
     bench_block_cost,
+    bench_listen,
+    bench_listen_corpus,
     bench_live_jack,
     bench_midi,
     bench_nets,
@@ -25,6 +27,8 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "live_jack": bench_live_jack.run,
     "midi": bench_midi.run,
     "theory_voice_leading": bench_theory_voice_leading.run,
+    "listen": bench_listen.run,
+    "listen_corpus": bench_listen_corpus.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""
 

@@ -53,8 +53,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("idaw.training", "train the shipped models from data (nets | semantic-eq)"),
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
     "analyze": (
-        "idaw.theory.command",
-        "analyse a score or MIDI file: key, chords, cadences, voice leading, rhythm, melody, form",
+        "idaw.listen.command",
+        "analyse a score, MIDI file or recording: key, chords, cadences, voice leading, rhythm, melody, form; "
+        "a recording's tempo and beats",
     ),
 }
 

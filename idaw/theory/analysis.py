@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import music21
 
 from idaw.base.errors import IdawError
 from idaw.theory.cadences import find_cadences, phrase_ends
-from idaw.theory.decode import label_piece
+from idaw.theory.decode import BeatEvidence, label_piece
 from idaw.theory.form import analyze_form
 from idaw.theory.harmony import ChordLabel, harmonic_rhythm, merge_changes
 from idaw.theory.keys import KeyLabel
@@ -90,16 +90,24 @@ def _chord_entry(notes: Notes, chord: ChordLabel) -> dict[str, Any]:
     }
 
 
-def analyze_notes(notes: Notes, *, file: str | None = None, fmt: str | None = None) -> dict[str, Any]:
+def analyze_notes(
+    notes: Notes,
+    *,
+    file: str | None = None,
+    fmt: str | None = None,
+    evidence: Callable[[list[float]], BeatEvidence] | None = None,
+) -> dict[str, Any]:
     """Every analysis of `notes`, JSON-ready (see the module docstring). IdawError when the piece has no notes or
-    more than MAX_BEATS beats."""
+    more than MAX_BEATS beats. `evidence(beats)`, where given, says what the key and chord decoder hears at each
+    beat instead of the notes (a recording's chroma: idaw.listen.analysis)."""
     if not notes.events:
         raise IdawError(f"{file or 'the piece'}: no notes to analyse")
     beats = notes.beat_offsets()
     if len(beats) > MAX_BEATS:
         raise IdawError(f"{file or 'the piece'}: {len(beats)} beats is too long to analyse; at most {MAX_BEATS}")
     ends = phrase_ends(notes)
-    keys, labels = label_piece(notes, beats, corpus_model(), phrase_ends=ends)
+    heard = evidence(beats) if evidence is not None else None
+    keys, labels = label_piece(notes, beats, corpus_model(), phrase_ends=ends, evidence=heard)
     changes = merge_changes(labels)
     cadences = find_cadences(changes, notes, ends)
     home = main_key(beats, keys, notes.duration)

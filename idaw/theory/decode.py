@@ -88,21 +88,45 @@ def onset_segments(notes: Notes, beats: Sequence[float]) -> list[list[int]]:
     return segments
 
 
+@dataclass(frozen=True)
+class BeatEvidence:
+    """What the decoder reads at each beat: chord scores (beats × 12 roots × qualities, key-blind, higher is
+    better), key evidence (beats × 24 keys: correlations with the key profiles around the beat), the bass pitch
+    (or pitch class) of each beat, and the decoding steps (beats grouped where nothing new is struck)."""
+
+    chord_scores: npt.NDArray[np.float64]
+    key_evidence: npt.NDArray[np.float64]
+    basses: list[int | None]
+    segments: list[list[int]]
+
+
+def evidence_from_notes(notes: Notes, beats: Sequence[float], settings: DecodeSettings) -> BeatEvidence:
+    """The decoder's evidence read from a score's notes."""
+    chord_scores, basses = _chord_evidence(notes, beats)
+    return BeatEvidence(chord_scores, _key_evidence(notes, beats, settings), basses, onset_segments(notes, beats))
+
+
 def decode(
     notes: Notes,
     beats: Sequence[float],
     model: ProgressionModel,
     settings: DecodeSettings = DecodeSettings(),
     phrase_ends: Sequence[float] = (),
+    evidence: BeatEvidence | None = None,
 ) -> tuple[list[KeyLabel], list[tuple[int, str, int | None]]]:
     """The key and chord of each beat: ([KeyLabel], [(root, quality, bass pitch)]). Beats where nothing is struck
     share the step before (`onset_segments`); at a step that holds a phrase end the key's tonic triad (or its V)
-    is favoured."""
+    is favoured. `evidence` replaces what is read from the notes (a recording's: idaw.listen)."""
     if not beats:
         return [], []
-    chord_scores, basses = _chord_evidence(notes, beats)
-    key_evidence = _key_evidence(notes, beats, settings)
-    segments = onset_segments(notes, beats)
+    if evidence is None:
+        evidence = evidence_from_notes(notes, beats, settings)
+    chord_scores, key_evidence, basses, segments = (
+        evidence.chord_scores,
+        evidence.key_evidence,
+        evidence.basses,
+        evidence.segments,
+    )
     degrees = np.arange(12)
     roots_of_key = [(key % 12 + degrees) % 12 for key in range(24)]
     tonic_major, tonic_minor = state_index(0, "major"), state_index(0, "minor")
@@ -178,9 +202,11 @@ def label_piece(
     model: ProgressionModel,
     settings: DecodeSettings = DecodeSettings(),
     phrase_ends: Sequence[float] = (),
+    evidence: BeatEvidence | None = None,
 ) -> tuple[list[KeyLabel], list[harmony.ChordLabel]]:
-    """Keys and figured chord labels for each beat (the spans between consecutive beats)."""
-    keys, chords = decode(notes, beats, model, settings, phrase_ends)
+    """Keys and figured chord labels for each beat (the spans between consecutive beats); `evidence` as for
+    `decode`."""
+    keys, chords = decode(notes, beats, model, settings, phrase_ends, evidence)
     ends = [*beats[1:], max(notes.duration, beats[-1] + notes.beat_length)] if beats else []
     labels = [
         harmony.figured(

@@ -107,22 +107,23 @@ def load_score(path: str | os.PathLike[str]) -> tuple[music21.stream.Score, str]
     return score, fmt
 
 
-def read_bounded(path: str) -> bytes:
-    """The bytes of the regular file `path`, at most MAX_FILE_BYTES; IdawError for anything else.
+def read_bounded(path: str, limit: int = MAX_FILE_BYTES, allowed: str = "a score or MIDI file") -> bytes:
+    """The bytes of the regular file `path`, at most `limit`; IdawError for anything else (`allowed` names what
+    the caller reads, for the error line).
 
     The path is checked with stat before it is opened (a FIFO or device is never opened), opened without blocking,
     and checked again on the open file (it may have been swapped in between).
     """
     try:
         info = os.stat(path)
-        _check_regular(path, info)
+        _check_regular(path, info, limit, allowed)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            _check_regular(path, os.fstat(fd))
+            _check_regular(path, os.fstat(fd), limit, allowed)
             chunks: list[bytes] = []
             size = 0
-            while size <= MAX_FILE_BYTES:
-                chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            while size <= limit:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -131,26 +132,24 @@ def read_bounded(path: str) -> bytes:
             os.close(fd)
     except OSError as error:
         raise path_error("read", path, error) from None
-    if size > MAX_FILE_BYTES:  # grew after the stat
-        _too_large(path, size)
+    if size > limit:  # grew after the stat
+        _too_large(path, size, limit)
     return b"".join(chunks)
 
 
-def _check_regular(path: str, info: os.stat_result) -> None:
-    """Raise IdawError unless `info` is a regular file of at most MAX_FILE_BYTES."""
+def _check_regular(path: str, info: os.stat_result, limit: int, allowed: str) -> None:
+    """Raise IdawError unless `info` is a regular file of at most `limit` bytes."""
     if stat.S_ISDIR(info.st_mode):
-        raise IdawError(f"cannot read {path}: it is a folder; allowed: a score or MIDI file")
+        raise IdawError(f"cannot read {path}: it is a folder; allowed: {allowed}")
     if not stat.S_ISREG(info.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
-        raise IdawError(f"cannot read {path}: it is {kind}, not a regular file; allowed: a score or MIDI file")
-    if info.st_size > MAX_FILE_BYTES:
-        _too_large(path, info.st_size)
+        raise IdawError(f"cannot read {path}: it is {kind}, not a regular file; allowed: {allowed}")
+    if info.st_size > limit:
+        _too_large(path, info.st_size, limit)
 
 
-def _too_large(path: str, size: int) -> NoReturn:
-    raise IdawError(
-        f"cannot read {path}: {size / 2**20:.1f} MiB is too large; allowed: up to {MAX_FILE_BYTES // 2**20} MiB"
-    )
+def _too_large(path: str, size: int, limit: int) -> NoReturn:
+    raise IdawError(f"cannot read {path}: {size / 2**20:.1f} MiB is too large; allowed: up to {limit // 2**20} MiB")
 
 
 @contextlib.contextmanager

@@ -84,14 +84,14 @@ def draw_report(notes: Notes, result: Mapping[str, Any], path: str | os.PathLike
 
     _draw_notes(roll, notes)
     _draw_bars(roll, romans, notes, duration, lanes)
-    _draw_band(band, roll, result, duration, lanes)
-    _draw_romans(romans, result, lanes)
+    draw_band(band, roll, result, duration, lanes)
+    draw_romans(romans, result, lanes)
     _voice_legend(figure, roll, notes.voices, width, height)
     for axes in (band, roll):
         axes.tick_params(axis="x", labelbottom=False, bottom=False)
     band.set_xlim(0, duration)
     figure.suptitle(_title(result), fontsize=FONT_SIZE + 3, x=LEFT_INCHES / width, ha="left", y=1 - 0.12 / height)
-    _save(figure, Path(path))
+    save_png(figure, Path(path))
 
 
 @dataclass
@@ -179,7 +179,7 @@ def _draw_bars(roll: Axes, bottom: Axes, notes: Notes, duration: float, lanes: L
     bottom.set_xlabel("bar", fontsize=FONT_SIZE)
 
 
-def _draw_band(band: Axes, roll: Axes, result: Mapping[str, Any], duration: float, lanes: LabelScale) -> None:
+def draw_band(band: Axes, roll: Axes, result: Mapping[str, Any], duration: float, lanes: LabelScale) -> None:
     """Three lanes above the roll: sections (top), keys, cadences (bottom; their lines cross the roll)."""
     band.set_ylim(0, 3)
     band.set_yticks([0.5, 1.5, 2.5], ["cadences", "keys", "sections"], fontsize=FONT_SIZE)
@@ -225,7 +225,7 @@ def _draw_band(band: Axes, roll: Axes, result: Mapping[str, Any], duration: floa
         band.texts[-1].set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5})
 
 
-def _draw_romans(romans: Axes, result: Mapping[str, Any], lanes: LabelScale) -> None:
+def draw_romans(romans: Axes, result: Mapping[str, Any], lanes: LabelScale) -> None:
     """Roman numerals at their chords' offsets, in two staggered rows; the ones that fit neither are left out."""
     romans.set_ylim(0, 2)
     romans.set_yticks([])
@@ -263,7 +263,7 @@ def _title(result: Mapping[str, Any]) -> str:
     return f"{name}{key} ({count} cadence{'s' if count != 1 else ''})"
 
 
-def _save(figure: Figure, target: Path) -> None:
+def save_png(figure: Figure, target: Path) -> None:
     """Write `figure` as a PNG to a part file next to `target`, then rename it over `target`
     (idaw.base.output_file: the same part-file rules as every output of idaw)."""
     with output_file.replacing(target, "report") as part:

@@ -98,7 +98,10 @@ def summary_text(result: Mapping[str, Any], measures: Sequence[tuple[float, int]
     else bars counted from the time signature."""
     grid = BarGrid(result, measures)
     lines = [_header(result, grid)]
+    if result.get("source") == "audio" and not result.get("tempo_bpm"):
+        return "\n".join([*lines, *_heard(result)])
     for part in (
+        _heard(result),
         _keys(result, grid),
         _chords(result, grid),
         _harmonic_rhythm(result),
@@ -138,6 +141,19 @@ def _header(result: Mapping[str, Any], grid: BarGrid) -> str:
             facts.append(clock(float(duration["time"])))
     fmt = f" ({result['format']})" if result.get("format") else ""
     return f"{name}{fmt}: {', '.join(facts)}" if facts else f"{name}{fmt}"
+
+
+def _heard(result: Mapping[str, Any]) -> list[str]:
+    """A recording's tempo and beats (idaw.listen.analysis), or what it did not find; nothing for a score."""
+    if result.get("source") != "audio":
+        return []
+    if not result.get("tempo_bpm"):
+        return ["No steady beat heard: no tempo, key or chords"]
+    beats, downbeats = len(result.get("beats") or []), len(result.get("downbeats") or [])
+    line = f"Tempo: {float(result['tempo_bpm']):.1f} BPM ({beats} beats, {downbeats} downbeats heard)"
+    if result.get("found") == "no notes":
+        line += "; no notes heard: no key or chords"
+    return [line]
 
 
 def _keys(result: Mapping[str, Any], grid: BarGrid) -> list[str]:

@@ -1,0 +1,1 @@
+"""Hearing recordings: key, tempo, beats, downbeats and chords from audio, and the labelled audio they are tested on."""
