@@ -267,3 +267,10 @@ def test_the_command_renders_a_training_item(tmp_path: Path) -> None:
     assert starts[0] == labels["beats"][0] and starts[1:] == ends[:-1]
     assert labels["keys"] == [[labels["beats"][0], labels["key"]]]
     assert path.with_suffix(".flac").is_file()
+
+
+@pytest.mark.parametrize("source", ["bach/bwv339", "bach/bwv433"])
+def test_a_first_bar_that_opens_with_a_rest_has_no_downbeat_before_the_first_beat(source: str) -> None:
+    labels, _settings, _grid, _notes = testset.item_labels(source, 0, "train")
+    testset.validate_labels(labels)  # raised "a downbeat is not a beat" before the grid dropped that bar line
+    assert labels["downbeats"][0] >= labels["beats"][0] and set(labels["downbeats"]) <= set(labels["beats"])

@@ -299,9 +299,10 @@ class Grid:
 
 
 def metric_grid(notes: Notes) -> Grid:
-    """Beats (every beat from the first note to the end) and downbeats (bar starts; a pickup's start is none) of a
-    score whose bars are regular: every bar line the meter predicts, counted from the end of the pickup, is a
-    measure start. A bar split in two (a repeat sign) is fine; a bar of another length is not (IdawError)."""
+    """Beats (every beat from the first note to the end) and downbeats (bar starts from the first beat on; a
+    pickup's start is none) of a score whose bars are regular: every bar line the meter predicts, counted from the
+    end of the pickup, is a measure start. A bar split in two (a repeat sign) is fine; a bar of another length is
+    not (IdawError)."""
     if notes.time_signature not in ("3/4", "4/4") or abs(notes.beat_length - 1.0) > 1e-9:
         raise SourceError(f"meter {notes.time_signature} is not 3/4 or 4/4")
     if not notes.measure_offsets or not notes.events:
@@ -324,6 +325,8 @@ def metric_grid(notes: Notes) -> Grid:
     while position < notes.duration - 1e-9:
         beats.append(round(position, 6))
         position += notes.beat_length
+    # A first bar that opens with a rest: its bar line is before the first beat heard, so it is no downbeat either.
+    downbeats = [d for d in downbeats if beats and d >= beats[0] - 1e-9]
     return Grid(beats, downbeats, notes.beat_length, notes.bar_length)
 
 

@@ -60,7 +60,7 @@ def to_unit(params: npt.ArrayLike) -> F64:
     p = np.asarray(params, dtype=np.float64)
     lo, hi = LOWER, UPPER
     logp = np.log(np.clip(p, np.where(IS_LOG, lo, 1e-9), None))
-    u_log = 2.0 * (logp - np.log(np.where(IS_LOG, lo, 1.0))) / np.log(np.where(IS_LOG, hi / lo, np.e)) - 1.0
+    u_log = 2.0 * (logp - np.log(np.where(IS_LOG, lo, 1.0))) / np.log(np.where(IS_LOG, hi / lo, math.e)) - 1.0
     u_lin = p / MAX_GAIN_DB
     return np.clip(np.where(IS_LOG, u_log, u_lin), -1.0, 1.0)
 
@@ -68,7 +68,7 @@ def to_unit(params: npt.ArrayLike) -> F64:
 def from_unit(unit: npt.ArrayLike) -> F64:
     """Settings in natural units (dB, Hz, Q) from their normalised form (..., 13); inverse of `to_unit`."""
     u = np.clip(np.asarray(unit, dtype=np.float64), -1.0, 1.0)
-    lo, hi = np.where(IS_LOG, LOWER, 1.0), np.where(IS_LOG, UPPER, np.e)
+    lo, hi = np.where(IS_LOG, LOWER, 1.0), np.where(IS_LOG, UPPER, math.e)
     log_value = lo * np.exp((u + 1.0) * 0.5 * np.log(hi / lo))
     out: F64 = np.where(IS_LOG, np.clip(log_value, LOWER, UPPER), u * MAX_GAIN_DB)
     return out
@@ -152,7 +152,7 @@ def from_unit_torch(unit: torch.Tensor) -> torch.Tensor:
     import torch
 
     lo = torch.as_tensor(np.where(IS_LOG, LOWER, 1.0), dtype=unit.dtype)
-    span = torch.as_tensor(np.log(np.where(IS_LOG, UPPER / LOWER, np.e)), dtype=unit.dtype)
+    span = torch.as_tensor(np.log(np.where(IS_LOG, UPPER / LOWER, math.e)), dtype=unit.dtype)
     is_log = torch.as_tensor(IS_LOG)
     u = torch.clamp(unit, -1.0, 1.0)
     return torch.where(is_log, lo * torch.exp((u + 1.0) * 0.5 * span), u * MAX_GAIN_DB)
