@@ -291,8 +291,11 @@ def install_nets(engine: idaw_core.Engine, directory: Path | None) -> list[str]:
     return loaded
 
 
-def push(engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequence: int = 0) -> None:
-    """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full."""
+def push(
+    engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequence: int = 0, beat_anchor: int = 0
+) -> None:
+    """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full.
+    beat_anchor: the engine sample time of a heard beat the grid's beats lock to (0: none; see midi_generator.h)."""
     emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
     if not engine.set_midi_control(
         enabled,
@@ -307,6 +310,7 @@ def push(engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequen
         bass_channel=settings.bass_channel,
         drum_channel=settings.drum_channel,
         theory=settings.theory,
+        beat_anchor=beat_anchor,
     ):
         raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
 

@@ -163,6 +163,10 @@ void bind_reports(EngineClass& c) {
         .def(
             "set_analysis_enabled", [](PyEngine& e, bool on) { e.engine.set_analysis_enabled(on); }, "on"_a)
         .def(
+            "analysis_origin", [](PyEngine& e) { return e.engine.analysis_origin(); },
+            "Sample-clock time of the first analysis sample since the copy was last switched on (0 before): the "
+            "k-th sample read since then, counting analysis_dropped ones, was the input at analysis_origin() + k.")
+        .def(
             "set_telemetry_enabled", [](PyEngine& e, bool on) { e.engine.set_telemetry_enabled(on); }, "on"_a,
             "Queue one record per block for drain_telemetry() (off by default).")
         .def(

@@ -108,8 +108,8 @@ void bind_control(EngineClass& c) {
     c.def(
         "set_midi_control",
         [](PyEngine& e, bool enabled, double tempo_bpm, int key_tonic, int scale, int melody_channel, int chord_channel,
-           Values emotion, std::uint64_t seed, std::uint64_t sequence, int bass_channel, int drum_channel,
-           bool theory) {
+           Values emotion, std::uint64_t seed, std::uint64_t sequence, int bass_channel, int drum_channel, bool theory,
+           std::uint64_t beat_anchor) {
             if (emotion.shape(0) != static_cast<std::size_t>(idaw::kEmotionDims))
                 throw nb::value_error(("emotion must have " + std::to_string(idaw::kEmotionDims) + " values").c_str());
             auto small = [](int v, int hi) { return v >= 0 && v <= hi ? static_cast<std::uint8_t>(v) : 255; };
@@ -127,14 +127,17 @@ void bind_control(EngineClass& c) {
                 control.emotion[static_cast<std::size_t>(i)] = emotion(static_cast<std::size_t>(i));
             control.seed = seed;
             control.sequence = sequence;
+            control.beat_anchor = beat_anchor;
             if (const char* why = idaw::check_midi_control(control)) throw nb::value_error(why);
             return e.engine.midi_generator().push_control(control);
         },
         "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a, "emotion"_a,
         "seed"_a = 1, "sequence"_a = 0, "bass_channel"_a = 2, "drum_channel"_a = 9, "theory"_a = true,
+        "beat_anchor"_a = 0,
         "Queue the MIDI generator's full control state for the audio thread (taken up at the next block): channels "
-        "0..15 of the four tracks, and whether the theory layer filters the nets' choices. ValueError for a value "
-        "out of range; False when the queue is full.");
+        "0..15 of the four tracks, and whether the theory layer filters the nets' choices. A key change applies "
+        "from the next bar start. beat_anchor: the engine sample time of a heard beat the grid locks its beats to "
+        "(0: none). ValueError for a value out of range; False when the queue is full.");
 }
 
 /// install/clear/collect: the generator's nets.
@@ -202,6 +205,9 @@ void bind_output(EngineClass& c) {
                 d["chords_kept"] = k.chords_kept;
                 d["melody_choices"] = k.melody_choices;
                 d["melody_kept"] = k.melody_kept;
+                d["key_changes"] = k.key_changes;
+                d["phase_locks"] = k.phase_locks;
+                d["last_phase_shift"] = k.last_phase_shift;
                 d["step_timing"] = timing_dict(e.engine.midi_generator().step_timing());
                 d["bar_step_timing"] = timing_dict(e.engine.midi_generator().bar_timing());
                 return d;

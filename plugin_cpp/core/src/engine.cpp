@@ -263,7 +263,11 @@ void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
         nonfinite_.fetch_add(nonfinite, std::memory_order_relaxed);
         chunk_flags_ |= kBlockNonFiniteInput;
     }
-    if (analysis_enabled_.load(std::memory_order_relaxed)) {
+    const bool analysing = analysis_enabled_.load(std::memory_order_relaxed);
+    if (analysing && !analysis_was_on_)  // the stream (re)starts here: a reader maps its samples to the clock
+        analysis_origin_.store(sample_clock_, std::memory_order_release);
+    analysis_was_on_ = analysing;
+    if (analysing) {
         float mono[64];
         const float scale = 1.0f / static_cast<float>(nch);
         for (int i0 = 0; i0 < n; i0 += 64) {

@@ -85,6 +85,7 @@ void MidiGenerator::prepare(double sample_rate) {
     key_free_at_.fill(0);
     next_step_start_ = 0.0;
     step_index_ = 0;
+    key_pending_ = false;
     reset_music();
     step_ns_max_.store(0, std::memory_order_relaxed);
     step_timing_.clear();
@@ -135,6 +136,9 @@ MidiGeneratorCounters MidiGenerator::counters() const noexcept {
     k.chords_kept = chords_kept_.load(std::memory_order_relaxed);
     k.melody_choices = melody_choices_.load(std::memory_order_relaxed);
     k.melody_kept = melody_kept_.load(std::memory_order_relaxed);
+    k.key_changes = key_changes_.load(std::memory_order_relaxed);
+    k.phase_locks = phase_locks_.load(std::memory_order_relaxed);
+    k.last_phase_shift = last_phase_shift_.load(std::memory_order_relaxed);
     return k;
 }
 
@@ -182,7 +186,16 @@ void MidiGenerator::apply_control(const MidiControl& next, std::uint64_t block_s
         running_ = false;
     } else if (!running_) {
         start_grid(block_start);
+        if (next.beat_anchor != 0) lock_to_beat(next.beat_anchor, block_start);
     } else {
+        // The key changes on the next bar line (generate_step); until then the bar goes on in the old one.
+        key_pending_ = next.key_tonic != previous.key_tonic || next.scale != previous.scale;
+        if (key_pending_) {
+            pending_tonic_ = next.key_tonic;
+            pending_scale_ = next.scale;
+            control_.key_tonic = previous.key_tonic;
+            control_.scale = previous.scale;
+        }
         if (next.melody_channel != previous.melody_channel || next.chord_channel != previous.chord_channel ||
             next.bass_channel != previous.bass_channel || next.drum_channel != previous.drum_channel)
             end_all_at_frontier(out);
@@ -192,9 +205,28 @@ void MidiGenerator::apply_control(const MidiControl& next, std::uint64_t block_s
             // A slower tempo lengthens the lookahead: move the grid so the next step is still that far ahead.
             next_step_start_ = std::max(next_step_start_, static_cast<double>(block_start) + lookahead_);
         }
+        if (next.beat_anchor != 0) lock_to_beat(next.beat_anchor, block_start);
     }
     controls_applied_.fetch_add(1, std::memory_order_relaxed);
     applied_sequence_.store(next.sequence, std::memory_order_relaxed);
+}
+
+void MidiGenerator::lock_to_beat(std::uint64_t anchor, std::uint64_t block_start) noexcept {
+    const double beat = kStepsPerBeat * step_samples_;
+    const auto to_next_beat = static_cast<double>((kStepsPerBeat - step_index_ % kStepsPerBeat) % kStepsPerBeat);
+    const double grid_beat = next_step_start_ + to_next_beat * step_samples_;
+    const double heard_beat = static_cast<double>(anchor);
+    double offset = std::fmod(grid_beat - heard_beat, beat);  // how late the grid is against the heard beats
+    if (offset < 0.0) offset += beat;
+    if (offset >= 0.5 * beat) offset -= beat;
+    // Earlier than this the host could no longer send the next step's notes on time.
+    const double earliest = static_cast<double>(block_start) + lead_;
+    const double moved = std::max(next_step_start_ - offset, std::min(earliest, next_step_start_));
+    if (moved == next_step_start_) return;
+    last_phase_shift_.store(static_cast<std::int64_t>(std::llround(moved - next_step_start_)),
+                            std::memory_order_relaxed);
+    phase_locks_.fetch_add(1, std::memory_order_relaxed);
+    next_step_start_ = moved;
 }
 
 void MidiGenerator::start_grid(std::uint64_t block_start) noexcept {
@@ -256,6 +288,12 @@ void MidiGenerator::generate_step(SpscRing<MidiEvent>& out) noexcept {
     const std::uint64_t began = now_ns();
     const int k = static_cast<int>(step_index_ % kStepsPerBar);
     const bool bar_start = k == 0;
+    if (bar_start && key_pending_) {
+        key_pending_ = false;
+        control_.key_tonic = pending_tonic_;
+        control_.scale = pending_scale_;
+        key_changes_.fetch_add(1, std::memory_order_relaxed);
+    }
     bool strike = false;
     if (bar_start || need_groove_) run_groove();
     if (bar_start || need_harmony_) {

@@ -107,6 +107,9 @@ class Engine {
     SpscRing<BlockTelemetry>& telemetry_ring() noexcept { return telemetry_; }
     /// Mono analysis audio at the engine's rate (audio thread -> one reader).
     SpscRing<float>& analysis_ring() noexcept { return analysis_; }
+    /// Sample-clock time of the first analysis sample since the copy was last switched on (0 before): the k-th
+    /// sample read since then (counting analysis_dropped ones) was the input at analysis_origin() + k. Any thread.
+    std::uint64_t analysis_origin() const noexcept { return analysis_origin_.load(std::memory_order_acquire); }
     /// MIDI events generated on the audio thread (audio thread -> one reader). Not in time order: sort them.
     SpscRing<MidiEvent>& midi_ring() noexcept { return midi_; }
     /// The MIDI generator (see midi_generator.h): push_control() from the control thread, install()/clear()/
@@ -177,6 +180,8 @@ class Engine {
     TimingHistogram timing_;
     std::atomic<double> budget_fraction_{0.5};
     std::atomic<bool> analysis_enabled_{false};
+    bool analysis_was_on_ = false;  // audio thread: whether the previous chunk fed the analysis ring
+    std::atomic<std::uint64_t> analysis_origin_{0};
     std::atomic<bool> telemetry_enabled_{false};
 
     std::atomic<std::uint64_t> blocks_{0}, frames_{0}, nonfinite_{0}, limited_{0};

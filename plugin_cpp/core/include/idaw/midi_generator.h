@@ -4,7 +4,14 @@
 // Grid. Enabling starts a grid whose step 0 begins `lookahead_samples()` after the block in which the control was
 // taken up; step t+1 begins one sixteenth (60 / bpm / 4 s) after step t, accumulated in double precision, so step
 // times do not depend on how the audio is split into blocks. A tempo change applies from the next step not yet
-// generated. A bar is 16 steps (4/4), a phrase 4 bars.
+// generated. A bar is 16 steps (4/4), a phrase 4 bars. A key change applies from the next bar start (the chords
+// and the melody's scale change together, on a bar line).
+//
+// Following a heard beat. A control with a beat_anchor (the engine sample time of a beat heard in the input, as
+// the sidecar's follower reports it) moves the grid so that its next beat step (every 4th step) falls on that
+// beat's train (anchor + n beats at the control's tempo): the offset, wrapped to within half a beat, is taken up
+// at once at the grid frontier, but never so that the next step starts less than `lead` after the block (then the
+// rest waits for the next anchor). Notes already generated keep their times.
 //
 // Lookahead. Step t is generated (nets run, notes decided) as soon as a processed chunk reaches
 // start(t) - lookahead, lookahead = 1.5 steps + lead, lead = 100 ms. Every event of step t then lies at least `lead`
@@ -111,8 +118,9 @@ struct MidiControl {
     std::uint8_t scale = 0;                     ///< index into music::kScales
     float tempo_bpm = 120.0f;                   ///< kMinTempo..kMaxTempo
     std::array<float, kEmotionDims> emotion{};  ///< each in [-1, 1]
-    std::uint64_t seed = 1;      ///< seeds velocity spread, articulation spread and timing jitter (per enable)
-    std::uint64_t sequence = 0;  ///< the sender's tag, reported back in counters()
+    std::uint64_t seed = 1;         ///< seeds velocity spread, articulation spread and timing jitter (per enable)
+    std::uint64_t sequence = 0;     ///< the sender's tag, reported back in counters()
+    std::uint64_t beat_anchor = 0;  ///< engine sample time of a heard beat to lock the grid to (0: none)
 };
 
 /// Why a control snapshot is refused ("tempo_bpm out of range", ...), or null when it is valid. Real-time safe.
@@ -136,6 +144,9 @@ struct MidiGeneratorCounters {
     std::uint64_t chords_kept = 0;        ///< ... of which the theory layer kept the net's own choice
     std::uint64_t melody_choices = 0;     ///< melody pitches drawn from the MelodyTransformer
     std::uint64_t melody_kept = 0;        ///< ... that the theory layer's weights left as the net's weights draw them
+    std::uint64_t key_changes = 0;        ///< key changes taken up at a bar start
+    std::uint64_t phase_locks = 0;        ///< controls whose beat_anchor moved the grid
+    std::int64_t last_phase_shift = 0;    ///< samples the last of them moved it by (negative: earlier)
 };
 
 /// See the file comment.
@@ -203,6 +214,7 @@ class MidiGenerator {
 
     void apply_control(const MidiControl& next, std::uint64_t block_start, SpscRing<MidiEvent>& out) noexcept;
     void start_grid(std::uint64_t block_start) noexcept;
+    void lock_to_beat(std::uint64_t anchor, std::uint64_t block_start) noexcept;
     void reset_music() noexcept;
     void end_all_at_frontier(SpscRing<MidiEvent>& out) noexcept;
     void generate_step(SpscRing<MidiEvent>& out) noexcept;
@@ -245,8 +257,10 @@ class MidiGenerator {
     std::uint64_t step_index_ = 0;  // steps generated since the grid started
     double resume_floor_ = 0.0;     // a new grid may not start before this (past offs of the previous one)
     std::uint64_t rng_state_ = 1;
-    bool start_pending_ = false;   // prepare() left an enabled control: start a grid at the next block
-    std::uint64_t last_off_ = 0;   // latest note-off time pushed or queued
+    bool start_pending_ = false;  // prepare() left an enabled control: start a grid at the next block
+    bool key_pending_ = false;    // a key change waits for the next bar start ...
+    std::uint8_t pending_tonic_ = 0, pending_scale_ = 0;  // ... to this key
+    std::uint64_t last_off_ = 0;                          // latest note-off time pushed or queued
     std::uint64_t min_onset_ = 0;  // no onset before this (after notes were ended at the frontier)
     int last_pitch_ = -1;          // most recent melody pitch (-1: none since the grid started)
     bool melody_sounds_ = false;   // this step's melody verdict (choose_melody_pitch)
@@ -280,6 +294,8 @@ class MidiGenerator {
     std::atomic<std::uint64_t> controls_applied_{0}, applied_sequence_{0}, swaps_{0};
     std::atomic<std::uint64_t> step_ns_total_{0}, step_ns_max_{0}, bar_steps_{0}, bar_ns_total_{0};
     std::atomic<std::uint64_t> chord_choices_{0}, chords_kept_{0}, melody_choices_{0}, melody_kept_{0};
+    std::atomic<std::uint64_t> key_changes_{0}, phase_locks_{0};
+    std::atomic<std::int64_t> last_phase_shift_{0};
     TimingHistogram step_timing_, bar_timing_;
 };
 
