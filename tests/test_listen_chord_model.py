@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,12 @@ import pytest
 
 from idaw.base.errors import IdawError
 from idaw.listen import chord_model
+from idaw.listen.evaluate import PITCH_NAMES, chord_label
+from idaw.listen.train_chords import parse_chord
 from idaw.theory.harmony import CHORD_TYPES
 from idaw.theory.progressions import QUALITIES
 from tests.support.idaw_command import RunIdaw, one_error_line
-from tests.support.needs import need, need_program
+from tests.support.needs import need, need_module, need_program
 
 
 def shipped() -> chord_model.ChordModel:
@@ -59,6 +62,16 @@ def test_a_first_inversion_keeps_its_root() -> None:
     """C major over E: chroma templates read it as E minor (two of three tones shared, E loudest in the bass)."""
     log_probs = shipped().log_probs(*triad_chroma(0, "major", bass_interval=4))[0]
     assert log_probs[0, QUALITIES.index("major")] > log_probs[4, QUALITIES.index("minor")]
+
+
+def test_the_training_reads_back_every_chord_the_evaluation_names() -> None:
+    need_module("mir_eval", "pip install mir_eval")
+    for root, quality in itertools.product(range(12), QUALITIES):
+        assert parse_chord(chord_label(PITCH_NAMES[root], quality)) == (root, quality)
+    assert parse_chord("F#:min7/b3") == (6, "minor seventh")  # a slash bass keeps the root and quality
+    assert parse_chord("Bb") == (10, "major")  # a bare root is a major triad in mir_eval's syntax
+    for unlabelled in ("N", "X", "C:sus4", "D:min9"):  # none, unknown, and shorthands idaw has no quality for
+        assert parse_chord(unlabelled) is None
 
 
 def weights_file(tmp_path: Path, change: dict[str, Any] | None = None, text: str | None = None) -> Path:

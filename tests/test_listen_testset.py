@@ -90,8 +90,18 @@ def chord_pitch_classes(label: str) -> set[int]:
     root_name, shorthand = label.split("/")[0].split(":")
     root = parse_key_name(root_name + " major")
     assert root is not None, label
-    quality = {short: name for name, short in testset.MIR_EVAL_QUALITY.items()}[shorthand]
+    quality = testset.SHORTHAND_QUALITY[shorthand]
     return {(root.tonic + step) % 12 for step in harmony.CHORD_TYPES[quality]}
+
+
+def test_every_quality_has_the_mir_eval_shorthand_of_its_notes_and_reads_back() -> None:
+    mir_eval = need_module("mir_eval", "pip install mir_eval")
+    assert set(testset.MIR_EVAL_QUALITY) == set(harmony.CHORD_TYPES)
+    for quality, shorthand in testset.MIR_EVAL_QUALITY.items():
+        # mir_eval's own reading of the shorthand: the same intervals above the root as idaw's chord type.
+        assert set(np.flatnonzero(mir_eval.chord.quality_to_bitmap(shorthand))) == set(harmony.CHORD_TYPES[quality])
+        assert testset.SHORTHAND_QUALITY[shorthand] == quality
+    assert len(testset.SHORTHAND_QUALITY) == len(testset.MIR_EVAL_QUALITY)  # no two qualities share a shorthand
 
 
 def test_labels_hold_the_scores_grid_and_the_audio_its_length(rendered: list[Path]) -> None:

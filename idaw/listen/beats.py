@@ -50,11 +50,9 @@ PERIOD_GAIN: Final = 0.25
 
 @dataclass(frozen=True)
 class TempoEstimate:
-    """A tempo in beats per minute and how sure the estimate is (0-1: how far the winning score stands above the
-    median candidate's, relative to the winner)."""
+    """A tempo in beats per minute."""
 
     bpm: float
-    confidence: float
 
 
 def _autocorrelation(envelope: F64) -> F64:
@@ -94,11 +92,9 @@ def estimate_tempo(envelope: F64, rate: float = ONSET_RATE) -> TempoEstimate | N
     preference = np.exp(-0.5 * (np.log2(bpms / PREFERRED_BPM) / PREFERENCE_OCTAVES) ** 2)
     weighted = scores * preference
     best = int(np.argmax(weighted))
-    spread = float(weighted.max() - np.median(weighted))
-    confidence = float(np.clip(spread / max(float(weighted.max()), 1e-9), 0.0, 1.0))
     if scores[best] < MIN_PERIODICITY or len(envelope) < MIN_BEATS_FOR_TEMPO * 60.0 / bpms[best] * rate:
         return None
-    return TempoEstimate(float(bpms[best]), confidence)
+    return TempoEstimate(float(bpms[best]))
 
 
 def offline_beats(envelope: F64, bpm: float, rate: float = ONSET_RATE) -> F64:

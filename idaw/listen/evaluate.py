@@ -34,18 +34,6 @@ import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 
-MIR_EVAL_QUALITY: Final = {
-    "major": "maj",
-    "minor": "min",
-    "diminished": "dim",
-    "augmented": "aug",
-    "dominant seventh": "7",
-    "minor seventh": "min7",
-    "major seventh": "maj7",
-    "half-diminished seventh": "hdim7",
-    "diminished seventh": "dim7",
-}
-"""idaw.theory.harmony's quality names → mir_eval's chord shorthands."""
 PITCH_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 TEMPO_TOLERANCE: Final = 0.04
 
@@ -109,6 +97,8 @@ class Tally:
 
 def chord_label(root: str, quality: str) -> str:
     """A chord in mir_eval's syntax ('Bb:min7'); 'X' for a quality mir_eval has no shorthand for."""
+    from idaw.listen.testset import MIR_EVAL_QUALITY  # here, not at the top: the test set's module loads music21
+
     shorthand = MIR_EVAL_QUALITY.get(quality)
     return f"{root}:{shorthand}" if shorthand else "X"
 

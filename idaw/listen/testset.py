@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -101,7 +101,10 @@ MIR_EVAL_QUALITY: Final = {
     "half-diminished seventh": "hdim7",
     "diminished seventh": "dim7",
 }
-"""idaw.theory.harmony's quality names → mir_eval's chord shorthands."""
+"""idaw.theory.harmony's quality names → mir_eval's chord shorthands (its one home: idaw.listen.evaluate names
+estimated chords with it, idaw.listen.train_chords reads labels back with SHORTHAND_QUALITY)."""
+SHORTHAND_QUALITY: Final = {shorthand: quality for quality, shorthand in MIR_EVAL_QUALITY.items()}
+"""mir_eval's chord shorthands → idaw.theory.harmony's quality names (MIR_EVAL_QUALITY read backwards)."""
 _BASS_DEGREE: Final = {3: "b3", 4: "3", 6: "b5", 7: "5", 8: "#5", 9: "bb7", 10: "b7", 11: "7"}
 """A chord tone's interval above the root (semitones) → mir_eval's scale degree for a slash bass."""
 
@@ -769,24 +772,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
+def _whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type: the option's text as a whole number of at least `least`, else a one-line usage error."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is not a whole number >= {least}")
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -794,8 +792,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="python -m idaw.listen.testset", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="folder the items are written to")
     parser.add_argument("--split", choices=SPLITS, default="eval", help="which split (default: eval)")
-    parser.add_argument("--count", type=_count, default=None, help="render only the first N items (default: all)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of every item's settings (default: 0)")
+    parser.add_argument(
+        "--count", type=_whole_number(1), default=None, help="render only the first N items (default: all)"
+    )
+    parser.add_argument("--seed", type=_whole_number(0), default=0, help="seed of every item's settings (default: 0)")
     args = parser.parse_args(argv)
     try:
         paths = build_testset(args.out, args.split, args.count, args.seed, progress=True)

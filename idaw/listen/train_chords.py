@@ -24,17 +24,6 @@ from idaw.base.errors import IdawError
 
 DEFAULT_DATA = Path("out/listen_train")
 DEFAULT_OUT = Path(__file__).parent / "weights"
-SHORTHAND_QUALITY = {
-    "maj": "major",
-    "min": "minor",
-    "dim": "diminished",
-    "aug": "augmented",
-    "7": "dominant seventh",
-    "min7": "minor seventh",
-    "maj7": "major seventh",
-    "hdim7": "half-diminished seventh",
-    "dim7": "diminished seventh",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_chord(label: str) -> tuple[int, str] | None:
     """(root pitch class, idaw quality) of a mir_eval chord label, None for 'N', 'X' or a shorthand idaw lacks."""
     import mir_eval
+
+    from idaw.listen.testset import SHORTHAND_QUALITY
 
     if label in ("N", "X"):
         return None
