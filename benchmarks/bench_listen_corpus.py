@@ -19,7 +19,6 @@ Run alone with `python -m benchmarks.bench_listen_corpus [--quick] [--out F]`.
 
 from __future__ import annotations
 
-import logging
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import common
-from idaw.listen.corpus import CorpusSummary, analyze_corpus
+from idaw.listen.corpus import CorpusSummary, analyze_corpus, local_cluster
 from tests.support.listen_signals import write_chords_wav, write_midi
 
 WORKER_COUNTS = (1, 2)
@@ -77,8 +76,6 @@ def _seconds(values: Sequence[float]) -> common.Json:
 
 def run(quick: bool = False) -> common.Json:
     """{corpus, cold, warm, two_over_one}: see the module docstring."""
-    from distributed import LocalCluster
-
     midi, recordings = (12, 4) if quick else (24, 8)
     rounds = 2 if quick else 5
     with tempfile.TemporaryDirectory(prefix="idaw-bench-corpus-") as tmp:
@@ -93,15 +90,7 @@ def run(quick: bool = False) -> common.Json:
         try:
             for workers in WORKER_COUNTS:
                 started = time.perf_counter()
-                clusters[workers] = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP routes: not on Dask's usual 8787
-                    silence_logs=logging.CRITICAL,
-                )
+                clusters[workers] = local_cluster(workers)  # the one `idaw analyze` starts
                 start_s = time.perf_counter() - started
                 summary, _ = _run(folder, outs, clusters[workers].scheduler_address, f"cold-{workers}")
                 cold[f"workers_{workers}"] = {

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from benchmarks import (
     bench_block_cost,
     bench_listen,
+    bench_listen_adapter,
     bench_listen_corpus,
     bench_live_jack,
     bench_midi,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "midi": bench_midi.run,
     "theory_voice_leading": bench_theory_voice_leading.run,
     "listen": bench_listen.run,
+    "listen_adapter": bench_listen_adapter.run,
     "listen_corpus": bench_listen_corpus.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""

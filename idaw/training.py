@@ -15,6 +15,7 @@ _TARGETS: dict[str, tuple[str, str]] = {
     "nets": ("realtime.nets.train_cli", "the five emotion-to-MIDI nets (music21 corpus + fluidsynth audio)"),
     "semantic-eq": ("sidecar.semantic_eq.train_cli", "the semantic EQ VAE and audio encoder (SAFE-DB et al.)"),
     "chords": ("idaw.listen.train_chords", "the acoustic chord model of the listening analysis (rendered chorales)"),
+    "adapter": ("idaw.listen.train_adapter", "the listening adapter: emotion, BPM, key and style heads"),
 }
 
 

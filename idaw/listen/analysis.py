@@ -11,8 +11,9 @@ The recording is heard as notes on a beat grid and then analysed by the theory l
 
 Fields besides a score's (times in seconds): `tempo_bpm` (null when no steady beat is heard), `beats`,
 `downbeats`, `meter_confidence`, `source: "audio"`, `sample_rate` and `channels` of the file. `voice_leading` is
-null: a recording does not say which note belongs to which voice. `emotion` and `style` are null until the
-listening adapter is trained (issue 12, part 2). A recording with no steady beat or no notes (silence, noise, a
+null: a recording does not say which note belongs to which voice. `emotion`, `style` and `energy_sections` come
+from the listening adapter (idaw.listen.adapter, on the 2 s frames of idaw.listen.frames): null (and no sections)
+with `adapter_found` saying why when no frame is audible. A recording with no steady beat or no notes (silence, noise, a
 one-second file) gets `tempo_bpm: null`, `key: null` and empty lists, not an error.
 """
 
@@ -27,7 +28,9 @@ import numpy.typing as npt
 
 from idaw.listen import beats as beat_tracking
 from idaw.listen import chord_model, features
+from idaw.listen.adapter import analysis_fields
 from idaw.listen.audio import Recording, read_recording
+from idaw.listen.frames import Frames, frames_json, recording_features
 from idaw.theory.analysis import analyze_notes
 from idaw.theory.decode import BeatEvidence
 from idaw.theory.harmony import CHORD_TYPES
@@ -203,18 +206,24 @@ def _notes_on_grid(
 
 
 def analyze_recording(
-    recording: Recording, heard: HeardPiece | None = None, *, file: str | None = None, fmt: str | None = None
+    recording: Recording,
+    heard: HeardPiece | None = None,
+    *,
+    file: str | None = None,
+    fmt: str | None = None,
+    frames: Frames | None = None,
 ) -> dict[str, Any]:
-    """Every analysis of `recording` (what `hear` found in it, heard again when not given), JSON-ready (see the
-    module docstring)."""
+    """Every analysis of `recording` (what `hear` found in it and its adapter `frames`, each computed when not
+    given), JSON-ready (see the module docstring)."""
     if heard is None:
         heard = hear(recording)
+    if frames is None:
+        frames = recording_features(recording.samples)
     common = {
         "source": "audio",
         "sample_rate": recording.source_rate,
         "channels": recording.channels,
-        "emotion": None,
-        "style": None,
+        **analysis_fields(frames, recording.seconds),
         "voice_leading": None,
     }
     if heard is None or not heard.notes.events:
@@ -249,11 +258,18 @@ def analyze_recording(
     return result
 
 
-def analyze_audio_path(path: str | os.PathLike[str]) -> tuple[HeardPiece | None, Recording, dict[str, Any]]:
-    """The recording at `path`, what was heard in it and its analysis (IdawError, one line, for a bad file)."""
+def analyze_audio_path(
+    path: str | os.PathLike[str], adapter_features: bool = False
+) -> tuple[HeardPiece | None, Recording, dict[str, Any]]:
+    """The recording at `path`, what was heard in it and its analysis (IdawError, one line, for a bad file); with
+    `adapter_features`, the analysis also holds the adapter's frames (`adapter_frames`: idaw.listen.frames.frames_json),
+    what `idaw train adapter` learns from."""
     name = os.fspath(path)
     recording = read_recording(name)
     fmt = "flac" if name.lower().endswith(".flac") else "wav"
     heard = hear(recording)
-    result = analyze_recording(recording, heard, file=name, fmt=fmt)
+    frames = recording_features(recording.samples, name=name)
+    result = analyze_recording(recording, heard, file=name, fmt=fmt, frames=frames)
+    if adapter_features:
+        result["adapter_frames"] = frames_json(frames)
     return heard, recording, result

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     report: Path | None = check_report_path(args.report) if args.report is not None else None
     with music21_quietly(args.file):
-        heard, recording, result = analyze_audio_path(args.file)
+        heard, recording, result = analyze_audio_path(args.file, args.adapter_features)
     if report is not None:
         from idaw.listen.report import draw_audio_report
 
@@ -54,5 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from idaw.theory.summary import summary_text
 
         measures = list(zip(heard.notes.measure_offsets, heard.notes.measure_numbers, strict=False)) if heard else None
-        print(summary_text(result, measures=measures))
+        from idaw.listen.adapter import summary_lines
+
+        print("\n".join([summary_text(result, measures=measures), *summary_lines(result)]))
     return 0

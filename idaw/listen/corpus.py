@@ -12,7 +12,9 @@ compare), with "seconds" (the analysis's own wall time on its worker) and, where
 messages, the first tune of an ABC book), "warnings" (one line each). A file that cannot be analysed gets the line
 {"file": NAME, "error": ONE LINE, "seconds": ...}: the line `idaw analyze FILE` would show (naming the file by
 NAME), or "internal error: TYPE: MESSAGE" for anything else, a worker that died on it included. Strict JSON: a
-value JSON cannot hold (NaN) makes that file's line an internal error.
+value JSON cannot hold (NaN) makes that file's line an internal error. With --adapter-features, each recording's
+line also holds "adapter_frames", the listening adapter's 2 s frame features (idaw.listen.frames.frames_json): what
+`idaw train adapter` reads.
 
 Resuming: files already in the output (analysed or failed) are skipped; `--retry-failed` analyses the failed ones
 again. Each line is written with one write() and nothing buffered, as its result arrives, so a kill loses at most
@@ -119,6 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--retry-failed", action="store_true", help="analyse again the files the output records as failed"
     )
     group.add_argument("--no-progress", action="store_true", help="never show the progress bar (shown on a terminal)")
+    parser.add_argument(
+        "--adapter-features",
+        action="store_true",
+        help="a recording's JSON (and each line of a folder's output) also holds the listening adapter's 2 s frame "
+        "features, `adapter_frames` (what `idaw train adapter` reads)",
+    )
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -150,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         workers=workers,
         progress=not args.no_progress and sys.stderr.isatty(),
         retry_failed=args.retry_failed,
+        adapter_features=args.adapter_features,
     )
     print(summary.text())
     return 0
@@ -215,16 +224,17 @@ def find_files(folder: str | os.PathLike[str]) -> list[str]:
     return sorted(found)
 
 
-def analyze_one(path: str, name: str | None = None) -> dict[str, Any]:
+def analyze_one(path: str, name: str | None = None, adapter_features: bool = False) -> dict[str, Any]:
     """The analysis of the file at `path` (a score, MIDI file or recording) as one output line's object, labelled
-    `name` (default: `path`); never raises (see the module docstring for the fields and the error line)."""
+    `name` (default: `path`), a recording's with its adapter frames when `adapter_features`; never raises (see the
+    module docstring for the fields and the error line)."""
     label = path if name is None else name
     start = time.perf_counter()
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = _analysis(path)
+            result = _analysis(path, adapter_features)
         result["file"] = label
     except IdawError as error:
         result = {"file": label, "error": one_line(str(error)).replace(path, label)}
@@ -237,15 +247,15 @@ def analyze_one(path: str, name: str | None = None) -> dict[str, Any]:
     return result
 
 
-def _analysis(path: str) -> dict[str, Any]:
-    """The analysis dict `idaw analyze PATH --format json` prints (IdawError for a bad file)."""
+def _analysis(path: str, adapter_features: bool = False) -> dict[str, Any]:
+    """The analysis dict `idaw analyze PATH --format json [--adapter-features]` prints (IdawError for a bad file)."""
     from idaw.theory.load import music21_quietly
 
     with music21_quietly(path):
         if is_audio_path(path):
             from idaw.listen.analysis import analyze_audio_path
 
-            return analyze_audio_path(path)[2]
+            return analyze_audio_path(path, adapter_features)[2]
         from idaw.theory.analysis import analyze_path
 
         return analyze_path(path)[1]
@@ -418,10 +428,12 @@ def analyze_corpus(
     workers: int = 1,
     progress: bool = False,
     retry_failed: bool = False,
+    adapter_features: bool = False,
 ) -> CorpusSummary:
     """Analyse every file under `folder` not yet in the JSON lines at `out_path`, appending a line per file as it
     finishes, on the Dask cluster at `scheduler` (checked with check_scheduler_address) or on a local one of
-    `workers` processes; returns what was done. IdawError (before any analysis) for a folder that cannot be read,
+    `workers` processes (each recording's line with its adapter frames when `adapter_features`); returns what was
+    done. IdawError (before any analysis) for a folder that cannot be read,
     an output that cannot be written, a cluster that cannot be started or reached."""
     top = os.path.abspath(folder)
     out = os.fspath(out_path)
@@ -444,7 +456,7 @@ def analyze_corpus(
         summary.workers = max(1, sum(client.nthreads().values()))
         summary.start_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        _run(client, top, out, todo, summary, progress)
+        _run(client, top, out, todo, summary, progress, adapter_features)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -499,7 +511,7 @@ def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
     cluster = None
     try:
         with _ctrl_c_held():  # the cluster's thread and worker processes start with Ctrl-C blocked
-            cluster = _local_cluster(workers)  # assigned before a Ctrl-C held meanwhile arrives
+            cluster = local_cluster(workers)  # assigned before a Ctrl-C held meanwhile arrives
         with Client(cluster) as client:  # type: ignore[no-untyped-call]
             yield client
     finally:
@@ -507,7 +519,7 @@ def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
             cluster.close()
 
 
-def _local_cluster(workers: int) -> Any:
+def local_cluster(workers: int) -> Any:
     """A started LocalCluster of `workers` single-thread worker processes, scheduler and workers on the loopback
     address, no dashboard."""
     import logging
@@ -559,7 +571,15 @@ def _ctrl_c_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _run(client: Any, top: str, out: str, todo: list[str], summary: CorpusSummary, progress: bool) -> None:
+def _run(
+    client: Any,
+    top: str,
+    out: str,
+    todo: list[str],
+    summary: CorpusSummary,
+    progress: bool,
+    adapter_features: bool = False,
+) -> None:
     """Submit `todo` (names under `top`), at most IN_FLIGHT_PER_THREAD per worker thread ahead, and append each
     result to `out` as it arrives; counts go into `summary`."""
     from distributed import as_completed
@@ -572,7 +592,7 @@ def _run(client: Any, top: str, out: str, todo: list[str], summary: CorpusSummar
     def submit_next() -> None:
         name = next(queue, None)
         if name is not None:
-            future = client.submit(analyze_one, os.path.join(top, name), name, pure=False)
+            future = client.submit(analyze_one, os.path.join(top, name), name, adapter_features, pure=False)
             in_flight[future] = name
             finished.add(future)  # type: ignore[no-untyped-call]
 
