@@ -413,6 +413,7 @@ class _LiveSession:
         what was allocated so far out of the collector's reach."""
         host = self.host
         midi_live.listen(self.midi, host.link.windows if host is not None else None)  # stopped by close_midi
+        midi_live.follow(self.midi, host.link if host is not None else None)  # stopped by close_midi
         if host is not None:
             print(
                 f"sidecar at {host.endpoint}: type words and an intensity (e.g. 'warm 0.7') and Enter, or send "

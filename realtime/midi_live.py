@@ -3,6 +3,9 @@
 ends the notes if this process dies without closing. realtime/live.py calls add_arguments(), start(), listen()
 once the audio runs (and the sidecar link, if any, drains the analysis ring) and LiveMidi.close().
 
+With `--follow` the sidecar follows the input (key, tempo, beat phase, mood) and a LiveFollow (realtime/follow.py)
+on the sidecar link's thread owns the control pushes between start and close(), as LiveEmotion does below.
+
 With `--emotion input` a LiveEmotion thread (realtime/emotion_input.py) follows the input audio and owns the
 generator's control pushes between the first push (start) and close(), which stops it before the last push.
 """
@@ -18,10 +21,12 @@ from typing import Any
 import idaw_core
 from idaw.base.errors import DeviceError, IdawError
 from realtime import emotion_input, midi_settings
+from realtime.follow import LiveFollow
 from realtime.midi_file import MidiRecording
 from realtime.midi_guard import GuardLink, start_guard
 from realtime.midi_out import MidiSender, open_jack_port
 from realtime.sidecar_link.analysis import WindowMaker
+from realtime.sidecar_link.link import SidecarLink
 
 DEFAULT_PORT = "midi_out"
 
@@ -46,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PORT",
         help="connect the MIDI port to this JACK MIDI input (full name or a unique part of it)",
+    )
+    group.add_argument(
+        "--follow",
+        action="store_true",
+        help="take the key, tempo, beat phase and mood from what the sidecar hears in the input (needs --midi and "
+        "the sidecar; the --key and --tempo given hold until a beat is heard)",
     )
     group.add_argument(
         "--midi-log",
@@ -73,6 +84,8 @@ class LiveMidi:
         self.tracker = tracker
         """With --emotion input: the EmotionRecognizer, run by `emotion` once listen() started it."""
         self.emotion: emotion_input.LiveEmotion | None = None
+        self.follow: LiveFollow | None = None
+        """With --follow: what turns the sidecar's heard messages into controls, once follow() started it."""
         self.engine = engine
         self.settings = settings
         self.sender = sender
@@ -87,6 +100,7 @@ class LiveMidi:
         if self._report is not None:
             return self._report
         heard = self.emotion.stop() if self.emotion is not None else None  # from here this thread pushes again
+        followed = self.follow.stop() if self.follow is not None else None
         if heard is None and self.tracker is not None:
             heard = {**self.tracker.describe(), "audio_from": None}
         with contextlib.suppress(IdawError):  # a full control queue: the sender stops anyway
@@ -101,6 +115,7 @@ class LiveMidi:
             "generator": dict(self.engine.midi_counters()),
             "lookahead_samples": self.engine.midi_lookahead_samples(self.settings.tempo_bpm),
             "emotion": heard,
+            "follow": followed,
         }
         if self.sender.recording is not None and self.args.midi_out:
             report["file"] = self.args.midi_out
@@ -131,7 +146,13 @@ def start(args: argparse.Namespace, engine: idaw_core.Engine) -> LiveMidi | None
                 raise IdawError(f"--{flag.replace('_', '-')} needs --midi")
         if getattr(args, "emotion", "manual") != "manual":
             raise IdawError(f"--emotion {args.emotion} needs --midi")
+        if args.follow:
+            raise IdawError("--follow needs --midi")
         return None
+    if args.follow and getattr(args, "emotion", "manual") != "manual":
+        raise IdawError("--follow takes the mood from the input already: leave out --emotion input")
+    if args.follow and getattr(args, "no_sidecar", False):
+        raise IdawError("--follow needs the sidecar (it listens there): leave out --no-sidecar")
     settings = midi_settings.settings_from_args(args)
     nets = midi_settings.install_nets(engine, args.midi_models)
     tracker = None
@@ -175,6 +196,17 @@ def listen(midi: LiveMidi | None, windows: WindowMaker | None) -> None:
     if midi is None or midi.tracker is None or midi.emotion is not None:
         return
     midi.emotion = emotion_input.LiveEmotion(midi.engine, midi.tracker, midi.settings).start(windows)
+
+
+def follow(midi: LiveMidi | None, link: SidecarLink | None) -> None:
+    """With --follow: ask the sidecar to follow the input and let its heard messages steer the generator (a no-op
+    without --follow)."""
+    if midi is None or not midi.args.follow or link is None or midi.follow is not None:
+        return
+    midi.follow = LiveFollow(midi.engine, midi.settings, link.windows.rate)
+    link.on_heard = midi.follow.on_heard
+    link.set_follow(True)
+    print("idaw live: following the input: key, tempo and beats from what the sidecar hears", flush=True)
 
 
 def close(midi: LiveMidi | None) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -42,8 +42,14 @@ from idaw.base.protocol import (
     text_limit,
 )
 from sidecar import keys as curve
+
+if TYPE_CHECKING:
+    from idaw.listen.follow import Follower
 from sidecar.handlers import AnalysisWindow, DescribeHandler
 
+MAX_FOLLOWED = 4
+"""Engine sessions followed at once: a follower costs about 50-100 ms of this one thread per window (two a second),
+so more would starve the heartbeats; a follow beyond this is refused ('full')."""
 MAX_LOGGED_INTERNAL = 20
 """Internal errors written to stderr, one line each; later ones are only counted (a client must not fill the log)."""
 
@@ -70,6 +76,8 @@ class EngineSession:
     windows: int = 0
     window: AnalysisWindow | None = None
     last_resend: float = 0.0
+    follower: Follower | None = None
+    """The session's idaw.listen.follow.Follower while it asked to be followed (follow on: 1), else None."""
 
 
 @dataclass
@@ -387,6 +395,50 @@ class SidecarServer:
         f = message.fields
         state.window = AnalysisWindow(f["samples"], f["rate"], f["start"], state.last_seen)
         state.windows += 1
+        if state.follower is not None:
+            self._send_heard(identity, state.follower, state.window)
+
+    def _on_follow(self, identity: bytes, message: Message) -> None:
+        state = self._engine(identity, message)
+        if not message.fields["on"]:
+            state.follower = None
+        elif state.follower is None:
+            followed = sum(1 for s in self.sessions.values() if s.follower is not None)
+            if followed >= MAX_FOLLOWED:
+                raise MessageError(
+                    "full", f"{MAX_FOLLOWED} engines are followed already; stop one first", message.seq, message.kind
+                )
+            state.follower = _new_follower()
+        self.send(identity, "ack", re=message.seq)
+
+    def _send_heard(self, identity: bytes, follower: Follower, window: AnalysisWindow) -> None:
+        """Feed the window to the session's follower and send what it heard (indices at the window's rate)."""
+        from idaw.listen.audio import SAMPLE_RATE
+
+        samples, start = window.samples, window.start
+        if window.rate != SAMPLE_RATE:
+            import soxr
+
+            samples = soxr.resample(samples, window.rate, SAMPLE_RATE)
+            start = round(start * SAMPLE_RATE / window.rate)
+        heard = follower.feed(samples, start)
+
+        def at_window_rate(index: int) -> int:
+            return round(index * window.rate / SAMPLE_RATE)
+
+        tempo, beat = (heard.tempo_bpm, heard.beat) if heard.beat is not None else (None, None)
+        self.send(
+            identity,
+            "heard",
+            upto=at_window_rate(heard.upto),
+            tempo_bpm=min(tempo, 300.0) if tempo is not None else 0.0,
+            beat=at_window_rate(beat) if beat is not None and tempo is not None else 0,
+            key_tonic=heard.key.tonic if heard.key is not None else 12,
+            key_minor=int(heard.key.minor) if heard.key is not None else 0,
+            emotion=heard.emotion or "",
+            valence=heard.valence,
+            arousal=heard.arousal,
+        )
 
     def _on_bye(self, identity: bytes, message: Message) -> None:
         self._engine(identity, message)
@@ -501,3 +553,11 @@ class SidecarServer:
             self._socket.close(0)
             self._socket = None
         self._stop_authenticator()
+
+
+def _new_follower() -> Follower:
+    """A follower of one engine's stream, with the shipped adapter's mood (imported here: librosa and music21 load
+    only when an engine asks to be followed)."""
+    from idaw.listen.follow import Follower, adapter_mood
+
+    return Follower(adapter_mood(SCHEMA.analysis["hop_s"]))

@@ -13,84 +13,18 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import msgpack
 import pytest
-import zmq
 
-from idaw.base.protocol import MAX_SESSIONS, MAX_SNAPSHOT, SCHEMA, Message, decode, flat_values
+from idaw.base.protocol import MAX_SESSIONS, MAX_SNAPSHOT, SCHEMA, flat_values
 from realtime.sidecar_link.process import SidecarProcess
 from sidecar.client import SidecarClient
 from tests.support.sidecar_helpers import HANG_CAP_S, wait_until
+from tests.support.sidecar_peer import Peer
 
 EMOJI = "\U0001f600"
 HEARTBEAT_S = SCHEMA.timing["heartbeat_interval_ms"] / 1000
 PEER_TIMEOUT_S = SCHEMA.timing["peer_timeout_ms"] / 1000
 DETAIL_BYTES = SCHEMA.raw["messages"]["error"]["fields"]["detail"]["max_bytes"]
-
-
-class Peer:
-    """A raw DEALER: sends any map it is given, receives the sidecar's messages (each must pass the protocol)."""
-
-    def __init__(self, endpoint: str, receive_queue: int = 1000) -> None:
-        """`receive_queue`: how many messages ZeroMQ holds for this peer before it stops reading the socket."""
-        self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.RCVHWM, receive_queue)
-        self.socket.connect(endpoint)
-        self.seq = 0
-        self.inbox: list[Message] = []
-
-    def send(self, kind: str, seq: int | None = None, **fields: Any) -> int:
-        """Send a message of type `kind` with `fields` as given (no checks); returns its seq."""
-        if seq is None:
-            self.seq += 1
-            seq = self.seq
-        self.socket.send(msgpack.packb({"v": SCHEMA.version, "type": kind, "seq": seq, **fields}, use_bin_type=True))
-        return seq
-
-    def hello(self, session: int, snapshot: int = 0, **extra: Any) -> int:
-        fields = {"session": session, "name": "hostile", "rate": 16000, "snapshot": snapshot, "values": flat_values()}
-        return self.send("hello", **{**fields, **extra})
-
-    def pump(self) -> None:
-        """Move what has arrived into the inbox (decode raises if the sidecar sent anything invalid)."""
-        while self.socket.poll(0):
-            self.inbox.append(decode(self.socket.recv(), "engine"))
-
-    def wait(self, kind: str, timeout: float = HANG_CAP_S, **match: Any) -> Message:
-        """The first message of `kind` (whose fields include `match`) that arrives, removed from the inbox."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.pump()
-            for message in self.inbox:
-                if message.kind == kind and all(message.fields.get(k) == v for k, v in match.items()):
-                    self.inbox.remove(message)
-                    return message
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {kind} {match} within {timeout} s; got {[m.kind for m in self.inbox]}")
-            self.socket.poll(int(left * 1000) + 1)
-
-    def reply_to(self, seq: int, timeout: float = HANG_CAP_S) -> Message:
-        """The reply (any type) whose `re` is `seq`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.pump()
-            for message in self.inbox:
-                if message.fields.get("re") == seq and message.kind != "heartbeat":
-                    self.inbox.remove(message)
-                    return message
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no reply to seq {seq} within {timeout} s; got {[m.kind for m in self.inbox]}")
-            self.socket.poll(int(left * 1000) + 1)
-
-    def kinds(self) -> list[str]:
-        self.pump()
-        return [m.kind for m in self.inbox]
-
-    def close(self) -> None:
-        self.socket.close(0)
 
 
 @pytest.fixture

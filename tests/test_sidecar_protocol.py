@@ -73,6 +73,17 @@ def examples() -> dict[str, dict[str, Any]]:
         },
         "error": {"re": 5, "code": "version", "detail": "wrong version"},
         "bye": {"session": 7},
+        "follow": {"on": 1},
+        "heard": {
+            "upto": 44100,
+            "tempo_bpm": 120.0,
+            "beat": 43000,
+            "key_tonic": 4,
+            "key_minor": 0,
+            "emotion": "bright",
+            "valence": 0.6,
+            "arousal": 0.6,
+        },
     }
 
 

@@ -55,7 +55,8 @@ class TempoEstimate:
     bpm: float
 
 
-def _autocorrelation(envelope: F64) -> F64:
+def autocorrelation(envelope: F64) -> F64:
+    """The envelope's autocorrelation (mean removed), normalised to 1 at lag 0 (all zero for a constant)."""
     centred = envelope - envelope.mean()
     size = 1 << int(np.ceil(np.log2(2 * len(centred) + 1)))
     spectrum = np.fft.rfft(centred, size)
@@ -87,7 +88,7 @@ def estimate_tempo(envelope: F64, rate: float = ONSET_RATE) -> TempoEstimate | N
     short to hold MIN_BEATS_FOR_TEMPO beats at any tempo)."""
     if len(envelope) < MIN_BEATS_FOR_TEMPO * 60.0 / MAX_BPM * rate or float(np.ptp(envelope)) <= 1e-9:
         return None
-    ac = _autocorrelation(envelope)
+    ac = autocorrelation(envelope)
     bpms, scores = _comb_scores(ac, rate)
     preference = np.exp(-0.5 * (np.log2(bpms / PREFERRED_BPM) / PREFERENCE_OCTAVES) ** 2)
     weighted = scores * preference

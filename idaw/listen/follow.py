@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from idaw.listen.audio import SAMPLE_RATE
-from idaw.listen.beats import estimate_tempo
+from idaw.listen.beats import autocorrelation, estimate_tempo
 from idaw.listen.features import ONSET_HOP, ONSET_RATE, onset_envelopes
 from idaw.theory.keys import KeyLabel, key_correlations, key_profiles
 
@@ -58,10 +58,20 @@ TEMPO_GAIN: Final = 0.7
 """Fraction of the way the period moves toward each new reading."""
 PHASE_GAIN: Final = 0.5
 """Fraction of the way the beat train moves toward each new phase reading."""
+REFINE_SPAN: Final = 0.01
+"""The refined period lies within this fraction of the comb's (half a step of its grid, and some)."""
+REFINE_MULTIPLES: Final = 4
+ENVELOPE_LEAD_S: Final = 0.015
+"""How much earlier than the note the onset envelope peaks (the log-mel flux rises as soon as the note's first
+energy enters the analysis window); added to the phase. Measured on the follow test's band (piano, bass and drums
+rendered with fluidsynth): 15-25 ms; other sounds' attacks differ by a few ms."""
 FIRST_READINGS: Final = 3
 """Before a first tempo is reported, this many readings in a row must agree within FIRST_AGREEMENT (a comb over
 a few seconds of noise can find a periodicity; it does not find the same one twice)."""
 FIRST_AGREEMENT: Final = 0.04
+MAX_STEP: Final = 0.08
+"""A reading further than this from the current tempo (after folding octaves) is taken only when FIRST_READINGS
+of them in a row agree within FIRST_AGREEMENT: a tempo change, not one odd window."""
 MIN_HEARD_S: Final = 3.0
 """No tempo is reported before this much audio (CAUSAL_WARMUP_S of the offline causal tracker)."""
 KEY_MEMORY_S: Final = 10.0
@@ -121,6 +131,7 @@ class Follower:
         self._period: float | None = None  # samples per beat
         self._anchor: float | None = None  # stream index of a beat of the predicted train
         self._first: list[float] = []  # readings (samples per beat) before the first tempo
+        self._jump: list[float] = []  # readings far from the current tempo, in a row
         self._chroma = np.zeros(12)
         self._recent = np.zeros(12)
         self._left_hops = 0
@@ -170,11 +181,12 @@ class Follower:
         envelope = onset_envelopes(window).full
         estimate = estimate_tempo(envelope[-int(TEMPO_WINDOW_S * ONSET_RATE) :])
         if estimate is None:
-            self._first = []
+            self._first, self._jump = [], []
             if float(np.ptp(envelope)) <= 1e-9:
                 self._period = self._anchor = None  # silence: the beat is gone
             return
-        reading = 60.0 * SAMPLE_RATE / estimate.bpm
+        reading = _refined_period(envelope[-int(TEMPO_WINDOW_S * ONSET_RATE) :], 60.0 * ONSET_RATE / estimate.bpm)
+        reading *= ONSET_HOP  # frames -> samples
         if self._period is None:
             self._first = [*self._first, reading][-FIRST_READINGS:]
             if len(self._first) < FIRST_READINGS or np.ptp(np.log(self._first)) > math.log1p(FIRST_AGREEMENT):
@@ -185,10 +197,19 @@ class Follower:
                 if abs(math.log2(reading * factor / self._period)) < 0.1:
                     reading *= factor
                     break
-            self._period += TEMPO_GAIN * (reading - self._period)
+            if abs(math.log(reading / self._period)) > math.log1p(MAX_STEP):
+                # A new tempo, or a stray reading (the end of the music, a fill): taken once readings agree.
+                self._jump = [*self._jump, reading][-FIRST_READINGS:]
+                if len(self._jump) < FIRST_READINGS or np.ptp(np.log(self._jump)) > math.log1p(FIRST_AGREEMENT):
+                    return
+                self._period = float(np.median(self._jump))
+            else:
+                self._period += TEMPO_GAIN * (reading - self._period)
+            self._jump = []
         phase_frames = min(len(envelope), int(PHASE_WINDOW_S * ONSET_RATE))
         phase = _beat_phase(envelope[-phase_frames:], self._period / ONSET_HOP)
         measured = self._end - window.size + (len(envelope) - phase_frames + phase) * ONSET_HOP
+        measured += ENVELOPE_LEAD_S * SAMPLE_RATE
         if self._anchor is None:
             self._anchor = measured
             return
@@ -238,6 +259,19 @@ class Follower:
             self._challenger, self._challenger_hops = None, 0
 
 
+def _refined_period(envelope: F64, frames: float) -> float:
+    """The beat period (frames, fractional) near `frames` whose first REFINE_MULTIPLES multiples gather the most
+    autocorrelation, read between lags by linear interpolation: the comb's tempo grid (1/120 octave, 0.6 %) is too
+    coarse for a beat train extrapolated over seconds (0.6 % of a 0.6 s beat is 3.6 ms a beat)."""
+    ac = autocorrelation(envelope)
+    candidates = frames * np.linspace(1.0 - REFINE_SPAN, 1.0 + REFINE_SPAN, 121)
+    multiples = np.arange(1, REFINE_MULTIPLES + 1)
+    lags = np.outer(candidates, multiples)
+    usable = lags < len(ac) - 1
+    scores = np.where(usable, np.interp(lags, np.arange(len(ac)), ac), 0.0).sum(axis=1)
+    return float(candidates[int(np.argmax(scores))])
+
+
 def _beat_phase(envelope: F64, period_frames: float) -> float:
     """The frame offset (0 .. period) whose comb of beats over `envelope` gathers the most onset strength, each beat
     weighted by exp(-its age in beats / PHASE_MEMORY_BEATS) (the envelope ends now)."""
@@ -246,7 +280,36 @@ def _beat_phase(envelope: F64, period_frames: float) -> float:
     for offset in np.arange(0.0, period_frames, 1.0):
         positions = np.arange(offset, frames, period_frames)
         ages = (frames - positions) / period_frames
-        score = float((envelope[positions.astype(int)] * np.exp(-ages / PHASE_MEMORY_BEATS)).sum())
+        index = np.minimum(np.rint(positions).astype(int), frames - 1)
+        score = float((envelope[index] * np.exp(-ages / PHASE_MEMORY_BEATS)).sum())
         if score > best_score:
             best, best_score = float(offset), score
     return best
+
+
+MOOD_MEMORY_S: Final = 4.0
+"""Time constant of the smoothing of the adapter's valence and arousal (one window's class must not jerk the
+generator's mood)."""
+
+
+def adapter_mood(hop_s: float = 0.5) -> Mood | None:
+    """The shipped listening adapter's emotion as a Mood (None when no adapter weights ship): each window's class,
+    with valence and arousal (adapter.EMOTION_VA of the class probabilities' mean) smoothed over MOOD_MEMORY_S,
+    given that the mood is asked once every `hop_s`."""
+    from idaw.listen import adapter, frames
+
+    model = adapter.shipped()
+    if model is None:
+        return None
+    keep = math.exp(-hop_s / MOOD_MEMORY_S)
+    centres = np.array([adapter.EMOTION_VA[name] for name in adapter.EMOTIONS])
+    state: list[F64] = []
+
+    def mood(samples: F32) -> tuple[str, float, float]:
+        judgement = model.judge(frames.window_features(samples))
+        point = judgement.emotion @ centres  # the probabilities' mean (valence, arousal)
+        state[:] = [point if not state else keep * state[0] + (1.0 - keep) * point]
+        valence, arousal = np.clip(state[0], -1.0, 1.0)
+        return judgement.emotion_label, float(valence), float(arousal)
+
+    return mood

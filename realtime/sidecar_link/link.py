@@ -97,6 +97,7 @@ class SidecarLink:
         keys: keyfiles.ClientKeys | None = None,
         context: zmq.Context[Any] | None = None,
         on_params: Callable[[int, dict[str, float]], None] | None = None,
+        on_heard: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.endpoint = endpoint or SCHEMA.default_endpoint
@@ -104,6 +105,13 @@ class SidecarLink:
         self.keys = keys
         self.session = secrets.randbits(63) | 1
         self.on_params = on_params
+        self.on_heard = on_heard
+        """Called on the link thread with the fields of each heard message (see set_follow); must return quickly."""
+        self._follow: bool | None = None  # None: never asked (nothing is sent)
+        self._follow_sent = True
+        self._follow_seq = -1
+        self.follow_refused: str | None = None
+        """The sidecar's reason when it refused to follow (e.g. too many engines followed), else None."""
         vector = np.array([p.default for p in SCHEMA.parameters] if base is None else base, dtype=np.float32)
         self.state = LinkState(check_vector(vector))
         self.windows = WindowMaker(round(engine.sample_rate))
@@ -211,6 +219,14 @@ class SidecarLink:
         """The sidecar's status_reply fields (session, uptime_s, handler, snapshot, received, rejected, engines)."""
         return self.request("status", timeout).fields
 
+    def set_follow(self, on: bool) -> None:
+        """Ask the sidecar to follow this engine's audio (key, tempo, beats, mood: heard messages to on_heard) or
+        to stop; sent at once when connected, and again after each welcome (a restarted sidecar forgets). Any
+        thread."""
+        self._follow = on
+        self._follow_sent = False
+        self._wake_up()
+
     def _wake_up(self) -> None:
         """Make the link thread's poll return now (a request waits, or the link stops)."""
         with self._wake_lock:
@@ -266,6 +282,7 @@ class SidecarLink:
                     if socket in ready:
                         self._receive(socket)
                     self._send_requests(socket)
+                    self._send_follow(socket)
                     now = time.monotonic()
                     if now >= next_pump:
                         next_pump = now + PUMP_INTERVAL_S
@@ -294,6 +311,14 @@ class SidecarLink:
         except zmq.Again:
             self.state.count("send_dropped")
             return False
+
+    def _send_follow(self, socket: zmq.Socket[bytes]) -> None:
+        """Tell the sidecar whether to follow, when that changed or the sidecar is new."""
+        if self._follow is None or self._follow_sent or not self.state.connected:
+            return
+        if self._send(socket, "follow", on=int(self._follow)):
+            self._follow_sent = True
+            self._follow_seq = self._seq
 
     def _send_requests(self, socket: zmq.Socket[bytes]) -> None:
         """Send the requests callers queued (those still awaited), each with the next seq of this link."""
@@ -375,6 +400,7 @@ class SidecarLink:
                 request.finish(reply=message)
         elif message.kind == "welcome":
             self.state.welcomed(f["session"])
+            self._follow_sent = self._follow is None  # a (new) sidecar: tell it again
         elif message.kind == "heartbeat":
             if not self.state.connected or f["session"] != self.state.sidecar_session:
                 self._hello(socket)  # a sidecar we have not introduced ourselves to (it restarted)
@@ -382,8 +408,13 @@ class SidecarLink:
             if not self.state.offer(f["snapshot"], f["values"]):
                 raise MessageError("stale", f"snapshot {f['snapshot']} is not newer than the one held")
             self._push()
+        elif message.kind == "heard":
+            if self.on_heard is not None:
+                self.on_heard(dict(f))
         elif message.kind == "error" and f["code"] == "hello_required":
             self._hello(socket)
+        elif message.kind == "error" and f["re"] == self._follow_seq:
+            self.follow_refused = f"{f['code']}: {f['detail']}"
 
     def _push(self) -> None:
         """Push the pending snapshot (or base change) to the engine; left pending when its queue is full."""
