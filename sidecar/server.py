@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from idaw.listen.follow import Follower
 from sidecar.handlers import AnalysisWindow, DescribeHandler
 
+MAX_STREAM_INDEX = 2**64 - 1
+"""The largest stream index a message can carry (uint64)."""
 MAX_FOLLOWED = 4
 """Engine sessions followed at once: a follower costs about 50-100 ms of this one thread per window (two a second),
 so more would starve the heartbeats; a follow beyond this is refused ('full')."""
@@ -424,7 +426,8 @@ class SidecarServer:
         heard = follower.feed(samples, start)
 
         def at_window_rate(index: int) -> int:
-            return round(index * window.rate / SAMPLE_RATE)
+            # A window near the end of the index range (what a peer may claim) cannot report past it.
+            return min(round(index * window.rate / SAMPLE_RATE), MAX_STREAM_INDEX)
 
         tempo, beat = (heard.tempo_bpm, heard.beat) if heard.beat is not None else (None, None)
         self.send(

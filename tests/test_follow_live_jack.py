@@ -24,7 +24,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soxr
 
+from idaw.listen.audio import SAMPLE_RATE
+from idaw.listen.follow import Follower, adapter_mood
 from realtime import midi_settings
 from realtime.midi_theory_check import HeardNote, key_heard
 from tests.support.follow_music import FollowMusic, Half, render
@@ -105,7 +108,19 @@ def key_of(notes: list[tuple[int, int, int, int]]) -> str:
 @pytest.fixture(scope="module")
 def music(tmp_path_factory: pytest.TempPathFactory) -> FollowMusic:
     need_program("fluidsynth", "fluidsynth")
-    return render(HALVES, 48000, tmp_path_factory.mktemp("follow-live"))
+    rendered = render(HALVES, 48000, tmp_path_factory.mktemp("follow-live"))
+    warm_up(rendered)
+    return rendered
+
+
+def warm_up(music: FollowMusic) -> None:
+    """Run a follower with the adapter's mood over 6 s of the music here first. librosa compiles its numba kernels
+    on first use and caches them on disk; in a fresh install that first use takes tens of seconds, and in the
+    sidecar it would hold up the first half of the music (a cost paid once per install, not per run)."""
+    audio = soxr.resample(music.audio[: 6 * music.rate], music.rate, SAMPLE_RATE)
+    follower = Follower(adapter_mood())
+    for end in range(SAMPLE_RATE // 2, audio.size + 1, SAMPLE_RATE // 2):
+        follower.feed(audio[max(0, end - 2 * SAMPLE_RATE) : end], max(0, end - 2 * SAMPLE_RATE))
 
 
 def run_follow(

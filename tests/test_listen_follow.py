@@ -114,3 +114,12 @@ def test_a_gap_in_the_stream_keeps_the_beat_train(music: FollowMusic, tmp_path: 
     last = heard[-1]
     assert last.upto == audio.size and last.beat is not None
     assert np.min(np.abs(music.beats - last.beat / SAMPLE_RATE)) <= 0.030
+
+
+def test_a_window_claiming_a_far_index_starts_afresh_with_bounded_memory(music: FollowMusic) -> None:
+    follower = Follower()
+    feed_all(follower, music.audio[: 6 * SAMPLE_RATE])
+    far = 2**64 - 1 - HOP  # what a hostile peer may claim (the protocol's largest index)
+    heard = follower.feed(music.audio[:HOP], far)
+    assert heard.upto == far + HOP and heard.tempo_bpm is None
+    assert follower.feed(music.audio[HOP : 2 * HOP], far + HOP).upto == far + 2 * HOP

@@ -24,7 +24,8 @@ piece says what it has heard so far, deciding from what came before only:
 No tempo is reported until MIN_HEARD_S of audio have come and FIRST_READINGS readings in a row agree (noise gives
 none): a result then says so (None fields). Gaps in the
 stream (windows the network dropped) are filled with silence; a stream index that goes backwards (the engine
-restarted its stream) starts the follower afresh.
+restarted its stream) or jumps ahead by more than HISTORY_S starts the follower afresh (memory stays bounded
+whatever index a window claims).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ class Follower:
         end = start + piece.size
         if start < 0 or (self._heard and end < self._end - piece.size):
             self._reset()  # the stream went backwards: a new stream
+        elif self._heard and start - self._end > HISTORY_S * SAMPLE_RATE:
+            self._reset()  # a gap longer than all the follower keeps: nothing heard before it still counts
         if not self._heard:
             self._end = start
         if end <= self._end:

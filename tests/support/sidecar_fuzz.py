@@ -69,6 +69,7 @@ def base_messages(sender: str) -> dict[str, dict[str, Any]]:
             "describe": {"words": ["warm"], "intensity": 0.5},
             "feedback": {"snapshot": 1, "rating": 0.5, "words": []},
             "bye": {"session": 11},
+            "follow": {"on": 0},
         }
     return {
         "welcome": {"re": 1, "session": 5, "snapshot": 0, "handler": "x"},
@@ -339,7 +340,11 @@ class SequenceFuzzer:
     def _engine_message(self, connection: int, session: int) -> tuple[bytes, ...]:
         """One message an engine (or a client on its connection) sends after hello."""
         rng = self.rng
-        kind = rng.choice(["heartbeat", "heartbeat", "audio", "describe", "feedback", "status"])
+        kind = rng.choice(["heartbeat", "heartbeat", "audio", "describe", "feedback", "status", "follow"])
+        if kind == "follow":
+            # Only "off": a follower's first start loads librosa and music21 in the sidecar's one thread (seconds),
+            # which these timed sequences would count against it; tests/test_sidecar_follow.py covers "on".
+            return self._message(connection, kind, on=0)
         if kind == "heartbeat":
             return self._message(connection, kind, session=session, snapshot=self._snapshot())
         if kind == "audio":
