@@ -1,9 +1,11 @@
 """The sidecar process's loop: one ROUTER socket, a describe handler, engine sessions, heartbeats, resync.
 
 `SidecarServer(endpoint, handler).serve(stop)` runs until `stop` is set. It is single-threaded: the handler
-runs on the loop (a describe blocks heartbeats for as long as the model takes). Rules (see PROTOCOL.md):
-engines register with hello; the newest snapshot number wins on resync; anything invalid is rejected,
-counted by reason and, when its envelope was readable, answered with an error.
+runs on the loop (a describe blocks heartbeats for as long as the model takes); only the followers of engines that
+send follow are built on a background thread (sidecar/follower_builds.py: the first one loads librosa and music21
+for seconds), while the loop keeps the engine's windows (up to FOLLOW_BACKLOG) and answers them once it is built.
+Rules (see PROTOCOL.md): engines register with hello; the newest snapshot number wins on resync; anything invalid is
+rejected, counted by reason and, when its envelope was readable, answered with an error.
 
 Nothing a client sends can stop the loop: each message is handled inside one boundary (`handle`) that turns
 any failure, a bug in building a reply included, into a count (`internal`) and goes on; replies are built
@@ -15,11 +17,13 @@ refused while the others are live).
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +46,7 @@ from idaw.base.protocol import (
     text_limit,
 )
 from sidecar import keys as curve
+from sidecar.follower_builds import FollowerBuilds, warmed_follower
 
 if TYPE_CHECKING:
     from idaw.listen.follow import Follower
@@ -52,6 +57,9 @@ MAX_STREAM_INDEX = 2**64 - 1
 MAX_FOLLOWED = 4
 """Engine sessions followed at once: a follower costs about 50-100 ms of this one thread per window (two a second),
 so more would starve the heartbeats; a follow beyond this is refused ('full')."""
+FOLLOW_BACKLOG = 16
+"""Audio windows kept per engine while its follower is being built (8 s of stream at the protocol's hop, as much as
+the follower itself keeps), answered one per loop step once it is built; older ones are dropped."""
 MAX_LOGGED_INTERNAL = 20
 """Internal errors written to stderr, one line each; later ones are only counted (a client must not fill the log)."""
 
@@ -79,7 +87,18 @@ class EngineSession:
     window: AnalysisWindow | None = None
     last_resend: float = 0.0
     follower: Follower | None = None
-    """The session's idaw.listen.follow.Follower while it asked to be followed (follow on: 1), else None."""
+    """The session's idaw.listen.follow.Follower while it asked to be followed (follow on: 1) and it is built."""
+    build: int = 0
+    """The number of the follower build (FollowerBuilds.request) under way for this session; 0: none."""
+    follow_seq: int = 0
+    """The seq of the follow that asked for that build (a failed build is answered as an error to it)."""
+    backlog: collections.deque[AnalysisWindow] = field(default_factory=lambda: collections.deque(maxlen=FOLLOW_BACKLOG))
+    """Windows not yet fed to the follower: they came while it was being built, or while older ones waited."""
+
+    @property
+    def followed(self) -> bool:
+        """Whether the engine asked to be followed (its follower is built or being built)."""
+        return self.follower is not None or self.build != 0
 
 
 @dataclass
@@ -127,7 +146,10 @@ class SidecarServer:
         handler: DescribeHandler,
         keys: keyfiles.ServerKeys | None = None,
         context: zmq.Context[Any] | None = None,
+        build_follower: Callable[[], Follower] | None = None,
     ) -> None:
+        """`build_follower`: makes an engine's follower, on a background thread (default: the shipped adapter's mood,
+        sidecar.follower_builds.warmed_follower)."""
         require_curve_for(endpoint, keys)
         self.endpoint = endpoint
         self.handler = handler
@@ -148,6 +170,7 @@ class SidecarServer:
         timing = SCHEMA.timing
         self.heartbeat_s = timing["heartbeat_interval_ms"] / 1000.0
         self.timeout_s = timing["peer_timeout_ms"] / 1000.0
+        self.builds = FollowerBuilds(build_follower or functools.partial(warmed_follower, SCHEMA.analysis["hop_s"]))
 
     def bind(self) -> str:
         """Bind the ROUTER socket; returns the endpoint actually bound (the port filled in for tcp://...:*)."""
@@ -194,8 +217,12 @@ class SidecarServer:
                 stop.wait(0.01)
 
     def step(self, timeout_s: float) -> int:
-        """Handle every message that arrives within `timeout_s` (at most 256); returns how many were handled."""
+        """Take up the followers built meanwhile and answer one waiting window of each followed engine, then handle
+        every message that arrives within `timeout_s` (at once while windows wait; at most 256); returns how many
+        messages were handled."""
         assert self._socket is not None, "bind() first"
+        if self._tend_followers():
+            timeout_s = 0.0
         if not self._socket.poll(int(timeout_s * 1000), zmq.POLLIN):
             return 0
         handled = 0
@@ -321,6 +348,7 @@ class SidecarServer:
 
     def _forget(self, state: EngineSession) -> None:
         """Forget a session and every mapping to it."""
+        self._stop_following(state)
         for identity in [i for i, s in self.peers.items() if s == state.session]:
             del self.peers[identity]
         self.sessions.pop(state.session, None)
@@ -397,24 +425,66 @@ class SidecarServer:
         f = message.fields
         state.window = AnalysisWindow(f["samples"], f["rate"], f["start"], state.last_seen)
         state.windows += 1
-        if state.follower is not None:
+        if state.build or state.backlog:  # the follower is being built, or older windows wait: in order, later
+            state.backlog.append(state.window)
+        elif state.follower is not None:
             self._send_heard(identity, state.follower, state.window)
 
     def _on_follow(self, identity: bytes, message: Message) -> None:
+        """Acknowledged at once: the follower is built on the builds' thread (_tend_followers takes it up)."""
         state = self._engine(identity, message)
         if not message.fields["on"]:
-            state.follower = None
-        elif state.follower is None:
-            followed = sum(1 for s in self.sessions.values() if s.follower is not None)
-            if followed >= MAX_FOLLOWED:
+            self._stop_following(state)
+        elif not state.followed:  # a follow while already followed (or being built) changes nothing
+            if sum(1 for s in self.sessions.values() if s.followed) >= MAX_FOLLOWED:
                 raise MessageError(
                     "full", f"{MAX_FOLLOWED} engines are followed already; stop one first", message.seq, message.kind
                 )
-            state.follower = _new_follower()
+            state.build, state.follow_seq = self.builds.request(), message.seq
         self.send(identity, "ack", re=message.seq)
 
-    def _send_heard(self, identity: bytes, follower: Follower, window: AnalysisWindow) -> None:
-        """Feed the window to the session's follower and send what it heard (indices at the window's rate)."""
+    def _stop_following(self, state: EngineSession) -> None:
+        """Stop following `state`: its follower, waiting windows and any build under way (whose result is then
+        dropped) are let go."""
+        if state.build:
+            self.builds.cancel(state.build)
+        state.follower, state.build = None, 0
+        state.backlog.clear()
+
+    def _tend_followers(self) -> bool:
+        """Give each finished build to its session (dropped when that stopped following or is gone; a failed one is
+        logged and answered as an error to the follow), then feed one waiting window to each built follower.
+        Returns whether windows still wait. A failure is noted as internal and the rest goes on."""
+        for built in self.builds.finished():
+            try:
+                state = next((s for s in self.sessions.values() if s.build == built.number), None)
+                if state is None:
+                    continue  # follow off, bye or forgotten while it was built
+                state.build = 0
+                if built.error is None:
+                    state.follower = built.follower
+                    continue
+                state.backlog.clear()
+                failure = self._note_internal(built.error, "building a follower")
+                if state.identity is not None:
+                    detail = self._detail(f"the follower could not be built ({failure}); follow is off")
+                    self.send(state.identity, "error", re=state.follow_seq, code="internal", detail=detail)
+            except Exception as error:  # a bug: this build is lost, the others are taken up
+                self._note_internal(error, "taking up a follower")
+        waiting = False
+        for state in self.sessions.values():
+            if state.follower is None or not state.backlog:
+                continue
+            try:
+                self._send_heard(state.identity, state.follower, state.backlog.popleft())
+            except Exception as error:  # a bug: that window is dropped, as one that came in a message would be
+                self._note_internal(error, "following a waiting window")
+            waiting = waiting or bool(state.backlog)
+        return waiting
+
+    def _send_heard(self, identity: bytes | None, follower: Follower, window: AnalysisWindow) -> None:
+        """Feed the window to the session's follower and send what it heard (indices at the window's rate) to
+        `identity` (nothing is sent while the engine has no connection)."""
         from idaw.listen.audio import SAMPLE_RATE
 
         samples, start = window.samples, window.start
@@ -424,6 +494,8 @@ class SidecarServer:
             samples = soxr.resample(samples, window.rate, SAMPLE_RATE)
             start = round(start * SAMPLE_RATE / window.rate)
         heard = follower.feed(samples, start)
+        if identity is None:
+            return
 
         def at_window_rate(index: int) -> int:
             # A window near the end of the index range (what a peer may claim) cannot report past it.
@@ -444,7 +516,7 @@ class SidecarServer:
         )
 
     def _on_bye(self, identity: bytes, message: Message) -> None:
-        self._engine(identity, message)
+        self._stop_following(self._engine(identity, message))  # it left: a new connection asks again
         self._unlink(identity)
 
     def _next_snapshot(self, targets: list[EngineSession], message: Message) -> int:
@@ -551,16 +623,9 @@ class SidecarServer:
             self._authenticator = None
 
     def close(self) -> None:
-        """Close the socket (pending messages are dropped) and stop the CURVE authenticator."""
+        """Close the socket (pending messages are dropped), stop the CURVE authenticator and the follower builds."""
+        self.builds.close()
         if self._socket is not None:
             self._socket.close(0)
             self._socket = None
         self._stop_authenticator()
-
-
-def _new_follower() -> Follower:
-    """A follower of one engine's stream, with the shipped adapter's mood (imported here: librosa and music21 load
-    only when an engine asks to be followed)."""
-    from idaw.listen.follow import Follower, adapter_mood
-
-    return Follower(adapter_mood(SCHEMA.analysis["hop_s"]))

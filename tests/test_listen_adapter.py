@@ -21,8 +21,9 @@ from idaw.listen import adapter, frames, testset
 from idaw.listen.audio import SAMPLE_RATE
 from idaw.listen.train_adapter import held_out_figures
 from tests.support.idaw_command import RunIdaw, one_error_line
+from tests.support.listen_signals import A_MINOR, C_MAJOR, progression
 from tests.support.needs import need
-from tests.support.progressions import A_MINOR, C_MAJOR, progression
+from tests.support.weights_files import weights_file
 
 F64 = npt.NDArray[np.float64]
 NAMES = frames.FEATURE_NAMES
@@ -227,17 +228,6 @@ def test_the_shipped_heads_hear_key_and_style_in_fresh_held_out_renders(tmp_path
     assert figures["style"]["accuracy"] > figures["style"]["majority_accuracy"], figures
 
 
-def weights_file(tmp_path: Path, change: dict[str, Any] | None = None, text: str | None = None) -> Path:
-    path = tmp_path / "adapter.json"
-    if text is not None:
-        path.write_text(text)
-        return path
-    data = shipped().to_json()
-    data.update(change or {})
-    path.write_text(json.dumps(data))
-    return path
-
-
 @pytest.mark.parametrize(
     ("case", "change", "text", "words"),
     [
@@ -252,7 +242,7 @@ def weights_file(tmp_path: Path, change: dict[str, Any] | None = None, text: str
 def test_a_bad_weights_file_is_one_clear_error(
     tmp_path: Path, case: str, change: dict[str, Any] | None, text: str | None, words: str
 ) -> None:
-    path = weights_file(tmp_path, change, text)
+    path = weights_file(tmp_path / "adapter.json", shipped, change, text)
     with pytest.raises(IdawError) as raised:
         adapter.load(path)
     message = str(raised.value)

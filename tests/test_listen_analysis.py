@@ -24,7 +24,7 @@ from idaw.listen.audio import SAMPLE_RATE, recording_from_samples
 from idaw.listen.beats import causal_beats, estimate_tempo
 from idaw.listen.features import onset_envelopes
 from tests.support.idaw_command import RunIdaw, one_error_line
-from tests.support.progressions import A_MINOR, C_MAJOR, progression
+from tests.support.listen_signals import A_MINOR, C_MAJOR, progression
 
 
 @pytest.mark.parametrize(

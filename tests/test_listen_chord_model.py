@@ -13,12 +13,14 @@ import pytest
 
 from idaw.base.errors import IdawError
 from idaw.listen import chord_model
-from idaw.listen.evaluate import PITCH_NAMES, chord_label
+from idaw.listen.evaluate import chord_label
 from idaw.listen.train_chords import parse_chord
 from idaw.theory.harmony import CHORD_TYPES
+from idaw.theory.pitch_names import PITCH_NAMES
 from idaw.theory.progressions import QUALITIES
 from tests.support.idaw_command import RunIdaw, one_error_line
 from tests.support.needs import need, need_module, need_program
+from tests.support.weights_files import weights_file
 
 
 def shipped() -> chord_model.ChordModel:
@@ -74,17 +76,6 @@ def test_the_training_reads_back_every_chord_the_evaluation_names() -> None:
         assert parse_chord(unlabelled) is None
 
 
-def weights_file(tmp_path: Path, change: dict[str, Any] | None = None, text: str | None = None) -> Path:
-    path = tmp_path / "chords.json"
-    if text is not None:
-        path.write_text(text)
-        return path
-    data = shipped().to_json()
-    data.update(change or {})
-    path.write_text(json.dumps(data))
-    return path
-
-
 @pytest.mark.parametrize(
     ("case", "change", "text", "words"),
     [
@@ -99,7 +90,7 @@ def weights_file(tmp_path: Path, change: dict[str, Any] | None = None, text: str
 def test_a_bad_weights_file_is_one_clear_error(
     tmp_path: Path, case: str, change: dict[str, Any] | None, text: str | None, words: str
 ) -> None:
-    path = weights_file(tmp_path, change, text)
+    path = weights_file(tmp_path / "chords.json", shipped, change, text)
     with pytest.raises(IdawError) as raised:
         chord_model.load(path)
     message = str(raised.value)

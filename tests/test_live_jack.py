@@ -36,7 +36,7 @@ from realtime import offline, params
 from tests.support.idaw_command import one_error_line
 from tests.support.jack_clients import PlayRecord, active_blocks
 from tests.support.jack_server import JackServer, serving, start_for_test
-from tests.support.live import Live
+from tests.support.live import Live, one_live_error
 from tests.support.needs import need
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -312,8 +312,6 @@ def test_bad_input_gives_one_line(bad_input_runs: dict[str, tuple[int, str]], ca
     status, stderr = bad_input_runs[case]
     if case == "no-jack-server":
         need((status, stderr) != (0, ""), "PortAudio sees a sound card here, so idaw live runs without JACK")
-    assert status in (2, 3)  # IdawError (bad option value) or DeviceError
-    line = one_error_line(stderr)
-    assert line.startswith("idaw live: error: ")
+    line = one_live_error(status, stderr)  # IdawError (bad option value, 2) or DeviceError (3)
     for text in BAD_INPUT[case][1]:
         assert text in line

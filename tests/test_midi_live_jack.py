@@ -29,10 +29,9 @@ import numpy as np
 import pytest
 
 from realtime import midi_settings
-from tests.support.idaw_command import one_error_line
 from tests.support.jack_midi_clients import MidiRig, note_pairs
 from tests.support.jack_server import JackServer
-from tests.support.live import Live
+from tests.support.live import Live, refused_live
 from tests.support.midi_helpers import generator_nets, mido_notes, pretty_notes
 from tests.support.sidecar_helpers import wait_until
 
@@ -379,11 +378,5 @@ def test_sigterm_ends_the_notes_and_after_sigkill_the_guard_does(jack_server: Ja
 def test_midi_errors_give_one_line(jack_server: JackServer, tmp_path: Path, args: list[str], text: str) -> None:
     if "--midi-models" not in args and "--midi" in args:
         args = [*args, "--midi-models", str(generator_nets())]
-    live = Live(jack_server, tmp_path, "--duration", "1", *args)
-    try:
-        status = live.wait(timeout=60)
-    finally:
-        live.kill()
-    assert status in (2, 3)
-    line = one_error_line(live.stderr)
-    assert line.startswith("idaw live: error: ") and text in line, line
+    line = refused_live(jack_server, tmp_path, *args)
+    assert text in line, line

@@ -109,14 +109,18 @@ def test_sequence_fuzzer_covers_every_family_and_the_limits() -> None:
     assert set(families) == set(FAMILIES) and min(families.values()) > 150, families
     verdicts: collections.Counter[str] = collections.Counter()
     snapshots: set[int] = set()
+    follows: set[int] = set()
     for frames in (step.frames for s in sequences for step in s.steps if step.frames is not None):
         try:
             message = decode(frames[0], "sidecar") if len(frames) == 1 else None
             verdicts["frames" if message is None else f"ok:{message.kind}"] += 1
             if message is not None and "snapshot" in message.fields:
                 snapshots.add(message.fields["snapshot"])
+            if message is not None and message.kind == "follow":
+                follows.add(message.fields["on"])
         except MessageError as error:
             verdicts[error.reason] += 1
+    assert follows == {0, 1}  # followers are started (built on the sidecar's background thread) and stopped
     assert {MAX_SNAPSHOT - 1, MAX_SNAPSHOT} <= snapshots  # valid numbers at the end of the range ...
     assert verdicts["out_of_range"] > 100  # ... and numbers past it, words too long, ...
     assert {f"ok:{kind}" for kind in SCHEMA.accepted_by("sidecar")} <= set(verdicts), verdicts

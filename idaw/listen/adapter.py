@@ -353,15 +353,10 @@ def from_json(data: Any, name: str = "the adapter") -> Adapter:
 
 def load(path: str | os.PathLike[str] = WEIGHTS_PATH) -> Adapter:
     """The adapter stored at `path` (IdawError, one line, for a missing, oversized or malformed file)."""
-    from idaw.theory.load import read_bounded
+    from idaw.theory.load import read_json_bounded
 
     name = os.fspath(path)
-    data = read_bounded(name, MAX_FILE_BYTES, "an idaw listening adapter (.json)")
-    try:
-        parsed = json.loads(data.decode("utf-8"), parse_constant=lambda text: math.nan)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise IdawError(f"{name}: not valid JSON ({error.__class__.__name__})") from None
-    return from_json(parsed, name)
+    return from_json(read_json_bounded(name, MAX_FILE_BYTES, "an idaw listening adapter (.json)"), name)
 
 
 @lru_cache(maxsize=1)

@@ -14,8 +14,6 @@ idaw/listen/weights/chords.json (plain numbers, read with json: nothing is unpic
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,15 +108,10 @@ def from_json(data: Any, name: str = "the chord model") -> ChordModel:
 
 def load(path: str | os.PathLike[str] = WEIGHTS_PATH) -> ChordModel:
     """The model stored at `path` (IdawError, one line, for a missing, oversized or malformed file)."""
-    from idaw.theory.load import read_bounded
+    from idaw.theory.load import read_json_bounded
 
     name = os.fspath(path)
-    data = read_bounded(name, MAX_FILE_BYTES, "an idaw chord model (.json)")
-    try:
-        parsed = json.loads(data.decode("utf-8"), parse_constant=lambda text: math.nan)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise IdawError(f"{name}: not valid JSON ({error.__class__.__name__})") from None
-    return from_json(parsed, name)
+    return from_json(read_json_bounded(name, MAX_FILE_BYTES, "an idaw chord model (.json)"), name)
 
 
 @lru_cache(maxsize=1)

@@ -14,8 +14,8 @@ mir_eval:
 Analysers: idaw offline (idaw.listen.analysis) and idaw causal (beats only, idaw.listen.beats.causal_beats);
 librosa (`beat_track` for tempo and beats; Krumhansl–Schmuckler on the mean `chroma_cqt` for key; major/minor
 triad templates on beat-synchronous `chroma_cqt` for chords); essentia (`RhythmExtractor2013` multifeature for
-tempo and beats; `KeyExtractor` with its default profile and with `edma`). tempocnn is not compared: it needs
-TensorFlow, which is not installed here.
+tempo and beats; `KeyExtractor` with its default profile and with `edma`). tempocnn (tempo only) runs in its own
+environment, from benchmarks/bench_listen.py: it needs TensorFlow, whose wheels want an older numpy.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from idaw.theory.pitch_names import PITCH_NAMES
+
 F64 = npt.NDArray[np.float64]
 
-PITCH_NAMES: Final = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 TEMPO_TOLERANCE: Final = 0.04
 
 

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from idaw.listen.analysis import HeardPiece
 from idaw.listen.audio import SAMPLE_RATE, Recording
+from idaw.theory.pitch_names import PITCH_NAMES
 from idaw.theory.report import (
     DPI,
     FONT_SIZE,
@@ -31,7 +32,6 @@ from idaw.theory.report import (
     save_png,
 )
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 INCHES_PER_SECOND = 0.25
 MIN_WIDTH, MAX_WIDTH = 12.0, 80.0
 HEIGHT = 7.0

@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from idaw.base.errors import IdawError, one_line, os_reason
+from idaw.base.fluidsynth import SOUNDFONT as SOUNDFONT  # where the test set's callers look for it
+from idaw.base.fluidsynth import fluidsynth_command
 from idaw.base.output_file import discard_pending, replacing
 from idaw.theory import harmony
 from idaw.theory.keys import KeyLabel
@@ -52,7 +54,6 @@ F64 = npt.NDArray[np.float64]
 SPLITS: Final = ("eval", "train")
 WEAK_CHORDS_SOURCE: Final = "idaw.theory.decode on the score (weak labels)"
 SAMPLE_RATE: Final = 44100
-SOUNDFONT: Final = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 LABEL_FORMAT: Final = 1
 """Bumped whenever the labels of an unchanged item would change: files of another format are rendered again."""
 LEAD_IN_S: Final = 0.5
@@ -478,8 +479,7 @@ def fluidsynth_render(mid: Path, rate: int = SAMPLE_RATE) -> F64:
     with tempfile.TemporaryDirectory(prefix="idaw-testset-") as tmp:
         wav = Path(tmp) / "render.wav"
         # Float samples: four parts and drums may sum past full scale, which 16-bit output would clip.
-        command = [exe, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-O", "float", "-r", str(rate)]
-        command += ["-F", str(wav), str(SOUNDFONT), str(mid)]
+        command = fluidsynth_command(exe, mid, wav, SOUNDFONT, rate, gain=0.5, float_samples=True)
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         if done.returncode != 0 or not wav.exists():
             raise IdawError(f"fluidsynth failed: {one_line(done.stderr)[-300:]}")

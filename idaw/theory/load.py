@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import math
 import os
 import re
 import stat
@@ -135,6 +137,17 @@ def read_bounded(path: str, limit: int = MAX_FILE_BYTES, allowed: str = "a score
     if size > limit:  # grew after the stat
         _too_large(path, size, limit)
     return b"".join(chunks)
+
+
+def read_json_bounded(path: str, limit: int, allowed: str) -> Any:
+    """The JSON value in the regular file `path` (read_bounded: at most `limit` bytes); IdawError, one line, for a
+    file that cannot be read or is not UTF-8 JSON. NaN and Infinity come back as NaN, for the caller's finiteness
+    check to refuse by name."""
+    data = read_bounded(path, limit, allowed)
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=lambda text: math.nan)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise IdawError(f"{path}: not valid JSON ({error.__class__.__name__})") from None
 
 
 def _check_regular(path: str, info: os.stat_result, limit: int, allowed: str) -> None:

@@ -65,6 +65,7 @@ from typing import NamedTuple, NotRequired, TypedDict
 import music21
 
 from idaw.theory.notes import NoteEvent, Notes
+from idaw.theory.pitch_names import PITCH_NAMES
 
 _EPS = 1e-6
 
@@ -95,8 +96,6 @@ _DIATONIC: dict[str, type[music21.scale.ConcreteScale]] = {
     "mixolydian": music21.scale.MixolydianScale,
     "locrian": music21.scale.LocrianScale,
 }
-
-_PC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 class IntervalHistogram(TypedDict):
@@ -264,7 +263,7 @@ def _pitch_name(midi: int) -> str:
 
 def _tonic_names(line: Sequence[NoteEvent]) -> dict[int, str]:
     """How each pitch class is spelled in the melody where the file spells it (flats as 'b'), else a default."""
-    names = dict(enumerate(_PC_NAMES))
+    names = dict(enumerate(PITCH_NAMES))
     weights: dict[tuple[int, str], float] = defaultdict(float)
     for event in line:
         if event.spelling:

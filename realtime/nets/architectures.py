@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from idaw.theory.pitch_names import PITCH_NAMES
 from realtime.nets.dimensions import EXPRESSION_PARAMS
 
 __all__ = [
@@ -92,7 +93,6 @@ EMOTION: dict[str, int | slice] = {
 
 CHORD_QUALITIES = ("maj", "min", "dom7", "dim", "aug")
 NO_CHORD, OTHER_CHORD = 60, 61
-_PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def chord_class(root: int, quality: str) -> int:
@@ -103,7 +103,7 @@ def chord_class(root: int, quality: str) -> int:
 def chord_name(index: int) -> str:
     """Readable name of a chord class: 'C:maj', 'A:min', 'N', 'X', 'reserved'."""
     if 0 <= index < 60:
-        return f"{_PITCH_NAMES[index % 12]}:{CHORD_QUALITIES[index // 12]}"
+        return f"{PITCH_NAMES[index % 12]}:{CHORD_QUALITIES[index // 12]}"
     return {NO_CHORD: "N", OTHER_CHORD: "X"}.get(index, "reserved")
 
 

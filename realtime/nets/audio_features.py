@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from idaw.base.fluidsynth import SOUNDFONT as SOUNDFONT  # where the nets' callers look for it
+from idaw.base.fluidsynth import fluidsynth_command as fluidsynth_command
 from realtime.nets.architectures import MEL
 from realtime.nets.corpus import SymbolicPiece
 
@@ -25,7 +27,6 @@ CACHE_VERSION = "audio-v3"
 RENDER_BATCH = 15  # pieces per fluidsynth run (one MIDI channel each, drums' channel 10 left out)
 GAP_SECONDS = 3.0
 TAIL_SECONDS = 1.5
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SAMPLE_RATE = MEL.sample_rate
 FRAME_RATE = MEL.sample_rate / MEL.hop
 # General MIDI programs a piece is rendered with (picked from its id, so timbre does not give its source away).
@@ -69,12 +70,6 @@ def write_midi(pieces: list[SymbolicPiece], starts: list[float], path: Path) -> 
             inst.notes.append(pretty_midi.Note(velocity=int(vel), pitch=int(pitch), start=begin, end=end))
         midi.instruments.append(inst)
     midi.write(str(path))
-
-
-def fluidsynth_command(exe: str, mid: Path, wav: Path, soundfont: Path, rate: int, gain: float) -> list[str]:
-    """The fluidsynth command line that renders `mid` to `wav` at `rate` Hz, dry (reverb and chorus off)."""
-    dry = ["-R", "0", "-C", "0"]
-    return [exe, "-ni", "-q", *dry, "-g", f"{gain:g}", "-r", str(rate), "-F", str(wav), str(soundfont), str(mid)]
 
 
 def render_many(pieces: list[SymbolicPiece], soundfont: Path = SOUNDFONT) -> list[npt.NDArray[np.float32]]:

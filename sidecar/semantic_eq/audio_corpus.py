@@ -21,12 +21,12 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from idaw.base.fluidsynth import SOUNDFONT, fluidsynth_command
 from sidecar.semantic_eq.labelled import cache_dir
 
 F32 = npt.NDArray[np.float32]
 RATE = 44100
 LEVEL_DB = -24.0
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
 LMMS = Path("/usr/share/lmms/samples")
 LMMS_FOLDERS = ("instruments", "stringsnpads", "basses", "bassloops", "beats", "drums", "latin", "misc")
@@ -138,7 +138,7 @@ def _render_midi(midi: Path, out: Path) -> F32:
     if fluidsynth is None or not SOUNDFONT.exists():
         raise RuntimeError("fluidsynth and fluid-soundfont-gm are needed to render corpus pieces")
     subprocess.run(
-        [fluidsynth, "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(out), str(SOUNDFONT), str(midi)],
+        fluidsynth_command(fluidsynth, midi, out, SOUNDFONT, RATE, gain=0.5, dry=False),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -131,16 +131,23 @@ class MidiRig:
                 pass
 
 
-def note_pairs(events: list[tuple[int, bytes]]) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
+def note_pairs(
+    events: list[tuple[int, bytes]], doubles: list[tuple[int, int, int]] | None = None
+) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
     """Pairs received messages into notes: ([(channel, pitch, on frame, off frame)], [(channel, pitch) still on]).
-    All Notes Off (CC 123) ends every note of its channel."""
+    All Notes Off (CC 123) ends every note of its channel. A note-on while its key sounds fails an assertion, or,
+    when a `doubles` list is given (a receiver that may have lost messages), ends the note before it and is
+    appended there as (channel, pitch, frame)."""
     sounding: dict[tuple[int, int], int] = {}
     notes: list[tuple[int, int, int, int]] = []
     for frame, data in events:
         status = data[0] & 0xF0
         channel = data[0] & 0x0F
         if status == 0x90 and data[2] > 0:
-            assert (channel, data[1]) not in sounding, f"note-on while {channel}/{data[1]} sounds"
+            if (channel, data[1]) in sounding:
+                assert doubles is not None, f"note-on while {channel}/{data[1]} sounds"
+                doubles.append((channel, data[1], frame))
+                notes.append((channel, data[1], sounding[(channel, data[1])], frame))
             sounding[(channel, data[1])] = frame
         elif status == 0x80 or (status == 0x90 and data[2] == 0):
             start = sounding.pop((channel, data[1]), None)

@@ -1,5 +1,6 @@
-"""Small pieces of music with known content, for the corpus tests and benchmark: MIDI chorales written with mido and
-recordings of struck chords synthesised from harmonic tones (what they hold is known exactly)."""
+"""Small pieces of music with known content, for the listening tests and the corpus benchmark: MIDI chorales written
+with mido, and chord progressions synthesised from harmonic tones with a decaying envelope, one chord per beat and
+the root in the bass on each bar's first beat (their beats and keys are known exactly)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
+from idaw.listen.audio import SAMPLE_RATE
+
 TICKS = 480
 """MIDI ticks per quarter note."""
 CADENCE = ((72, 67, 64, 48), (72, 65, 57, 53), (71, 67, 62, 55), (72, 67, 64, 48))
 """I IV V I in C major, four voices (soprano first), MIDI note numbers."""
-C_MAJOR_BARS = ((0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7)))
+C_MAJOR = ((0, (0, 4, 7)), (9, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7)))
 """I vi IV V in C major as (root pitch class, intervals above it) per bar."""
+A_MINOR = ((9, (0, 3, 7)), (2, (0, 3, 7)), (4, (0, 4, 7)), (9, (0, 3, 7)))
+"""i iv V i in A minor, as C_MAJOR."""
 
 
 def write_midi(
@@ -49,33 +54,36 @@ def tone(freq: float, seconds: float, rate: int, amplitude: float) -> npt.NDArra
     return out
 
 
-def chords(
-    bars: tuple[tuple[int, tuple[int, ...]], ...] = C_MAJOR_BARS,
-    bpm: float = 120.0,
-    repeats: int = 1,
+def progression(
+    bars: tuple[tuple[int, tuple[int, ...]], ...],
+    bpm: float,
+    beats_per_bar: int = 4,
+    repeats: int = 4,
     transpose: int = 0,
-    rate: int = 22050,
-) -> npt.NDArray[np.float32]:
-    """The progression played `repeats` times in 4/4, a chord struck on every beat and the root in the bass on each
-    bar's first beat, peak 0.8; mono float32 samples at `rate`."""
+    rate: int = SAMPLE_RATE,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+    """The progression played `repeats` times, a chord struck on every beat (mid register) and its root in the
+    bass on each first beat, peak 0.8; returns the mono float32 samples at `rate` and the beat times (s)."""
     period = 60.0 / bpm
-    count = len(bars) * 4 * repeats
+    count = len(bars) * beats_per_bar * repeats
     out = np.zeros(int((count + 2) * period * rate))
-    for i in range(count):
-        root, intervals = bars[(i // 4) % len(bars)]
+    beat_times: npt.NDArray[np.float64] = np.arange(count, dtype=np.float64) * period
+    for i, start in enumerate(beat_times):
+        root, intervals = bars[(i // beats_per_bar) % len(bars)]
         root = (root + transpose) % 12
-        at = int(i * period * rate)
+        at = int(start * rate)
         for interval in intervals:
             note = tone(440.0 * 2 ** ((60 + root + interval - 69) / 12), period, rate, 0.12)
             out[at : at + len(note)] += note
-        if i % 4 == 0:
-            bass = tone(440.0 * 2 ** ((36 + root - 69) / 12), period * 4, rate, 0.35)
+        if i % beats_per_bar == 0:
+            bass = tone(440.0 * 2 ** ((36 + root - 69) / 12), period * beats_per_bar, rate, 0.35)
             out[at : at + len(bass)] += bass[: len(out) - at]
     samples: npt.NDArray[np.float32] = (0.8 * out / np.abs(out).max()).astype(np.float32)
-    return samples
+    return samples, beat_times
 
 
 def write_chords_wav(path: Path, bpm: float = 120.0, repeats: int = 1, transpose: int = 0, rate: int = 22050) -> Path:
-    """`chords(...)` written as a 16-bit mono WAV at `path`; returns path."""
-    sf.write(str(path), chords(bpm=bpm, repeats=repeats, transpose=transpose, rate=rate), rate, subtype="PCM_16")
+    """C_MAJOR played `repeats` times in 4/4 (progression), written as a 16-bit mono WAV at `path`; returns path."""
+    samples, _ = progression(C_MAJOR, bpm, 4, repeats, transpose, rate)
+    sf.write(str(path), samples, rate, subtype="PCM_16")
     return path

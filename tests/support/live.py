@@ -1,4 +1,5 @@
-"""`idaw live` as a subprocess, for the tests that run it on a private JACK server."""
+"""`idaw live` as a subprocess, for the tests that run it on a private JACK server; the checks of the one line it
+writes when it refuses to run (one_live_error, refused_live)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.idaw_command import one_error_line
 from tests.support.jack_server import JackServer
 from tests.support.repo import REPO
+
+ERROR_PREFIX = "idaw live: error: "
 
 
 class Live:
@@ -93,3 +97,25 @@ class Live:
             self.proc.wait(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+def one_live_error(status: int, stderr: str, statuses: tuple[int, ...] = (2, 3)) -> str:
+    """The one line `idaw live` wrote to `stderr` when it refused to run, after checking it: an exit `status` of
+    `statuses` (2: a bad option or file, 3: the audio device), no traceback, that one line, starting ERROR_PREFIX."""
+    assert status in statuses, (status, stderr)
+    line = one_error_line(stderr)
+    assert line.startswith(ERROR_PREFIX), line
+    return line
+
+
+def refused_live(
+    server: JackServer, tmp: Path, *args: str, statuses: tuple[int, ...] = (2, 3), timeout: float = 60.0
+) -> str:
+    """Run `idaw live --duration 1 ARGS` (without a sidecar) on `server` to its end; its one error line, checked by
+    one_live_error."""
+    live = Live(server, tmp, "--duration", "1", *args)
+    try:
+        status = live.wait(timeout=timeout)
+    finally:
+        live.kill()
+    return one_live_error(status, live.stderr, statuses)

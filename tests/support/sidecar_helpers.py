@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,9 @@ from idaw.base.protocol import decode, encode
 from realtime import params
 from sidecar.handlers import AnalysisWindow, DescribeHandler, DescribeResult, FallbackTableHandler
 from sidecar.server import SidecarServer
+
+if TYPE_CHECKING:
+    from idaw.listen.follow import Follower
 
 RATE = 48000
 BLOCK = 256
@@ -39,8 +42,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 class SidecarServerThread:
     """A SidecarServer bound to `endpoint` (server.endpoint is the bound one) serving on a thread until stop()."""
 
-    def __init__(self, handler: DescribeHandler | None = None, endpoint: str = "tcp://127.0.0.1:*") -> None:
-        self.server = SidecarServer(endpoint, handler or FallbackTableHandler())
+    def __init__(
+        self,
+        handler: DescribeHandler | None = None,
+        endpoint: str = "tcp://127.0.0.1:*",
+        build_follower: Callable[[], Follower] | None = None,
+    ) -> None:
+        """`build_follower`: the server's follower builder (SidecarServer's default when None)."""
+        self.server = SidecarServer(endpoint, handler or FallbackTableHandler(), build_follower=build_follower)
         self.server.bind()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.server.serve, args=(self._stop,), daemon=True)
@@ -55,10 +64,12 @@ class SidecarServerThread:
 
 @contextmanager
 def server_thread(
-    handler: DescribeHandler | None = None, endpoint: str = "tcp://127.0.0.1:*"
+    handler: DescribeHandler | None = None,
+    endpoint: str = "tcp://127.0.0.1:*",
+    build_follower: Callable[[], Follower] | None = None,
 ) -> Iterator[SidecarServer]:
     """A SidecarServerThread's server for the duration of a `with` block."""
-    running = SidecarServerThread(handler, endpoint)
+    running = SidecarServerThread(handler, endpoint, build_follower)
     try:
         yield running.server
     finally:

@@ -42,19 +42,28 @@ class Peer:
         while self.socket.poll(0):
             self.inbox.append(decode(self.socket.recv(), "engine"))
 
-    def wait(self, kind: str, timeout: float = HANG_CAP_S, **match: Any) -> Message:
-        """The first message of `kind` (whose fields include `match`) that arrives, removed from the inbox."""
+    def wait(self, kind: str, timeout: float = HANG_CAP_S, beating: int | None = None, **match: Any) -> Message:
+        """The first message of `kind` (whose fields include `match`) that arrives, removed from the inbox.
+
+        `beating`: the peer's session, whose heartbeat it sends every heartbeat interval meanwhile, as an engine does
+        (the sidecar lets go of a connection that has been silent for peer_timeout_ms)."""
         deadline = time.monotonic() + timeout
+        interval = SCHEMA.timing["heartbeat_interval_ms"] / 1000.0
+        next_beat = 0.0
         while True:
             self.pump()
             for message in self.inbox:
                 if message.kind == kind and all(message.fields.get(k) == v for k, v in match.items()):
                     self.inbox.remove(message)
                     return message
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 raise AssertionError(f"no {kind} {match} within {timeout} s; got {[m.kind for m in self.inbox]}")
-            self.socket.poll(int(left * 1000) + 1)
+            if beating is not None and now >= next_beat:
+                self.send("heartbeat", session=beating, snapshot=0)
+                next_beat = now + interval
+            self.socket.poll(int(min(left, interval if beating is not None else left) * 1000) + 1)
 
     def reply_to(self, seq: int, timeout: float = HANG_CAP_S) -> Message:
         """The reply (any type) whose `re` is `seq`."""
