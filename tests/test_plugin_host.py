@@ -86,7 +86,8 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert [n.lower() for n in names[: len(expected)]] == expected
     # The plugin's own after the core's; no hidden MIDI CC parameters (JUCE_VST3_EMULATE_MIDI_CC_WITH_PARAMETERS=0),
     # only the bypass JUCE's VST3 wrapper adds.
-    own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity", "MIDI tracks"]
+    own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity"]
+    own += ["MIDI tracks", "MIDI follow"]  # added later, at the end: hosts that store parameters by index keep theirs
     assert names[len(expected) :] == [*own, "Bypass"], names
     assert all(p["automatable"] for p in report["parameters"][: len(expected) + len(own)])
     by_name = {p["name"].lower().replace(" ", "_"): p for p in report["parameters"]}
@@ -99,6 +100,7 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert by_name["valence"]["text"] == "0.00" and by_name["arousal"]["text"] == "0.00"
     assert by_name["intensity"]["text"] == "0.70"
     assert by_name["midi_tracks"]["text"] == "Own channels"  # melody, chords, bass on channels N, N + 1, N + 2
+    assert by_name["midi_follow"]["text"] == "Off"  # the generator follows the input only when asked
 
 
 def test_midi_choices_follow_the_core(build: PluginBuild, tmp_path: Path) -> None:

@@ -93,6 +93,11 @@ class LiveHost:
         """The EQ values the plugin held at its latest report."""
         return {name: self.lines[-1]["values"][name] for name in EQ} if self.lines else {}
 
+    def editor(self) -> dict[str, Any]:
+        """What the editor showed at the latest report (needs --editor): its status lines ("sidecar_status",
+        "follow_status", ...) and "follow", the numbers behind the follow line; {} before the editor's first tick."""
+        return dict(self.lines[-1].get("editor") or {}) if self.lines else {}
+
     def holds(self, values: dict[str, float]) -> Callable[[], bool]:
         """A predicate: the plugin's latest report holds `values` (to float32 precision)."""
 

@@ -58,7 +58,8 @@ void ParameterKnob::resized() {
 IdawEditor::IdawEditor(IdawProcessor& owner)
     : juce::AudioProcessorEditor(owner),
       processor_(owner),
-      midi_attachment_(owner.parameters(), kMidiEnabledId, midi_toggle_) {
+      midi_attachment_(owner.parameters(), kMidiEnabledId, midi_toggle_),
+      follow_attachment_(owner.parameters(), kMidiFollowId, follow_toggle_) {
     style_label(title_, "idaw", 22.0f, kText);
     style_label(sidecar_status_, {}, 13.0f, kDim);
     sidecar_status_.setJustificationType(juce::Justification::centredRight);
@@ -73,14 +74,18 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
                "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
               5);
     add_group("Output", {"mix", "output_gain"}, 1);
-    // MIDI: the switch sits in the first cell, then channel and tracks, key and scale, and the emotion (valence,
-    // arousal).
+    // MIDI: the switch sits in the first cell, then channel and tracks, key, scale and the follow switch, and the
+    // emotion (valence, arousal).
     midi_group_ = groups_.size();
     add_group("MIDI", {"", kMidiChannelId, kMidiTracksId, kMidiKeyId, kMidiScaleId, "", kValenceId, kArousalId}, 3);
     add_group("Sidecar", {kIntensityId}, 1);
     midi_toggle_.setColour(juce::ToggleButton::textColourId, kText);
     midi_toggle_.setColour(juce::ToggleButton::tickColourId, kAccent);
     addAndMakeVisible(midi_toggle_);
+    follow_toggle_.setColour(juce::ToggleButton::textColourId, kText);
+    follow_toggle_.setColour(juce::ToggleButton::tickColourId, kAccent);
+    follow_toggle_.setTooltip("Tempo, beat, key and mood from what the sidecar hears in the input");
+    addAndMakeVisible(follow_toggle_);
 
     style_label(model_caption_, "Model folder", 13.0f, kDim);
     style_label(model_path_, processor_.model_folder().folder(), 13.0f, kText);
@@ -102,6 +107,8 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
     send_button_.onClick = [this] { send_description(); };
     style_label(describe_status_, {}, 13.0f, kDim);
     style_label(cpu_status_, {}, 13.0f, kDim);
+    style_label(follow_status_, {}, 13.0f, kDim);
+    addAndMakeVisible(follow_status_);
     for (auto* c : std::initializer_list<juce::Component*>{&describe_caption_, &describe_box_, &send_button_,
                                                            &describe_status_, &cpu_status_})
         addAndMakeVisible(c);
@@ -122,7 +129,7 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
 
     int width = 2 * kMargin;
     for (const auto& group : groups_) width += group.columns * kKnobWidth + 2 * kMargin;
-    setSize(width, 2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 5 * kRowHeight + 28);
+    setSize(width, 2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 6 * kRowHeight + 28);
     update_status();
     startTimerHz(kTimerHz);
 }
@@ -182,6 +189,9 @@ void IdawEditor::resized() {
     const auto midi_frame = groups_[midi_group_].frame->getBounds();
     midi_toggle_.setBounds(midi_frame.getX() + kMargin, midi_frame.getY() + kGroupTitle + kKnobHeight / 3,
                            kKnobWidth - kMargin, 28);
+    // The follow switch in the MIDI group's free cell (third column, second row), level with the MIDI switch.
+    follow_toggle_.setBounds(midi_frame.getX() + kMargin + 2 * kKnobWidth,
+                             midi_frame.getY() + kGroupTitle + kKnobHeight + kKnobHeight / 3, kKnobWidth - kMargin, 28);
 
     area.removeFromTop(2 * kMargin);
     auto model_row = area.removeFromTop(kRowHeight);
@@ -211,6 +221,7 @@ void IdawEditor::resized() {
     auto last_row = area.removeFromTop(kRowHeight);
     cpu_status_.setBounds(last_row.removeFromRight(last_row.getWidth() / 2));
     describe_status_.setBounds(last_row.withTrimmedLeft(100));
+    follow_status_.setBounds(area.removeFromTop(kRowHeight).withTrimmedLeft(100));
 }
 
 void IdawEditor::choose_model_folder() {
@@ -248,6 +259,7 @@ void IdawEditor::update_status() {
     model_status_.setColour(juce::Label::textColourId, status.kind == ModelFolderStatus::Kind::Error ? kError : kDim);
     sidecar_status_.setText(processor_.sidecar_status(), juce::dontSendNotification);
     sidecar_status_.setColour(juce::Label::textColourId, processor_.sidecar_failed() ? kError : kDim);
+    follow_status_.setText(processor_.follow_status(), juce::dontSendNotification);
     const juce::String described = processor_.describe_status();
     if (described.isNotEmpty()) describe_status_.setText(described, juce::dontSendNotification);
 
@@ -276,6 +288,7 @@ void IdawEditor::timerCallback() {
     connect_if_asked();
     describe_if_asked();
     write_snapshot_if_asked();
+    write_status_if_asked();
 }
 
 void IdawEditor::describe_if_asked() {
@@ -333,7 +346,27 @@ void IdawEditor::write_snapshot_if_asked() {
     info->setProperty("sidecar_endpoint", endpoint_box_.getText());
     info->setProperty("sidecar_keys", keys_box_.getText());
     info->setProperty("sidecar_endpoint_used", processor_.sidecar_endpoint());
+    info->setProperty("follow_status", follow_status_.getText());
     juce::File(png.getFullPathName() + ".json").replaceWithText(juce::JSON::toString(juce::var(info.release())));
+}
+
+juce::var IdawEditor::status_texts() {
+    auto info = std::make_unique<juce::DynamicObject>();
+    info->setProperty("sidecar_status", sidecar_status_.getText());
+    info->setProperty("follow_status", follow_status_.getText());
+    info->setProperty("describe_status", describe_status_.getText());
+    info->setProperty("cpu_status", cpu_status_.getText());
+    info->setProperty("follow", processor_.follow_report());
+    return juce::var(info.release());
+}
+
+void IdawEditor::write_status_if_asked() {
+    // Test support: IDAW_EDITOR_STATUS=path.json makes the editor write its status lines and the follow report there
+    // at every tick (10 Hz), so a host running the plugin live can report what the editor shows while it changes.
+    // The file is replaced whole (written beside it, then renamed): a reader never sees half of it.
+    const char* target = std::getenv("IDAW_EDITOR_STATUS");
+    if (target == nullptr || *target == '\0') return;
+    juce::File(juce::String::fromUTF8(target)).replaceWithText(juce::JSON::toString(status_texts(), true));
 }
 
 }  // namespace idaw::plugin

@@ -68,11 +68,18 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     void connect_if_asked();
     /// Test support (IDAW_EDITOR_SNAPSHOT): saves a picture of the editor and its status texts.
     void write_snapshot_if_asked();
+    /// Test support (IDAW_EDITOR_STATUS): writes the status texts and the follow report at every tick.
+    void write_status_if_asked();
+    /// The status lines' texts (and the follow report), as the test hooks write them.
+    juce::var status_texts();
 
     IdawProcessor& processor_;
     std::vector<Group> groups_;
     juce::ToggleButton midi_toggle_{"MIDI out"};
     juce::AudioProcessorValueTreeState::ButtonAttachment midi_attachment_;
+    juce::ToggleButton follow_toggle_{"Follow"};  ///< the midi_follow switch (follow the input)
+    juce::AudioProcessorValueTreeState::ButtonAttachment follow_attachment_;
+    juce::Label follow_status_;
     juce::Label title_;
     juce::Label sidecar_status_;
     juce::Label model_caption_, model_path_, model_status_;

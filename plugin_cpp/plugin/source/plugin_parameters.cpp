@@ -63,9 +63,13 @@ void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& 
     layout.add(std::make_unique<juce::AudioParameterChoice>(juce::ParameterID{kMidiTracksId, kParameterVersion},
                                                             "MIDI tracks",
                                                             juce::StringArray{"Own channels", "One channel"}, 0));
+    layout.add(std::make_unique<juce::AudioParameterBool>(juce::ParameterID{kMidiFollowId, kParameterVersion},
+                                                          "MIDI follow", false));
 }
 
 }  // namespace
+
+juce::String tonic_name(int tonic) { return tonic_names()[std::clamp(tonic, 0, 11)]; }
 
 juce::String core_parameter_id(std::size_t index) {
     const std::string_view name = spec(index).name;
@@ -163,8 +167,9 @@ ParameterReader::ParameterReader(juce::AudioProcessorValueTreeState& state) {
     valence_ = state.getRawParameterValue(kValenceId);
     arousal_ = state.getRawParameterValue(kArousalId);
     intensity_ = state.getRawParameterValue(kIntensityId);
+    midi_follow_ = state.getRawParameterValue(kMidiFollowId);
     jassert(midi_enabled_ && midi_channel_ && midi_tracks_ && midi_key_ && midi_scale_ && valence_ && arousal_ &&
-            intensity_);
+            intensity_ && midi_follow_);
 }
 
 float ParameterReader::intensity() const noexcept {
@@ -181,6 +186,7 @@ MidiParameters ParameterReader::read_midi() const noexcept {
                          music::kNumScales - 1);
     m.valence = std::clamp(valence_->load(std::memory_order_relaxed), -1.0f, 1.0f);
     m.arousal = std::clamp(arousal_->load(std::memory_order_relaxed), -1.0f, 1.0f);
+    m.follow = midi_follow_->load(std::memory_order_relaxed) >= 0.5f;
     return m;
 }
 

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <string_view>
 
 #include "idaw/emotion_map.h"  // emotion_from_valence_arousal: the generator's input from valence, arousal
 #include "idaw/midi_generator.h"
@@ -53,10 +54,22 @@ inline constexpr const char* kMidiScaleId = "midi_scale";
 inline constexpr const char* kValenceId = "valence";
 /// ID of the emotion's arousal (-1 calm .. 1 excited), as the Python host's --arousal.
 inline constexpr const char* kArousalId = "arousal";
+/// ID of the follow switch (off by default): the MIDI generator takes its tempo, beat phase, key and mood from what
+/// the sidecar hears in the plugin's input (the protocol's follow and heard messages), as `idaw live --follow` does.
+inline constexpr const char* kMidiFollowId = "midi_follow";
 /// ID of the intensity (0 flat .. 1 full) of the descriptions sent to the sidecar.
 inline constexpr const char* kIntensityId = "intensity";
 /// Default intensity: the sidecar command line's default (idaw sidecar --intensity).
 inline constexpr float kDefaultIntensity = 0.7f;
+
+/// The name of pitch class `tonic` (0..11) as the midi_key parameter spells it ("C", "C#", ... "B").
+juce::String tonic_name(int tonic);
+/// Index of scale `name` in the core's music::kScales (what MidiControl::scale carries); -1 when there is none.
+constexpr int scale_index(std::string_view name) {
+    for (int i = 0; i < music::kNumScales; ++i)
+        if (music::kScales[static_cast<std::size_t>(i)].name == name) return i;
+    return -1;
+}
 
 /// The plugin's own controls of the MIDI generator, as the audio thread reads them.
 struct MidiParameters {
@@ -67,6 +80,7 @@ struct MidiParameters {
     int scale = 0;             ///< index into music::kScales
     float valence = 0.0f;      ///< -1..1
     float arousal = 0.0f;      ///< -1..1
+    bool follow = false;       ///< take tempo, beat, key and mood from what the sidecar hears (kMidiFollowId)
 };
 
 /// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
@@ -88,12 +102,14 @@ class ParameterReader {
 
     /// Fills `out.values` with the core parameters' current values, each clamped into its range. Real-time safe.
     void read(Parameters& out) const noexcept;
-    /// The MIDI generator's controls (switch, channel, key, scale, emotion). Real-time safe.
+    /// The MIDI generator's controls (switch, channel, key, scale, emotion, follow). Real-time safe.
     MidiParameters read_midi() const noexcept;
     /// The intensity of sidecar descriptions (0..1). Any thread.
     float intensity() const noexcept;
     /// The intensity's raw value, for the sidecar link's thread to watch.
     const std::atomic<float>* intensity_value() const noexcept { return intensity_; }
+    /// The follow switch's raw value (>= 0.5: on), for the sidecar link's thread to watch.
+    const std::atomic<float>* follow_value() const noexcept { return midi_follow_; }
 
   private:
     std::array<std::atomic<float>*, kNumParams> values_{};
@@ -105,6 +121,7 @@ class ParameterReader {
     std::atomic<float>* valence_ = nullptr;
     std::atomic<float>* arousal_ = nullptr;
     std::atomic<float>* intensity_ = nullptr;
+    std::atomic<float>* midi_follow_ = nullptr;
 };
 
 }  // namespace idaw::plugin

@@ -13,6 +13,14 @@
 #include "sidecar_protocol.h"
 
 namespace idaw::plugin {
+namespace {
+
+/// The scales a heard key is played in (realtime/follow.py: major or minor).
+constexpr int kMajorScale = scale_index("major");
+constexpr int kMinorScale = scale_index("minor");
+static_assert(kMajorScale >= 0 && kMinorScale >= 0, "the core's scales lack major or minor");
+
+}  // namespace
 
 IdawProcessor::IdawProcessor()
     : juce::AudioProcessor(BusesProperties()
@@ -50,6 +58,7 @@ void IdawProcessor::prepareToPlay(double sample_rate, int max_block) {
     end_notes_on_ |= channels_with_notes_;
     channels_with_notes_ = 0;
     control_dirty_ = true;
+    follow_was_on_ = false;  // following starts afresh (the link restarts below)
     setLatencySamples(engine_->latency_samples());
     // A bounce must not depend on how fast the nets load: offline, wait for them (the audio thread is not running).
     if (isNonRealtime()) model_folder_.wait_until_idle(kOfflineModelWaitMs);
@@ -130,10 +139,28 @@ void IdawProcessor::push_midi_control() noexcept {
     control.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
     control.key_tonic = static_cast<std::uint8_t>(m.key_tonic);
     control.scale = static_cast<std::uint8_t>(m.scale);
+    control.beat_anchor = 0;
+    float valence = m.valence, arousal = m.arousal;
+    // Following (realtime/follow.py): once a beat was heard, its tempo replaces the host's, a heard key the
+    // plugin's, a heard mood the valence and arousal knobs; each new heard beat is pushed once as the beat anchor.
+    take_heard(m.follow);
+    const bool following = m.follow && followed_.count != 0;
+    if (following) {
+        control.tempo_bpm = followed_.tempo_bpm;
+        if (followed_.has_key) {
+            control.key_tonic = followed_.key_tonic;
+            control.scale = static_cast<std::uint8_t>(followed_.key_minor ? kMinorScale : kMajorScale);
+        }
+        if (followed_.has_emotion) {
+            valence = followed_.valence;
+            arousal = followed_.arousal;
+        }
+        control.beat_anchor = pending_anchor_;
+    }
     // The emotion is recomputed only when valence or arousal moved (eight exp() calls, no allocation).
-    const bool emotion_moved = m.valence != last_valence_ || m.arousal != last_arousal_;
-    if (emotion_moved) control.emotion = emotion_from_valence_arousal(m.valence, m.arousal);
-    if (!control_dirty_ && !emotion_moved && control.enabled == last_control_.enabled &&
+    const bool emotion_moved = valence != last_valence_ || arousal != last_arousal_;
+    if (emotion_moved) control.emotion = emotion_from_valence_arousal(valence, arousal);
+    if (!control_dirty_ && !emotion_moved && control.beat_anchor == 0 && control.enabled == last_control_.enabled &&
         control.melody_channel == last_control_.melody_channel &&
         control.chord_channel == last_control_.chord_channel && control.bass_channel == last_control_.bass_channel &&
         control.tempo_bpm == last_control_.tempo_bpm && control.key_tonic == last_control_.key_tonic &&
@@ -143,9 +170,46 @@ void IdawProcessor::push_midi_control() noexcept {
     // A full queue means the engine has not run since the last push: try again at the next block.
     if (engine_->midi_generator().push_control(control)) {
         last_control_ = control;
-        last_valence_ = m.valence;
-        last_arousal_ = m.arousal;
+        last_valence_ = valence;
+        last_arousal_ = arousal;
         control_dirty_ = false;
+        pending_anchor_ = 0;
+        pushed_tempo_.store(control.tempo_bpm, std::memory_order_relaxed);
+        pushed_key_tonic_.store(control.key_tonic, std::memory_order_relaxed);
+        pushed_scale_.store(control.scale, std::memory_order_relaxed);
+        pushed_heard_.store(following ? followed_.count : 0, std::memory_order_relaxed);
+    }
+}
+
+void IdawProcessor::take_heard(bool follow) noexcept {
+    if (!follow || !link_) {
+        follow_was_on_ = false;
+        return;
+    }
+    const sidecar::HeardCell& cell = link_->heard();
+    if (!follow_was_on_) {  // switched on: what was heard before is not followed
+        follow_was_on_ = true;
+        followed_ = sidecar::HeardValues{};
+        pending_anchor_ = 0;
+        heard_taken_ = cell.count();
+    }
+    if (cell.count() <= heard_taken_) return;
+    sidecar::HeardValues h;
+    // A read that overlaps the link thread's write fails; the message is taken up at the next block.
+    if (!cell.read(h) || h.count <= heard_taken_) return;
+    heard_taken_ = h.count;
+    followed_.count = h.count;
+    followed_.tempo_bpm = h.tempo_bpm;
+    pending_anchor_ = h.beat_anchor;
+    if (h.has_key) {
+        followed_.has_key = true;
+        followed_.key_tonic = h.key_tonic;
+        followed_.key_minor = h.key_minor;
+    }
+    if (h.has_emotion) {
+        followed_.has_emotion = true;
+        followed_.valence = h.valence;
+        followed_.arousal = h.arousal;
     }
 }
 
@@ -218,6 +282,7 @@ void IdawProcessor::start_sidecar_link() {
             *engine_, sidecar_endpoint().toStdString(), sidecar_key_dir().toStdString(), kSidecarName,
             [](void* self) { static_cast<IdawProcessor*>(self)->triggerAsyncUpdate(); }, this);
         link_->watch_intensity(reader_.intensity_value());
+        link_->watch_follow(reader_.follow_value());
     }
     sidecar::EqValues eq;
     std::copy(current_.values.begin() + kEqFirstParam, current_.values.begin() + kEqFirstParam + kNumEqParams,
@@ -279,6 +344,64 @@ bool IdawProcessor::sidecar_failed() const {
     if (!link_) return false;
     const sidecar::LinkStatus s = link_->status();
     return !s.running && !s.last_error.empty();
+}
+
+juce::String IdawProcessor::follow_status() const {
+    if (!reader_.read_midi().follow) return "follow: off";
+    if (!link_) return "follow: needs the sidecar link (IDAW_SIDECAR=0)";
+    const sidecar::LinkStatus s = link_->status();
+    if (!s.connected) return "follow: waiting for the sidecar";
+    if (!s.following)
+        return s.follow_refused.empty() ? juce::String("follow: asking the sidecar")
+                                        : "follow: refused (" + juce::String(s.follow_refused) + ")";
+    // The audio thread's last push followed no heard beat yet (since the switch went on).
+    if (pushed_heard_.load(std::memory_order_relaxed) == 0) return "follow: listening, no beat heard yet";
+    const int scale = pushed_scale_.load(std::memory_order_relaxed);
+    juce::String text = "follow: " + juce::String(pushed_tempo_.load(std::memory_order_relaxed), 1) + " BPM, " +
+                        tonic_name(pushed_key_tonic_.load(std::memory_order_relaxed)) + " " +
+                        juce::String(music::kScales[static_cast<std::size_t>(scale)].name.data(),
+                                     music::kScales[static_cast<std::size_t>(scale)].name.size());
+    if (!s.heard_emotion.empty()) text << " (" << juce::String(s.heard_emotion) << ")";
+    if (Engine* engine = engine_ptr_.load(std::memory_order_acquire))
+        text << ", " << juce::String(static_cast<juce::int64>(engine->midi_generator().counters().phase_locks))
+             << " beat locks";
+    return text;
+}
+
+juce::var IdawProcessor::follow_report() const {
+    auto report = std::make_unique<juce::DynamicObject>();
+    report->setProperty("on", reader_.read_midi().follow);
+    if (link_) {
+        const sidecar::LinkStatus s = link_->status();
+        const auto received = s.received.find("heard");
+        report->setProperty("following", s.following);
+        report->setProperty("follow_sent", static_cast<juce::int64>(s.follow_sent));
+        report->setProperty("follow_refusals", static_cast<juce::int64>(s.follow_refusals));
+        report->setProperty("follow_refused", juce::String(s.follow_refused));
+        report->setProperty("heard", static_cast<juce::int64>(received == s.received.end() ? 0 : received->second));
+        report->setProperty("heard_used", static_cast<juce::int64>(s.heard_used));
+        report->setProperty("heard_tempo_bpm", s.heard_tempo_bpm);
+        report->setProperty("heard_key_tonic", s.heard_key_tonic);
+        report->setProperty("heard_key_minor", s.heard_key_minor);
+        report->setProperty("heard_emotion", juce::String(s.heard_emotion));
+        auto rejected = std::make_unique<juce::DynamicObject>();
+        for (const auto& [reason, n] : s.rejected)
+            rejected->setProperty(juce::String(reason), static_cast<juce::int64>(n));
+        report->setProperty("rejected", juce::var(rejected.release()));
+        report->setProperty("welcomes", static_cast<juce::int64>(s.welcomes));
+    }
+    report->setProperty("pushed_heard", static_cast<juce::int64>(pushed_heard_.load(std::memory_order_relaxed)));
+    report->setProperty("tempo_bpm", pushed_tempo_.load(std::memory_order_relaxed));
+    report->setProperty("key_tonic", pushed_key_tonic_.load(std::memory_order_relaxed));
+    report->setProperty("scale", pushed_scale_.load(std::memory_order_relaxed));
+    if (Engine* engine = engine_ptr_.load(std::memory_order_acquire)) {
+        const MidiGeneratorCounters c = engine->midi_generator().counters();
+        report->setProperty("phase_locks", static_cast<juce::int64>(c.phase_locks));
+        report->setProperty("key_changes", static_cast<juce::int64>(c.key_changes));
+        report->setProperty("controls_applied", static_cast<juce::int64>(c.controls_applied));
+        report->setProperty("note_ons", static_cast<juce::int64>(c.note_ons));
+    }
+    return juce::var(report.release());
 }
 
 juce::String IdawProcessor::describe_status() const {

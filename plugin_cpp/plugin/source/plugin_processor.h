@@ -114,6 +114,12 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     bool sidecar_connected() const;
     /// True when the link stopped on an error (bad endpoint, missing CURVE keys): the editor shows it in red.
     bool sidecar_failed() const;
+    /// One line about following (the midi_follow switch), for the editor: off, asking, refused, or what was heard
+    /// and what the generator runs.
+    juce::String follow_status() const;
+    /// The numbers behind follow_status(), for the editor's test report: the switch, the link's follow counters and
+    /// newest heard values, what the audio thread last pushed to the generator and the generator's counters.
+    juce::var follow_report() const;
     /// What the last description sent to the sidecar came to, for the editor.
     juce::String describe_status() const;
     /// Asks the sidecar for the EQ that `text` describes (words split at spaces and commas) at the intensity
@@ -130,8 +136,12 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
   private:
     /// Audio thread: merges the host's changes and a new sidecar snapshot, and pushes when anything moved.
     void push_parameters() noexcept;
-    /// Audio thread: pushes the MIDI generator's control when the switch, channel or host tempo changed.
+    /// Audio thread: pushes the MIDI generator's control when the switch, channel, host tempo, key or emotion changed
+    /// or, following, a new heard beat came (its values override the host's tempo and the plugin's key and emotion).
     void push_midi_control() noexcept;
+    /// Audio thread: with `follow` on, takes a newer heard message from the link into followed_ (its beat becomes
+    /// pending_anchor_); switching on forgets what was heard before. Off: nothing.
+    void take_heard(bool follow) noexcept;
     /// Audio thread: writes the generated events due in this block into `midi`, at their sample offsets.
     void emit_midi(juce::MidiBuffer& midi, int frames) noexcept;
     /// Message thread: creates (once) and starts the sidecar link unless IDAW_SIDECAR=0.
@@ -155,13 +165,22 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     std::uint64_t applied_sidecar_ = 0;                ///< newest sidecar snapshot taken up
     MidiControl last_control_{};
     float last_valence_ = 0.0f, last_arousal_ = 0.0f;  ///< what last_control_.emotion was computed from
-    bool control_dirty_ = true;      ///< push the generator's control at the next block whatever it holds
-    std::uint64_t block_start_ = 0;  ///< engine sample clock at the start of the current block
+    bool control_dirty_ = true;         ///< push the generator's control at the next block whatever it holds
+    bool follow_was_on_ = false;        ///< the follow switch at the last block
+    sidecar::HeardValues followed_{};   ///< what was heard since following began (key and mood kept until replaced)
+    std::uint64_t pending_anchor_ = 0;  ///< a heard beat not yet pushed as a beat_anchor (0: none)
+    std::uint64_t heard_taken_ = 0;     ///< the link's heard count last taken (or seen when following began)
+    std::uint64_t block_start_ = 0;     ///< engine sample clock at the start of the current block
     int num_channels_ = 0;
     std::array<MidiEvent, kMaxPendingMidi> pending_{};  ///< sorted by time (stable)
     int pending_count_ = 0;
     std::uint16_t channels_with_notes_ = 0;  ///< channels a note-on went out on since the last all-notes-off
     std::uint16_t end_notes_on_ = 0;         ///< channels that get all-notes-off at the next block
+
+    // What the audio thread last pushed to the generator, for follow_report() (written by the audio thread only).
+    std::atomic<float> pushed_tempo_{0.0f};
+    std::atomic<int> pushed_key_tonic_{0}, pushed_scale_{0};
+    std::atomic<std::uint64_t> pushed_heard_{0};  ///< count of the heard message the last push followed (0: none)
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(IdawProcessor)
 };

@@ -47,6 +47,11 @@ Link::~Link() { stop(); }
 void Link::start() {
     if (thread_.joinable()) return;
     stop_.store(false);
+    // Samples an earlier run left in the ring belong to the old stream: the new one starts at the engine's
+    // analysis_origin(), where heard beats are placed (follow_heard.h). No link thread runs now: this is the reader.
+    std::vector<float> stale(4096);
+    while (engine_.analysis_ring().pop(stale.data(), stale.size()) == stale.size()) {
+    }
     engine_.set_analysis_enabled(true);
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -62,6 +67,7 @@ void Link::stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     status_.running = false;
     status_.connected = false;
+    status_.following = false;
 }
 
 void Link::reconnect(std::string endpoint, std::string key_dir) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "follow_heard.h"
 #include "idaw/engine.h"
 
 namespace idaw::plugin::sidecar {
@@ -55,6 +56,17 @@ struct LinkStatus {
     std::map<std::string, std::uint64_t> rejected;  ///< rejected messages by reason
     std::string last_error;                         ///< why the link cannot run (bad endpoint), or ""
     std::string describe_result;                    ///< what the last describe request came to
+
+    // Following (the midi_follow switch; the protocol's follow, ack and heard messages).
+    bool following = false;             ///< the sidecar acknowledged follow on, and was not told off or lost since
+    std::uint64_t follow_sent = 0;      ///< follow messages sent (on or off)
+    std::uint64_t follow_refusals = 0;  ///< error answers to a follow (e.g. 'full': the sidecar follows enough)
+    std::string follow_refused;         ///< the last refusal ("full: ..."), "" after a follow was acknowledged
+    std::uint64_t heard_used = 0;       ///< heard messages with a beat, handed to the audio thread
+    float heard_tempo_bpm = 0.0f;       ///< the newest of those: tempo
+    int heard_key_tonic = 12;           ///< ... key's tonic (12: no key heard)
+    bool heard_key_minor = false;       ///< ... minor key
+    std::string heard_emotion;          ///< ... the adapter's emotion ("" = none)
 };
 
 /// The most bytes of text from a message (or an error) the link keeps in its status (cut at a UTF-8 boundary).
@@ -62,8 +74,9 @@ constexpr std::size_t kStatusTextBytes = 256;
 
 /// Connects one engine to a sidecar. The link thread drains the engine's analysis ring and sends windows, answers
 /// hello/heartbeat/params as PROTOCOL.md says, and hands each newer `params` snapshot to the audio thread through
-/// mailbox(); the audio thread reports what it applied through held(). Without a sidecar nothing changes for the
-/// audio, and ZeroMQ keeps trying to connect (every 50..200 ms).
+/// mailbox(); the audio thread reports what it applied through held(). With the follow switch on (watch_follow()) it
+/// asks the sidecar to follow and hands what it hears to the audio thread through heard(). Without a sidecar nothing
+/// changes for the audio, and ZeroMQ keeps trying to connect (every 50..200 ms).
 class Link {
   public:
     /// Called on the link thread when a new snapshot is in the mailbox (the plugin then updates its parameters on
@@ -90,6 +103,11 @@ class Link {
     /// description is sent again with the new value, at most every kResendInterval, only the latest value. Set
     /// before start(); `value` must outlive the link.
     void watch_intensity(const std::atomic<float>* value) noexcept { intensity_ = value; }
+    /// Lets the link thread watch the follow switch (>= 0.5: on): while a sidecar has welcomed the plugin it is told
+    /// follow on or off whenever the switch moves, and again after each welcome (a restarted sidecar forgets); its
+    /// heard messages reach the audio thread through heard(). Off and never on: nothing is sent. Set before start();
+    /// `value` must outlive the link.
+    void watch_follow(const std::atomic<float>* value) noexcept { follow_ = value; }
     /// Shortest time between two describe requests that re-send the last description for a new intensity.
     static constexpr int kResendIntervalMs = 100;
     /// Describe requests kept while the link thread does not take them (e.g. it is stopped); the oldest go first.
@@ -104,6 +122,8 @@ class Link {
     const SnapshotCell& mailbox() const noexcept { return mailbox_; }
     /// What the audio thread runs: it writes here after taking up a snapshot or a change of the host's EQ.
     SnapshotCell& held() noexcept { return held_; }
+    /// What the sidecar heard, for the audio thread (written by the link thread only; see follow_heard.h).
+    const HeardCell& heard() const noexcept { return heard_; }
 
     /// True for ipc://, inproc:// and tcp:// to a loopback address or localhost (no CURVE needed, PROTOCOL.md).
     static bool is_local_endpoint(const std::string& endpoint);
@@ -121,6 +141,7 @@ class Link {
     void* context_;
     SnapshotCell mailbox_;
     SnapshotCell held_;
+    HeardCell heard_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
     mutable std::mutex mutex_;  // guards status_ and requests_ (never taken by the audio thread)
@@ -129,6 +150,7 @@ class Link {
     std::vector<std::string> last_words_;  // the last description asked for (re-sent when the intensity moves)
     double last_intensity_ = 0.0;          // the intensity it was last asked for with
     const std::atomic<float>* intensity_ = nullptr;
+    const std::atomic<float>* follow_ = nullptr;
 };
 
 }  // namespace idaw::plugin::sidecar

@@ -38,7 +38,8 @@ LinkSession::LinkSession(Link& link)
       schema_(Schema::builtin()),
       heartbeat_(static_cast<int>(schema_.timing("heartbeat_interval_ms"))),
       peer_timeout_(static_cast<int>(schema_.timing("peer_timeout_ms"))),
-      session_(random_session()) {}
+      session_(random_session()),
+      heard_count_(link.heard_.count()) {}  // the audio thread compares counts across link restarts: never go back
 
 // ---- Setting up ----------------------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ bool LinkSession::receive_one() {
 void LinkSession::pump() {
     pump_audio();
     pump_requests();
+    pump_follow();
 }
 
 void LinkSession::pump_audio() {
@@ -219,6 +221,14 @@ std::vector<LinkSession::Request> LinkSession::take_requests() {
     return requests;
 }
 
+void LinkSession::pump_follow() {
+    if (link_.follow_ == nullptr || !connected()) return;
+    const bool on = link_.follow_->load(std::memory_order_relaxed) >= 0.5f;
+    // A sidecar follows nobody unasked: an off switch that was never on has nothing to say.
+    if (static_cast<int>(on) == follow_told_ || (!on && !follow_ever_on_)) return;
+    send_follow(on);  // when the socket cannot take it now, the next pump tries again
+}
+
 void LinkSession::beat() {
     const auto now = Clock::now();
     if (connected() && now - last_heard_ > peer_timeout_) on_lost();
@@ -244,6 +254,10 @@ void LinkSession::on_message(const Message& message) {
         on_error(body);
     else if (message.type == "described")
         on_described(body);
+    else if (message.type == "ack")
+        on_ack(body);
+    else if (message.type == "heard")
+        on_heard(body);
 }
 
 void LinkSession::on_welcome(const Value& body) {
@@ -252,7 +266,9 @@ void LinkSession::on_welcome(const Value& body) {
         status.sidecar_session = body.find("session")->unsigned_value;
         status.handler = bounded_text(body.find("handler")->bytes, kStatusTextBytes);
         ++status.welcomes;
+        status.following = false;
     });
+    follow_told_ = -1;  // a (restarted) sidecar may have forgotten: tell it again at the next pump
 }
 
 void LinkSession::on_heartbeat(const Value& body) {
@@ -285,6 +301,15 @@ void LinkSession::on_error(const Value& body) {
             bounded_text("refused (" + code + "): " + body.find("detail")->bytes, kStatusTextBytes);
         with_status([&](LinkStatus& status) { status.describe_result = result; });
     }
+    if (follow_seq_ != 0 && body.find("re")->unsigned_value == follow_seq_) {
+        const std::string refused = bounded_text(code + ": " + body.find("detail")->bytes, kStatusTextBytes);
+        with_status([&](LinkStatus& status) {
+            ++status.follow_refusals;
+            status.follow_refused = refused;
+            status.following = false;
+        });
+        follow_seq_ = 0;  // asked again after the next welcome, or when the switch moves
+    }
     if (code == "hello_required") send_hello();
 }
 
@@ -298,10 +323,54 @@ void LinkSession::on_described(const Value& body) {
     with_status([&](LinkStatus& status) { status.describe_result = result; });
 }
 
+void LinkSession::on_ack(const Value& body) {
+    if (follow_seq_ == 0 || body.find("re")->unsigned_value != follow_seq_) return;  // feedback, or an older follow
+    follow_seq_ = 0;
+    const bool on = follow_told_ == 1;
+    with_status([&](LinkStatus& status) {
+        status.following = on;
+        if (on) status.follow_refused.clear();
+    });
+}
+
+void LinkSession::on_heard(const Value& body) {
+    // The schema has checked every field's type and range. A heard that comes after an off (or before any follow:
+    // a peer we never asked) changes nothing.
+    if (follow_told_ != 1) return;
+    const double tempo = number_of(*body.find("tempo_bpm"));
+    if (!(tempo > 0.0)) return;  // no beat heard yet: the generator keeps the host's tempo and the plugin's key
+    const std::uint64_t tonic = body.find("key_tonic")->unsigned_value;
+    const std::string& emotion = body.find("emotion")->bytes;
+    HeardValues v;
+    v.count = ++heard_count_;
+    v.tempo_bpm = std::clamp(static_cast<float>(tempo), MidiControl::kMinTempo, MidiControl::kMaxTempo);
+    // The beat's index in the stream we sent, on the engine's sample clock (>= 1: 0 means no anchor).
+    const Engine& engine = link_.engine_;
+    v.beat_anchor = std::max<std::uint64_t>(
+        1, engine_time(body.find("beat")->unsigned_value, engine.sample_rate(), static_cast<double>(windows_.rate()),
+                       engine.analysis_origin(), engine.counters().analysis_dropped));
+    v.has_key = tonic < 12;
+    v.key_tonic = static_cast<std::uint8_t>(v.has_key ? tonic : 0);
+    v.key_minor = body.find("key_minor")->unsigned_value != 0;
+    v.has_emotion = !emotion.empty();
+    v.valence = static_cast<float>(number_of(*body.find("valence")));
+    v.arousal = static_cast<float>(number_of(*body.find("arousal")));
+    link_.heard_.write(v);
+    const std::string shown = bounded_text(emotion, kStatusTextBytes);
+    with_status([&](LinkStatus& status) {
+        status.heard_used = v.count;
+        status.heard_tempo_bpm = v.tempo_bpm;
+        status.heard_key_tonic = v.has_key ? v.key_tonic : 12;
+        status.heard_key_minor = v.key_minor;
+        status.heard_emotion = shown;
+    });
+}
+
 void LinkSession::on_lost() {
     with_status([](LinkStatus& status) {
         if (status.connected) ++status.losses;
         status.connected = false;
+        status.following = false;
     });
 }
 
@@ -355,6 +424,18 @@ void LinkSession::send_audio(std::uint64_t start, const std::vector<float>& wind
         message.bin("samples", window.data(), window.size() * sizeof(float));
     });
     if (ok) with_status([](LinkStatus& status) { ++status.windows_sent; });
+}
+
+bool LinkSession::send_follow(bool on) {
+    if (!send("follow", [&](MapWriter& message) { message.uint("on", on ? 1u : 0u); })) return false;
+    follow_told_ = on ? 1 : 0;
+    follow_ever_on_ = follow_ever_on_ || on;
+    follow_seq_ = seq_;
+    with_status([&](LinkStatus& status) {
+        ++status.follow_sent;
+        if (!on) status.following = false;
+    });
+    return true;
 }
 
 void LinkSession::send_describe(const std::vector<std::string>& words, double intensity) {

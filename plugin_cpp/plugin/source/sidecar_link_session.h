@@ -72,6 +72,9 @@ class LinkSession {
     void pump_audio();
     /// Sends every describe request waiting, and reports in the status what became of each.
     void pump_requests();
+    /// Tells a connected sidecar follow on or off when the switch differs from what it was last told since its
+    /// welcome (nothing while the switch was never on).
+    void pump_follow();
     /// Takes the queued describe requests, adding the last description again when the intensity moved since it was
     /// asked for (only the latest value, at most every Link::kResendIntervalMs).
     std::vector<Request> take_requests();
@@ -92,6 +95,11 @@ class LinkSession {
     void on_error(const Value& body);
     /// described: the answer to our latest describe becomes its result (answers to older ones are ignored).
     void on_described(const Value& body);
+    /// ack: the answer to our latest follow means the sidecar follows (on) or stopped (off).
+    void on_ack(const Value& body);
+    /// heard: with a beat heard and follow asked for, its values (the beat placed on the engine's sample clock) go to
+    /// the audio thread's heard cell; without a beat, or unasked, nothing changes.
+    void on_heard(const Value& body);
     /// The sidecar went away (socket disconnected or silent for peer_timeout_ms): a loss, if it was connected.
     void on_lost();
 
@@ -106,6 +114,8 @@ class LinkSession {
     void send_heartbeat();
     /// audio: one analysis window starting at sample `start` of the analysis-rate stream; counted in windows_sent.
     void send_audio(std::uint64_t start, const std::vector<float>& window);
+    /// follow: on (1) or off (0); its seq becomes the one whose answer (ack or error) is awaited.
+    bool send_follow(bool on);
     /// describe: `words` at `intensity`; its seq becomes the one whose answer is awaited.
     void send_describe(const std::vector<std::string>& words, double intensity);
     /// bye: our session; the socket then lingers a little so the bye can leave before it closes.
@@ -138,12 +148,16 @@ class LinkSession {
     zmq::socket_t monitor_{context_, zmq::socket_type::pair};
     Windows windows_;
     const std::uint64_t session_;
+    std::uint64_t heard_count_ = 0;  // heard messages handed to the audio thread (by this link, over all its sessions)
     std::uint64_t seq_ = 0;
     std::uint64_t offered_ = 0;  // newest snapshot put into the mailbox
     EqValues offered_values_{};
     Clock::time_point hello_at_ = Clock::time_point::min();  // last hello sent (min: none yet)
     Clock::time_point last_heard_{};
     std::uint64_t describe_seq_ = 0;  // seq of the describe whose answer is awaited (0: none)
+    int follow_told_ = -1;            // what this sidecar was last told since its welcome: 0 off, 1 on, -1 nothing
+    bool follow_ever_on_ = false;     // the switch was on at some time (else an off switch sends nothing)
+    std::uint64_t follow_seq_ = 0;    // seq of the follow whose answer is awaited (0: none)
     Clock::time_point resent_at_{};   // the clock's epoch: long past
     Clock::time_point next_pump_{}, next_beat_{};
     std::vector<float> drained_ = std::vector<float>(8192);

@@ -9,7 +9,7 @@
 //   idaw_plugin_host restore PLUGIN.vst3 [--seeds N] [--first-seed S]
 //   idaw_plugin_host editor PLUGIN.vst3 --png OUT.png [--seconds S] [--model-folder DIR]
 //   idaw_plugin_host live   PLUGIN.vst3 [--seconds S] [--report-ms MS] [--set name=value ...] [--rtcheck]
-//                           [--commands] [--editor]
+//                           [--commands] [--editor] [--in IN.wav] [--midi-out EVENTS.json]
 // Every command that loads the plugin also takes [--sidecar-endpoint E] [--sidecar-keys DIR]: they are written into
 // the plugin's saved state (as a host restoring a project would) before it is prepared.
 //   idaw_plugin_host decode ROLE PAYLOADS
@@ -45,7 +45,10 @@
 // host's automation or a user's knob would ("set a=1 b=2" sets several in one go; "quit" ends the run before
 // --seconds, so a test runs as long as its steps take, --seconds being only a cap). With --editor it also opens the
 // plugin's editor (needs an X display), so the editor's test hooks (IDAW_EDITOR_DESCRIBE, IDAW_EDITOR_ENDPOINT) act
-// while the audio runs.
+// while the audio runs, and each report line also holds what the editor shows ("editor": its status lines and the
+// follow report, which the editor writes to the file IDAW_EDITOR_STATUS names; this command sets it). With --in the
+// input is that WAV (48 kHz, mono or stereo), played in a loop, instead of noise. --midi-out writes the MIDI the
+// plugin sent, as render's does (the sample counted from the first block, whose first frame is the file's first).
 //
 // decode: checks sidecar messages with the plugin's own validator (sidecar_protocol.cpp) as ROLE (engine, sidecar
 // or client) would; PAYLOADS holds them one after another, each preceded by its length (uint32, little-endian).
@@ -59,6 +62,7 @@
 #include <juce_gui_basics/juce_gui_basics.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -303,10 +307,12 @@ juce::var command_state(juce::AudioPluginFormatManager& formats, const juce::Str
     auto first = load_plugin(formats, path, 48000.0, 512);
     // Every parameter to its own value away from the default (normalised 0.05 .. 0.95; switches on, steps exact).
     const auto& params = first->getParameters();
+    // An odd spread: no value lands on the middle of a range, where valence and arousal have their defaults.
+    const int spread = params.size() | 1;
     for (int i = 0; i < params.size(); ++i) {
         auto* p = params[i];
         if (python_name(*p) == "bypass") continue;
-        float v = 0.05f + 0.9f * static_cast<float>((i * 7) % params.size()) / static_cast<float>(params.size());
+        float v = 0.05f + 0.9f * static_cast<float>((i * 7) % spread) / static_cast<float>(spread);
         if (p->isBoolean()) {
             v = 1.0f;
         } else if (p->isDiscrete() && p->getNumSteps() > 1) {
@@ -547,6 +553,23 @@ juce::var command_editor(juce::AudioPluginFormatManager& formats, const juce::St
     return juce::var(out.release());
 }
 
+/// The most MIDI events live --midi-out keeps (about an hour of the generator's output).
+constexpr std::size_t kMaxLiveMidiEvents = 1 << 20;
+
+/// The live command's --in file: 48 kHz (the rate it runs at), one or two channels; fail() otherwise.
+juce::AudioBuffer<float> read_live_input(const juce::String& path, double rate) {
+    juce::AudioFormatManager audio_formats;
+    audio_formats.registerBasicFormats();
+    std::unique_ptr<juce::AudioFormatReader> reader(audio_formats.createReaderFor(juce::File(path)));
+    if (reader == nullptr) fail("cannot read " + path);
+    if (reader->sampleRate != rate || reader->numChannels < 1 || reader->numChannels > 2 ||
+        reader->lengthInSamples < 1 || reader->lengthInSamples > (1 << 28))
+        fail("--in needs a WAV at " + juce::String(rate) + " Hz with 1 or 2 channels: " + path);
+    juce::AudioBuffer<float> audio(static_cast<int>(reader->numChannels), static_cast<int>(reader->lengthInSamples));
+    reader->read(&audio, 0, audio.getNumSamples(), 0, true, true);
+    return audio;
+}
+
 juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::String& path, const Options& o) {
     constexpr double kRate = 48000.0;
     constexpr int kBlock = 256;
@@ -559,6 +582,10 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
         p->setValue(p->getValueForText(text));
     }
     plugin->prepareToPlay(kRate, kBlock);
+    const juce::AudioBuffer<float> input = o.in.isEmpty() ? juce::AudioBuffer<float>() : read_live_input(o.in, kRate);
+    // --editor: the editor writes its status here at every tick; each report line carries the latest.
+    const juce::File editor_status = juce::File::createTempFile(".json");
+    if (o.editor) setenv("IDAW_EDITOR_STATUS", editor_status.getFullPathName().toRawUTF8(), 1);
     // --commands: stdin lines, read on their own thread (a blocking read), applied on the message thread below.
     struct Inbox {
         std::mutex mutex;
@@ -582,6 +609,10 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
 
     std::atomic<bool> stop{false};
     std::atomic<long long> blocks{0};
+    // --midi-out: the MIDI the plugin sent, as (frame since the start, three bytes); filled by the audio thread,
+    // read after it stopped. Reserved up front: the host's own thread, but no need to grow it while the audio runs.
+    std::vector<std::array<int, 4>> midi_log;
+    if (o.midi_out.isNotEmpty()) midi_log.reserve(kMaxLiveMidiEvents);
     std::thread audio([&] {
         juce::AudioBuffer<float> buffer(2, kBlock);
         juce::MidiBuffer midi;
@@ -589,11 +620,22 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
         juce::Random rng(11);
         const auto period = std::chrono::duration<double>(kBlock / kRate);
         auto next = std::chrono::steady_clock::now();
+        int played = 0;  // --in: the next frame of the file
         while (!stop.load()) {
-            for (int c = 0; c < 2; ++c)
-                for (int i = 0; i < kBlock; ++i) buffer.setSample(c, i, 0.1f * (rng.nextFloat() * 2.0f - 1.0f));
+            if (input.getNumSamples() == 0) {
+                for (int c = 0; c < 2; ++c)
+                    for (int i = 0; i < kBlock; ++i) buffer.setSample(c, i, 0.1f * (rng.nextFloat() * 2.0f - 1.0f));
+            } else {
+                for (int i = 0; i < kBlock; ++i, played = (played + 1) % input.getNumSamples())
+                    for (int c = 0; c < 2; ++c)
+                        buffer.setSample(c, i, input.getSample(std::min(c, input.getNumChannels() - 1), played));
+            }
             midi.clear();
             plugin->processBlock(buffer, midi);
+            for (const auto meta : midi)
+                if (o.midi_out.isNotEmpty() && meta.numBytes == 3 && midi_log.size() < kMaxLiveMidiEvents)
+                    midi_log.push_back({static_cast<int>(blocks.load() * kBlock + meta.samplePosition), meta.data[0],
+                                        meta.data[1], meta.data[2]});
             blocks.fetch_add(1);
             next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
             std::this_thread::sleep_until(next);
@@ -636,6 +678,7 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
         line->setProperty("t", (now - start) / 1000.0);
         line->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
         line->setProperty("values", plugin_values(*plugin));
+        if (o.editor && editor_status.existsAsFile()) line->setProperty("editor", juce::JSON::parse(editor_status));
         std::cout << juce::JSON::toString(juce::var(line.release()), true).toStdString() << std::endl;
     }
     window.reset();
@@ -647,6 +690,13 @@ juce::var command_live(juce::AudioPluginFormatManager& formats, const juce::Stri
     out->setProperty("blocks", static_cast<juce::int64>(blocks.load()));
     if (o.rtcheck) out->setProperty("rtcheck", rtcheck_report(check, control));
     plugin->releaseResources();
+    editor_status.deleteFile();
+    if (o.midi_out.isNotEmpty()) {
+        juce::Array<juce::var> events;
+        for (const auto& e : midi_log) events.add(juce::Array<juce::var>{e[0], e[1], e[2], e[3]});
+        juce::File(o.midi_out).replaceWithText(juce::JSON::toString(events, true));
+        out->setProperty("midi_events", static_cast<int>(midi_log.size()));
+    }
     return juce::var(out.release());
 }
 
