@@ -6,7 +6,7 @@ CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'C
 PY_PACKAGES := idaw realtime sidecar export tests benchmarks
 CPP_FILES = $(shell git ls-files 'plugin_cpp/*.h' 'plugin_cpp/*.cpp')
 
-.PHONY: setup demo test test-fast test-cpp test-plugin test-python lint bench clean
+.PHONY: setup demo test test-fast test-cpp test-plugin test-python lint bench tempocnn-env clean
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,13 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all
+
+# tempocnn, the tempo baseline of benchmarks/bench_listen.py, in its own environment: it needs TensorFlow, whose
+# wheels want an older numpy than the project's (its weights ship inside its wheel).
+tempocnn-env: .venv-tempocnn/bin/tempo
+.venv-tempocnn/bin/tempo:
+	$(PYTHON) -m venv .venv-tempocnn
+	.venv-tempocnn/bin/pip install --quiet tempocnn==0.0.8
 
 clean:
 	rm -rf build out $(VENV)

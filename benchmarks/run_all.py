@@ -11,6 +11,7 @@ from benchmarks import (
     bench_listen,
     bench_listen_adapter,
     bench_listen_corpus,
+    bench_listen_follow,
     bench_live_jack,
     bench_midi,
     bench_nets,
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "listen": bench_listen.run,
     "listen_adapter": bench_listen_adapter.run,
     "listen_corpus": bench_listen_corpus.run,
+    "listen_follow": bench_listen_follow.run,
 }
 """Every benchmark's run(quick) by name, in the order they run."""
 
