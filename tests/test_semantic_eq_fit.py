@@ -59,3 +59,34 @@ def test_batched_fitter_agrees() -> None:
     fitted, errors = curvefit.fit_curves(eqmath.response_db(settings, freqs), freqs, starts=2, steps=20)
     assert fitted.shape == (2, eqmath.NUM_EQ)
     assert np.all(errors <= 0.5), errors
+
+
+def _setting(**bands: tuple[float, float]) -> np.ndarray:
+    """The flat EQ with peak bands set: mid1=(gain dB, Hz), ..."""
+    out = eqmath.DEFAULTS.copy()
+    for name, (gain, freq) in bands.items():
+        out[engine_params.INDEX[f"{name}_gain"] - engine_params.INDEX["low_gain"]] = gain
+        out[engine_params.INDEX[f"{name}_freq"] - engine_params.INDEX["low_gain"]] = freq
+    return out
+
+
+def test_two_opposing_peaks_at_one_frequency_become_one() -> None:
+    """The degenerate fit the issue found for "velvety": -8 dB at 1486 Hz beside +5.6 dB at 1502 Hz."""
+    freqs = eqmath.log_grid(128)
+    fought = _setting(mid1=(-8.0, 1486.0), mid2=(5.6, 1502.0))
+    assert curvefit.opposing_peaks(fought) == (1, 2)
+    target = eqmath.response_db(fought, freqs, eqmath.REFERENCE_RATE)
+    merged, error = curvefit.without_opposing_peaks(fought, target, freqs)
+    assert curvefit.opposing_peaks(merged) is None
+    gains = merged[list(eqmath.GAIN_INDEX)]
+    assert gains[2] == 0.0 and gains[1] < 0.0  # the larger band kept, the other off (bypassed)
+    assert error < 0.25  # the pair's net response is one small cut: the merged band still draws it
+
+
+def test_peaks_apart_or_of_one_sign_are_left_alone() -> None:
+    freqs = eqmath.log_grid(128)
+    for setting in (_setting(mid1=(-8.0, 500.0), mid2=(5.6, 1502.0)), _setting(mid1=(3.0, 1486.0), mid2=(5.6, 1502.0))):
+        assert curvefit.opposing_peaks(setting) is None
+        target = eqmath.response_db(setting, freqs, eqmath.REFERENCE_RATE)
+        same, error = curvefit.without_opposing_peaks(setting, target, freqs)
+        assert np.array_equal(same, setting) and error < 1e-9

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from sidecar.semantic_eq import synonyms, traversal
+from sidecar.semantic_eq import curvefit, synonyms, traversal
 from sidecar.semantic_eq.handler import SemanticEqHandler, split_words
 from tests.support.needs import need
 from tests.support.word_mashes import keyboard_mashes
@@ -128,3 +128,18 @@ def test_a_spanish_word_gets_spanish_neighbours(handler: SemanticEqHandler, embe
     (resolution,) = handler.resolve("cálido")
     assert not resolution.direct
     assert all(synonyms.word_language(known)[0] == "es" for known, _, _ in resolution.neighbours)
+
+
+def test_no_word_leaves_the_sidecar_with_opposing_peaks(handler: SemanticEqHandler) -> None:
+    """Every known word's setting, without audio and adapted to two windows (pink-ish noise, a low tone)."""
+    rng = np.random.default_rng(3)
+    noise = np.cumsum(rng.standard_normal(16000)).astype(np.float32)
+    noise = 0.3 * (noise - noise.mean()) / np.abs(noise - noise.mean()).max()
+    tone = (0.3 * np.sin(2 * np.pi * 110.0 * np.arange(16000) / 16000)).astype(np.float32)
+    fought = []
+    for number, word in enumerate(handler.vocabulary):
+        audio = None if number % 3 == 0 else (noise if number % 3 == 1 else tone)
+        description = handler.describe([word], 1.0, audio=audio, rate=16000)
+        if curvefit.opposing_peaks(description.eq) is not None:
+            fought.append(word)
+    assert fought == []

@@ -147,7 +147,8 @@ def full_intensity_eq(
     """(setting P fitted to R, its fit error in dB RMS, R) for the traversal's endpoint.
 
     With lam = 0 and `character` (character_fit of z_target), one short refinement from it, gains scaled by k;
-    otherwise a `starts`-start fit.
+    otherwise a `starts`-start fit. Either way P has no two peaks of opposite sign at nearly one frequency
+    (curvefit.without_opposing_peaks).
     """
     lam = ORTHOGONAL_WEIGHT if lam is None else lam
     curve, p = relative_curve(bundle, z_audio, z_target, lam)
@@ -158,6 +159,8 @@ def full_intensity_eq(
         )
     else:
         params, error = curvefit.fit_curve(curve, bundle.freqs, starts=starts)
+    if curvefit.opposing_peaks(params) is not None:
+        params, error = curvefit.without_opposing_peaks(params, curve, bundle.freqs, max_nfev=REFINE_EVALUATIONS)
     return params, error, curve
 
 
