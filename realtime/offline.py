@@ -159,6 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"never show the progress bar (shown on a terminal for files over {PROGRESS_MIN_SECONDS:g} s)",
     )
+    parser.add_argument(
+        "--no-level-match",
+        action="store_true",
+        help="with --describe, keep the level change the words make (default: the output is turned to the "
+        "integrated loudness, ITU-R BS.1770, of the same command without --describe)",
+    )
     sidecar_host.add_arguments(parser)
     midi_offline.add_arguments(parser)
 
@@ -171,7 +177,11 @@ def run(args: argparse.Namespace) -> int:
         output_file.check_writable(args.midi_out, "MIDI file")
     midi = midi_offline.from_args(args)
     audio, rate = audio_io.read_audio(args.input)
+    undescribed = vector
     vector = sidecar_host.offline_vector_from_args(args, audio, rate, vector)  # --describe: the sidecar's EQ
+    match_db = None
+    if args.describe and not args.no_level_match:
+        vector, match_db = level_matched(audio, rate, undescribed, vector, args.block_size, args.rate)
     result = render(
         audio,
         rate,
@@ -183,9 +193,51 @@ def run(args: argparse.Namespace) -> int:
     )
     _, subtype = audio_io.write_audio(args.output, result.audio, rate, args.subtype)
     print(summary_line(args.output, result, rate, subtype))
+    if match_db is not None:
+        print(f"level matched to the same command without --describe: output gain {match_db:+.2f} dB (BS.1770)")
     if midi is not None:
         print(midi.summary_line())
     return 0
+
+
+LEVEL_DEAD_BAND_LU = 0.05
+"""A loudness change below this is left alone (so a flat EQ, intensity 0, stays bit-identical)."""
+
+
+def integrated_loudness(audio: npt.NDArray[np.float32], rate: int) -> float | None:
+    """ITU-R BS.1770-4 integrated loudness (LUFS, pyloudnorm) of `audio`; None for audio too short (under 0.4 s)
+    or too quiet to gate."""
+    import pyloudnorm
+
+    if audio.shape[0] < round(0.4 * rate):
+        return None
+    loudness = float(pyloudnorm.Meter(rate).integrated_loudness(np.asarray(audio, dtype=np.float64)))
+    return loudness if math.isfinite(loudness) else None
+
+
+def level_matched(
+    audio: npt.NDArray[np.float32],
+    rate: int,
+    before: npt.NDArray[np.float32],
+    after: npt.NDArray[np.float32],
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    engine_rate: int | None = None,
+) -> tuple[npt.NDArray[np.float32], float | None]:
+    """(`after` with its output gain moved so that rendering `audio` with it is as loud as with `before`, the
+    change in dB): both are rendered once and measured (integrated_loudness). The change is None (and `after` comes
+    back as it is) when the two vectors are equal, when the audio cannot be measured, or when the loudness moved by
+    less than LEVEL_DEAD_BAND_LU; it is limited to the output gain's range."""
+    if np.array_equal(before, after):
+        return after, None
+    loud_before = integrated_loudness(render_array(audio, rate, before, block_size, engine_rate), rate)
+    loud_after = integrated_loudness(render_array(audio, rate, after, block_size, engine_rate), rate)
+    if loud_before is None or loud_after is None or abs(loud_after - loud_before) < LEVEL_DEAD_BAND_LU:
+        return after, None
+    gain = params.INDEX["output_gain"]
+    spec = params.SPECS[gain]
+    matched = np.array(after, dtype=np.float32, copy=True)
+    matched[gain] = np.float32(np.clip(after[gain] - (loud_after - loud_before), spec.minimum, spec.maximum))
+    return matched, float(matched[gain] - after[gain])
 
 
 def summary_line(path: str, result: RenderResult, rate: int, subtype: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import welch
 
+from realtime import offline
 from realtime.synth import demo_clip
 from tests.support.audio import WriteAudio
 from tests.support.idaw_command import RunIdaw
@@ -64,3 +65,34 @@ def test_unknown_word_gets_one_line_listing_close_words(
     assert len(lines) == 1 and lines[0].startswith("idaw process: error:") and "Traceback" not in result.stderr
     assert "closest known words" in lines[0]
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_describe_keeps_the_loudness_of_the_same_command_without_it(
+    tmp_path: Path, write_audio: WriteAudio, run_idaw: RunIdaw
+) -> None:
+    """The issue's bar: the loudness change (ITU-R BS.1770) at most 0.3 LU median across words; --no-level-match
+    keeps the words' own change (which is what made an A/B favour the processed sound)."""
+    clip = demo_clip(RATE)
+    source = write_audio("in.wav", clip, RATE)
+    plain_out = tmp_path / "plain.wav"
+    assert run_idaw("process", source, "-o", plain_out).returncode == 0
+    plain = offline.integrated_loudness(sf.read(plain_out, dtype="float32")[0], RATE)
+    assert plain is not None
+
+    def loudness_change(*args: str) -> tuple[float, str]:
+        """(loudness of `idaw process ARGS` less the plain command's, in LU; what it printed)."""
+        out = tmp_path / f"{'_'.join(args)}.wav"
+        result = run_idaw("process", source, "-o", out, *args)
+        assert result.returncode == 0, result.stderr
+        after = offline.integrated_loudness(sf.read(out, dtype="float32")[0], RATE)
+        assert after is not None
+        return after - plain, result.stdout
+
+    matched = {}
+    for word in ("warm", "bright", "boomy", "airy"):
+        matched[word], said = loudness_change("--describe", word, "--intensity", "1")
+        assert "level matched" in said or abs(matched[word]) < offline.LEVEL_DEAD_BAND_LU
+    raw, said = loudness_change("--describe", "bright", "--intensity", "1", "--no-level-match")
+    print(f"loudness change (LU): matched {matched}, bright unmatched {raw:+.2f}")
+    assert float(np.median(np.abs(list(matched.values())))) <= 0.3, matched
+    assert "level matched" not in said and abs(raw) > abs(matched["bright"]) + 0.2, (raw, matched)

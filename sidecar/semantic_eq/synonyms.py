@@ -172,6 +172,11 @@ def _vocabulary_languages(words: tuple[str, ...]) -> npt.NDArray[np.str_]:
     return np.array([word_language(w)[0] or "" for w in words])
 
 
+def _gibberish_similarity(query: F32) -> float:
+    """Mean bare-word similarity of `query` to its 3 nearest gibberish strings."""
+    return float(np.sort(_gibberish_embeddings()[:, :DIM] @ query[:DIM])[-3:].mean())
+
+
 def load() -> None:
     """Load the embedding model and embed the gibberish reference now; raises SynonymsUnavailableError."""
     _gibberish_embeddings()
@@ -204,8 +209,8 @@ def resolve(
     bare[other_language] = sims[other_language] = -np.inf
     order = [int(i) for i in np.argsort(-sims) if np.isfinite(sims[i])]
     best_bare = float(bare.max())
-    junk = float(np.sort(_gibberish_embeddings()[:, :DIM] @ query[:DIM])[-3:].mean())
-    if best_bare < MIN_SIMILARITY or (zipf < COMMON_ZIPF and best_bare < junk + MARGIN):
+    # The gibberish reference is embedded only when a rare word needs it (seconds on a cold start).
+    if best_bare < MIN_SIMILARITY or (zipf < COMMON_ZIPF and best_bare < _gibberish_similarity(query) + MARGIN):
         why = f"no known {LANGUAGE_NAMES[language or LANGUAGES[0]]} descriptor means anything close"
         raise NoCloseDescriptorError(word, [words[i] for i in order[:5]], why)
     best = float(sims[order[0]])
