@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORE_SOURCES := $(shell find plugin_cpp -name '*.h' -o -name '*.cpp' -o -name 'CMakeLists.txt' -o -name '*.stubpatterns') CMakeLists.txt pyproject.toml
 PY_PACKAGES := idaw realtime sidecar export tests benchmarks
-CPP_FILES = $(shell git ls-files 'plugin_cpp/*.h' 'plugin_cpp/*.cpp')
+CPP_FILES = $(shell git ls-files 'plugin_cpp/*.h' 'plugin_cpp/*.cpp' 'tests/*.cpp')
 
 .PHONY: setup demo test test-fast test-cpp test-plugin test-python lint bench tempocnn-env clean
 

@@ -3,7 +3,8 @@ tempo halfway (tests/support/follow_music.py: C major at 100 BPM, then E major a
 inputs by a JACK client; idaw starts in D major at 90 BPM, so everything it ends up with it heard.
 
 The sidecar (started by idaw live) runs the follower on the engine's analysis stream; idaw's MIDI port is connected
-to a recorder. All times are JACK frames: the player notes the frame it started at, the recorder each MIDI event's.
+to a recorder. All times are JACK frames: the player notes the frame each piece of the music went out at (so the
+beats are where they were played, also when JACK skipped a cycle of the player), the recorder each MIDI event's.
 Checked:
 - the beats: in the steady stretch of each half (from 8 s into the first, from 8 beats after the change in the
   second), at least 70 % of the played beats have a generated kick or snare within an eighth of a beat, and those
@@ -12,7 +13,7 @@ Checked:
   after it; the first note of the new key comes within NEW_KEY_S of the change (the issue's goal is 4 s:
   idaw/listen/README.md, "Live follow");
 - the generator's tempo (the slope of its on-beat hits in those stretches) is within 2 % of the played one;
-  every note-on has its note-off (but where the Python recorder overran and lost messages);
+  every note-on has its note-off (but where the recorder overran and lost messages);
 - the callback's p99 (the engine's own percentile) stays within the over-budget line (half the period).
 """
 
@@ -47,33 +48,6 @@ NEW_KEY_S = 12.0
 DRUM_CHANNEL = 9
 
 
-class MusicRig(MidiRig):
-    """MidiRig whose player plays `music` (mono, both outputs) once play() is called, noting its first frame."""
-
-    def __init__(self, server: JackServer, music: FollowMusic, max_seconds: float) -> None:
-        super().__init__(server, max_seconds, PLAYER, RECORDER)
-        self.music = music.audio
-        self.position = -1
-        self.start_frame: int | None = None
-
-    def play(self) -> None:
-        self.position = 0
-
-    def _feed(self, frames: int) -> None:
-        if self.position < 0 or self.position >= self.music.size:
-            for port in self._outs:
-                port.get_array().fill(0.0)
-            return
-        if self.start_frame is None:
-            self.start_frame = self.feeder.last_frame_time
-        piece = self.music[self.position : self.position + frames]
-        for port in self._outs:
-            out = port.get_array()
-            out.fill(0.0)
-            out[: piece.size] = piece
-        self.position += frames
-
-
 def key_of(notes: list[tuple[int, int, int, int]]) -> str:
     """music21's key (realtime.midi_theory_check.key_heard) of (channel, pitch, on frame, off frame) notes."""
     heard = key_heard([HeardNote(p, c, 0, on / 24000, off / 24000, on / 48000, off / 48000) for c, p, on, off in notes])
@@ -100,12 +74,11 @@ def warm_up(music: FollowMusic) -> None:
 
 def run_follow(
     server: JackServer, tmp: Path, music: FollowMusic
-) -> tuple[dict[str, Any], list[tuple[int, bytes]], int, int]:
-    """One run; returns the --report, the MIDI received, the JACK frame the music started at and how many cycles
-    the recorder overran."""
+) -> tuple[dict[str, Any], list[tuple[int, bytes]], MidiRig]:
+    """One run; returns the --report, the MIDI received and the rig (closed: when each piece of the music went out,
+    how many cycles the recorder overran)."""
     length = music.audio.size / 48000
-    rig = MusicRig(server, music, length + 60)
-    rig.start()
+    rig = MidiRig(server, length + 60, PLAYER, RECORDER, music=music.audio).start()
     report_path = tmp / "report.json"
     live = Live(
         server,
@@ -142,17 +115,20 @@ def run_follow(
         live.kill()
         rig.close()
     assert rig.start_frame is not None
-    return json.loads(report_path.read_text()), rig.received(), rig.start_frame, len(rig.overrun_frames) + rig.xruns
+    return json.loads(report_path.read_text()), rig.received(), rig
 
 
 def test_the_midi_follows_key_tempo_and_beats(jack_server: JackServer, tmp_path: Path, music: FollowMusic) -> None:
-    report, received, start, overruns = run_follow(jack_server, tmp_path, music)
+    report, received, rig = run_follow(jack_server, tmp_path, music)
     rate = 48000
+    start = rig.start_frame
+    assert start is not None
+    overruns = len(rig.overrun_frames) + rig.xruns
     follow = report["midi"]["follow"]
     print(json.dumps(follow))
     assert report["status"] == "ok" and report["midi"]["sender"]["error"] is None
     assert follow["heard"] > 0 and follow["pushes"] > 0 and follow["phase_locks"] > 0
-    # Note-ons on a sounding key and notes never ended: none, unless the Python recorder overran a cycle and lost
+    # Note-ons on a sounding key and notes never ended: none, unless the recorder overran a cycle and lost
     # messages (tests/test_midi_live_jack.py measures the sender's own timing).
     doubles: list[tuple[int, int, int]] = []
     notes, hanging = note_pairs(received, doubles)
@@ -163,9 +139,16 @@ def test_the_midi_follows_key_tempo_and_beats(jack_server: JackServer, tmp_path:
     def seconds(frame: int) -> float:
         return (frame - start) / rate
 
-    change = music.change_s
-    end = music.beats[-1]
-    beats = music.beats
+    def played_at(music_s: float) -> float:
+        """When a moment of the music went out, in seconds from its start on the JACK clock: the same unless JACK
+        skipped cycles of the player (then the music, and what idaw hears, went out later)."""
+        frame = rig.music_frame(round(music_s * rate))
+        assert frame is not None
+        return seconds(frame)
+
+    change = played_at(music.change_s)
+    end = played_at(music.beats[-1])
+    beats = np.array([played_at(b) for b in music.beats])
     hits = np.array([seconds(on) for channel, pitch, on, _ in notes if channel == DRUM_CHANNEL and pitch in (36, 38)])
     timing: list[tuple[float, float]] = []
     tempi: list[tuple[float, float]] = []

@@ -101,7 +101,7 @@ def test_after_sigkill_the_guardian_ends_the_notes(jack_server: JackServer) -> N
         for note in ("on 3 60", "on 3 64", "on 9 36"):
             sender.tell(note)
         assert wait_until(lambda: len(rig.received()) == 3, STEP_CAP_S)
-        killed_at = rig.recorder.frame_time
+        killed_at = rig.control.frame_time
         os.kill(sender.proc.pid, signal.SIGKILL)
         sender.proc.wait(10)
         assert wait_until(lambda: sender.guard_port not in rig.port_names(), STEP_CAP_S), "the guardian did not exit"
@@ -138,9 +138,9 @@ def test_the_guardian_follows_connections_made_later(jack_server: JackServer) ->
     rig = MidiRig(jack_server, 30).start()
     sender = Sender(jack_server, "")  # a port connected to nothing
     try:
-        rig.recorder.connect("guard-test-sender:midi_out", rig.midi_port)
+        rig.control.connect("guard-test-sender:midi_out", rig.midi_port)
         assert wait_until(
-            lambda: sender.guard_port in [p.name for p in rig.recorder.get_all_connections(rig.midi_port)], STEP_CAP_S
+            lambda: sender.guard_port in [p.name for p in rig.control.get_all_connections(rig.midi_port)], STEP_CAP_S
         ), "the guardian did not follow the new connection"
         sender.tell("on 2 70")
         assert wait_until(lambda: len(rig.received()) == 1, STEP_CAP_S)

@@ -4,20 +4,18 @@ The main test runs idaw for 60 s between a feeder (a constant into idaw's audio 
 outputs and a JACK MIDI input that idaw's MIDI port is connected to). idaw's audio output is non-zero exactly in the
 cycles its stream ran, so engine block k is the recorder's k-th live cycle and engine sample s is JACK frame
 live_frames[s // period] + s % period. idaw's --midi-log says which messages it sent and the engine sample each was
-scheduled for. Checked: the recorder got exactly those messages in that order (but for the few the Python recorder
-itself dropped or misplaced in cycles it overran: at most 0.5 %, each within 4 periods of such an overrun; a run
-that fails while the recorder overran is repeated, up to ATTEMPTS runs); every note-on has its
-note-off and
-nothing sounds after stop; each message arrived within one period of its scheduled frame; the --midi-out file reads
-back the same with mido and pretty_midi and holds the notes sent. Then SIGTERM (all notes off) and SIGKILL (the port
-disappears; the guardian process sends the note-offs and All Notes Off: how soon is printed, not asserted), and
-one-line errors.
+scheduled for. Checked: the recorder got exactly those messages in that order (but for the few the recorder itself
+dropped or misplaced in cycles it overran: at most 0.5 %, each within 4 periods of such an overrun; a run that fails
+while the recorder overran is repeated, up to ATTEMPTS runs; the rig is C++, tests/support/jack_midi_rig.cpp, so it
+overruns only when the machine preempts it); every note-on has its note-off and nothing sounds after stop; each message
+arrived within one period of its scheduled frame; the --midi-out file reads back the same with mido and pretty_midi and
+holds the notes sent. Then SIGTERM (all notes off) and SIGKILL (the port disappears; the guardian process sends the
+note-offs and All Notes Off: how soon is printed, not asserted), and one-line errors.
 """
 
 from __future__ import annotations
 
 import difflib
-import gc
 import json
 import signal
 import time
@@ -99,7 +97,7 @@ def align_received(
     """Matches the received messages to the sent ones: ([(received index, sent index)], [sent indices not matched]).
 
     Messages may differ only where the recorder itself failed: every sent message of a difference scheduled, and
-    every received one received, within TROUBLE_PERIODS periods of a recorder overrun or xrun (the Python recorder's
+    every received one received, within TROUBLE_PERIODS periods of a recorder overrun or xrun (the recorder's
     callback ran past its cycle, so JACK handed that cycle's MIDI on without it, or it read the next cycle's). Any
     other difference (a message lost, added, changed or moved elsewhere) fails the test."""
     matcher = difflib.SequenceMatcher(a=[tuple(m) for m in sent], b=[tuple(m) for m in got], autojunk=False)
@@ -127,7 +125,7 @@ def align_received(
 
 
 def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server: JackServer, tmp_path: Path) -> None:
-    """One 60 s run judged (sixty_seconds); a run whose checks fail while the Python recorder overran its cycles
+    """One 60 s run judged (sixty_seconds); a run whose checks fail while the recorder overran its cycles
     (it then drops or mixes up what JACK handed it, and misses cycles: its own failure, not idaw's) is run again, up
     to ATTEMPTS runs. A fault of idaw fails every run; a run without recorder overruns is judged at once."""
     failures = []
@@ -154,8 +152,6 @@ def sixty_seconds(jack_server: JackServer, tmp_path: Path, rigs: list[MidiRig]) 
     rigs.append(rig)
     live: Live | None = None
     mark = jack_server.log_size()
-    gc.collect()
-    gc.disable()  # a collection of pytest's heap inside a JACK callback of the rig would make it late
     try:
         rig.start()
         live = Live(
@@ -186,7 +182,6 @@ def sixty_seconds(jack_server: JackServer, tmp_path: Path, rigs: list[MidiRig]) 
         assert status == 0, f"idaw live failed ({status}): {live.stderr}"
         time.sleep(0.3)  # more cycles after the exit: nothing else may arrive
     finally:
-        gc.enable()
         if live is not None:
             live.kill()
         rig.close()
@@ -337,7 +332,7 @@ def test_sigterm_ends_the_notes_and_after_sigkill_the_guard_does(jack_server: Ja
             assert guard_port in rig.port_names(), "the MIDI guard is not up"
             wait_for_note_ons(rig, 10, timeout=STEP_CAP_S)
             live.proc.send_signal(sig)
-            killed_at = rig.recorder.frame_time
+            killed_at = rig.control.frame_time
             status = live.wait(timeout=STEP_CAP_S)
             wait_until(partial(notes_ended, rig, guard_port), STEP_CAP_S)  # the checks below say what is missing
             received = rig.received()

@@ -1,27 +1,70 @@
-"""JACK clients for testing `idaw live --midi`: `MidiRig` feeds idaw's audio inputs a constant, records in which JACK
-cycles idaw's audio output was live (so engine block k is the k-th live cycle: sample s of the engine is JACK frame
-live_frames[s // period] + s % period), and records every MIDI message arriving at its MIDI input with its JACK frame
-time (cycle start + the event's offset).
+"""JACK clients for testing `idaw live --midi`: `MidiRig` feeds idaw's audio inputs a constant (or plays music once
+asked), records in which JACK cycles idaw's audio output was live (so engine block k is the k-th live cycle: sample s
+of the engine is JACK frame live_frames[s // period] + s % period), and records every MIDI message arriving at its
+MIDI input with its JACK frame time (cycle start + the event's offset).
+
+The clients themselves run in a small C++ program (jack_midi_rig.cpp, compiled here on first use): a Python JACK
+callback must take the GIL, and on a loaded machine it then runs past its cycle and JACK drops the cycle for it, so
+the rig measured the machine rather than idaw. Python drives the program over its stdin and reads its state back as
+JSON; queries (ports, connections, the frame now) go through `control`, a JACK client with no callback.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from tests.support.needs import need
+from tests.support.repo import REPO
 
 if TYPE_CHECKING:
     from tests.support.jack_server import JackServer
 
 LEVEL = 0.25
 """What the feeder plays: idaw's flat chain passes it unchanged, so its output is non-zero in every cycle it runs."""
+RIG_SOURCE = Path(__file__).with_name("jack_midi_rig.cpp")
+COMMAND_CAP_S = 30.0
+"""How long one command to the rig program may take: a guard against a hang only."""
+
+
+def rig_program() -> Path:
+    """The compiled rig (build/test-tools/jack_midi_rig-HASH, built once per source version with the system's C++
+    compiler and libjack's headers: the Debian packages g++ and libjack-jackd2-dev)."""
+    digest = hashlib.sha256(RIG_SOURCE.read_bytes()).hexdigest()[:12]
+    program = REPO / "build" / "test-tools" / f"jack_midi_rig-{digest}"
+    if program.exists():
+        return program
+    compiler = shutil.which("c++")
+    need(compiler is not None, "no C++ compiler (c++) to build the JACK test rig; install the Debian package g++")
+    need(Path("/usr/include/jack/jack.h").exists(), "no JACK headers; install the Debian package libjack-jackd2-dev")
+    assert compiler is not None
+    program.parent.mkdir(parents=True, exist_ok=True)
+    partial = program.with_name(f"{program.name}.{os.getpid()}.tmp")
+    built = subprocess.run(
+        [compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", "-o", str(partial), str(RIG_SOURCE), "-ljack", "-lpthread"],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, f"building the JACK test rig failed:\n{built.stderr}"
+    partial.replace(program)  # atomic: a concurrent build leaves one whole program
+    return program
 
 
 class MidiRig:
     """A feeder (audio out_0, out_1) and a recorder (audio in_0, in_1 and MIDI midi_in) on one JACK server.
 
-    Pass `--input-device FEEDER --output-device RECORDER --midi-connect RECORDER:midi_in` to idaw live.
+    Pass `--input-device FEEDER --output-device RECORDER --midi-connect RECORDER:midi_in` to idaw live. With `music`
+    (mono float32 at the server's rate) the feeder plays silence until play(), then the music once. The recorded
+    state (live_frames, overrun_frames, ...) is read from the program by received() and by close().
     """
 
     def __init__(
@@ -30,15 +73,18 @@ class MidiRig:
         max_seconds: float,
         feeder: str = "idaw-midi-feeder",
         recorder: str = "idaw-midi-recorder",
+        music: np.ndarray[Any, np.dtype[np.float32]] | None = None,
     ) -> None:
         import jack
 
         self.period = server.period
         self.rate = server.rate
-        cycles = int(max_seconds * server.rate / server.period) + 1
-        self.live_frames = np.zeros(cycles, np.int64)
+        self.live_frames = np.zeros(0, np.int64)
         """Frame time of each cycle in which idaw's output was non-zero, in order."""
         self.live_cycles = 0
+        self.played_frames = np.zeros(0, np.int64)
+        """Frame time of each cycle the feeder played a piece of the music in (music sample p went out at frame
+        played_frames[p // period] + p % period)."""
         self.cycles = 0
         self.xruns = 0
         self.xrun_frames: list[int] = []
@@ -50,57 +96,79 @@ class MidiRig:
         it read from the MIDI input may already belong to the next cycle, so such a cycle measures nothing)."""
         self.events: list[tuple[int, bytes]] = []
         """(frame time, message bytes) of every MIDI message received, in arrival order."""
-        self.lock = threading.Lock()
-        self._last_frame = -1
-        self.feeder = jack.Client(feeder, no_start_server=True, servername=server.name)
-        self.recorder = jack.Client(recorder, no_start_server=True, servername=server.name)
-        self._outs = [self.feeder.outports.register(f"out_{c}") for c in range(2)]
-        self._ins = [self.recorder.inports.register(f"in_{c}") for c in range(2)]
-        self.midi_in = self.recorder.midi_inports.register("midi_in")
-        self._midi_port = str(self.midi_in.name)
-        self.feeder.set_process_callback(self._feed)
-        self.recorder.set_process_callback(self._record)
-        self.recorder.set_xrun_callback(self._xrun)
+        self._folder = tempfile.TemporaryDirectory(prefix="idaw-midi-rig-")
+        arguments = [server.name, feeder, recorder, str(max_seconds), str(LEVEL)]
+        if music is not None:
+            music_path = Path(self._folder.name) / "music.f32"
+            np.asarray(music, np.float32).tofile(music_path)
+            arguments.append(str(music_path))
+        self._arguments = arguments
+        self._process: subprocess.Popen[str] | None = None
+        self._midi_port = f"{recorder}:midi_in"
+        self.control = jack.Client(f"{recorder}-control", no_start_server=True, servername=server.name)
+        """A JACK client without a callback, for what the tests ask the server (ports, connections, frame_time)."""
 
     @property
     def midi_port(self) -> str:
         """Full name of the MIDI input."""
         return self._midi_port
 
-    def _feed(self, frames: int) -> None:
-        for port in self._outs:
-            port.get_array().fill(LEVEL)
-
-    def _record(self, frames: int) -> None:
-        frame = self.recorder.last_frame_time
-        if self._last_frame >= 0 and frame - self._last_frame != self.period:
-            self.frame_steps_off += 1
-        self._last_frame = frame
-        self.cycles += 1
-        if self._ins[0].get_array()[0] != 0.0 and self.live_cycles < self.live_frames.size:
-            self.live_frames[self.live_cycles] = frame
-            self.live_cycles += 1
-        got = [(frame + offset, bytes(data)) for offset, data in self.midi_in.incoming_midi_events()]
-        if got:
-            with self.lock:
-                self.events.extend(got)
-        if self.recorder.frame_time - frame >= self.period:  # frame_time: the frame now, by the server's clock
-            self.overrun_frames.append(frame)
-
-    def _xrun(self, delay_us: float) -> None:
-        self.xruns += 1
-        self.xrun_frames.append(self._last_frame)
+    @property
+    def start_frame(self) -> int | None:
+        """The frame the music started at (None before it played)."""
+        return int(self.played_frames[0]) if self.played_frames.size else None
 
     def start(self) -> MidiRig:
-        """Activates both clients; returns self."""
-        self.feeder.activate()
-        self.recorder.activate()
+        """Starts the program and waits until both clients are active; returns self."""
+        self._process = subprocess.Popen(
+            [str(rig_program()), *self._arguments],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._expect("ready")
         return self
 
+    def _expect(self, word: str) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if line != word:
+            self._process.kill()
+            _, stderr = self._process.communicate(timeout=COMMAND_CAP_S)
+            raise AssertionError(f"the JACK test rig said {line!r}, not {word!r}: {stderr.strip()}")
+
+    def _command(self, line: str) -> None:
+        assert self._process is not None and self._process.stdin is not None, "start() the rig first"
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        self._expect("ok")
+
+    def play(self) -> None:
+        """Starts the music (a rig made with `music`)."""
+        self._command("play")
+
+    def refresh(self) -> None:
+        """Reads the recorded state from the program into the attributes."""
+        path = Path(self._folder.name) / "state.json"
+        self._command(f"dump {path}")
+        state = json.loads(path.read_text())
+        assert state["events_dropped"] == 0 and state["frames_dropped"] == 0 and state["cut_messages"] == 0, state
+        self.live_frames = np.asarray(state["live_frames"], np.int64)
+        self.live_cycles = int(self.live_frames.size)
+        self.played_frames = np.asarray(state["played_frames"], np.int64)
+        self.overrun_frames = [int(f) for f in state["overrun_frames"]]
+        self.xrun_frames = [int(f) for f in state["xrun_frames"]]
+        self.xruns = len(self.xrun_frames)
+        self.cycles = int(state["cycles"])
+        self.frame_steps_off = int(state["frame_steps_off"])
+        self.events = [(int(row[0]), bytes(row[1:])) for row in state["events"]]
+
     def received(self) -> list[tuple[int, bytes]]:
-        """A copy of the messages received so far."""
-        with self.lock:
-            return list(self.events)
+        """The messages received so far (the state is read afresh while the rig runs)."""
+        if self._process is not None and self._process.poll() is None:
+            self.refresh()
+        return list(self.events)
 
     def engine_frame(self, sample_time: int) -> int | None:
         """The JACK frame time of an engine sample (None beyond the cycles recorded)."""
@@ -109,6 +177,13 @@ class MidiRig:
             return None
         return int(self.live_frames[block]) + sample_time % self.period
 
+    def music_frame(self, sample: int) -> int | None:
+        """The JACK frame at which music sample `sample` went out (None if it was not played)."""
+        cycle = sample // self.period
+        if cycle >= self.played_frames.size:
+            return None
+        return int(self.played_frames[cycle]) + sample % self.period
+
     def port_names(self) -> list[str]:
         """Every port on the server. A port that vanishes between JACK listing it and JACK-Client looking it up
         (a client being removed right then) makes get_ports() raise: the listing is simply taken again."""
@@ -116,19 +191,31 @@ class MidiRig:
 
         for _ in range(20):
             try:
-                return [p.name for p in self.recorder.get_ports()]
+                return [p.name for p in self.control.get_ports()]
             except jack.JackError:
                 continue
-        return [p.name for p in self.recorder.get_ports()]
+        return [p.name for p in self.control.get_ports()]
 
     def close(self) -> None:
-        """Deactivates and closes both clients (safe twice, also after the server died)."""
-        for client in (self.feeder, self.recorder):
+        """Reads the final state, then closes the program and the control client (safe twice, also after the
+        server died: the state is then the last one read)."""
+        process = self._process
+        if process is not None:
             try:
-                client.deactivate()
-                client.close()
-            except Exception:
-                pass
+                if process.poll() is None:
+                    self.refresh()
+                    assert process.stdin is not None
+                    process.stdin.write("quit\n")
+                    process.stdin.close()
+                process.wait(timeout=COMMAND_CAP_S)
+            except (AssertionError, OSError, ValueError, subprocess.TimeoutExpired):
+                process.kill()
+                process.wait()
+            finally:
+                self._process = None
+        with contextlib.suppress(Exception):  # the server may be gone
+            self.control.close()
+        self._folder.cleanup()
 
 
 def note_pairs(
