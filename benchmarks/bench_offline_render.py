@@ -4,8 +4,10 @@
   core          idaw_core Engine.render(audio, 256): the engine, block by block, GIL released;
   numpy_offline the same chain vectorised over the whole buffer at once (numpy_chain.render_offline);
   numpy_blocks  the same chain 256 frames at a time with carried filter state (numpy_chain.render_blocks),
-                which is what a Python audio callback would do.
-Repetitions of the three are interleaved. Run alone with `python -m benchmarks.bench_offline_render`.
+                which is what a Python audio callback would do;
+  core_compressed  the core with its compressor on as well (COMPRESSOR; numpy_chain has no compressor, so this
+                one is compared with the core only: what the compressor costs).
+Repetitions of the four are interleaved. Run alone with `python -m benchmarks.bench_offline_render`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy.typing as npt
 
 import idaw_core
 from benchmarks import common, numpy_chain
+from realtime import params
 
 BLOCK_SIZE = 256
 """Block size of the core render and of the per-block numpy chain."""
@@ -26,6 +29,16 @@ GOAL_X_REALTIME = 300.0
 """The project's goal: the core renders at least this many times faster than real time."""
 
 Audio = npt.NDArray[np.float32]
+
+COMPRESSOR: dict[str, float] = {
+    "comp_threshold": -30.0,
+    "comp_ratio": 4.0,
+    "comp_knee": 6.0,
+    "comp_attack": 5.0,
+    "comp_release": 100.0,
+    "comp_makeup": 3.0,
+}
+"""The compressor's settings of core_compressed: it compresses the benchmark noise all the time."""
 
 
 def _prepared_engine(snapshot: npt.NDArray[np.float32]) -> idaw_core.Engine:
@@ -45,6 +58,12 @@ def _renderers(snapshot: npt.NDArray[np.float32]) -> dict[str, Callable[[Audio],
         "numpy_offline": lambda audio: numpy_chain.render_offline(audio, settings),
         "numpy_blocks": lambda audio: numpy_chain.render_blocks(audio, settings, BLOCK_SIZE),
     }
+
+
+def _compressed_renderer(snapshot: npt.NDArray[np.float32]) -> Callable[[Audio], object]:
+    """The core with `snapshot` and COMPRESSOR."""
+    engine = _prepared_engine(params.build(COMPRESSOR, snapshot))
+    return lambda audio: engine.render(audio, BLOCK_SIZE)
 
 
 def agreement(source: Audio, snapshot: npt.NDArray[np.float32]) -> common.Json:
@@ -74,7 +93,7 @@ def run(quick: bool = False) -> common.Json:
     repetitions, warmup = (5, 1) if quick else (41, 2)
     snapshot = common.full_chain_snapshot()
     source = common.noise(round(seconds * common.RATE))
-    renderers = _renderers(snapshot)
+    renderers = {**_renderers(snapshot), "core_compressed": _compressed_renderer(snapshot)}
     buffers = {name: np.empty_like(source) for name in renderers}
 
     def alternative(name: str) -> common.Alternative:
@@ -103,6 +122,7 @@ def run(quick: bool = False) -> common.Json:
             "warmup_rounds": warmup,
             "noise_rms": common.NOISE_LEVEL,
             "params": common.FULL_CHAIN,
+            "core_compressed_params": COMPRESSOR,
         },
         "results": results,
         "ratios_note": (

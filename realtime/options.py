@@ -15,11 +15,17 @@ _CHAIN_FLAGS: tuple[tuple[str, str], ...] = (
     ("crunch", "asymmetry of the saturation"),
     ("mix", "dry/wet mix (1 = all processed)"),
     ("output_gain", "output gain"),
+    ("comp_threshold", "compressor threshold"),
+    ("comp_ratio", "compressor ratio (1 = off)"),
+    ("comp_knee", "compressor knee width"),
+    ("comp_attack", "compressor attack time constant"),
+    ("comp_release", "compressor release time constant"),
+    ("comp_makeup", "compressor makeup gain"),
 )
 
 
 def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --eq, --drive, --crunch, --input-gain, --output-gain and --mix to a command."""
+    """Add --eq, --drive, --crunch, --input-gain, --output-gain, --mix and the compressor's --comp-* to a command."""
     group = parser.add_argument_group("DSP chain")
     group.add_argument(
         "--eq",

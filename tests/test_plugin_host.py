@@ -23,6 +23,7 @@ from realtime.offline import render_array
 from tests.support.needs import need
 from tests.support.plugin import (
     CHAIN,
+    CORE_BEFORE_OWN,
     NETS_FOLDER,
     NO_SIDECAR,
     PluginBuild,
@@ -82,14 +83,17 @@ def test_plugin_lists_core_parameters(build: PluginBuild) -> None:
     assert report["latency"] == 0
     assert report["produces_midi"] is True and report["accepts_midi"] is False
     names = [p["name"] for p in report["parameters"]]
-    expected = [n.replace("_", " ") for n in CHAIN]
-    assert [n.lower() for n in names[: len(expected)]] == expected
-    # The plugin's own after the core's; no hidden MIDI CC parameters (JUCE_VST3_EMULATE_MIDI_CC_WITH_PARAMETERS=0),
-    # only the bypass JUCE's VST3 wrapper adds.
+    core = [n.replace("_", " ") for n in CHAIN]
+    first, later = core[:CORE_BEFORE_OWN], core[CORE_BEFORE_OWN:]
+    assert [n.lower() for n in names[: len(first)]] == first
+    # The plugin's own after the core's first ones, then the core's later ones (the compressor): a parameter keeps
+    # the index it got when it was added, for hosts that store parameters by index. No hidden MIDI CC parameters
+    # (JUCE_VST3_EMULATE_MIDI_CC_WITH_PARAMETERS=0), only the bypass JUCE's VST3 wrapper adds.
     own = ["MIDI enabled", "MIDI channel", "MIDI key", "MIDI scale", "Valence", "Arousal", "Intensity"]
     own += ["MIDI tracks", "MIDI follow"]  # added later, at the end: hosts that store parameters by index keep theirs
-    assert names[len(expected) :] == [*own, "Bypass"], names
-    assert all(p["automatable"] for p in report["parameters"][: len(expected) + len(own)])
+    assert names[len(first) : len(first) + len(own)] == own, names
+    assert [n.lower() for n in names[len(first) + len(own) :]] == [*later, "bypass"], names
+    assert all(p["automatable"] for p in report["parameters"][: len(core) + len(own)])
     by_name = {p["name"].lower().replace(" ", "_"): p for p in report["parameters"]}
     assert by_name["low_freq"]["text"] == "150 Hz" and by_name["input_gain"]["text"] == "0.0 dB"
     assert by_name["low_freq"]["label"] == ""  # units live in the text, so names stay the core's

@@ -47,7 +47,16 @@ CHAIN: dict[str, float] = {
     "high_freq": 9000.0,
     "mix": 0.8,
     "output_gain": -1.0,
+    "comp_threshold": -18.0,
+    "comp_ratio": 3.0,
+    "comp_knee": 8.0,
+    "comp_attack": 5.0,
+    "comp_release": 120.0,
+    "comp_makeup": 2.0,
 }
+"""In the table's order (the plugin lists the core's first ones, its own, then the compressor's: CORE_BEFORE_OWN)."""
+CORE_BEFORE_OWN = params.INDEX["comp_threshold"]
+"""How many of the core's parameters the plugin lists before its own (kCoreParamsBeforeOwn: up to the compressor)."""
 
 NETS_FOLDER = REPO / "realtime" / "nets" / "weights"
 """The trained nets the MIDI generator runs (<Name>.json, RTNeural)."""

@@ -61,6 +61,7 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
         std::max(1, static_cast<int>(std::lround(kFilterRampSeconds * sample_rate / kCoefficientGrid)));
     dc_pole_ = std::exp(-2.0 * M_PI * kDcBlockerHz / sample_rate);
     limiter_.prepare(sample_rate);
+    compressor_.prepare(sample_rate, ramp_samples_);
 
     dry_.assign(static_cast<std::size_t>(num_channels_) * max_block_, 0.0f);
     planar_.assign(static_cast<std::size_t>(num_channels_) * max_block_, 0.0f);
@@ -73,6 +74,7 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
     dc_x1_.fill(0.0);
     dc_y1_.fill(0.0);
     limiter_.reset();
+    compressor_.reset();
     sample_clock_ = 0;
     block_index_ = 0;
     timing_.clear();
@@ -112,6 +114,9 @@ void Engine::apply_snapshot(const Parameters& p, bool snap) noexcept {
         const double v = p.values[kEqFirstParam + i];
         set(eq_[i], eq_param_is_log(i) ? std::log(v) : v, grid_steps);
     }
+    compressor_.set({p[ParamId::CompThresholdDb], p[ParamId::CompRatio], p[ParamId::CompKneeDb],
+                     p[ParamId::CompAttackMs], p[ParamId::CompReleaseMs], p[ParamId::CompMakeupDb]},
+                    snap);
     applied_sequence_.store(p.sequence, std::memory_order_relaxed);
     if (snap) {
         update_eq_coefficients();
@@ -317,6 +322,7 @@ void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
             for (auto& f : filters_[c]) f.reset();
             dc_x1_[c] = dc_y1_[c] = 0.0;
         }
+        compressor_.reset();  // its reduction may have followed the bad samples
         limiter_.reset();
     }
     const std::uint64_t limited = limiter_.process(ch, nch, n);
@@ -342,10 +348,10 @@ void Engine::run_eq(float* const* ch, int nch, int start, int count) noexcept {
     for (int b = 0; b < 5; ++b)
         if (band_active_[b]) active[num_active++] = b;
 
-    const std::size_t stride = static_cast<std::size_t>(max_block_);
+    // Input gain, drive and EQ per channel, kept in double until the mix (as one pass per channel did).
+    double wet[kMaxChannels][kCoefficientGrid];
     for (int c = 0; c < nch; ++c) {
-        float* x = ch[c] + start;
-        const float* dry = dry_.data() + c * stride + start;
+        const float* x = ch[c] + start;
         auto& f = filters_[c];
         double dc_x1 = dc_x1_[c], dc_y1 = dc_y1_[c];
         for (int i = 0; i < count; ++i) {
@@ -359,14 +365,34 @@ void Engine::run_eq(float* const* ch, int nch, int start, int count) noexcept {
                 s += blend[i] * hp;
             }
             for (int k = 0; k < num_active; ++k) s = f[active[k]].process(s);
-            const double out = (static_cast<double>(dry[i]) * gin[i] * (1.0 - mix[i]) + s * mix[i]) * gout[i];
-            x[i] = static_cast<float>(out);
+            wet[c][i] = s;
         }
         if (drive_on) {
             dc_x1_[c] = dc_x1;
             dc_y1_[c] = dc_y1;
         } else {
             dc_x1_[c] = dc_y1_[c] = 0.0;
+        }
+    }
+
+    // The compressor after the EQ, linked: the loudest channel of each frame sets the gain of all. While it is
+    // transparent the wet signal is not touched at all (bit-identical to a chain without it).
+    if (!compressor_.transparent()) {
+        for (int i = 0; i < count; ++i) {
+            double peak = 0.0;
+            for (int c = 0; c < nch; ++c) peak = std::max(peak, std::fabs(wet[c][i]));
+            const double g = compressor_.gain(peak);
+            for (int c = 0; c < nch; ++c) wet[c][i] *= g;
+        }
+    }
+
+    const std::size_t stride = static_cast<std::size_t>(max_block_);
+    for (int c = 0; c < nch; ++c) {
+        float* x = ch[c] + start;
+        const float* dry = dry_.data() + c * stride + start;
+        for (int i = 0; i < count; ++i) {
+            const double out = (static_cast<double>(dry[i]) * gin[i] * (1.0 - mix[i]) + wet[c][i] * mix[i]) * gout[i];
+            x[i] = static_cast<float>(out);
         }
     }
 }

@@ -73,6 +73,9 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
               {"low_gain", "mid1_gain", "mid2_gain", "mid3_gain", "high_gain", "low_freq", "mid1_freq", "mid2_freq",
                "mid3_freq", "high_freq", "", "mid1_q", "mid2_q", "mid3_q", ""},
               5);
+    // The compressor after the EQ, as in the chain: threshold and ratio, knee and makeup, attack and release.
+    add_group("Compressor", {"comp_threshold", "comp_ratio", "comp_knee", "comp_makeup", "comp_attack", "comp_release"},
+              2);
     add_group("Output", {"mix", "output_gain"}, 1);
     // MIDI: the switch sits in the first cell, then channel and tracks, key, scale and the follow switch, and the
     // emotion (valence, arousal).

@@ -46,8 +46,9 @@ std::unique_ptr<juce::AudioParameterFloat> plain_float(const char* id, const cha
 
 /// Adds the parameters that belong to the plugin rather than to the engine's snapshot. The engine's table
 /// (kParamSpecs) is the single source for everything the engine smooths; controls of the plugin's own features
-/// are added here, after the core's, so the core's parameter IDs and order never change. New ones go at the end:
-/// hosts that store parameters by index keep their automation.
+/// are added here, after the core's first kCoreParamsBeforeOwn, so no parameter's ID or index ever changes. New
+/// ones go at the end (of these, or of the layout for the core's later ones): hosts that store parameters by index
+/// keep their automation.
 void add_plugin_parameters(juce::AudioProcessorValueTreeState::ParameterLayout& layout) {
     layout.add(std::make_unique<juce::AudioParameterBool>(juce::ParameterID{kMidiEnabledId, kParameterVersion},
                                                           "MIDI enabled", false));
@@ -90,6 +91,7 @@ juce::String format_value(std::size_t index, float value) {
     const std::string_view unit = spec(index).unit;
     if (unit == "dB") return juce::String(value, 1) + " dB";
     if (unit == "Hz") return juce::String(juce::roundToInt(value)) + " Hz";
+    if (unit == "ms") return juce::String(value, 1) + " ms";
     return juce::String(value, 2);
 }
 
@@ -127,7 +129,7 @@ float to_normalised(std::size_t index, float value) {
 
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout() {
     juce::AudioProcessorValueTreeState::ParameterLayout layout;
-    for (std::size_t i = 0; i < kNumParams; ++i) {
+    auto add_core = [&layout](std::size_t i) {
         const auto attributes =
             juce::AudioParameterFloatAttributes()
                 .withStringFromValueFunction([i](float v, int) { return format_value(i, v); })
@@ -136,8 +138,12 @@ juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout() {
         layout.add(std::make_unique<juce::AudioParameterFloat>(
             juce::ParameterID{core_parameter_id(i), kParameterVersion}, core_parameter_name(i), range_of(i),
             spec(i).default_value, attributes));
-    }
+    };
+    // The core's first parameters, the plugin's own, then the core's later ones (the compressor): every parameter
+    // keeps the index it had when it was added, for hosts that store parameters by index.
+    for (std::size_t i = 0; i < kCoreParamsBeforeOwn; ++i) add_core(i);
     add_plugin_parameters(layout);
+    for (std::size_t i = kCoreParamsBeforeOwn; i < kNumParams; ++i) add_core(i);
     return layout;
 }
 

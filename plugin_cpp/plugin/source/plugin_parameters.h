@@ -83,7 +83,12 @@ struct MidiParameters {
     bool follow = false;       ///< take tempo, beat, key and mood from what the sidecar hears (kMidiFollowId)
 };
 
-/// Every parameter of the plugin: the core's 18, then the plugin's own (see add_plugin_parameters()).
+/// The core parameters the plugin had before its own were added: these come first in the layout, the core's later
+/// ones (the compressor, from ParamId::CompThresholdDb on) after the plugin's own.
+inline constexpr std::size_t kCoreParamsBeforeOwn = static_cast<std::size_t>(ParamId::CompThresholdDb);
+
+/// Every parameter of the plugin: the core's first kCoreParamsBeforeOwn, the plugin's own (see
+/// add_plugin_parameters()), then the core's later ones.
 juce::AudioProcessorValueTreeState::ParameterLayout create_parameter_layout();
 
 /// After `state.replaceState()`: sets every parameter of `state` to the value the restored tree holds (its default

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "idaw/biquad.h"
+#include "idaw/compressor.h"
 #include "idaw/midi_event.h"
 #include "idaw/midi_generator.h"
 #include "idaw/parameters.h"
@@ -127,6 +128,9 @@ class Engine {
     int latency_samples() const noexcept { return 0; }
     /// Gain ramp length in samples at the prepared rate (EQ ramps are longer: see engine.cpp).
     int ramp_samples() const noexcept { return ramp_samples_; }
+    /// The compressor's gain reduction now, in dB (>= 0; 0 while it is transparent). Audio thread, or while
+    /// process() is not running.
+    double compressor_reduction_db() const noexcept { return compressor_.reduction_db(); }
 
   private:
     void apply_snapshot(const Parameters& p, bool snap) noexcept;
@@ -166,6 +170,7 @@ class Engine {
     std::array<std::array<Biquad, 5>, kMaxChannels> filters_{};
     std::array<double, kMaxChannels> dc_x1_{}, dc_y1_{};
     double dc_pole_ = 0.999;
+    Compressor compressor_;
     SafetyLimiter limiter_;
 
     // Scratch, sized in prepare().

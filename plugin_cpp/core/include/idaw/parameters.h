@@ -28,6 +28,13 @@ enum class ParamId : std::uint8_t {
     HighShelfFreqHz,
     Mix,
     OutputGainDb,
+    // The compressor (compressor.h), after the EQ: appended, so the indices above never move.
+    CompThresholdDb,
+    CompRatio,
+    CompKneeDb,
+    CompAttackMs,
+    CompReleaseMs,
+    CompMakeupDb,
     Count
 };
 
@@ -71,6 +78,12 @@ inline constexpr std::array<ParamSpec, kNumParams> kParamSpecs{{
     {"high_freq", "Hz", 580.0f, 20000.0f, 8200.0f, ParamScale::Log},
     {"mix", "", 0.0f, 1.0f, 1.0f, ParamScale::Linear},
     {"output_gain", "dB", -24.0f, 24.0f, 0.0f, ParamScale::Linear},
+    {"comp_threshold", "dB", -60.0f, 0.0f, 0.0f, ParamScale::Linear},
+    {"comp_ratio", "", 1.0f, 20.0f, 1.0f, ParamScale::Log},
+    {"comp_knee", "dB", 0.0f, 24.0f, 6.0f, ParamScale::Linear},
+    {"comp_attack", "ms", 0.1f, 200.0f, 10.0f, ParamScale::Log},
+    {"comp_release", "ms", 5.0f, 2000.0f, 100.0f, ParamScale::Log},
+    {"comp_makeup", "dB", 0.0f, 24.0f, 0.0f, ParamScale::Linear},
 }};
 
 /// A full-state parameter snapshot (never a delta), tagged with the sender's sequence number.
