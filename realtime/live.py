@@ -210,19 +210,25 @@ def _timing_fields(summary: Mapping[str, Any], block_seconds: float) -> dict[str
 
 
 def stats_line(
-    elapsed: float, window: idaw_core.TimingSummary, bridge: idaw_core.BridgeCounters, block_seconds: float
+    elapsed: float,
+    window: idaw_core.TimingSummary,
+    bridge: idaw_core.BridgeCounters,
+    block_seconds: float,
+    reduction_db: float | None = None,
 ) -> str:
-    """One --stats line: timing of the last window (µs and % of the block) and running totals."""
+    """One --stats line: timing of the last window (µs and % of the block) and running totals, then the
+    compressor's gain reduction now when `reduction_db` is given (the compressor is on)."""
     t = _timing_fields(window, block_seconds)
 
     def part(key: str) -> str:
         pct = t[f"{key}_pct"]
         return f"{key} {t[f'{key}_us']:.1f} µs ({pct:.2f}%)" if pct is not None else f"{key} -"
 
-    return (
+    line = (
         f"[{elapsed:7.1f} s] callback {part('p50')}, {part('p99')}, {part('max')} | "
         f"over-budget {window['over_budget']} | xruns {bridge['xruns']} | blocks {bridge['callbacks']}"
     )
+    return line if reduction_db is None else f"{line} | compressor -{reduction_db:.1f} dB"
 
 
 def _install_stop_handlers(stop: list[bool]) -> Callable[[], None]:
@@ -451,7 +457,9 @@ class _LiveSession:
         window = self.engine.timing_window()
         counters = self.bridge.counters()
         block_seconds = counters["last_callback_frames"] / self.args.rate or block_seconds
-        line = stats_line(now - self.started, window, counters, block_seconds)
+        compressing = self.vector[params.INDEX["comp_ratio"]] > 1.0
+        reduction = self.engine.counters()["compressor_reduction_db"] if compressing else None
+        line = stats_line(now - self.started, window, counters, block_seconds, reduction)
         print(line + (f" | {self.host.summary()}" if self.host is not None else ""), flush=True)
         return block_seconds
 

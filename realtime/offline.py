@@ -41,6 +41,8 @@ class RenderResult:
     """Frames (at the engine rate) the safety limiter turned down."""
     nonfinite_samples: int
     """NaN/Inf input samples the engine replaced by silence."""
+    compressor_peak_db: float
+    """The compressor's largest gain reduction (dB, at a chunk's end; 0 while it was off)."""
     seconds: float
     """Wall-clock time spent resampling and rendering."""
 
@@ -115,6 +117,7 @@ def render(
         engine_rate=target_rate,
         limited_frames=int(counters["limited_samples"]),
         nonfinite_samples=int(counters["nonfinite_samples"]),
+        compressor_peak_db=float(counters["compressor_peak_reduction_db"]),
         seconds=seconds,
     )
 
@@ -241,7 +244,7 @@ def level_matched(
 
 
 def summary_line(path: str, result: RenderResult, rate: int, subtype: str) -> str:
-    """One line: what was written, how long, how fast, how loud, and whether the limiter worked."""
+    """One line: what was written, how long, how fast, how loud, how much the compressor and the limiter worked."""
     frames, channels = result.audio.shape[0], (1 if result.audio.ndim == 1 else result.audio.shape[1])
     duration = frames / rate
     speed = duration / result.seconds if result.seconds > 0 else math.inf
@@ -253,6 +256,8 @@ def summary_line(path: str, result: RenderResult, rate: int, subtype: str) -> st
         if result.limited_frames
         else "limiter idle"
     )
+    if result.compressor_peak_db > 0:
+        limiter = f"compressor up to {result.compressor_peak_db:.1f} dB of reduction, {limiter}"
     engine = f" (engine at {result.engine_rate} Hz)" if result.engine_rate != rate else ""
     extra = f", {result.nonfinite_samples} NaN/Inf input samples silenced" if result.nonfinite_samples else ""
     if peak > 1.0:  # only possible after resampling back from another engine rate

@@ -9,6 +9,7 @@ sample. Checked:
   exp(-t / release); the constant fitted to the measured curve is within 5 % of the one set;
 - ratio 1 is bit-transparent (whatever the other settings), and its makeup is a plain gain;
 - the detector is linked: both channels get the same gain, set by the louder one;
+- the meter (Engine.counters()) holds the reduction now and its peak, and the --stats line shows it;
 - `idaw process --comp-*` narrows the level difference of loud and quiet sections; a bad value gives one line.
 """
 
@@ -22,11 +23,24 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
+import idaw_core
 from realtime import params
+from realtime.live import stats_line
 from realtime.offline import render
 from tests.support.idaw_command import one_error_line, run_idaw
 
 RATE = 48000
+BRIDGE: idaw_core.BridgeCounters = {
+    "callbacks": 100,
+    "frames": 25600,
+    "xruns": 0,
+    "input_underflows": 0,
+    "input_overflows": 0,
+    "output_underflows": 0,
+    "output_overflows": 0,
+    "last_callback_frames": 256,
+}
+"""A live stream's counters, for the --stats line."""
 STEP_S = 0.1
 """Length of each level step of the static-curve signal: 20 release time constants of 5 ms."""
 
@@ -135,6 +149,25 @@ def test_ratio_one_is_bit_transparent_and_its_makeup_a_gain() -> None:
     assert not np.array_equal(compressed(audio, **{**settings, "ratio": 4.0}), plain)
 
 
+def test_the_meter_reports_the_reduction_now_and_its_peak() -> None:
+    engine = idaw_core.Engine()
+    engine.prepare(float(RATE), 256, 1)
+    engine.set_parameters_now(params.build({"comp_threshold": -30.0, "comp_ratio": 4.0, "comp_knee": 0.0}))
+    assert engine.counters()["compressor_peak_reduction_db"] == 0.0
+    loud = nyquist([-10.0], RATE)[:, np.newaxis].copy()  # 20 dB above the threshold: 15 dB of reduction once settled
+    engine.render(loud, 256)
+    counters = engine.counters()
+    assert counters["compressor_reduction_db"] == pytest.approx(15.0, abs=1e-3)
+    assert counters["compressor_peak_reduction_db"] == pytest.approx(15.0, abs=1e-3)
+    engine.render(nyquist([-60.0], RATE)[:, np.newaxis].copy(), 256)  # far below: released (100 ms), the peak stays
+    counters = engine.counters()
+    assert counters["compressor_reduction_db"] < 1e-3
+    assert counters["compressor_peak_reduction_db"] == pytest.approx(15.0, abs=1e-3)
+    line = stats_line(1.0, engine.timing_window(), BRIDGE, 256 / RATE, counters["compressor_reduction_db"])
+    assert line.endswith("| compressor -0.0 dB"), line
+    assert "compressor" not in stats_line(1.0, engine.timing_window(), BRIDGE, 256 / RATE)
+
+
 def test_the_detector_is_linked() -> None:
     frames = round(0.3 * RATE)
     loud, quiet = nyquist([-6.0], frames), nyquist([-30.0], frames)
@@ -164,6 +197,7 @@ def test_idaw_process_narrows_the_dynamics(tmp_path: Path) -> None:
         *command, "--comp-threshold", "-30", "--comp-ratio", "4", "--comp-attack", "5", "--comp-release", "50"
     )
     assert done.returncode == 0, done.stderr
+    assert "compressor up to 1" in done.stdout, done.stdout  # its meter: 13.5 dB asked for at the loud sections
     out, rate = sf.read(target, dtype="float32")
     assert rate == RATE and out.shape == audio.shape
     before, after = section_levels_db(audio, 1.0), section_levels_db(out, 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -429,9 +430,20 @@ def test_editor_opens_and_draws(build: PluginBuild, xvfb: str, tmp_path: Path, m
     assert info["model_status"].startswith("1 of 4 nets loaded: GroovePredictor"), info["model_status"]
     assert info["model_folder"] == str(model_folder)
     assert info["cpu_status"].startswith("audio thread: ") and "load" in info["cpu_status"]
+    assert "compressor" not in info["cpu_status"]  # off (ratio 1): no meter
     keep = REPO / "out" / "plugin"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(png, keep / "editor.png")
+
+
+def test_editor_shows_the_compressors_gain_reduction(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:
+    """The host's editor mode plays noise peaking at -20 dBFS; 20 dB above a -40 dBFS threshold at ratio 4 asks for
+    up to 15 dB of reduction at the peaks (less between them, as the release lets go)."""
+    args = set_args({"comp_threshold": -40.0, "comp_ratio": 4.0})
+    info = open_editor(build, xvfb, tmp_path / "compressor.png", *args)["editor"]
+    found = re.search(r"; compressor -(\d+\.\d) dB$", info["cpu_status"])
+    assert found is not None, info["cpu_status"]
+    assert 3.0 <= float(found.group(1)) <= 15.0, info["cpu_status"]
 
 
 def test_editor_says_the_built_in_nets_are_loaded(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:

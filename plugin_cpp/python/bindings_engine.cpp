@@ -140,6 +140,8 @@ void bind_reports(EngineClass& c) {
                 d["applied_sequence"] = k.applied_sequence;
                 d["telemetry_dropped"] = k.telemetry_dropped;
                 d["analysis_dropped"] = k.analysis_dropped;
+                d["compressor_reduction_db"] = k.compressor_reduction_db;
+                d["compressor_peak_reduction_db"] = k.compressor_peak_reduction_db;
                 return d;
             },
             nb::sig("def counters(self) -> EngineCounters"),

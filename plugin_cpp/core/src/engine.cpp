@@ -10,6 +10,9 @@
 namespace idaw {
 namespace {
 
+// The compressor's meter is an atomic double the audio thread stores to: it must never fall back to a lock.
+static_assert(std::atomic<double>::is_always_lock_free, "the meter's atomic<double> must be lock-free");
+
 constexpr std::size_t kParamQueueSize = 64;
 constexpr std::size_t kTelemetrySize = 4096;
 constexpr std::size_t kAnalysisSize = 1u << 19;  // > 5 s of mono at 96 kHz
@@ -75,6 +78,8 @@ void Engine::prepare(double sample_rate, int max_block, int num_channels) {
     dc_y1_.fill(0.0);
     limiter_.reset();
     compressor_.reset();
+    compressor_reduction_db_.store(0.0, std::memory_order_relaxed);
+    compressor_peak_reduction_db_.store(0.0, std::memory_order_relaxed);
     sample_clock_ = 0;
     block_index_ = 0;
     timing_.clear();
@@ -330,6 +335,11 @@ void Engine::process_chunk(float* const* ch, int nch, int n) noexcept {
         limited_.fetch_add(limited, std::memory_order_relaxed);
         chunk_flags_ |= kBlockLimited;
     }
+    // The compressor's meter for other threads (counters()): one relaxed store per chunk, and one more on a new peak.
+    const double reduction = compressor_.reduction_db();
+    compressor_reduction_db_.store(reduction, std::memory_order_relaxed);
+    if (reduction > compressor_peak_reduction_db_.load(std::memory_order_relaxed))
+        compressor_peak_reduction_db_.store(reduction, std::memory_order_relaxed);
     sample_clock_ += static_cast<std::uint64_t>(n);
 }
 
@@ -407,6 +417,8 @@ EngineCounters Engine::counters() const noexcept {
     k.applied_sequence = applied_sequence_.load(std::memory_order_relaxed);
     k.telemetry_dropped = telemetry_dropped_.load(std::memory_order_relaxed);
     k.analysis_dropped = analysis_dropped_.load(std::memory_order_relaxed);
+    k.compressor_reduction_db = compressor_reduction_db_.load(std::memory_order_relaxed);
+    k.compressor_peak_reduction_db = compressor_peak_reduction_db_.load(std::memory_order_relaxed);
     return k;
 }
 

@@ -281,9 +281,14 @@ void IdawEditor::update_status() {
         cpu_status_.setText("audio thread: idle", juce::dontSendNotification);
         return;
     }
-    cpu_status_.setText(juce::String::formatted("audio thread: %.2f %% load, p99 %.0f us, max %.0f us",
-                                                100.0 * load.load, load.p99_us, load.max_us),
-                        juce::dontSendNotification);
+    juce::String text = juce::String::formatted("audio thread: %.2f %% load, p99 %.0f us, max %.0f us",
+                                                100.0 * load.load, load.p99_us, load.max_us);
+    // The compressor's meter: its gain reduction now, while it is on (ratio above 1).
+    const double reduction = engine->counters().compressor_reduction_db;
+    const std::atomic<float>* ratio = processor_.parameters().getRawParameterValue("comp_ratio");
+    if ((ratio != nullptr && ratio->load(std::memory_order_relaxed) > 1.0f) || reduction > 0.0)
+        text << juce::String::formatted("; compressor -%.1f dB", reduction);
+    cpu_status_.setText(text, juce::dontSendNotification);
 }
 
 void IdawEditor::timerCallback() {

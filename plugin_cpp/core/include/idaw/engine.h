@@ -50,12 +50,14 @@ enum BlockFlag : std::uint32_t {
 struct EngineCounters {
     std::uint64_t blocks = 0;
     std::uint64_t frames = 0;
-    std::uint64_t nonfinite_samples = 0;  ///< NaN/Inf input samples replaced by silence
-    std::uint64_t limited_samples = 0;    ///< samples the safety limiter turned down
-    std::uint64_t snapshots_applied = 0;  ///< parameter snapshots taken up by the audio thread
-    std::uint64_t applied_sequence = 0;   ///< sequence number of the last snapshot taken up
-    std::uint64_t telemetry_dropped = 0;  ///< telemetry records lost because nobody drained the ring
-    std::uint64_t analysis_dropped = 0;   ///< analysis samples lost because nobody drained the ring
+    std::uint64_t nonfinite_samples = 0;        ///< NaN/Inf input samples replaced by silence
+    std::uint64_t limited_samples = 0;          ///< samples the safety limiter turned down
+    std::uint64_t snapshots_applied = 0;        ///< parameter snapshots taken up by the audio thread
+    std::uint64_t applied_sequence = 0;         ///< sequence number of the last snapshot taken up
+    std::uint64_t telemetry_dropped = 0;        ///< telemetry records lost because nobody drained the ring
+    std::uint64_t analysis_dropped = 0;         ///< analysis samples lost because nobody drained the ring
+    double compressor_reduction_db = 0.0;       ///< the compressor's gain reduction at the end of the last chunk
+    double compressor_peak_reduction_db = 0.0;  ///< its largest gain reduction at a chunk's end since prepare()
 };
 
 /// The engine. Call prepare() before processing; process*() are the only methods for the audio thread.
@@ -129,7 +131,7 @@ class Engine {
     /// Gain ramp length in samples at the prepared rate (EQ ramps are longer: see engine.cpp).
     int ramp_samples() const noexcept { return ramp_samples_; }
     /// The compressor's gain reduction now, in dB (>= 0; 0 while it is transparent). Audio thread, or while
-    /// process() is not running.
+    /// process() is not running; other threads read it from counters().
     double compressor_reduction_db() const noexcept { return compressor_.reduction_db(); }
 
   private:
@@ -192,6 +194,7 @@ class Engine {
     std::atomic<std::uint64_t> blocks_{0}, frames_{0}, nonfinite_{0}, limited_{0};
     std::atomic<std::uint64_t> snapshots_applied_{0}, applied_sequence_{0};
     std::atomic<std::uint64_t> telemetry_dropped_{0}, analysis_dropped_{0};
+    std::atomic<double> compressor_reduction_db_{0.0}, compressor_peak_reduction_db_{0.0};  // written per chunk
     // block_clock(): a seqlock (odd while the audio thread writes), every field atomic.
     std::atomic<std::uint64_t> clock_seq_{0}, clock_sample_{0}, clock_ns_{0}, clock_frames_{0}, clock_blocks_{0};
 };
