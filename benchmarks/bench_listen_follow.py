@@ -36,12 +36,10 @@ from idaw.listen.audio import SAMPLE_RATE, read_recording
 from idaw.listen.follow import Follower
 from idaw.listen.testset import build_testset, load_labels
 from idaw.theory.keys import KeyLabel
-from tests.support.follow_music import Half, render
+from tests.support.follow_music import Half, render, sidecar_windows
 
 TESTSET = Path("out/listen_testset")
 QUICK_ITEMS = 6
-HOP_S, WINDOW_S = 0.5, 2.0
-"""The engine's analysis stream as the sidecar gets it (realtime/sidecar_link)."""
 SETTLE_S = 3.0
 """Windows scored from this long after the music starts (the follower claims nothing before)."""
 BANDS = (
@@ -67,10 +65,8 @@ def _key_at(keys: list[list[Any]], t: float) -> str:
 
 def _follow(audio: np.ndarray) -> tuple[list[tuple[float, str | None]], list[float]]:
     """(window end in seconds, key name or None) per window, and the seconds each window took."""
-    hop, window = round(HOP_S * SAMPLE_RATE), round(WINDOW_S * SAMPLE_RATE)
     follower, heard, seconds = Follower(), [], []
-    for end in range(hop, audio.size + 1, hop):
-        begin = max(0, end - window)
+    for begin, end in sidecar_windows(audio.size, SAMPLE_RATE):
         started = time.perf_counter()
         result = follower.feed(audio[begin:end], begin)
         seconds.append(time.perf_counter() - started)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 import idaw_core
 from idaw.base.errors import IdawError
+from idaw.theory.pitch_names import PITCH_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = REPO / "realtime" / "nets" / "weights"
@@ -77,8 +78,7 @@ class MidiSettings:
     @property
     def key_name(self) -> str:
         """The key as `--key` writes it, e.g. 'A:minor'."""
-        names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-        return f"{names[self.key_tonic]}:{SCALES[self.scale]}"
+        return f"{PITCH_NAMES[self.key_tonic]}:{SCALES[self.scale]}"
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain JSON values (for reports and logs)."""

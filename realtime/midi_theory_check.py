@@ -83,6 +83,7 @@ import numpy as np
 from tqdm import tqdm
 
 from idaw.base.errors import IdawError
+from idaw.theory.pitch_names import PITCH_NAMES
 from realtime import midi_offline, midi_settings, offline, options
 
 STRUM_WINDOW_S = 0.060
@@ -113,9 +114,8 @@ ROLE_NAMES = (
     ("melody", re.compile(r"melody|lead|tune|vocal", re.IGNORECASE)),
 )
 """Track names that say a part's role, tried in this order."""
-TONIC_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MODES = ("major", "minor")
-ALL_KEYS = tuple(f"{tonic}:{mode}" for mode in MODES for tonic in TONIC_NAMES)
+ALL_KEYS = tuple(f"{tonic}:{mode}" for mode in MODES for tonic in PITCH_NAMES)
 MOOD_CORNERS = ((-0.6, -0.6), (-0.6, 0.6), (0.6, -0.6), (0.6, 0.6))
 """(valence, arousal) of --moods corners."""
 METRICS = ("pitch_class_entropy", "scale_consistency", "groove_consistency")

@@ -31,7 +31,7 @@ from idaw.listen.audio import SAMPLE_RATE
 from idaw.listen.follow import Follower, adapter_mood
 from realtime import midi_settings
 from realtime.midi_theory_check import HeardNote, key_heard
-from tests.support.follow_music import FollowMusic, Half, render
+from tests.support.follow_music import FollowMusic, Half, render, sidecar_windows
 from tests.support.jack_midi_clients import MidiRig, note_pairs
 from tests.support.jack_server import JackServer
 from tests.support.live import Live, refused_live
@@ -68,8 +68,8 @@ def warm_up(music: FollowMusic) -> None:
     sidecar it would hold up the first half of the music (a cost paid once per install, not per run)."""
     audio = soxr.resample(music.audio[: 6 * music.rate], music.rate, SAMPLE_RATE)
     follower = Follower(adapter_mood())
-    for end in range(SAMPLE_RATE // 2, audio.size + 1, SAMPLE_RATE // 2):
-        follower.feed(audio[max(0, end - 2 * SAMPLE_RATE) : end], max(0, end - 2 * SAMPLE_RATE))
+    for begin, end in sidecar_windows(audio.size, SAMPLE_RATE):
+        follower.feed(audio[begin:end], begin)
 
 
 def run_follow(

@@ -16,20 +16,16 @@ import pytest
 
 from idaw.listen.audio import SAMPLE_RATE
 from idaw.listen.follow import Follower, Heard
-from tests.support.follow_music import FollowMusic, Half, render
+from tests.support.follow_music import FollowMusic, Half, render, sidecar_windows
 from tests.support.needs import need_program
 
-HOP, WINDOW = SAMPLE_RATE // 2, 2 * SAMPLE_RATE
+HOP = SAMPLE_RATE // 2
 FIRST, SECOND = Half(0, 100.0, 12), Half(4, 120.0, 14)
 
 
 def feed_all(follower: Follower, audio: np.ndarray, start: int = 0) -> list[Heard]:
     """Feed `audio` as the sidecar would get it; what is heard after each window."""
-    heard = []
-    for end in range(HOP, audio.size + 1, HOP):
-        begin = max(0, end - WINDOW)
-        heard.append(follower.feed(audio[begin:end], start + begin))
-    return heard
+    return [follower.feed(audio[begin:end], start + begin) for begin, end in sidecar_windows(audio.size, SAMPLE_RATE)]
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +103,10 @@ def test_a_gap_in_the_stream_keeps_the_beat_train(music: FollowMusic, tmp_path: 
     follower = Follower()
     audio = music.audio[: 20 * SAMPLE_RATE]
     heard = []
-    for end in range(HOP, audio.size + 1, HOP):
+    for begin, end in sidecar_windows(audio.size, SAMPLE_RATE):
         if 12 * SAMPLE_RATE <= end < 13 * SAMPLE_RATE:
             continue  # two windows lost on the way
-        heard.append(follower.feed(audio[max(0, end - WINDOW) : end], max(0, end - WINDOW)))
+        heard.append(follower.feed(audio[begin:end], begin))
     last = heard[-1]
     assert last.upto == audio.size and last.beat is not None
     assert np.min(np.abs(music.beats - last.beat / SAMPLE_RATE)) <= 0.030

@@ -6,18 +6,28 @@ and 3, snare on 2 and 4, closed hi-hat in eighths) playing I-IV-V-I and vi-ii-V-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from idaw.base.protocol import SCHEMA
 from idaw.listen.testset import fluidsynth_render
 
 MAJOR_TRIADS = {1: (0, 4, 7), 2: (2, 5, 9), 4: (5, 9, 12), 5: (7, 11, 14), 6: (9, 12, 16)}
 """Scale degree -> the triad's semitones above the major key's tonic."""
 PROGRESSION = (1, 4, 5, 1, 6, 2, 5, 1)
 KICK, SNARE, CLOSED_HAT = 36, 38, 42
+
+
+def sidecar_windows(samples: int, rate: int) -> Iterator[tuple[int, int]]:
+    """(begin, end) of each analysis window a sidecar gets from a stream of `samples` samples at `rate`: the newest
+    window_s seconds every hop_s (the protocol's `analysis` figures), the first ones shorter."""
+    hop, window = round(float(SCHEMA.analysis["hop_s"]) * rate), round(float(SCHEMA.analysis["window_s"]) * rate)
+    for end in range(hop, samples + 1, hop):
+        yield max(0, end - window), end
 
 
 @dataclass(frozen=True)
