@@ -125,9 +125,10 @@ def align_received(
 
 
 def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server: JackServer, tmp_path: Path) -> None:
-    """One 60 s run judged (sixty_seconds); a run whose checks fail while the recorder overran its cycles
-    (it then drops or mixes up what JACK handed it, and misses cycles: its own failure, not idaw's) is run again, up
-    to ATTEMPTS runs. A fault of idaw fails every run; a run without recorder overruns is judged at once."""
+    """One 60 s run judged (sixty_seconds); a run whose checks fail while the recorder overran its cycles, or while
+    JACK reported xruns (the server then skips cycles of late clients: the recorder misses blocks idaw ran, seen in
+    CI with no overrun of the recorder's own), is run again, up to ATTEMPTS runs. A fault of idaw fails every run;
+    a run without recorder overruns or xruns is judged at once."""
     failures = []
     for attempt in range(ATTEMPTS):
         folder = tmp_path / f"run{attempt}"
@@ -138,10 +139,13 @@ def test_sixty_seconds_of_midi_arrive_complete_balanced_and_on_time(jack_server:
             return
         except AssertionError as failure:
             overruns = len(rigs[-1].overrun_frames) if rigs else 0
-            if overruns == 0:
+            xruns = rigs[-1].xruns if rigs else 0
+            if overruns + xruns == 0:
                 raise
-            failures.append(f"run {attempt + 1} (recorder overruns {overruns}): {str(failure).splitlines()[0]}")
-    pytest.fail("every run failed, each while the recorder overran:\n" + "\n".join(failures))
+            failures.append(
+                f"run {attempt + 1} (recorder overruns {overruns}, xruns {xruns}): {str(failure).splitlines()[0]}"
+            )
+    pytest.fail("every run failed, each while the recorder overran or JACK reported xruns:\n" + "\n".join(failures))
 
 
 def sixty_seconds(jack_server: JackServer, tmp_path: Path, rigs: list[MidiRig]) -> None:
