@@ -18,8 +18,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ LEVEL = 0.25
 RIG_SOURCE = Path(__file__).with_name("jack_midi_rig.cpp")
 COMMAND_CAP_S = 30.0
 """How long one command to the rig program may take: a guard against a hang only."""
+Result = TypeVar("Result")
 
 
 def rig_program() -> Path:
@@ -216,6 +218,42 @@ class MidiRig:
         with contextlib.suppress(Exception):  # the server may be gone
             self.control.close()
         self._folder.cleanup()
+
+
+def rig_troubles(rig: MidiRig) -> str:
+    """What went wrong on the recorder's side during a run ("" when nothing did): its callback ran past its cycle
+    (overruns), JACK reported xruns (it then skips cycles of late clients), or consecutive cycles were not one period
+    apart. In any of these the recorder may have missed or misplaced messages idaw sent."""
+    parts = [
+        f"{count} {what}"
+        for count, what in (
+            (len(rig.overrun_frames), "recorder overruns"),
+            (rig.xruns, "xruns"),
+            (rig.frame_steps_off, "skipped recorder cycles"),
+        )
+        if count
+    ]
+    return ", ".join(parts)
+
+
+def repeat_while_the_rig_failed(run: Callable[[Path, list[MidiRig]], Result], folder: Path, attempts: int) -> Result:
+    """Runs `run(run_folder, rigs)` (which appends each MidiRig it makes to `rigs` and asserts what it checks) until
+    one run passes. A run that fails while its recorder had troubles (rig_troubles) is repeated, up to `attempts`
+    runs in all: a loaded machine can preempt even the C++ recorder, and a message it then misses is not idaw's. A
+    run that fails with a healthy recorder fails at once, so a fault of idaw fails the first run that shows it."""
+    failures = []
+    for attempt in range(attempts):
+        run_folder = folder / f"run{attempt}"
+        run_folder.mkdir()
+        rigs: list[MidiRig] = []
+        try:
+            return run(run_folder, rigs)
+        except AssertionError as failure:
+            troubles = "; ".join(t for t in (rig_troubles(r) for r in rigs) if t)
+            if not troubles:
+                raise
+            failures.append(f"run {attempt + 1} ({troubles}): {str(failure).splitlines()[0]}")
+    raise AssertionError("every run failed, each while the recorder had troubles:\n" + "\n".join(failures))
 
 
 def note_pairs(
