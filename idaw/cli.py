@@ -45,6 +45,10 @@ INTERRUPTED_LINE = "idaw: interrupted"
 _COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("realtime.offline", "render an audio file through the DSP chain"),
     "live": ("realtime.live", "process a live input device in real time (native callback)"),
+    "master": (
+        "realtime.master",
+        "master a mix: integrated loudness to a target (BS.1770) with its true peak under a ceiling",
+    ),
     "devices": ("realtime.devices", "list audio devices"),
     "demo": (
         "realtime.demo",

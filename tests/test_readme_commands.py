@@ -55,7 +55,7 @@ README = REPO / "README.md"
 VENV_BIN = Path(sys.executable).parent
 NOT_RUN = ("make ", "plugin_cpp/plugin/build_and_test.sh", ". .venv/bin/activate")
 """README lines this test leaves alone (see the module docstring for why)."""
-COMMANDS = ("process", "live", "devices", "demo", "train", "sidecar", "analyze")
+COMMANDS = ("process", "master", "live", "devices", "demo", "train", "sidecar", "analyze")
 START_TIMEOUT = 180.0
 """Seconds a command may take to come up or finish (sidecar models and torch load slowly on a busy machine)."""
 

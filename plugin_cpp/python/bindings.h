@@ -59,5 +59,7 @@ void bind_midi(nb::module_& m, EngineClass& engine);
 void bind_bridge(nb::module_& m);
 /// The neural network runtime: Model, load_model, load_model_from_string, nn_time_frames.
 void bind_nn(nb::module_& m);
+/// The mastering stage's processors (bindings_master.cpp).
+void bind_master(nb::module_& m);
 
 }  // namespace idaw::python

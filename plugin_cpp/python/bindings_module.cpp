@@ -11,4 +11,5 @@ NB_MODULE(idaw_core, m) {
     bind_midi(m, engine);
     bind_bridge(m);
     bind_nn(m);
+    bind_master(m);
 }

@@ -23,6 +23,7 @@
 
 #include "engine_stress.h"
 #include "idaw/rt_check.h"
+#include "idaw/true_peak_limiter.h"
 #include "idaw_rtcheck.h"
 #include "rtcheck_support.h"
 
@@ -415,4 +416,20 @@ TEST_CASE("full rings, NaN input, limiting and snapshot bursts stay real-time sa
     CHECK(k.telemetry_dropped > 0);
     CHECK(k.nonfinite_samples >= blocks);
     CHECK(k.limited_samples > 0);
+}
+
+TEST_CASE("the true-peak limiter's process() is real-time safe while it limits") {
+    CheckerInstalled checker;
+    idaw::TruePeakLimiter limiter;
+    limiter.prepare(48000.0, 2, {-1.0, 2.0, 50.0});  // allocates: outside any section
+    Audio audio = noise(2, 256, 1.0, 23);
+    std::vector<float*> ptrs = {audio.channel(0), audio.channel(1)};
+    idaw_rtcheck_reset();
+    for (int b = 0; b < 400; ++b) {
+        idaw::rt::Section section;
+        limiter.process(ptrs.data(), 256);
+    }
+    INFO("last violation in " << std::string(idaw_rtcheck_last_violation()));
+    CHECK(idaw_rtcheck_violations() == 0);
+    CHECK(limiter.peak_reduction_db() > 0.0);
 }
