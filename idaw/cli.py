@@ -56,6 +56,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("idaw.training", "train the shipped models from data (nets | semantic-eq)"),
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
+    "sketch": (
+        "idaw.sketch.command",
+        "sketch a song from words: genre, mood, key, tempo, form and progressions (structure.json; stems follow)",
+    ),
     "analyze": (
         "idaw.listen.command",
         "analyse a score, MIDI file or recording: key, chords, cadences, voice leading, rhythm, melody, form; "

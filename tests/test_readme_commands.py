@@ -26,6 +26,7 @@ Not run: `make demo` / `make test` (the README's setup and test commands, which 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shlex
@@ -55,7 +56,7 @@ README = REPO / "README.md"
 VENV_BIN = Path(sys.executable).parent
 NOT_RUN = ("make ", "plugin_cpp/plugin/build_and_test.sh", ". .venv/bin/activate")
 """README lines this test leaves alone (see the module docstring for why)."""
-COMMANDS = ("process", "master", "live", "devices", "demo", "train", "sidecar", "analyze")
+COMMANDS = ("process", "master", "sketch", "live", "devices", "demo", "train", "sidecar", "analyze")
 START_TIMEOUT = 180.0
 """Seconds a command may take to come up or finish (sidecar models and torch load slowly on a busy machine)."""
 
@@ -167,7 +168,10 @@ def assert_outputs(words: list[str], cwd: Path, frames: dict[str, int]) -> None:
     """The files the command's -o/--output, --out and --midi-out name exist and read back."""
     for flag, value in itertools.pairwise(words):
         path = cwd / value
-        if flag in ("-o", "--output"):
+        if flag in ("-o", "--out") and words[1] == "sketch":
+            structure = json.loads((path / "structure.json").read_text())
+            assert structure["bars"] == sum(s["bars"] for s in structure["sections"]), path
+        elif flag in ("-o", "--output"):
             audio, _ = sf.read(path, always_2d=True)
             source = next(w for w in words[2:] if not w.startswith("-"))
             assert audio.shape[0] == frames[source] and np.isfinite(audio).all(), path

