@@ -182,7 +182,7 @@ def start(args: argparse.Namespace, engine: idaw_core.Engine) -> LiveMidi | None
         + (
             "emotion from the input audio (EmotionRecognizer)"
             if tracker is not None
-            else f"valence {settings.emotion[0]:g}, arousal {settings.emotion[1]:g}"
+            else settings.emotion_text()
         ),
         flush=True,
     )

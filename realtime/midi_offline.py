@@ -125,6 +125,8 @@ class OfflineMidi:
             f"wrote {self.path}: {self.notes} notes in {self.seconds:.2f} s, {self.settings.key_name} at "
             f"{self.settings.tempo_bpm:g} BPM"
         )
+        if self.settings.mood is not None:
+            line += f", {self.settings.emotion_text()}"
         kept = theory_kept(self.counters) if self.settings.theory else None
         if kept:
             line += f"; the theory layer kept {kept}"

@@ -31,6 +31,8 @@ DEFAULT_TEMPO = 120.0
 DEFAULT_KEY = "C:major"
 EMOTION_SOURCES = ("manual", "input")
 """--emotion: 'manual' takes --valence/--arousal, 'input' the EmotionRecognizer on the input audio."""
+MAX_MOOD_CHARACTERS = 500
+"""--mood reads at most this much text (MiniLM reads 256 word pieces at most anyway)."""
 
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 SCALES: tuple[str, ...] = tuple(str(name) for name, _ in idaw_core.MIDI_SCALES)
@@ -60,6 +62,8 @@ class MidiSettings:
     seed: int = 1
     emotion_source: str = "manual"
     """One of EMOTION_SOURCES; with 'input' `emotion` is only the starting point (zeros)."""
+    mood: str | None = None
+    """The words --mood read valence and arousal from (None when they were given as numbers)."""
 
     @property
     def track_names(self) -> dict[int, str]:
@@ -93,8 +97,14 @@ class MidiSettings:
             "valence": self.emotion[0],
             "arousal": self.emotion[1],
             "emotion_source": self.emotion_source,
+            "mood": self.mood,
             "seed": self.seed,
         }
+
+    def emotion_text(self) -> str:
+        """How the emotion was set, for a summary line: 'valence V, arousal A' and the --mood words that gave them."""
+        numbers = f"valence {self.emotion[0]:+.2f}, arousal {self.emotion[1]:+.2f}"
+        return f"mood '{self.mood}' ({numbers})" if self.mood is not None else numbers
 
 
 def parse_key(text: str) -> tuple[int, int]:
@@ -169,6 +179,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         help="emotion (--emotion manual): arousal, -1 (calm) .. 1 (excited) (default 0)",
     )
     group.add_argument(
+        "--mood",
+        default=None,
+        metavar="TEXT",
+        help='emotion (--emotion manual) from words instead of --valence/--arousal, e.g. "melancholic but hopeful" '
+        f"(read by all-MiniLM-L6-v2 on Russell's circumplex; at most {MAX_MOOD_CHARACTERS} characters)",
+    )
+    group.add_argument(
         "--midi-channel",
         type=int,
         default=1,
@@ -232,10 +249,25 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         raise IdawError(f"--emotion {source} is not a source; allowed: {', '.join(EMOTION_SOURCES)}")
     if source == "input" and (args.valence != 0.0 or args.arousal != 0.0):
         raise IdawError("--valence/--arousal set the emotion by hand; drop them with --emotion input")
+    words = getattr(args, "mood", None)
+    valence, arousal = args.valence, args.arousal
+    if words is not None:
+        words = " ".join(words.split())
+        if source == "input":
+            raise IdawError("--mood sets the emotion from words; drop it with --emotion input")
+        if args.valence != 0.0 or args.arousal != 0.0:
+            raise IdawError("--mood sets valence and arousal from words; drop --valence/--arousal with it")
+        if not words:
+            raise IdawError('--mood needs words, e.g. --mood "melancholic but hopeful"')
+        if len(words) > MAX_MOOD_CHARACTERS:
+            raise IdawError(f"--mood takes at most {MAX_MOOD_CHARACTERS} characters, got {len(words)}")
+        from idaw.text.mood import mood
+
+        valence, arousal, _ = mood(words)
     emotion = (
         np.zeros(int(idaw_core.EMOTION_DIMS), np.float32)
         if source == "input"
-        else emotion_from_valence_arousal(args.valence, args.arousal)
+        else emotion_from_valence_arousal(valence, arousal)
     )
     channels = (
         ("--midi-channel", args.midi_channel),
@@ -259,6 +291,7 @@ def settings_from_args(args: argparse.Namespace) -> MidiSettings:
         emotion=tuple(float(x) for x in emotion),
         seed=int(args.midi_seed) & 0xFFFFFFFFFFFFFFFF,
         emotion_source=source,
+        mood=words,
     )
 
 

@@ -11,7 +11,8 @@ import music21
 import pytest
 
 from idaw.base.errors import IdawError
-from idaw.sketch.structure import DEFAULT_GENRE, Structure, fitted_form, genres, make_structure, mood
+from idaw.sketch.structure import DEFAULT_GENRE, Structure, fitted_form, genres, make_structure
+from idaw.text.mood import mood
 from idaw.theory.keys import parse_key_name
 from tests.support.idaw_command import one_error_line, run_idaw
 from tests.support.needs import need_module

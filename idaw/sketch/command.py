@@ -70,7 +70,8 @@ def summary(structure: Structure, path: Path) -> str:
     """A few lines: what the prompt became, section by section."""
     sections = ", ".join(f"{s.name} {s.bars}" for s in structure.sections)
     lines = [
-        f"wrote {path}: {structure.genre} (from the {structure.genre_from}), {structure.key}, {structure.bpm:g} BPM, "
+        f"wrote {path}: {structure.genre} (genre from: {structure.genre_from}), {structure.key}, "
+        f"{structure.bpm:g} BPM, "
         f"{structure.bars} bars ({structure.duration_s:.0f} s); mood valence {structure.valence:+.2f}, "
         f"arousal {structure.arousal:+.2f}",
         f"sections (bars): {sections}",

@@ -5,12 +5,8 @@ section, instruments, production style), written as `structure.json`.
   the prompt by all-MiniLM-L6-v2: a genre's score is the prompt's cosine similarity with its description plus the
   best one with its name or an alias ("indie rock music"). Below GENRE_MIN_SCORE the prompt names no genre and the
   default is taken (the structure says so); `genre=` overrides (a name or an alias; anything else is refused).
-- Mood (valence, arousal in -1..1): the eight octants of Russell's circumplex of affect (J. A. Russell, "A
-  circumplex model of affect", JPSP 39(6), 1980: pleasure, excitement, arousal, distress, displeasure, depression,
-  sleepiness, relaxation, 45 degrees apart in that order), each named by the words of his 28 that lie in it plus
-  common words for the mood of music (ours: "upbeat", "mellow", ...). An octant's similarity is the prompt's best
-  cosine similarity with "WORD music" over its words; the softmax of the eight weighs their unit vectors. No
-  valence/arousal lexicon can be had offline, so this is the reading, and its tests hold it to clear cases.
+- Mood (valence, arousal in -1..1): idaw.text.mood (Russell's circumplex read by all-MiniLM-L6-v2), the reading
+  `--mood` gives the MIDI generator.
 - Key: `key=` overrides; else minor when the mood is clearly negative (valence < -0.2), major when clearly
   positive (> 0.2), otherwise by the genre's share of minor songs; the tonic among the genre's usual ones, seeded.
 - Tempo: `bpm=` overrides; else the genre's range, placed by arousal.
@@ -31,8 +27,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from idaw.base.errors import IdawError
+from idaw.text.mood import mood
 from idaw.theory.keys import KeyLabel, parse_key_name
 
 GENRES_PATH: Final = Path(__file__).with_name("genres.json")
@@ -44,29 +42,9 @@ BPM_RANGE: Final = (40.0, 220.0)
 DEFAULT_DURATION_S: Final = 180.0
 DEFAULT_GENRE: Final = "pop"
 """What an empty prompt gets (the structure says it used the default)."""
-MOOD_TEMPERATURE: Final = 0.03
-"""Softmax temperature over the octants' cosine similarities: MiniLM's similarities of a prompt to the octants
-differ by a few hundredths, so a small temperature lets the nearest octant lead without silencing the others."""
 CLEAR_VALENCE: Final = 0.2
 """A valence beyond +-this decides the mode (major above, minor below)."""
 
-CIRCUMPLEX: Final = (
-    ("pleasure", 0, ("happy", "pleased", "glad"), ("joyful", "cheerful", "sunny", "hopeful")),
-    ("excitement", 45, ("excited", "delighted", "astonished"), ("upbeat", "energetic", "euphoric", "triumphant")),
-    ("arousal", 90, ("aroused", "alarmed", "tense"), ("intense", "aggressive", "urgent")),
-    ("distress", 135, ("afraid", "angry", "annoyed", "distressed"), ("furious", "anxious")),
-    ("displeasure", 180, ("frustrated", "miserable", "sad"), ("heartbroken", "bitter")),
-    ("depression", 225, ("gloomy", "depressed", "bored"), ("melancholic", "dark", "lonely")),
-    ("sleepiness", 270, ("droopy", "tired", "sleepy"), ("drowsy", "dreamy")),
-    (
-        "relaxation",
-        315,
-        ("calm", "relaxed", "at ease", "serene", "content", "satisfied"),
-        ("peaceful", "mellow", "tender"),
-    ),
-)
-"""Russell's eight octants: (name, angle in degrees from the valence axis, the words of his 28 in that octant,
-our words for the same mood in music)."""
 GENRE_MIN_SCORE: Final = 0.6
 """A best genre score below this means the prompt names no genre (measured: prompts naming one score 0.9-1.5,
 bare moods such as "happy" or "angry" 0.3-0.6)."""
@@ -124,7 +102,7 @@ class Structure:
     prompt: str
     genre: str
     genre_from: str
-    """'option', 'prompt' (with the similarity) or 'default'."""
+    """'option', 'prompt, score S' or 'default'."""
     valence: float
     arousal: float
     mood_octants: dict[str, float]
@@ -185,9 +163,9 @@ def genre_named(text: str) -> Genre:
 
 
 @lru_cache(maxsize=1)
-def _genre_vectors() -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+def _genre_vectors() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], tuple[int, ...]]:
     """(descriptions (G, D), names and aliases as "NAME music" (N, D), how many names each genre has)."""
-    from sidecar.text_embedding import embed_texts
+    from idaw.text.embedding import embed_texts
 
     table = genres()
     names = [[g.name.replace("-", " "), *g.aliases] for g in table]
@@ -198,7 +176,7 @@ def _genre_vectors() -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
 
 def genre_scores(prompt: str) -> dict[str, float]:
     """Each genre's score for the prompt (see the module docstring), by genre name."""
-    from sidecar.text_embedding import embed_texts
+    from idaw.text.embedding import embed_texts
 
     descriptions, labels, counts = _genre_vectors()
     query = embed_texts([prompt])[0]
@@ -209,30 +187,6 @@ def genre_scores(prompt: str) -> dict[str, float]:
         scores[genre.name] = float(description @ query) + float(np.max(label_similarity[start : start + count]))
         start += count
     return scores
-
-
-@lru_cache(maxsize=1)
-def _mood_vectors() -> tuple[np.ndarray, np.ndarray]:
-    """("WORD music" for every octant word (W, D), the octant of each word (W,))."""
-    from sidecar.text_embedding import embed_texts
-
-    words = [(octant, word) for octant, (_, _, his, ours) in enumerate(CIRCUMPLEX) for word in (*his, *ours)]
-    return embed_texts([f"{word} music" for _, word in words]), np.array([octant for octant, _ in words])
-
-
-def mood(prompt: str) -> tuple[float, float, dict[str, float]]:
-    """(valence, arousal, weight of each octant) the prompt reads as (see the module docstring)."""
-    from sidecar.text_embedding import embed_texts
-
-    word_vectors, octant_of = _mood_vectors()
-    word_similarity = word_vectors @ embed_texts([prompt])[0]
-    similarity = np.array([word_similarity[octant_of == k].max() for k in range(len(CIRCUMPLEX))])
-    weights = np.exp((similarity - similarity.max()) / MOOD_TEMPERATURE)
-    weights /= weights.sum()
-    angles = np.radians([octant[1] for octant in CIRCUMPLEX])
-    valence = float(weights @ np.cos(angles))
-    arousal = float(weights @ np.sin(angles))
-    return valence, arousal, {octant[0]: round(float(w), 4) for octant, w in zip(CIRCUMPLEX, weights, strict=True)}
 
 
 def fitted_form(template: tuple[tuple[str, int], ...], bars: int) -> list[tuple[str, int]]:
@@ -324,7 +278,7 @@ def make_structure(
         scores = genre_scores(text) if text else {}
         best = max(scores, key=lambda name: scores[name]) if scores else DEFAULT_GENRE
         if scores and scores[best] >= GENRE_MIN_SCORE:
-            picked, genre_from = genre_named(best), f"prompt (score {scores[best]:.2f})"
+            picked, genre_from = genre_named(best), f"prompt, score {scores[best]:.2f}"
         else:
             picked, genre_from = genre_named(DEFAULT_GENRE), "default"
             notes.append(f"the prompt names no genre: the default ({DEFAULT_GENRE}) was used")

