@@ -18,6 +18,7 @@ from benchmarks import (
     bench_nets,
     bench_offline_render,
     bench_sidecar_latency,
+    bench_sketch,
     bench_theory_voice_leading,
     common,
 )
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[bool], common.Json]] = {
     "midi": bench_midi.run,
     "theory_voice_leading": bench_theory_voice_leading.run,
     "master": bench_master.run,
+    "sketch": bench_sketch.run,
     "listen": bench_listen.run,
     "listen_adapter": bench_listen_adapter.run,
     "listen_corpus": bench_listen_corpus.run,
