@@ -179,11 +179,7 @@ def start(args: argparse.Namespace, engine: idaw_core.Engine) -> LiveMidi | None
         f"idaw live: MIDI on JACK port {name}"
         + (f" -> {destination}" if destination else "")
         + f", {settings.key_name} at {settings.tempo_bpm:g} BPM, "
-        + (
-            "emotion from the input audio (EmotionRecognizer)"
-            if tracker is not None
-            else settings.emotion_text()
-        ),
+        + ("emotion from the input audio (EmotionRecognizer)" if tracker is not None else settings.emotion_text()),
         flush=True,
     )
     return LiveMidi(args, engine, settings, sender, name, destination, nets, tracker)
