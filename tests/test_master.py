@@ -103,6 +103,21 @@ def test_settings_out_of_range_are_refused(band: F32, setting: str, value: dict[
         master(band, RATE, **value)
 
 
+def test_the_limiter_refuses_bad_audio_and_leaves_it_untouched() -> None:
+    import idaw_core
+
+    limiter = idaw_core.TruePeakLimiter(RATE, 2, -1.0)
+    audio = np.full((2, 1000), 0.5, np.float32)
+    audio[1, 500] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        limiter.process(audio)
+    assert np.isnan(audio[1, 500]) and np.all(audio[0] == 0.5)
+    with pytest.raises(ValueError, match="with 2 channels, got 3"):
+        limiter.process(np.zeros((3, 10), np.float32))
+    with pytest.raises(IdawError, match="NaN or infinite"):
+        master(audio.T, RATE)
+
+
 def test_idaw_master_writes_the_master_and_says_what_it_did(band: F32, tmp_path: Path) -> None:
     source, target = tmp_path / "mix.wav", tmp_path / "master.flac"
     sf.write(source, band, RATE, subtype="FLOAT")

@@ -1,4 +1,5 @@
 // idaw_core: the mastering stage's processors (idaw/true_peak_limiter.h), for offline renders.
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,11 @@ void bind_master(nb::module_& m) {
                                            std::to_string(self.channels()) + " channels, got " +
                                            std::to_string(audio.shape(0)))
                                               .c_str());
+                const float* data = audio.data();
+                for (std::size_t i = 0, n = audio.size(); i < n; ++i)
+                    if (!std::isfinite(data[i]))
+                        throw nb::value_error(
+                            "audio holds NaN or infinite samples; the limiter takes finite audio only");
                 float* ch[idaw::TruePeakLimiter::kMaxChannels] = {};
                 for (std::size_t c = 0; c < audio.shape(0); ++c) ch[c] = audio.data() + c * audio.shape(1);
                 nb::gil_scoped_release unlocked;
