@@ -113,7 +113,7 @@ class TruePeakLimiter {
             average_pos_ = average_pos_ + 1 == window_ ? 0 : average_pos_ + 1;
             // Once the window holds only ones the running sum is set to exactly window_ (its rounding errors would
             // otherwise keep the gain a hair below 1.0 for ever), so an idle limiter's gain is exactly 1.0.
-            ones_ = released_ == 1.0 ? ones_ + 1 : 0;
+            ones_ = released_ == 1.0 ? std::min(ones_ + 1, window_) : 0;  // saturates: no overflow in long runs
             if (ones_ >= window_) average_sum_ = static_cast<double>(window_);
             gain_ = std::min(1.0, average_sum_ / static_cast<double>(window_));
             lowest_gain_ = std::min(lowest_gain_, gain_);
