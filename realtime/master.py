@@ -40,6 +40,11 @@ METER_CHUNK = 1 << 16
 """Frames the true-peak meter oversamples at a time."""
 METER_MARGIN = 64
 """Frames of context on each side of a piece (scipy's filter needs 10)."""
+MAX_GAIN_DB = 60.0
+"""The gain before the limiter stays within +-this (a target far beyond what the ceiling allows would otherwise
+send the search toward absurd gains)."""
+REACHED_LU = 0.5
+"""A master further than this from its target did not reach it (the summary says so)."""
 TRUE_PEAK_MARGIN_DB = 0.1
 """How far below the ceiling the limiter aims (see the module docstring)."""
 
@@ -64,6 +69,9 @@ class MasterResult:
     """The limiter's largest gain reduction (dB)."""
     rounds: int
     """Gain-search rounds it took."""
+    reached: bool
+    """Whether the loudness is within REACHED_LU of the target (a target too loud for the ceiling is not: the
+    limiter can only flatten the peaks so far, and the gain stops at MAX_GAIN_DB)."""
 
 
 def true_peak_dbtp(audio: npt.ArrayLike, rate: int) -> float:
@@ -135,18 +143,26 @@ def master(
         raise IdawError("too short or too quiet to master: BS.1770 loudness needs 0.4 s or more above -70 LUFS")
     aim = ceiling_dbtp - TRUE_PEAK_MARGIN_DB
     gain_db = target_lufs - loudness_in
-    out, reduction, loudness_out = data, 0.0, loudness_in
     tried: list[tuple[float, float]] = []  # (gain, loudness) of each round
+    best: tuple[float, npt.NDArray[np.float32], float, float] | None = None  # (gain, master, reduction, loudness)
     for _ in range(MAX_ROUNDS):
-        out, reduction = limit(scaled(data, gain_db), rate, aim, lookahead_ms, release_ms)
-        measured = integrated_loudness(out, rate)
+        limited, reduction = limit(scaled(data, gain_db), rate, aim, lookahead_ms, release_ms)
+        measured = integrated_loudness(limited, rate)
         if measured is None:  # cannot happen for audio that measured above: the gain only moved it toward the target
             raise IdawError("the master became too quiet to measure; lower the ceiling's distance to the target")
-        loudness_out = measured
-        tried.append((gain_db, loudness_out))
-        if abs(loudness_out - target_lufs) <= LOUDNESS_TOLERANCE_LU:
+        tried.append((gain_db, measured))
+        if best is None or abs(measured - target_lufs) < abs(best[3] - target_lufs):
+            best = (gain_db, limited, reduction, measured)
+        if abs(measured - target_lufs) <= LOUDNESS_TOLERANCE_LU:
             break
-        gain_db += (target_lufs - loudness_out) / loudness_slope(tried)
+        step = (target_lufs - measured) / loudness_slope(tried)
+        gain_db = min(MAX_GAIN_DB, max(-MAX_GAIN_DB, gain_db + step))
+        if gain_db == tried[-1][0]:  # at the bound: more gain changes nothing
+            break
+    # Under heavy limiting the loudness stops rising with the gain (the release keeps pulling the quiet parts down),
+    # so a target beyond reach ends on the round closest to it, not the last.
+    assert best is not None
+    gain_db, out, reduction, loudness_out = best
     true_peak_out = true_peak_dbtp(out, rate)
     if true_peak_out > ceiling_dbtp:  # the meters disagreed by more than the margin: turn it down by the rest
         out = scaled(out, ceiling_dbtp - true_peak_out - 1e-3)
@@ -161,6 +177,7 @@ def master(
         gain_db=gain_db,
         limiter_peak_db=reduction,
         rounds=len(tried),
+        reached=abs(loudness_out - target_lufs) <= REACHED_LU,
     )
 
 
@@ -245,9 +262,10 @@ def summary_line(path: str, result: MasterResult, rate: int, subtype: str, targe
     limiter = (
         f"limiter up to {result.limiter_peak_db:.1f} dB of reduction" if result.limiter_peak_db > 0 else "limiter idle"
     )
+    missed = "" if result.reached else ", not reached: the ceiling leaves no room for more loudness"
     return (
         f"wrote {path}: {frames / rate:.2f} s, {channels} ch, {rate} Hz {subtype}; "
-        f"loudness {result.loudness_in:.1f} -> {result.loudness_out:.1f} LUFS (target {target:g}), "
+        f"loudness {result.loudness_in:.1f} -> {result.loudness_out:.1f} LUFS (target {target:g}{missed}), "
         f"true peak {result.true_peak_in:.1f} -> {result.true_peak_out:.1f} dBTP (ceiling {ceiling:g}), "
         f"gain {result.gain_db:+.1f} dB, {limiter}"
     )

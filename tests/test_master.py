@@ -75,6 +75,13 @@ def test_the_master_reaches_its_loudness_under_its_true_peak_ceiling(band: F32, 
         assert peak_db(out, 4) > ceiling - 0.5  # and they were brought to the ceiling, not below it
 
 
+def test_a_target_the_ceiling_cannot_allow_is_approached_and_reported_as_missed(band: F32) -> None:
+    result = master(band, RATE, -5.0, -20.0)
+    assert not result.reached and result.loudness_out < -6.0 and abs(result.gain_db) <= 60.0
+    assert peak_db(result.audio, 4) <= -20.0 and np.all(np.isfinite(result.audio))
+    assert master(band, RATE, -14.0, -1.0).reached
+
+
 def test_where_the_limiter_has_nothing_to_do_the_master_is_the_input_times_one_gain(band: F32) -> None:
     result = master(band, RATE, -22.0, -1.0)
     assert result.limiter_peak_db == 0.0 and result.rounds == 1
