@@ -159,6 +159,7 @@ def test_bad_options_are_refused_with_what_is_allowed(options: dict[str, object]
 def test_an_empty_or_a_huge_prompt_is_read_with_a_note() -> None:
     empty = make_structure("   ")
     assert empty.genre == DEFAULT_GENRE and (empty.valence, empty.arousal) == (0.0, 0.0)
+    assert empty.notes == ("an empty prompt: the default genre (pop) and a neutral mood",)
     text = "upbeat indie rock song about summer " * 300
     huge = make_structure(text)
     assert any("first 500 characters" in note for note in huge.notes) and len(huge.prompt) == 500

@@ -281,9 +281,11 @@ def make_structure(
             picked, genre_from = genre_named(best), f"prompt, score {scores[best]:.2f}"
         else:
             picked, genre_from = genre_named(DEFAULT_GENRE), "default"
-            notes.append(f"the prompt names no genre: the default ({DEFAULT_GENRE}) was used")
-    if not text:
-        notes.append("an empty prompt: a neutral mood")
+            notes.append(
+                f"the prompt names no genre: the default ({DEFAULT_GENRE}) was used"
+                if text
+                else f"an empty prompt: the default genre ({DEFAULT_GENRE}) and a neutral mood"
+            )
     valence, arousal, octants = mood(text) if text else (0.0, 0.0, {})
     if chosen_key is None:
         if valence < -CLEAR_VALENCE:
