@@ -11,7 +11,6 @@ median and p99), the ratio of times (idaw over pedalboard, paired per round), an
 
 from __future__ import annotations
 
-import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pyloudnorm
-from scipy.signal import resample_poly
 
 from benchmarks import common
 from realtime.master import limit, master
 from tests.support.follow_music import Half, render
+from tests.support.levels import peak_db
 
 RATE = 48000
 CEILING_DBTP = -1.0
@@ -43,13 +42,6 @@ def band(seconds: float) -> F32:
     stereo = np.ascontiguousarray(np.stack([mono, right], axis=1))
     gain = 10.0 ** ((CEILING_DBTP + OVER_DB - peak_db(stereo, 4)) / 20.0)
     return (stereo * np.float32(gain)).astype(np.float32)
-
-
-def peak_db(audio: F32, oversampling: int) -> float:
-    """Largest magnitude in dB of `audio` (frames, channels) oversampled by scipy's polyphase resampler."""
-    data = audio.astype(np.float64)
-    up = resample_poly(data, oversampling, 1, axis=0) if oversampling > 1 else data
-    return 20.0 * math.log10(float(max(np.max(np.abs(up)), np.max(np.abs(data)))))
 
 
 def measured(audio: F32) -> common.Json:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 import idaw_core
-from idaw.base.errors import IdawError
+from idaw.base.errors import IdawError, check_in_range
 from realtime import audio_io
 from realtime.offline import integrated_loudness
 
@@ -127,10 +127,10 @@ def master(
     """Master `audio` (frames, channels) or (frames,) at `rate`: loudness to `target_lufs`, true peak at most
     `ceiling_dbtp`. Raises IdawError for settings out of range, for non-finite samples, and for audio too short
     (under 0.4 s) or too quiet (below BS.1770's -70 LUFS gate) to measure."""
-    check_range("target loudness", target_lufs, TARGET_RANGE_LUFS, "LUFS")
-    check_range("true-peak ceiling", ceiling_dbtp, CEILING_RANGE_DBTP, "dBTP")
-    check_range("look-ahead", lookahead_ms, LOOKAHEAD_RANGE_MS, "ms")
-    check_range("release", release_ms, RELEASE_RANGE_MS, "ms")
+    check_in_range("target loudness", target_lufs, TARGET_RANGE_LUFS, "LUFS")
+    check_in_range("true-peak ceiling", ceiling_dbtp, CEILING_RANGE_DBTP, "dBTP")
+    check_in_range("look-ahead", lookahead_ms, LOOKAHEAD_RANGE_MS, "ms")
+    check_in_range("release", release_ms, RELEASE_RANGE_MS, "ms")
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]
@@ -196,13 +196,6 @@ def loudness_slope(tried: list[tuple[float, float]]) -> float:
 def scaled(audio: npt.NDArray[np.float32], gain_db: float) -> npt.NDArray[np.float32]:
     """`audio` times a gain in dB, as float32."""
     return (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
-
-
-def check_range(what: str, value: float, allowed: tuple[float, float], unit: str) -> None:
-    """Raises IdawError naming `what` when `value` is not a finite number within `allowed`."""
-    low, high = allowed
-    if not (math.isfinite(value) and low <= value <= high):
-        raise IdawError(f"{what} {value:g} {unit} is out of range; allowed: {low:g}..{high:g} {unit}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,12 +21,12 @@ import numpy.typing as npt
 import pyloudnorm
 import pytest
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from idaw.base.errors import IdawError
 from realtime.master import master, true_peak_dbtp
 from tests.support.follow_music import Half, render
 from tests.support.idaw_command import one_error_line, run_idaw
+from tests.support.levels import peak_db
 
 RATE = 48000
 F32 = npt.NDArray[np.float32]
@@ -44,12 +44,6 @@ def band(tmp_path_factory: pytest.TempPathFactory) -> F32:
 def loudness(audio: F32) -> float:
     """BS.1770 integrated loudness by pyloudnorm, measured here on its own."""
     return float(pyloudnorm.Meter(RATE).integrated_loudness(audio.astype(np.float64)))
-
-
-def peak_db(audio: F32, oversampling: int) -> float:
-    """The largest magnitude of `audio` oversampled by scipy's polyphase resampler, in dB."""
-    up = resample_poly(audio.astype(np.float64), oversampling, 1, axis=0)
-    return 20.0 * math.log10(float(max(np.max(np.abs(up)), np.max(np.abs(audio)))))
 
 
 @pytest.mark.parametrize(

@@ -146,9 +146,9 @@ def test_the_same_inputs_give_the_same_structure() -> None:
     [
         ({"genre": "polka-step"}, "unknown genre 'polka-step'; known genres: pop, rock"),
         ({"key": "H minor"}, "unknown key 'H minor'"),
-        ({"duration_s": 5.0}, "duration 5 is out of range; allowed: 10..600 s"),
-        ({"bpm": 400.0}, "tempo 400 is out of range; allowed: 40..220 BPM"),
-        ({"duration_s": float("nan")}, "duration nan is out of range"),
+        ({"duration_s": 5.0}, "duration 5 s is out of range; allowed: 10..600 s"),
+        ({"bpm": 400.0}, "tempo 400 BPM is out of range; allowed: 40..220 BPM"),
+        ({"duration_s": float("nan")}, "duration nan is out of range; allowed: 10..600 s"),
     ],
 )
 def test_bad_options_are_refused_with_what_is_allowed(options: dict[str, object], words: str) -> None:

@@ -20,7 +20,6 @@ Everything random draws from one seeded generator, so a prompt, its options and 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from idaw.base.errors import IdawError
+from idaw.base.errors import IdawError, check_in_range
 from idaw.text.mood import mood
 from idaw.theory.keys import KeyLabel, parse_key_name
 
@@ -239,13 +238,6 @@ def fitted_form(template: tuple[tuple[str, int], ...], bars: int) -> list[tuple[
     return list(zip(names, lengths, strict=True))
 
 
-def check_number(what: str, value: float, allowed: tuple[float, float], unit: str) -> float:
-    """`value` if finite and within `allowed`; else IdawError naming the range."""
-    if not (math.isfinite(value) and allowed[0] <= value <= allowed[1]):
-        raise IdawError(f"{what} {value:g} is out of range; allowed: {allowed[0]:g}..{allowed[1]:g} {unit}")
-    return value
-
-
 def make_structure(
     prompt: str,
     duration_s: float = DEFAULT_DURATION_S,
@@ -258,9 +250,9 @@ def make_structure(
     IdawError for an unknown genre or key, a duration or tempo out of range, or a prompt that is not text."""
     if not isinstance(prompt, str):
         raise IdawError("the prompt must be text")
-    check_number("duration", duration_s, DURATION_RANGE_S, "s")
+    check_in_range("duration", duration_s, DURATION_RANGE_S, "s")
     if bpm is not None:
-        check_number("tempo", bpm, BPM_RANGE, "BPM")
+        check_in_range("tempo", bpm, BPM_RANGE, "BPM")
     notes: list[str] = []
     text = " ".join(prompt.split())
     if len(text) > MAX_PROMPT_CHARACTERS:

@@ -4,6 +4,7 @@
     needs                   need()/need_program()/need_module(): skip on a user's machine, fail in CI
     idaw_command            running the `idaw` command as a user would; the one-line error rule
     audio                   test signals and writing them as audio files
+    levels                  peak_db(): the peak of audio oversampled by scipy, a meter apart from the one under test
     live                    `idaw live` as a subprocess
     jack_server             a private JACK server with the dummy driver
     jack_clients            JACK clients that feed and record a device under test
