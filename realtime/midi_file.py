@@ -36,13 +36,20 @@ class MidiRecording:
     """Collects (sample_time, status, data1, data2) events in any order; pairs them into notes and writes a file."""
 
     def __init__(
-        self, sample_rate: float, tempo_bpm: float, ppq: int = PPQ, track_names: Mapping[int, str] | None = None
+        self,
+        sample_rate: float,
+        tempo_bpm: float,
+        ppq: int = PPQ,
+        track_names: Mapping[int, str] | None = None,
+        programs: Mapping[int, int] | None = None,
     ) -> None:
         self.rate = float(sample_rate)
         self.tempo_bpm = float(tempo_bpm)
         self.ppq = ppq
         self.track_names = dict(track_names or {})
         """Name of each channel's track (0-based channel -> name); others are called 'channel N'."""
+        self.programs = dict(programs or {})
+        """General MIDI program (0-127) of each channel, written at the start of its track; others get none."""
         self._events: list[tuple[int, int, int, int, int]] = []  # (time, order, status, data1, data2)
 
     def __len__(self) -> int:
@@ -119,6 +126,8 @@ class MidiRecording:
             track = mido.MidiTrack()
             name = self.track_names.get(channel, f"channel {channel + 1}")
             track.append(mido.MetaMessage("track_name", name=name, time=0))
+            if channel in self.programs:
+                track.append(mido.Message("program_change", channel=channel, program=self.programs[channel], time=0))
             now = 0
             for tick, _, message in timed:
                 if message.channel == channel:

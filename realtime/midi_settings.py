@@ -13,6 +13,7 @@ embedding (realtime/emotion_input.py); it starts at zeros, as in training before
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,10 +326,16 @@ def install_nets(engine: idaw_core.Engine, directory: Path | None) -> list[str]:
 
 
 def push(
-    engine: idaw_core.Engine, settings: MidiSettings, enabled: bool, sequence: int = 0, beat_anchor: int = 0
+    engine: idaw_core.Engine,
+    settings: MidiSettings,
+    enabled: bool,
+    sequence: int = 0,
+    beat_anchor: int = 0,
+    chord_plan: Sequence[int] = (),
 ) -> None:
     """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full.
-    beat_anchor: the engine sample time of a heard beat the grid's beats lock to (0: none; see midi_generator.h)."""
+    beat_anchor: the engine sample time of a heard beat the grid's beats lock to (0: none; see midi_generator.h).
+    chord_plan: up to 16 chord classes that bar b of the grid plays as chord_plan[b % len] (-1: the nets choose)."""
     emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
     if not engine.set_midi_control(
         enabled,
@@ -344,6 +351,7 @@ def push(
         drum_channel=settings.drum_channel,
         theory=settings.theory,
         beat_anchor=beat_anchor,
+        chord_plan=list(chord_plan),
     ):
         raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
 

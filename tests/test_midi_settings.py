@@ -106,6 +106,10 @@ def test_engine_refuses_bad_controls() -> None:
         engine.set_midi_control(True, 120.0, 0, 0, 0, 0, np.full(64, 2.0, np.float32))
     with pytest.raises(ValueError, match="64"):
         engine.set_midi_control(True, 120.0, 0, 0, 0, 0, np.zeros(12, np.float32))
+    assert engine.set_midi_control(True, 120.0, 0, 0, 0, 0, emotion, chord_plan=[0, -1, 60, 31])
+    for plan, text in (([0] * 17, "longer than 16"), ([61], "chord plan entry"), ([-2], "chord plan entry")):
+        with pytest.raises(ValueError, match=text):
+            engine.set_midi_control(True, 120.0, 0, 0, 0, 0, emotion, chord_plan=plan)
     with pytest.raises(ValueError, match="unknown MIDI net"):
         engine.install_midi_net("Emotion", "/nonexistent.json")
     with pytest.raises(ValueError, match="nonexistent"):

@@ -171,6 +171,11 @@ def assert_outputs(words: list[str], cwd: Path, frames: dict[str, int]) -> None:
         if flag in ("-o", "--out") and words[1] == "sketch":
             structure = json.loads((path / "structure.json").read_text())
             assert structure["bars"] == sum(s["bars"] for s in structure["sections"]), path
+            song = sf.info(str(path / "song.wav"))
+            assert song.duration >= structure["duration_s"] and song.channels == 2, path
+            assert len(mido.MidiFile(path / "song.mid").tracks) == 5, path  # a tempo track and the four stems
+            assert all((path / "stems" / f"{name}.wav").is_file() for name in ("drums", "bass", "harmony", "melody"))
+            assert (path / "report.png").read_bytes().startswith(b"\x89PNG"), path
         elif flag in ("-o", "--output"):
             audio, _ = sf.read(path, always_2d=True)
             source = next(w for w in words[2:] if not w.startswith("-"))

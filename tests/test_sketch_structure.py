@@ -169,7 +169,7 @@ def test_an_empty_or_a_huge_prompt_is_read_with_a_note() -> None:
 
 def test_idaw_sketch_writes_the_structure_and_refuses_a_full_folder(tmp_path: Path) -> None:
     out = tmp_path / "song"
-    done = run_idaw("sketch", "upbeat indie rock song about summer", "-o", out, "--duration", "60", "--seed", "3")
+    done = run_idaw("sketch", "upbeat indie rock song about summer", "-o", out, "--duration", "20", "--seed", "3")
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "structure.json").read_text())
     assert data["schema_version"] == 1 and data["genre"] == "indie-rock" and data["seed"] == 3
@@ -178,7 +178,7 @@ def test_idaw_sketch_writes_the_structure_and_refuses_a_full_folder(tmp_path: Pa
     again = run_idaw("sketch", "anything", "-o", out)
     line = one_error_line(again.stderr)
     assert again.returncode == 2 and "is not empty; pass --force" in line, line
-    forced = run_idaw("sketch", "sad piano ballad", "-o", out, "--force")
+    forced = run_idaw("sketch", "sad piano ballad", "-o", out, "--force", "--duration", "12")
     assert forced.returncode == 0 and json.loads((out / "structure.json").read_text())["prompt"] == "sad piano ballad"
     bad = run_idaw("sketch", "a song", "-o", tmp_path / "other", "--genre", "polka-step")
     line = one_error_line(bad.stderr)

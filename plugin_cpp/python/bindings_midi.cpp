@@ -1,12 +1,14 @@
 // idaw_core: the MIDI generator (its constants, the emotion map that feeds it, and Engine's MIDI methods).
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bindings.h"
 #include "idaw/emotion_map.h"
@@ -109,7 +111,7 @@ void bind_control(EngineClass& c) {
         "set_midi_control",
         [](PyEngine& e, bool enabled, double tempo_bpm, int key_tonic, int scale, int melody_channel, int chord_channel,
            Values emotion, std::uint64_t seed, std::uint64_t sequence, int bass_channel, int drum_channel, bool theory,
-           std::uint64_t beat_anchor) {
+           std::uint64_t beat_anchor, const std::vector<int>& chord_plan) {
             if (emotion.shape(0) != static_cast<std::size_t>(idaw::kEmotionDims))
                 throw nb::value_error(("emotion must have " + std::to_string(idaw::kEmotionDims) + " values").c_str());
             auto small = [](int v, int hi) { return v >= 0 && v <= hi ? static_cast<std::uint8_t>(v) : 255; };
@@ -128,16 +130,26 @@ void bind_control(EngineClass& c) {
             control.seed = seed;
             control.sequence = sequence;
             control.beat_anchor = beat_anchor;
+            if (chord_plan.size() > static_cast<std::size_t>(idaw::MidiControl::kMaxChordPlanBars))
+                throw nb::value_error("chord plan longer than 16 bars");
+            control.chord_plan_bars = static_cast<std::uint8_t>(chord_plan.size());
+            for (std::size_t i = 0; i < chord_plan.size(); ++i) {
+                const int chord = chord_plan[i];
+                control.chord_plan[i] =
+                    static_cast<std::int8_t>(chord >= -1 && chord <= idaw::music::kNoChord ? chord : -2);
+            }
             if (const char* why = idaw::check_midi_control(control)) throw nb::value_error(why);
             return e.engine.midi_generator().push_control(control);
         },
         "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a, "emotion"_a,
         "seed"_a = 1, "sequence"_a = 0, "bass_channel"_a = 2, "drum_channel"_a = 9, "theory"_a = true,
-        "beat_anchor"_a = 0,
+        "beat_anchor"_a = 0, "chord_plan"_a = std::vector<int>{},
         "Queue the MIDI generator's full control state for the audio thread (taken up at the next block): channels "
         "0..15 of the four tracks, and whether the theory layer filters the nets' choices. A key change applies "
         "from the next bar start. beat_anchor: the engine sample time of a heard beat the grid locks its beats to "
-        "(0: none). ValueError for a value out of range; False when the queue is full.");
+        "(0: none). chord_plan: up to 16 chord classes (quality * 12 + root, 60 = no chord, -1 = the nets choose) "
+        "that bar b of the grid plays as chord_plan[b % len]. ValueError for a value out of range; False when the "
+        "queue is full.");
 }
 
 /// install/clear/collect: the generator's nets.

@@ -3,9 +3,11 @@
 // while disabled, audio untouched, and the per-step cost of the real-size nets on the audio thread.
 #include <doctest/doctest.h>
 
+#include <bitset>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "idaw/engine.h"
 #include "idaw/midi_generator.h"
@@ -113,6 +115,62 @@ TEST_CASE("control snapshots out of range are refused") {
     bad = c;
     bad.key_tonic = 12;
     CHECK_FALSE(gen.push_control(bad));
+    bad = c;
+    bad.chord_plan_bars = MidiControl::kMaxChordPlanBars + 1;
+    CHECK_FALSE(gen.push_control(bad));
+    for (int chord : {-2, music::kOtherChord, 100}) {
+        bad = c;
+        bad.chord_plan_bars = 4;
+        bad.chord_plan[2] = static_cast<std::int8_t>(chord);
+        CHECK_FALSE(gen.push_control(bad));
+    }
+    bad.chord_plan[2] = -1;  // the nets choose that bar
+    CHECK(gen.push_control(bad));
+    bad.chord_plan[2] = static_cast<std::int8_t>(music::kNoChord);
+    CHECK(gen.push_control(bad));
+}
+
+TEST_CASE(
+    "a chord plan fixes the chords of its bars, voiced on the chord and bass tracks; -1 leaves a bar to the nets") {
+    // C major: I, vi, IV, V7, then a bar the nets choose; repeated over 10 bars.
+    const std::vector<int> plan{0, 12 + 9, 5, 24 + 7, -1};
+    MidiControl control = enabled_control(120.0f, 0, 0);
+    control.chord_plan_bars = static_cast<std::uint8_t>(plan.size());
+    for (std::size_t i = 0; i < plan.size(); ++i) control.chord_plan[i] = static_cast<std::int8_t>(plan[i]);
+    auto engine = engine_with_nets(1024, 5);
+    REQUIRE(engine->midi_generator().push_control(control));
+    std::vector<MidiEvent> events;
+    const int bars = 10;
+    const double step = engine->midi_generator().step_samples(120.0);
+    const double origin = engine->midi_generator().lookahead_samples(120.0);  // the grid started at block 0
+    run_silence(*engine, static_cast<std::uint64_t>(origin + step * 16 * bars), {1024}, events);
+    // Pitch classes struck on the chord (1) and bass (2) channels within half a step of each bar line.
+    std::vector<std::uint16_t> struck(bars, 0);
+    std::vector<int> bass_at_bar(bars, -1);
+    for (const auto& e : note_ons(events)) {
+        const int channel = e.bytes[0] & 0x0F;
+        if (channel != 1 && channel != 2) continue;
+        const double into = (static_cast<double>(e.sample_time) - origin) / (16.0 * step);
+        const int bar = static_cast<int>(std::floor(into + 0.5 / 16.0));
+        if (bar < 0 || bar >= bars || std::fabs(into - bar) > 0.5 / 16.0) continue;
+        struck[static_cast<std::size_t>(bar)] |= static_cast<std::uint16_t>(1u << music::pitch_class(e.bytes[1]));
+        if (channel == 2) bass_at_bar[static_cast<std::size_t>(bar)] = music::pitch_class(e.bytes[1]);
+    }
+    for (int bar = 0; bar < bars; ++bar) {
+        CAPTURE(bar);
+        const int chord = plan[static_cast<std::size_t>(bar) % plan.size()];
+        if (chord < 0) continue;
+        const std::uint16_t mask = music::chord_mask(chord);
+        const std::uint16_t got = struck[static_cast<std::size_t>(bar)];
+        CHECK((got & ~mask) == 0);                               // nothing outside the planned chord
+        CHECK(((got >> music::chord_root(chord)) & 1u) != 0);    // its root sounds
+        CHECK(std::bitset<12>(got).count() >= 3);                // a full triad at least
+        CHECK(bass_at_bar[static_cast<std::size_t>(bar)] >= 0);  // and the bass plays it
+    }
+    // Only the bars left to the nets count as their choices.
+    const auto k = engine->midi_generator().counters();
+    CHECK(k.chord_choices == static_cast<std::uint64_t>(bars / static_cast<int>(plan.size())));
+    CHECK(check_notes(events).on_while_on == 0);
 }
 
 TEST_CASE("a net of the wrong shape is refused with a message naming the role") {

@@ -63,6 +63,11 @@ const char* check_midi_control(const MidiControl& c) noexcept {
     if (!finite_in(c.tempo_bpm, MidiControl::kMinTempo, MidiControl::kMaxTempo)) return "tempo out of range (20..300)";
     for (float e : c.emotion)
         if (!finite_in(e, -1.0f, 1.0f)) return "emotion value out of range (-1..1)";
+    if (c.chord_plan_bars > MidiControl::kMaxChordPlanBars) return "chord plan longer than 16 bars";
+    for (int i = 0; i < c.chord_plan_bars; ++i) {
+        const int chord = c.chord_plan[static_cast<std::size_t>(i)];
+        if (chord < -1 || chord > music::kNoChord) return "chord plan entry out of range (-1, 0..59 or 60 for none)";
+    }
     return nullptr;
 }
 
@@ -396,14 +401,22 @@ void MidiGenerator::run_harmony() noexcept {
         x[125] = clip(onsets / 16.0f, 0.0f, 1.0f);
         x[126] = count_now > 0.0f ? clip((pitch_sum / count_now - 60.0f) / 24.0f, -1.0f, 1.0f) : 0.0f;
         x[127] = bar == 0 ? 1.0f : 0.0f;
-        net->forward(x, out_.data());
+        net->forward(x, out_.data());  // run even under a plan: the net's state follows the music it hears
         const int net_choice = music::choose_chord(out_.data(), key);
         chord_ = control_.theory ? music::theory_chord(out_.data(), key, static_cast<std::uint64_t>(bar), prev_chord_)
                                  : net_choice;
-        chord_choices_.fetch_add(1, std::memory_order_relaxed);
-        if (chord_ == net_choice) chords_kept_.fetch_add(1, std::memory_order_relaxed);
+        if (planned_chord(bar) < 0) {
+            chord_choices_.fetch_add(1, std::memory_order_relaxed);
+            if (chord_ == net_choice) chords_kept_.fetch_add(1, std::memory_order_relaxed);
+        }
     }
+    if (planned_chord(bar) >= 0) chord_ = planned_chord(bar);
     chord_changed_ = chord_ != before;
+}
+
+int MidiGenerator::planned_chord(int bar) const noexcept {
+    if (control_.chord_plan_bars == 0) return -1;
+    return control_.chord_plan[static_cast<std::size_t>(bar % control_.chord_plan_bars)];
 }
 
 void MidiGenerator::run_dynamics() noexcept {

@@ -27,7 +27,8 @@
 //            progressions and the phrase's cadence plan (idaw/theory_layer.h), voiced by music::lead_voices() (bass
 //            on the bass channel, three upper voices by the smallest motion, no parallel fifths or octaves). Off:
 //            the most probable chord that fits the key (all tones in the scale; or N), root in octave 36-47 on the
-//            bass channel, chord tones once each in 48-59.
+//            bass channel, chord tones once each in 48-59. A chord plan (MidiControl::chord_plan) fixes the chord of
+//            the bars it names; the net still runs there, and the plan's chord is voiced like the net's.
 //   Dynamics at each beat start: DYNAMICS_CONTEXT -> 16 expression parameters for the beat's notes.
 //   Melody   at every step: emotion -> probability that each pitch sounds. The step has a melody note when the
 //            probabilities within [kMelodyLow, kMelodyHigh] sum to >= 0.5 (the expected number of sounding pitches;
@@ -106,6 +107,7 @@ inline constexpr std::array<MidiNetSpec, kNumMidiNets> kMidiNetSpecs{{
 struct MidiControl {
     static constexpr float kMinTempo = 20.0f;  ///< quarter notes per minute
     static constexpr float kMaxTempo = 300.0f;
+    static constexpr int kMaxChordPlanBars = 16;  ///< the longest chord plan (it repeats over the bars)
 
     bool enabled = false;
     std::uint8_t melody_channel = 0;            ///< 0..15 (MIDI channel 1..16)
@@ -121,6 +123,11 @@ struct MidiControl {
     std::uint64_t seed = 1;         ///< seeds velocity spread, articulation spread and timing jitter (per enable)
     std::uint64_t sequence = 0;     ///< the sender's tag, reported back in counters()
     std::uint64_t beat_anchor = 0;  ///< engine sample time of a heard beat to lock the grid to (0: none)
+    /// A chord plan (idaw sketch's progressions): bar b of the grid plays chord_plan[b % chord_plan_bars], a chord
+    /// class (0..59, or kNoChord for none) voiced as the nets' chords are, or -1 where the nets choose (through the
+    /// theory layer when it is on). chord_plan_bars = 0: no plan.
+    std::array<std::int8_t, kMaxChordPlanBars> chord_plan{};
+    std::uint8_t chord_plan_bars = 0;  ///< 0..kMaxChordPlanBars
 };
 
 /// Why a control snapshot is refused ("tempo_bpm out of range", ...), or null when it is valid. Real-time safe.
@@ -140,7 +147,8 @@ struct MidiGeneratorCounters {
     std::uint64_t step_ns_max = 0;        ///< the longest single step
     std::uint64_t bar_steps = 0;          ///< steps that ran every net (bar starts)
     std::uint64_t bar_step_ns_total = 0;  ///< time of those steps
-    std::uint64_t chord_choices = 0;      ///< bars whose chord the HarmonyPredictor chose (the layer on or off)
+    std::uint64_t chord_choices = 0;      ///< bars whose chord the HarmonyPredictor chose (the layer on or off;
+                                          ///< bars a chord plan fixes are not counted)
     std::uint64_t chords_kept = 0;        ///< ... of which the theory layer kept the net's own choice
     std::uint64_t melody_choices = 0;     ///< melody pitches drawn from the MelodyTransformer
     std::uint64_t melody_kept = 0;        ///< ... that the theory layer's weights left as the net's weights draw them
@@ -191,7 +199,8 @@ class MidiGenerator {
     /// events (and any backlog) to `out`. Real-time safe: no allocation, lock, system call or logging.
     void run(std::uint64_t chunk_start, int frames, SpscRing<MidiEvent>& out) noexcept;
 
-    /// Lookahead in samples at the given tempo (see the file comment). Any thread, after prepare().
+    /// Lookahead in samples at the given tempo (see the file comment); a grid started at block start t has its first
+    /// step at t + lookahead. Any thread, after prepare().
     double lookahead_samples(double tempo_bpm) const noexcept;
     /// Samples per sixteenth at the given tempo. Any thread, after prepare().
     double step_samples(double tempo_bpm) const noexcept { return sample_rate_ * 15.0 / tempo_bpm; }
@@ -220,6 +229,7 @@ class MidiGenerator {
     void generate_step(SpscRing<MidiEvent>& out) noexcept;
     void run_groove() noexcept;
     void run_harmony() noexcept;
+    int planned_chord(int bar) const noexcept;  // the chord plan's chord of the bar, -1 where the nets choose
     void run_dynamics() noexcept;
     int choose_melody_pitch() noexcept;  // runs the melody net; -1 for a rest
     void update_melody(int pitch, std::uint64_t onset, int step_in_bar, SpscRing<MidiEvent>& out) noexcept;

