@@ -17,7 +17,7 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from idaw.sketch import mixdown, stems
+from idaw.sketch import evaluate, mixdown, stems
 from idaw.sketch.structure import genres, make_structure
 from idaw.theory.keys import KeyLabel, parse_key_name
 from realtime.midi_file import Note
@@ -176,3 +176,56 @@ def test_idaw_sketch_writes_a_mastered_song_in_its_key_with_four_stems(tmp_path:
     again = run_idaw("sketch", "anything", "-o", out)
     line = one_error_line(again.stderr)
     assert again.returncode == 2 and "is not empty; pass --force" in line, line
+
+
+def test_idaw_sketch_count_makes_variants_on_a_two_worker_local_cluster(tmp_path: Path) -> None:
+    need_program("fluidsynth", "fluidsynth")
+    need_module("distributed", "pip install distributed")
+    out = tmp_path / "variants"
+    done = run_idaw("sketch", "happy pop song", "-o", out, "--count", "2", "--workers", "2", "--duration", "12")
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 variants written" in done.stdout
+    folders = sorted(p.name for p in out.iterdir())
+    assert folders == ["variant-1", "variant-2"]
+    seeds = [json.loads((out / f / "structure.json").read_text())["seed"] for f in folders]
+    assert seeds == [0, 1]
+    songs = [sf.read(out / f / "song.wav", dtype="float32")[0] for f in folders]
+    assert songs[0].shape == songs[1].shape and not np.array_equal(songs[0], songs[1])
+    for folder in folders:
+        assert (out / folder / "song.mid").is_file() and (out / folder / "report.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--count", "0"], "--count 0 is out of range; allowed: 1..100"),
+        (["--count", "101"], "--count 101 is out of range"),
+        (["--workers", "2"], "--scheduler and --workers are for --count 2 or more"),
+        (["--count", "2", "--scheduler", "tcp://host"], "not a scheduler address"),
+        (["--duration", "5"], "duration 5 s is out of range; allowed: 10..600 s"),
+    ],
+)
+def test_bad_sketch_options_get_one_line_and_write_nothing(tmp_path: Path, options: list[str], words: str) -> None:
+    out = tmp_path / "song"
+    done = run_idaw("sketch", "a song", "-o", out, *options)
+    line = one_error_line(done.stderr)
+    assert done.returncode == 2 and words in line and not out.exists(), line
+
+
+@pytest.mark.parametrize(
+    ("heard", "true", "ok"),
+    [
+        (120.0, 120.0, True),
+        (124.0, 120.0, True),
+        (126.0, 120.0, False),
+        (60.5, 120.0, True),
+        (240.0, 120.0, True),
+        (40.0, 120.0, True),
+        (90.0, 120.0, False),
+        (None, 120.0, False),
+    ],
+)
+def test_tempo_accuracy2_allows_octave_and_third_errors_within_4_percent(
+    heard: float | None, true: float, ok: bool
+) -> None:
+    assert evaluate.tempo_accuracy2(heard, true) is ok

@@ -452,7 +452,7 @@ def analyze_corpus(
     if not todo:
         return summary
     started = time.perf_counter()
-    with _client(scheduler, workers) as client:
+    with dask_client(scheduler, workers) as client:
         summary.workers = max(1, sum(client.nthreads().values()))
         summary.start_seconds = time.perf_counter() - started
         started = time.perf_counter()
@@ -489,7 +489,7 @@ def _check_output(out: str) -> None:
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
+def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
     """A Dask client of the cluster at `scheduler`, or of a new local cluster of `workers` single-thread processes
     on the loopback address (closed again when the block ends, Ctrl-C included)."""
     from distributed import Client

@@ -7,21 +7,13 @@ and report.png (report.py), with a progress bar over the stages, and sums it up 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
-import numpy as np
-import soundfile as sf
-from tqdm import tqdm
-
-from idaw.base import output_file
-from idaw.base.errors import IdawError
-from idaw.sketch import mixdown, report, stems
+from idaw.base.errors import IdawError, check_in_range
+from idaw.listen.corpus import SCHEDULER_FORMS, check_scheduler_address, check_workers, cores
+from idaw.sketch.song import SongResult, write_song
 from idaw.sketch.structure import (
     BPM_RANGE,
     DEFAULT_DURATION_S,
@@ -30,8 +22,6 @@ from idaw.sketch.structure import (
     genres,
     make_structure,
 )
-from realtime import master
-from realtime.midi_file import MidiRecording, Note
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +49,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--force", action="store_true", help="write into DIR even when it is not empty")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="make N variants (seeds SEED..SEED+N-1) into DIR/variant-K, in parallel on Dask (default 1: DIR itself)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help=f"with --count: the Dask cluster at {SCHEDULER_FORMS}, whose workers see DIR (default: a local one)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=None,
+        help=f"with --count: worker processes of the local cluster (default: one per core, {cores()} here)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,102 +78,38 @@ def run(args: argparse.Namespace) -> int:
         raise IdawError(f"{folder} is a file; --out needs a folder")
     if folder.is_dir() and any(folder.iterdir()) and not args.force:
         raise IdawError(f"{folder} is not empty; pass --force to write into it")
-    structure = make_structure(args.prompt, args.duration, args.genre, args.key, args.bpm, args.seed)
+    from idaw.sketch.variants import MAX_COUNT, write_variants
+
+    count = int(check_in_range("--count", args.count, (1, MAX_COUNT)))
+    if count == 1 and (args.scheduler is not None or args.workers is not None):
+        raise IdawError("--scheduler and --workers are for --count 2 or more")
+    scheduler = check_scheduler_address(args.scheduler) if args.scheduler is not None else None
+    workers = check_workers(args.workers) if args.workers is not None else cores()
+    began = time.perf_counter()
+    structures = [
+        make_structure(args.prompt, args.duration, args.genre, args.key, args.bpm, args.seed + k) for k in range(count)
+    ]
+    structure_s = round(time.perf_counter() - began, 3)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise IdawError(f"cannot create {folder}: {error.strerror or error}") from None
-    timings = write_song(structure, folder, models=None, progress=True)
-    print(summary(structure, folder, timings))
-    return 0
-
-
-STAGES: Final = ("structure", "stems (MIDI)", "render", "mix", "master", "report")
-"""The stages the progress bar counts (the structure is made before the bar starts)."""
-
-
-@dataclass
-class SongResult:
-    """What write_song measured."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time of each stage."""
-    notes: int = 0
-    loudness_lufs: float = 0.0
-    true_peak_dbtp: float = 0.0
-    limiter_peak_db: float = 0.0
-
-
-def write_song(structure: Structure, folder: Path, models: Path | None, progress: bool) -> SongResult:
-    """Writes structure.json, song.mid, stems/*.wav, song.wav and report.png into `folder` (which exists)."""
-    result = SongResult()
-    rate = stems.SAMPLE_RATE
-    with tqdm(total=len(STAGES) - 1, disable=not progress, leave=False, file=sys.stderr, unit="stage") as bar:
-
-        def stage(name: str) -> Iterator[None]:
-            bar.set_description(name)
-            began = time.perf_counter()
-            yield
-            result.seconds[name] = round(time.perf_counter() - began, 3)
-            bar.update(1)
-
-        with output_file.replacing(folder / "structure.json") as part:
-            part.write_text(json.dumps(structure.to_json(), indent=2) + "\n", encoding="utf-8")
-        for _ in stage("stems (MIDI)"):
-            notes = [n for _, run_notes in stems.song_notes(structure, models) for n in run_notes]
-            result.notes = len(notes)
-            channels = {channel: name for name, channel in stems.STEMS.items()}
-            programs = {stems.STEMS[name]: program for name, program in structure.programs.items()}
-            stem_dir = folder / "stems"
-            stem_dir.mkdir(exist_ok=True)
-            write_midi(folder / "song.mid", notes, structure.bpm, channels, programs)
-            midi_files = {}
-            for name, channel in stems.STEMS.items():
-                midi_files[name] = stem_dir / f"{name}.mid"
-                write_midi(
-                    midi_files[name], [n for n in notes if n.channel == channel], structure.bpm, channels, programs
-                )
-        frames = round((structure.duration_s + mixdown.TAIL_S) * rate)
-        for _ in stage("render"):
-            rendered = mixdown.render_stems(midi_files, frames, rate)
-            for name, audio in rendered.items():
-                write_wav(stem_dir / f"{name}.wav", audio, rate)
-                midi_files[name].unlink()
-        for _ in stage("mix"):
-            mixed = mixdown.mix(rendered, rate)
-        for _ in stage("master"):
-            mastered = mixdown.master_mix(mixed, rate, structure.production)
-            write_wav(folder / "song.wav", mastered.audio, rate)
-            result.loudness_lufs = mastered.loudness_out
-            result.true_peak_dbtp = mastered.true_peak_out
-            result.limiter_peak_db = mastered.limiter_peak_db
-        for _ in stage("report"):
-            report.draw(
-                structure,
-                stems.section_chords(structure),
-                notes,
-                rate,
-                mastered.audio,
-                master.DEFAULT_TARGET_LUFS,
-                folder / "report.png",
-            )
-    return result
-
-
-def write_midi(path: Path, notes: list[Note], bpm: float, channels: dict[int, str], programs: dict[int, int]) -> None:
-    """A type-1 MIDI file of `notes` (song sample clock at stems.SAMPLE_RATE): one track per channel, named after
-    its stem, with its General MIDI program."""
-    recording = MidiRecording(stems.SAMPLE_RATE, bpm, track_names=channels, programs=programs)
-    for n in notes:
-        recording.add(n.start, 0x90 | n.channel, n.pitch, n.velocity)
-        recording.add(n.end, 0x80 | n.channel, n.pitch, 0)
-    recording.write(path)
-
-
-def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    """A 24-bit WAV (complete or absent)."""
-    with output_file.replacing(path) as part:
-        sf.write(part, audio, rate, subtype="PCM_24", format="WAV")
+    progress = sys.stderr.isatty()
+    if count == 1:
+        song = write_song(structures[0], folder, models=None, progress=progress)
+        song.seconds = {"structure": structure_s, **song.seconds}
+        print(summary(structures[0], folder, song))
+        return 0
+    variants = write_variants(structures, folder, scheduler, workers, progress)
+    failed = 0
+    for variant in variants:
+        if variant.result is None:
+            failed += 1
+            print(f"{variant.folder}: failed: {variant.error}")
+        else:
+            print(summary(variant.structure, variant.folder, variant.result))
+    print(f"{count - failed} of {count} variants written into {folder} ({time.perf_counter() - began:.1f} s)")
+    return 1 if failed else 0
 
 
 def summary(structure: Structure, folder: Path, song: SongResult) -> str:

@@ -1,0 +1,111 @@
+"""The song sketch's pipeline after the structure: write_song runs the stages (stems as MIDI, render, mix, master,
+report) into a folder and says how long each took. `idaw sketch` (command.py) and its variants (variants.py) call it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+from tqdm import tqdm
+
+from idaw.base import output_file
+from idaw.sketch import mixdown, report, stems
+from idaw.sketch.structure import Structure
+from realtime import master
+from realtime.midi_file import MidiRecording, Note
+
+STAGES: Final = ("structure", "stems (MIDI)", "render", "mix", "master", "report")
+"""The stages the progress bar counts (the structure is made before the bar starts)."""
+
+
+@dataclass
+class SongResult:
+    """What write_song measured."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each stage."""
+    notes: int = 0
+    loudness_lufs: float = 0.0
+    true_peak_dbtp: float = 0.0
+    limiter_peak_db: float = 0.0
+
+
+def write_song(structure: Structure, folder: Path, models: Path | None, progress: bool) -> SongResult:
+    """Writes structure.json, song.mid, stems/*.wav, song.wav and report.png into `folder` (which exists)."""
+    result = SongResult()
+    rate = stems.SAMPLE_RATE
+    with tqdm(total=len(STAGES) - 1, disable=not progress, leave=False, file=sys.stderr, unit="stage") as bar:
+
+        def stage(name: str) -> Iterator[None]:
+            bar.set_description(name)
+            began = time.perf_counter()
+            yield
+            result.seconds[name] = round(time.perf_counter() - began, 3)
+            bar.update(1)
+
+        with output_file.replacing(folder / "structure.json") as part:
+            part.write_text(json.dumps(structure.to_json(), indent=2) + "\n", encoding="utf-8")
+        for _ in stage("stems (MIDI)"):
+            notes = [n for _, run_notes in stems.song_notes(structure, models) for n in run_notes]
+            result.notes = len(notes)
+            channels = {channel: name for name, channel in stems.STEMS.items()}
+            programs = {stems.STEMS[name]: program for name, program in structure.programs.items()}
+            stem_dir = folder / "stems"
+            stem_dir.mkdir(exist_ok=True)
+            write_midi(folder / "song.mid", notes, structure.bpm, channels, programs)
+            midi_files = {}
+            for name, channel in stems.STEMS.items():
+                midi_files[name] = stem_dir / f"{name}.mid"
+                write_midi(
+                    midi_files[name], [n for n in notes if n.channel == channel], structure.bpm, channels, programs
+                )
+        frames = round((structure.duration_s + mixdown.TAIL_S) * rate)
+        for _ in stage("render"):
+            rendered = mixdown.render_stems(midi_files, frames, rate)
+            for name, audio in rendered.items():
+                write_wav(stem_dir / f"{name}.wav", audio, rate)
+                midi_files[name].unlink()
+        for _ in stage("mix"):
+            mixed = mixdown.mix(rendered, rate)
+        for _ in stage("master"):
+            mastered = mixdown.master_mix(mixed, rate, structure.production)
+            write_wav(folder / "song.wav", mastered.audio, rate)
+            result.loudness_lufs = mastered.loudness_out
+            result.true_peak_dbtp = mastered.true_peak_out
+            result.limiter_peak_db = mastered.limiter_peak_db
+        for _ in stage("report"):
+            report.draw(
+                structure,
+                stems.section_chords(structure),
+                notes,
+                rate,
+                mastered.audio,
+                master.DEFAULT_TARGET_LUFS,
+                folder / "report.png",
+            )
+    return result
+
+
+def write_midi(path: Path, notes: list[Note], bpm: float, channels: dict[int, str], programs: dict[int, int]) -> None:
+    """A type-1 MIDI file of `notes` (song sample clock at stems.SAMPLE_RATE): one track per channel, named after
+    its stem, with its General MIDI program."""
+    recording = MidiRecording(stems.SAMPLE_RATE, bpm, track_names=channels, programs=programs)
+    for n in notes:
+        recording.add(n.start, 0x90 | n.channel, n.pitch, n.velocity)
+        recording.add(n.end, 0x80 | n.channel, n.pitch, 0)
+    recording.write(path)
+
+
+def write_wav(path: Path, audio: npt.NDArray[np.float32], rate: int) -> None:
+    """A 24-bit WAV (complete or absent)."""
+    with output_file.replacing(path) as part:
+        sf.write(part, audio, rate, subtype="PCM_24", format="WAV")
