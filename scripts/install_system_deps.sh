@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages idaw needs (only the missing ones; sudo when not root).
-#   scripts/install_system_deps.sh          build + run: compiler, CMake, PortAudio, JSON, fluidsynth
+#   scripts/install_system_deps.sh          build + run: compiler, CMake, PortAudio, JSON, fluidsynth, drum kits
 #   scripts/install_system_deps.sh --test   also JACK (server + headers) and doctest for the test suite
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config libportaudio2 nlohmann-json3-dev
-  fluidsynth fluid-soundfont-gm)
+  fluidsynth fluid-soundfont-gm hydrogen-data)
 if [[ "${1:-}" == "--test" ]]; then
   # JACK for the live tests, doctest for the C++ tests, recorded instruments and drums for training tests.
-  packages+=(jackd2 libjack-jackd2-dev doctest-dev hydrogen-data lmms-common)
+  packages+=(jackd2 libjack-jackd2-dev doctest-dev lmms-common)
   # The JUCE plugin (VST3 + Standalone), its sidecar link, and a virtual screen for the editor test.
   packages+=(juce-modules-source libzmq3-dev cppzmq-dev libsoxr-dev xvfb fonts-dejavu-core)
 fi

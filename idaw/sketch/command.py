@@ -122,8 +122,9 @@ def summary(structure: Structure, folder: Path, song: SongResult) -> str:
         f"{structure.bars} bars ({structure.duration_s:.0f} s); mood valence {structure.valence:+.2f}, "
         f"arousal {structure.arousal:+.2f}",
         f"sections (bars): {sections}",
-        f"{song.notes} notes; master {song.loudness_lufs:.1f} LUFS, true peak {song.true_peak_dbtp:.1f} dBTP; "
+        f"{song.notes} notes, drums by {song.drums}; master {song.loudness_lufs:.1f} LUFS, "
+        f"true peak {song.true_peak_dbtp:.1f} dBTP; "
         f"{total:.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in song.seconds.items()) + ")",
     ]
-    lines.extend(f"note: {note}" for note in structure.notes)
+    lines.extend(f"note: {note}" for note in [*structure.notes, *song.remarks])
     return "\n".join(lines)

@@ -18,7 +18,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from idaw.base import output_file
-from idaw.sketch import mixdown, report, stems
+from idaw.base.errors import IdawError
+from idaw.sketch import drumkit, mixdown, report, stems
 from idaw.sketch.structure import Structure
 from realtime import master
 from realtime.midi_file import MidiRecording, Note
@@ -37,6 +38,10 @@ class SongResult:
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
     limiter_peak_db: float = 0.0
+    drums: str = ""
+    """What played the drums: a Hydrogen kit's name, or the General MIDI soundfont when no kit could be read."""
+    remarks: list[str] = field(default_factory=list)
+    """What a user should know (a fallback taken)."""
 
 
 def write_song(structure: Structure, folder: Path, models: Path | None, progress: bool) -> SongResult:
@@ -70,7 +75,21 @@ def write_song(structure: Structure, folder: Path, models: Path | None, progress
                 )
         frames = round((structure.duration_s + mixdown.TAIL_S) * rate)
         for _ in stage("render"):
-            rendered = mixdown.render_stems(midi_files, frames, rate)
+            kit = None
+            try:
+                kit = drumkit.read_kit(drumkit.kit_for(structure.drums), rate)
+                result.drums = f"Hydrogen kit {drumkit.kit_for(structure.drums)}"
+            except IdawError as error:
+                result.drums = "the General MIDI soundfont"
+                result.remarks.append(f"drums from the soundfont: {error}")
+            played_by_fluidsynth = {k: v for k, v in midi_files.items() if kit is None or k != "drums"}
+            rendered = mixdown.render_stems(played_by_fluidsynth, frames, rate)
+            if kit is not None:
+                drum_notes = [n for n in notes if n.channel == stems.STEMS["drums"]]
+                rendered["drums"], missing = drumkit.render(drum_notes, kit, frames)
+                if missing:
+                    result.remarks.append(f"{missing} drum notes had no instrument in the kit")
+            rendered = {name: rendered[name] for name in stems.STEMS}
             for name, audio in rendered.items():
                 write_wav(stem_dir / f"{name}.wav", audio, rate)
                 midi_files[name].unlink()
