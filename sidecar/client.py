@@ -87,6 +87,11 @@ class SidecarClient:
         """Rate snapshot number `snapshot` from -1 (worse) to 1 (better)."""
         self.request("feedback", words=list(words), snapshot=snapshot, rating=float(rating))
 
+    def mood(self, text: str, timeout: float | None = None) -> tuple[float, float]:
+        """(valence, arousal), each -1..1, that `text` describes (the sidecar's reading of `--mood`)."""
+        f = self.request("mood", timeout, text=text).fields
+        return float(f["valence"]), float(f["arousal"])
+
     def status(self, timeout: float | None = None) -> dict[str, Any]:
         """The sidecar's status_reply fields (session, uptime_s, handler, snapshot, received, rejected, engines)."""
         return self.request("status", timeout).fields

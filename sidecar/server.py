@@ -587,6 +587,22 @@ class SidecarServer:
             raise _handler_failed(error, message) from None
         self.send(identity, "ack", re=message.seq)
 
+    def _on_mood(self, identity: bytes, message: Message) -> None:
+        # Imported here: the sentence model is loaded on the first mood request, not when the sidecar starts.
+        from idaw.text.mood import mood
+
+        try:
+            valence, arousal, _ = mood(message.fields["text"])
+        except Exception as error:  # the model missing or broken must not take the sidecar down
+            raise _handler_failed(error, message) from None
+        self.send(
+            identity,
+            "mood_read",
+            re=message.seq,
+            valence=min(1.0, max(-1.0, valence)),
+            arousal=min(1.0, max(-1.0, arousal)),
+        )
+
     def _on_status(self, identity: bytes, message: Message) -> None:
         self.send(identity, "status_reply", re=message.seq, **self.status())
 

