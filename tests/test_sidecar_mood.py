@@ -43,7 +43,7 @@ def test_a_mood_is_read_as_the_mood_option_reads_it_and_bad_text_is_refused() ->
 
 def raw_request(endpoint: str, message: dict[str, object]) -> dict[str, object]:
     """`message` packed as it is, sent from a fresh DEALER; the sidecar's reply, unpacked."""
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     with context.socket(zmq.DEALER) as socket:
         socket.connect(endpoint)
         socket.send(msgpack.packb(message, use_bin_type=True))
