@@ -332,10 +332,14 @@ def push(
     sequence: int = 0,
     beat_anchor: int = 0,
     chord_plan: Sequence[int] = (),
+    start_voicing: Sequence[int] = (),
+    start_melody: int = -1,
 ) -> None:
     """Queue the settings (on or off) for the audio thread; IdawError if the engine's control queue is full.
     beat_anchor: the engine sample time of a heard beat the grid's beats lock to (0: none; see midi_generator.h).
-    chord_plan: up to 16 chord classes that bar b of the grid plays as chord_plan[b % len] (-1: the nets choose)."""
+    chord_plan: up to 16 chord classes that bar b of the grid plays as chord_plan[b % len] (-1: the nets choose).
+    start_voicing (bass and three upper pitches) and start_melody: what sounded on the bar line before the grid this
+    control starts, which its first bar leads from (midi_generator.h, MidiControl::start_bass)."""
     emotion = np.ascontiguousarray(settings.emotion, dtype=np.float32)
     if not engine.set_midi_control(
         enabled,
@@ -352,6 +356,8 @@ def push(
         theory=settings.theory,
         beat_anchor=beat_anchor,
         chord_plan=list(chord_plan),
+        start_voicing=list(start_voicing),
+        start_melody=start_melody,
     ):
         raise IdawError("the MIDI generator's control queue is full (is the audio running?)")
 

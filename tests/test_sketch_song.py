@@ -6,6 +6,7 @@ apart from the code under test) and a report."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -115,20 +116,60 @@ def test_the_generators_bars_play_the_structures_chords(genre: str, key: str) ->
     assert {n.channel for n in notes} == set(stems.STEMS.values())
 
 
-def test_a_repeated_section_replays_its_material() -> None:
+def test_a_repeated_section_replays_its_material_when_it_follows_the_same_music() -> None:
     structure = make_structure("a song", 150.0, genre="pop", key="C major", seed=4)
     bar_samples = stems.SAMPLE_RATE * 240.0 / structure.bpm
-    played: dict[tuple[str, int, tuple[int, ...]], list[list[tuple[int, int, int, int, int]]]] = {}
+    played: dict[tuple[object, ...], list[list[tuple[int, int, int, int, int]]]] = {}
+    carry = stems.Carry()
     for run, notes in stems.song_notes(structure):
         origin = round(run.start_bar * bar_samples)
-        relative = [(n.channel, n.pitch, n.velocity, n.start - origin, n.end - origin) for n in notes if n.start > 0]
-        played.setdefault((run.section, run.bars, run.chords), []).append(relative)
+        relative = [Note(n.channel, n.pitch, n.velocity, n.start - origin, n.end - origin) for n in notes]
+        key = (run.section, run.bars, run.chords, carry)
+        played.setdefault(key, []).append([(n.channel, n.pitch, n.velocity, n.start, n.end) for n in relative])
+        carry = stems.last_bar_carry(relative, run.bars, bar_samples)
     repeats = {key: takes for key, takes in played.items() if len(takes) >= 2}
     assert any(key[0] == "chorus" for key in repeats), list(played)
     for key, takes in repeats.items():
-        assert all(take == takes[0] for take in takes[1:]), key
+        assert all(take == takes[0] for take in takes[1:]), key[:3]
     verse, chorus = (next(r for r in stems.runs(structure) if r.section == name) for name in ("verse", "chorus"))
     assert chorus.arousal > verse.arousal and chorus.seed != verse.seed  # the sections contrast
+
+
+def moves_in_parallel_perfect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Two voices (lower, upper) from pitches `a` to `b` form the same perfect interval (fifth, or octave/unison) in
+    both and both move, the same way: parallel fifths or octaves (a fifth to an octave is not)."""
+    interval_a, interval_b = (a[1] - a[0]) % 12, (b[1] - b[0]) % 12
+    both_move = a[0] != b[0] and a[1] != b[1]
+    same_way = (b[0] - a[0]) * (b[1] - a[1]) > 0
+    return both_move and same_way and interval_a == interval_b and interval_a in (0, 7)
+
+
+@pytest.mark.parametrize("genre", ["pop", "rock", "soul", "jazz"])
+def test_sections_lead_their_voices_from_the_section_before(genre: str) -> None:
+    structure = make_structure("a song", 120.0, genre=genre, seed=3)
+    bar_samples = stems.SAMPLE_RATE * 240.0 / structure.bpm
+    played = list(stems.song_notes(structure))
+    boundaries = 0
+    for (before, before_notes), (after, after_notes) in itertools.pairwise(played):
+        shift = round(before.start_bar * bar_samples)
+        carry = stems.last_bar_carry(
+            [Note(n.channel, n.pitch, n.velocity, n.start - shift, n.end - shift) for n in before_notes],
+            before.bars,
+            bar_samples,
+        )
+        start = round(after.start_bar * bar_samples)
+        first = stems.last_bar_carry(
+            [Note(n.channel, n.pitch, n.velocity, n.start - start, n.end - start) for n in after_notes], 1, bar_samples
+        )
+        if carry.voicing is None or first.voicing is None:
+            continue
+        boundaries += 1
+        voices = list(zip(carry.voicing, first.voicing, strict=True))  # (pitch before, pitch after) per voice
+        for (low_a, low_b), (high_a, high_b) in itertools.combinations(voices, 2):
+            lower, upper = ((low_a, high_a), (low_b, high_b))
+            assert not moves_in_parallel_perfect(lower, upper), (before.section, after.section, carry, first)
+        assert max(abs(b - a) for a, b in voices[1:]) <= 7, (carry, first)  # the upper voices move by small steps
+    assert boundaries >= len(played) - 2
 
 
 @pytest.mark.parametrize("pan", [-1.0, -0.5, 0.0, 0.3, 1.0])

@@ -12,6 +12,9 @@ section's progression.
   busier) so the sections contrast.
 - Seeds: one per section name, so every chorus (and every verse) replays the same material: a repeated chorus is
   the first one again, as songs do; a shorter repeat is the first one's beginning (the generator is deterministic).
+- Voice leading across sections: each run starts from what sounded on the last bar line of the one before (Carry:
+  the voicing and the melody pitch, MidiControl::start_bass), so its first chord moves by the smallest motion and
+  without parallels from the last one. A repeat replays its first take exactly when it follows the same music.
 
 The events of each run are moved onto the song's sample clock (the run's first bar line on the section's start) and
 cut at the section's end; runs with the same settings are generated once.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -61,6 +64,15 @@ DOMINANT_SEVENTH: Final = 2
 """ChordQuality::Dom7 (music_theory.h): classes are quality * 12 + root."""
 QUALITIES: Final = {"major": 0, "minor": 1, "diminished": 3, "augmented": 4}
 """music21's triad quality -> the core's ChordQuality."""
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What sounded on the last bar line of the run before (MidiControl::start_bass): the voicing (bass and three
+    upper pitches) and the melody pitch, so the next run's first bar leads its voices from them."""
+
+    voicing: tuple[int, int, int, int] | None = None
+    melody: int = -1
 
 
 @dataclass(frozen=True)
@@ -157,21 +169,21 @@ class StemGenerator:
             key_tonic=key.tonic,
             scale=midi_settings.parse_key(f"C:{'minor' if key.minor else 'major'}")[1],
         )
-        self._cache: dict[tuple[int, tuple[int, ...], float, float, int], list[Note]] = {}
+        self._cache: dict[tuple[int, tuple[int, ...], float, float, int, Carry], list[Note]] = {}
 
     @property
     def bar_samples(self) -> float:
         """Samples per 4/4 bar at the song's tempo."""
         return SAMPLE_RATE * 240.0 / float(self.structure.bpm)
 
-    def generate(self, run: Run) -> list[Note]:
-        """The run's notes (cached by its settings)."""
-        cache_key = (run.bars, run.chords, run.valence, run.arousal, run.seed)
+    def generate(self, run: Run, carry: Carry = Carry()) -> list[Note]:
+        """The run's notes, carrying on from `carry` (cached by the run's settings and the carry)."""
+        cache_key = (run.bars, run.chords, run.valence, run.arousal, run.seed, carry)
         if cache_key not in self._cache:
-            self._cache[cache_key] = self._play(run)
+            self._cache[cache_key] = self._play(run, carry)
         return self._cache[cache_key]
 
-    def _play(self, run: Run) -> list[Note]:
+    def _play(self, run: Run, carry: Carry) -> list[Note]:
         engine = self.engine
         engine.prepare(float(SAMPLE_RATE), BLOCK, 2)  # sample clock 0, nothing sounding, the nets kept
         emotion = tuple(float(x) for x in midi_settings.emotion_from_valence_arousal(run.valence, run.arousal))
@@ -182,7 +194,15 @@ class StemGenerator:
             emotion=emotion,
             seed=run.seed,
         )
-        midi_settings.push(engine, settings, enabled=True, sequence=1, chord_plan=run.chords)
+        midi_settings.push(
+            engine,
+            settings,
+            enabled=True,
+            sequence=1,
+            chord_plan=run.chords,
+            start_voicing=carry.voicing or (),
+            start_melody=carry.melody,
+        )
         origin = engine.midi_lookahead_samples(self.base.tempo_bpm)  # the grid's first bar line (started at 0)
         end = origin + run.bars * self.bar_samples
         recording = MidiRecording(SAMPLE_RATE, self.base.tempo_bpm)
@@ -209,13 +229,28 @@ class StemGenerator:
         ]
 
 
+def last_bar_carry(notes: Sequence[Note], bars: int, bar_samples: float) -> Carry:
+    """What a run's notes (on its own clock) sound on its last bar line: the bass and the three chord notes struck
+    within half a sixteenth of it, and the melody note sounding there; no voicing when they are not all there."""
+    line = (bars - 1) * bar_samples
+    half_step = bar_samples / 32.0
+    near = [n for n in notes if abs(n.start - line) <= half_step]
+    bass = [n.pitch for n in near if n.channel == STEMS["bass"]]
+    upper = sorted(n.pitch for n in near if n.channel == STEMS["harmony"])
+    voicing = (bass[0], upper[0], upper[1], upper[2]) if len(bass) == 1 and len(upper) == 3 else None
+    sounding = [n for n in notes if n.channel == STEMS["melody"] and n.start <= line + half_step and n.end > line]
+    melody = max(sounding, key=lambda n: n.start).pitch if sounding else -1
+    return Carry(voicing, melody)
+
+
 def song_notes(structure: Structure, models: Path | None = None) -> Iterator[tuple[Run, list[Note]]]:
-    """Each run with its notes on the song's sample clock (bar 0 at sample 0; nothing before 0)."""
+    """Each run with its notes on the song's sample clock (bar 0 at sample 0; nothing before 0). Each run carries on
+    from the last bar line of the one before (Carry)."""
     generator = StemGenerator(structure, models)
+    carry = Carry()
     for run in runs(structure):
+        played = generator.generate(run, carry)
+        carry = last_bar_carry(played, run.bars, generator.bar_samples)
         offset = round(run.start_bar * generator.bar_samples)
-        notes = [
-            Note(n.channel, n.pitch, n.velocity, max(0, n.start + offset), max(1, n.end + offset))
-            for n in generator.generate(run)
-        ]
+        notes = [Note(n.channel, n.pitch, n.velocity, max(0, n.start + offset), max(1, n.end + offset)) for n in played]
         yield run, notes

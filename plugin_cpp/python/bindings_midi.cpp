@@ -111,7 +111,8 @@ void bind_control(EngineClass& c) {
         "set_midi_control",
         [](PyEngine& e, bool enabled, double tempo_bpm, int key_tonic, int scale, int melody_channel, int chord_channel,
            Values emotion, std::uint64_t seed, std::uint64_t sequence, int bass_channel, int drum_channel, bool theory,
-           std::uint64_t beat_anchor, const std::vector<int>& chord_plan) {
+           std::uint64_t beat_anchor, const std::vector<int>& chord_plan, const std::vector<int>& start_voicing,
+           int start_melody) {
             if (emotion.shape(0) != static_cast<std::size_t>(idaw::kEmotionDims))
                 throw nb::value_error(("emotion must have " + std::to_string(idaw::kEmotionDims) + " values").c_str());
             auto small = [](int v, int hi) { return v >= 0 && v <= hi ? static_cast<std::uint8_t>(v) : 255; };
@@ -138,18 +139,28 @@ void bind_control(EngineClass& c) {
                 control.chord_plan[i] =
                     static_cast<std::int8_t>(chord >= -1 && chord <= idaw::music::kNoChord ? chord : -2);
             }
+            if (!start_voicing.empty() && start_voicing.size() != 4)
+                throw nb::value_error("start voicing needs a bass and three upper pitches (0..127)");
+            auto pitch = [](int p) { return static_cast<std::int8_t>(p >= -1 && p <= 127 ? p : -2); };
+            if (!start_voicing.empty()) {
+                control.start_bass = pitch(start_voicing[0]);
+                for (std::size_t i = 0; i < 3; ++i) control.start_upper[i] = pitch(start_voicing[i + 1]);
+            }
+            control.start_melody = pitch(start_melody);
             if (const char* why = idaw::check_midi_control(control)) throw nb::value_error(why);
             return e.engine.midi_generator().push_control(control);
         },
         "enabled"_a, "tempo_bpm"_a, "key_tonic"_a, "scale"_a, "melody_channel"_a, "chord_channel"_a, "emotion"_a,
         "seed"_a = 1, "sequence"_a = 0, "bass_channel"_a = 2, "drum_channel"_a = 9, "theory"_a = true,
-        "beat_anchor"_a = 0, "chord_plan"_a = std::vector<int>{},
+        "beat_anchor"_a = 0, "chord_plan"_a = std::vector<int>{}, "start_voicing"_a = std::vector<int>{},
+        "start_melody"_a = -1,
         "Queue the MIDI generator's full control state for the audio thread (taken up at the next block): channels "
         "0..15 of the four tracks, and whether the theory layer filters the nets' choices. A key change applies "
         "from the next bar start. beat_anchor: the engine sample time of a heard beat the grid locks its beats to "
         "(0: none). chord_plan: up to 16 chord classes (quality * 12 + root, 60 = no chord, -1 = the nets choose) "
-        "that bar b of the grid plays as chord_plan[b % len]. ValueError for a value out of range; False when the "
-        "queue is full.");
+        "that bar b of the grid plays as chord_plan[b % len]. start_voicing (bass and three upper pitches) and "
+        "start_melody: what sounded on the bar line before a grid this control starts, which its first bar leads "
+        "from. ValueError for a value out of range; False when the queue is full.");
 }
 
 /// install/clear/collect: the generator's nets.

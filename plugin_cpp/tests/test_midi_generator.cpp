@@ -3,6 +3,7 @@
 // while disabled, audio untouched, and the per-step cost of the real-size nets on the audio thread.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bitset>
 #include <chrono>
 #include <cmath>
@@ -167,6 +168,36 @@ TEST_CASE(
         CHECK(std::bitset<12>(got).count() >= 3);                // a full triad at least
         CHECK(bass_at_bar[static_cast<std::size_t>(bar)] >= 0);  // and the bass plays it
     }
+    // A grid started with a start voicing leads its first chord from it, as the theory layer leads one bar from the
+    // last: here from a C major voicing to the plan's first chord.
+    MidiControl carried = control;
+    carried.start_bass = 36;
+    carried.start_upper = {52, 55, 60};
+    carried.start_melody = 67;
+    carried.chord_plan[0] = static_cast<std::int8_t>(24 + 7);  // G7
+    auto second = engine_with_nets(1024, 5);
+    REQUIRE(second->midi_generator().push_control(carried));
+    std::vector<MidiEvent> carried_events;
+    run_silence(*second, static_cast<std::uint64_t>(origin + step * 16), {1024}, carried_events);
+    music::Voicing before;
+    before.bass = 36, before.upper[0] = 52, before.upper[1] = 55, before.upper[2] = 60, before.count = 3;
+    const music::Voicing expected = music::lead_voices(24 + 7, before, music::kSeparateRanges);
+    std::vector<int> upper, bass;
+    for (const auto& e : note_ons(carried_events)) {
+        const double into = (static_cast<double>(e.sample_time) - origin) / step;
+        if (std::fabs(into) > 0.5) continue;  // the first bar line only
+        if ((e.bytes[0] & 0x0F) == 1) upper.push_back(e.bytes[1]);
+        if ((e.bytes[0] & 0x0F) == 2) bass.push_back(e.bytes[1]);
+    }
+    std::sort(upper.begin(), upper.end());
+    std::vector<int> wanted{expected.upper[0], expected.upper[1], expected.upper[2]};
+    std::sort(wanted.begin(), wanted.end());
+    CHECK(upper == wanted);
+    CHECK(bass == std::vector<int>{expected.bass});
+    CHECK_FALSE(music::parallel_perfect(before.bass, before.upper[2], expected.bass, expected.upper[2]));
+    MidiControl bad = carried;
+    bad.start_upper[1] = -1;  // a bass without its three upper voices
+    CHECK(check_midi_control(bad) != nullptr);
     // Only the bars left to the nets count as their choices.
     const auto k = engine->midi_generator().counters();
     CHECK(k.chord_choices == static_cast<std::uint64_t>(bars / static_cast<int>(plan.size())));

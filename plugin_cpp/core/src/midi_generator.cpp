@@ -64,6 +64,10 @@ const char* check_midi_control(const MidiControl& c) noexcept {
     for (float e : c.emotion)
         if (!finite_in(e, -1.0f, 1.0f)) return "emotion value out of range (-1..1)";
     if (c.chord_plan_bars > MidiControl::kMaxChordPlanBars) return "chord plan longer than 16 bars";
+    if (c.start_bass >= 0)
+        for (std::int8_t p : c.start_upper)
+            if (p < 0) return "start voicing needs a bass and three upper pitches (0..127)";
+    if (c.start_bass < -1 || c.start_melody < -1) return "start pitch out of range (-1 for none, 0..127)";
     for (int i = 0; i < c.chord_plan_bars; ++i) {
         const int chord = c.chord_plan[static_cast<std::size_t>(i)];
         if (chord < -1 || chord > music::kNoChord) return "chord plan entry out of range (-1, 0..59 or 60 for none)";
@@ -265,6 +269,15 @@ void MidiGenerator::reset_music() noexcept {
     voicing_ = music::Voicing{};
     bar_melody_ = prev_bar_melody_ = -1;
     bar_bass_ = prev_bar_bass_ = -1;
+    // Carry on from where the control says the music was (MidiControl::start_bass): the first bar line then leads
+    // from that voicing and checks its melody and bass against that bar line's.
+    if (control_.start_bass >= 0) {
+        voicing_.bass = control_.start_bass;
+        for (int i = 0; i < 3; ++i) voicing_.upper[i] = control_.start_upper[static_cast<std::size_t>(i)];
+        voicing_.count = 3;
+        bar_bass_ = control_.start_bass;
+    }
+    if (control_.start_melody >= 0) bar_melody_ = last_pitch_ = control_.start_melody;
 }
 
 void MidiGenerator::end_all_at_frontier(SpscRing<MidiEvent>& out) noexcept {

@@ -128,6 +128,13 @@ struct MidiControl {
     /// theory layer when it is on). chord_plan_bars = 0: no plan.
     std::array<std::int8_t, kMaxChordPlanBars> chord_plan{};
     std::uint8_t chord_plan_bars = 0;  ///< 0..kMaxChordPlanBars
+    /// Where a grid this control starts carries on from (idaw sketch's sections, each a grid of its own): the voicing
+    /// sounding on the last bar line before it (bass and three upper pitches; start_bass -1: none) and the melody
+    /// pitch on that bar line (-1: none). The first bar then leads its voices from them, as from a bar of its own:
+    /// by the smallest motion, without parallel fifths or octaves. Read only when a grid starts.
+    std::int8_t start_bass = -1;
+    std::array<std::int8_t, 3> start_upper{{-1, -1, -1}};
+    std::int8_t start_melody = -1;
 };
 
 /// Why a control snapshot is refused ("tempo_bpm out of range", ...), or null when it is valid. Real-time safe.
