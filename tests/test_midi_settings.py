@@ -110,6 +110,10 @@ def test_engine_refuses_bad_controls() -> None:
     for plan, text in (([0] * 17, "longer than 16"), ([61], "chord plan entry"), ([-2], "chord plan entry")):
         with pytest.raises(ValueError, match=text):
             engine.set_midi_control(True, 120.0, 0, 0, 0, 0, emotion, chord_plan=plan)
+    assert engine.set_midi_control(True, 120.0, 0, 0, 0, 0, emotion, start_voicing=[36, 52, 55, 60], start_melody=67)
+    for voicing, melody in (([36, 52, 55], -1), ([36, 52, -1, 60], -1), ([36, 52, 55, 128], -1), ([], 200)):
+        with pytest.raises(ValueError, match="start"):
+            engine.set_midi_control(True, 120.0, 0, 0, 0, 0, emotion, start_voicing=voicing, start_melody=melody)
     with pytest.raises(ValueError, match="unknown MIDI net"):
         engine.install_midi_net("Emotion", "/nonexistent.json")
     with pytest.raises(ValueError, match="nonexistent"):
