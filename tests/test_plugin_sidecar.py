@@ -192,11 +192,12 @@ def assert_flat_to_the_encoders_top_band(samples: np.ndarray, rate: int) -> None
         assert abs(level) < 0.75, f"analysis stream {low:.0f}-{high:.0f} Hz is {level:+.2f} dB against 1-4 kHz"
 
 
-def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:
-    """Words typed into the editor's text box (IDAW_EDITOR_DESCRIBE types them and presses Send) reach the sidecar,
-    whose answer the editor shows; the snapshot comes back to the plugin like any other."""
+def editor_with_sidecar(
+    build: PluginBuild, xvfb: str, png: Path, variable: str, words: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The editor on screen with a sidecar on a thread, `words` typed by the test hook `variable`: (the editor's
+    report, the sidecar's status after it)."""
     endpoint = free_endpoint()
-    png = tmp_path / "describe.png"
     with server_thread(endpoint=endpoint) as server:
         report, _ = run_host(
             build,
@@ -205,11 +206,18 @@ def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str,
             png,
             "--seconds",
             "30",
-            env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, "IDAW_EDITOR_DESCRIBE": "warm, please"},
+            env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, variable: words},
             timeout=120,
         )
         status = server.status()
-    info = report["editor"]
+    editor: dict[str, Any] = report["editor"]
+    return editor, status
+
+
+def test_editor_text_box_describes_to_the_sidecar(build: PluginBuild, xvfb: str, tmp_path: Path) -> None:
+    """Words typed into the editor's text box (IDAW_EDITOR_DESCRIBE types them and presses Send) reach the sidecar,
+    whose answer the editor shows; the snapshot comes back to the plugin like any other."""
+    info, status = editor_with_sidecar(build, xvfb, tmp_path / "describe.png", "IDAW_EDITOR_DESCRIBE", "warm, please")
     assert info["sidecar_status"].startswith("sidecar: connected (fallback-table)"), info["sidecar_status"]
     assert info["describe_status"] == "snapshot 1 from: warm", info["describe_status"]
     assert status["received"].get("describe") == 1 and status["snapshot"] == 1
@@ -226,21 +234,7 @@ def test_editor_mood_box_sets_valence_and_arousal_through_the_sidecar(
     text = "furious and tense"
     valence, arousal, _ = mood(text)  # also loads the sentence model the sidecar thread below shares
     assert valence < -0.2 and arousal > 0.2, (valence, arousal)
-    endpoint = free_endpoint()
-    png = tmp_path / "mood.png"
-    with server_thread(endpoint=endpoint) as server:
-        report, _ = run_host(
-            build,
-            "editor",
-            "--png",
-            png,
-            "--seconds",
-            "30",
-            env={"DISPLAY": xvfb, "IDAW_SIDECAR_ENDPOINT": endpoint, "IDAW_EDITOR_MOOD": text},
-            timeout=120,
-        )
-        status = server.status()
-    info = report["editor"]
+    info, status = editor_with_sidecar(build, xvfb, tmp_path / "mood.png", "IDAW_EDITOR_MOOD", text)
     assert info["mood_status"] == f"mood: valence {valence:+.2f}, arousal {arousal:+.2f}", info["mood_status"]
     assert status["received"].get("mood") == 1
     # The parameters hold the answer (as float32, within the parameters' own snapping).

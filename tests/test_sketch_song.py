@@ -124,13 +124,13 @@ def test_a_repeated_section_replays_its_material_when_it_follows_the_same_music(
     for run, notes in stems.song_notes(structure):
         origin = round(run.start_bar * bar_samples)
         relative = [Note(n.channel, n.pitch, n.velocity, n.start - origin, n.end - origin) for n in notes]
-        key = (run.section, run.bars, run.chords, carry)
-        played.setdefault(key, []).append([(n.channel, n.pitch, n.velocity, n.start, n.end) for n in relative])
+        take: tuple[object, ...] = (run.section, run.bars, run.chords, carry)
+        played.setdefault(take, []).append([(n.channel, n.pitch, n.velocity, n.start, n.end) for n in relative])
         carry = stems.last_bar_carry(relative, run.bars, bar_samples)
-    repeats = {key: takes for key, takes in played.items() if len(takes) >= 2}
-    assert any(key[0] == "chorus" for key in repeats), list(played)
-    for key, takes in repeats.items():
-        assert all(take == takes[0] for take in takes[1:]), key[:3]
+    repeats = {what: takes for what, takes in played.items() if len(takes) >= 2}
+    assert any(what[0] == "chorus" for what in repeats), list(played)
+    for what, takes in repeats.items():
+        assert all(again == takes[0] for again in takes[1:]), what[:3]
     verse, chorus = (next(r for r in stems.runs(structure) if r.section == name) for name in ("verse", "chorus"))
     assert chorus.arousal > verse.arousal and chorus.seed != verse.seed  # the sections contrast
 

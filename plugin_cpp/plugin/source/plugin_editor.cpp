@@ -324,25 +324,19 @@ void IdawEditor::timerCallback() {
     write_status_if_asked();
 }
 
-void IdawEditor::describe_if_asked() {
-    // Test support: IDAW_EDITOR_DESCRIBE=words types the words into the text box and presses Send, once the editor
-    // is on screen and a sidecar has welcomed the plugin.
-    const char* words = std::getenv("IDAW_EDITOR_DESCRIBE");
-    if (describe_sent_ || words == nullptr || *words == '\0' || !isShowing() || !processor_.sidecar_connected()) return;
-    describe_sent_ = true;
-    describe_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
-    send_button_.triggerClick();
+void IdawEditor::type_if_asked(const char* variable, bool& done, juce::TextEditor& box, juce::Button& button) {
+    const char* words = std::getenv(variable);
+    if (done || words == nullptr || *words == '\0' || !isShowing() || !processor_.sidecar_connected()) return;
+    done = true;
+    box.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
+    button.triggerClick();
 }
 
-void IdawEditor::mood_if_asked() {
-    // Test support: IDAW_EDITOR_MOOD=words types the words into the mood box and presses Set, once the editor is on
-    // screen and a sidecar has welcomed the plugin.
-    const char* words = std::getenv("IDAW_EDITOR_MOOD");
-    if (mood_sent_ || words == nullptr || *words == '\0' || !isShowing() || !processor_.sidecar_connected()) return;
-    mood_sent_ = true;
-    mood_box_.setText(juce::String::fromUTF8(words), juce::dontSendNotification);
-    mood_button_.triggerClick();
+void IdawEditor::describe_if_asked() {
+    type_if_asked("IDAW_EDITOR_DESCRIBE", describe_sent_, describe_box_, send_button_);
 }
+
+void IdawEditor::mood_if_asked() { type_if_asked("IDAW_EDITOR_MOOD", mood_sent_, mood_box_, mood_button_); }
 
 void IdawEditor::connect_if_asked() {
     // Test support: IDAW_EDITOR_ENDPOINT (and IDAW_EDITOR_KEYS) are typed into the boxes and Connect is pressed,

@@ -64,6 +64,9 @@ class IdawEditor : public juce::AudioProcessorEditor, private juce::Timer {
     void connect_sidecar();
     /// Refreshes the model, sidecar, describe and audio-thread status lines.
     void update_status();
+    /// Test support: when the environment variable `variable` holds words, types them into `box` and presses
+    /// `button`, once (`done`), when the editor is on screen and a sidecar has welcomed the plugin.
+    void type_if_asked(const char* variable, bool& done, juce::TextEditor& box, juce::Button& button);
     /// Test support (IDAW_EDITOR_DESCRIBE): types words into the text box and presses Send.
     void describe_if_asked();
     /// Test support (IDAW_EDITOR_MOOD): types words into the mood box and presses Set.

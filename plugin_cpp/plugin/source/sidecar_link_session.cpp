@@ -473,25 +473,23 @@ void LinkSession::send_describe(const std::vector<std::string>& words, double in
     const bool ok =
         send("describe", [&](MapWriter& message) { message.strings("words", words).float64("intensity", intensity); });
     if (ok) describe_seq_ = seq_;
+    report_sent(ok, &LinkStatus::describe_result);
+}
+
+void LinkSession::report_sent(bool ok, std::string LinkStatus::*result) {
     with_status([&](LinkStatus& status) {
         if (ok)
-            status.describe_result = "sent, waiting for the sidecar";
+            status.*result = "sent, waiting for the sidecar";
         else
-            status.describe_result = status.connected ? "not sent (the sidecar is not reading)"
-                                                      : "not sent: no sidecar at " + link_.endpoint_;
+            status.*result = status.connected ? "not sent (the sidecar is not reading)"
+                                              : "not sent: no sidecar at " + link_.endpoint_;
     });
 }
 
 void LinkSession::send_mood(const std::string& text) {
     const bool ok = send("mood", [&](MapWriter& message) { message.str("text", text); });
     if (ok) mood_seq_ = seq_;
-    with_status([&](LinkStatus& status) {
-        if (ok)
-            status.mood_result = "sent, waiting for the sidecar";
-        else
-            status.mood_result = status.connected ? "not sent (the sidecar is not reading)"
-                                                  : "not sent: no sidecar at " + link_.endpoint_;
-    });
+    report_sent(ok, &LinkStatus::mood_result);
 }
 
 void LinkSession::send_bye() {

@@ -122,6 +122,8 @@ class LinkSession {
     bool send_follow(bool on);
     /// describe: `words` at `intensity`; its seq becomes the one whose answer is awaited.
     void send_describe(const std::vector<std::string>& words, double intensity);
+    /// Puts what became of a request (sent, or why not) into the status field `result`.
+    void report_sent(bool ok, std::string LinkStatus::*result);
     /// mood: `text`; its seq becomes the one whose answer is awaited.
     void send_mood(const std::string& text);
     /// bye: our session; the socket then lingers a little so the bye can leave before it closes.
