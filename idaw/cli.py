@@ -58,7 +58,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sidecar": ("sidecar.cli", "run the ML sidecar process standalone (for the plugin)"),
     "sketch": (
         "idaw.sketch.command",
-        "sketch a song from words: genre, mood, key, tempo, form and progressions (structure.json; stems follow)",
+        "sketch a song from words: structure, four MIDI stems, render, mix and master (song.wav, song.mid, stems/)",
     ),
     "analyze": (
         "idaw.listen.command",
