@@ -4,6 +4,7 @@ report) into a folder and says how long each took. `idaw sketch` (command.py) an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -50,6 +51,7 @@ def write_song(structure: Structure, folder: Path, models: Path | None, progress
     rate = stems.SAMPLE_RATE
     with tqdm(total=len(STAGES) - 1, disable=not progress, leave=False, file=sys.stderr, unit="stage") as bar:
 
+        @contextlib.contextmanager
         def stage(name: str) -> Iterator[None]:
             bar.set_description(name)
             began = time.perf_counter()
@@ -59,7 +61,7 @@ def write_song(structure: Structure, folder: Path, models: Path | None, progress
 
         with output_file.replacing(folder / "structure.json") as part:
             part.write_text(json.dumps(structure.to_json(), indent=2) + "\n", encoding="utf-8")
-        for _ in stage("stems (MIDI)"):
+        with stage("stems (MIDI)"):
             notes = [n for _, run_notes in stems.song_notes(structure, models) for n in run_notes]
             result.notes = len(notes)
             channels = {channel: name for name, channel in stems.STEMS.items()}
@@ -74,7 +76,7 @@ def write_song(structure: Structure, folder: Path, models: Path | None, progress
                     midi_files[name], [n for n in notes if n.channel == channel], structure.bpm, channels, programs
                 )
         frames = round((structure.duration_s + mixdown.TAIL_S) * rate)
-        for _ in stage("render"):
+        with stage("render"):
             kit = None
             try:
                 kit = drumkit.read_kit(drumkit.kit_for(structure.drums), rate)
@@ -93,15 +95,15 @@ def write_song(structure: Structure, folder: Path, models: Path | None, progress
             for name, audio in rendered.items():
                 write_wav(stem_dir / f"{name}.wav", audio, rate)
                 midi_files[name].unlink()
-        for _ in stage("mix"):
+        with stage("mix"):
             mixed = mixdown.mix(rendered, rate)
-        for _ in stage("master"):
+        with stage("master"):
             mastered = mixdown.master_mix(mixed, rate, structure.production)
             write_wav(folder / "song.wav", mastered.audio, rate)
             result.loudness_lufs = mastered.loudness_out
             result.true_peak_dbtp = mastered.true_peak_out
             result.limiter_peak_db = mastered.limiter_peak_db
-        for _ in stage("report"):
+        with stage("report"):
             report.draw(
                 structure,
                 stems.section_chords(structure),
