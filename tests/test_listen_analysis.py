@@ -19,12 +19,12 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from idaw.listen.analysis import analyze_recording
+from idaw.listen.analysis import analyze_recording, hear
 from idaw.listen.audio import SAMPLE_RATE, recording_from_samples
 from idaw.listen.beats import causal_beats, estimate_tempo
 from idaw.listen.features import onset_envelopes
 from tests.support.idaw_command import RunIdaw, one_error_line
-from tests.support.listen_signals import A_MINOR, C_MAJOR, progression
+from tests.support.listen_signals import A_MINOR, C_MAJOR, progression, with_kick_drum
 
 
 @pytest.mark.parametrize(
@@ -63,6 +63,37 @@ def test_tempo_beats_meter_key_and_chords_of_a_progression(
         }
         right += chord["root"] in alternatives and chord["quality"] == wanted
     assert right >= 0.85 * bar_count, (right, bar_count)
+
+
+@pytest.mark.parametrize(
+    ("bars", "transpose", "key"), [(C_MAJOR, 0, "C major"), (C_MAJOR, 7, "G major"), (A_MINOR, 0, "A minor")]
+)
+def test_a_kick_drum_ringing_at_f1_does_not_pull_the_key(
+    bars: tuple[tuple[int, tuple[int, ...]], ...], transpose: int, key: str
+) -> None:
+    # The body of a kick is pitched: read from C1 up, this one made F the loudest pitch class and all three
+    # progressions F major or C major. The chroma starts at C2 (idaw.listen.features.CHROMA_FMIN_HZ).
+    samples, beats = progression(bars, 100.0, transpose=transpose)
+    result = analyze_recording(recording_from_samples(with_kick_drum(samples, beats), SAMPLE_RATE))
+    assert result["key"] == key
+
+
+def test_silent_beats_are_no_evidence_of_key_or_chord() -> None:
+    # Four bars of music, then two seconds of faint noise (a reverb tail or a noise floor, 60 dB down): the
+    # beats there sound no note, so the decoder hears nothing in them rather than chords in the noise.
+    samples, chord_beats = progression(C_MAJOR, 120.0, repeats=1)
+    tail = 0.0008 * np.random.default_rng(0).standard_normal(2 * SAMPLE_RATE).astype(np.float32)
+    recording = recording_from_samples(np.concatenate([samples, tail]), SAMPLE_RATE)
+    heard = hear(recording)
+    assert heard is not None
+    music_end = chord_beats[-1] + 0.5  # the last chord's beat ends here; two beats of its ring follow
+    assert heard.sounding[heard.beats < music_end - 0.1].all()
+    quiet = heard.beats > music_end + 1.0
+    assert quiet.sum() >= 2 and not heard.sounding[quiet].any()
+    offsets = [heard.lead + i for i in range(len(heard.beats))]
+    evidence = heard.evidence(offsets)
+    assert not evidence.chord_scores[quiet].any() and not evidence.key_evidence[quiet].any()
+    assert all(evidence.basses[i] is None for i in np.flatnonzero(quiet))
 
 
 def test_the_causal_tracker_locks_on_after_its_warm_up() -> None:

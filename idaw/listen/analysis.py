@@ -68,11 +68,14 @@ class HeardPiece:
     """beats × 12 roots × qualities: the decoder's chord evidence (`beat_chord_scores`)."""
     tempo_bpm: float | None
     lead: float
+    sounding: npt.NDArray[np.bool_]
+    """Per beat: whether any note sounds in it (`sounding_beats`). A silent beat is no evidence of key or chord:
+    its chroma, scaled to its loudest pitch class, is the reverb tail's or the noise floor's."""
 
     def evidence(self, offsets: list[float]) -> BeatEvidence:
         """What the key and chord decoder hears at each beat offset of `notes` (idaw.theory.decode): chord
         scores from the chroma (`chord_scores`), key evidence from the chroma around the beat, each beat one
-        step. Offsets before the first beat heard are silence."""
+        step. Offsets before the first beat heard, and silent beats, are no evidence."""
         count = len(offsets)
         scores = np.zeros((count, 12, len(QUALITIES)))
         keys = np.zeros((count, 24))
@@ -81,7 +84,7 @@ class HeardPiece:
         weights = np.array([1.0 - abs(d) / (KEY_HALF_WINDOW + 1) for d in range(-KEY_HALF_WINDOW, KEY_HALF_WINDOW + 1)])
         profiles = key_profiles()
         for row, index in enumerate(indices):
-            if not 0 <= index < len(self.chroma):
+            if not 0 <= index < len(self.chroma) or not self.sounding[index]:
                 basses.append(None)
                 continue
             bass = self.basses[index]
@@ -116,7 +119,16 @@ def hear(recording: Recording) -> HeardPiece | None:
     notes, lead = _notes_on_grid(beat_times, activations, meter, recording.seconds)
     bpm = 60.0 / float(np.median(np.diff(beat_times)))
     scores = beat_chord_scores(chroma, bass_chroma)
-    return HeardPiece(beat_times, meter, notes, chroma, features.beat_bass(bass_chroma), scores, bpm, lead)
+    basses = features.beat_bass(bass_chroma)
+    return HeardPiece(beat_times, meter, notes, chroma, basses, scores, bpm, lead, sounding_beats(activations))
+
+
+def sounding_beats(activations: F64) -> npt.NDArray[np.bool_]:
+    """Per beat: whether its strongest note reaches SILENCE_SHARE of the recording's loud beats (the 95th
+    percentile of the beats' strongest notes)."""
+    strongest = activations.max(axis=1) if len(activations) else np.zeros(0)
+    loud = float(np.percentile(strongest, 95)) if len(strongest) else 0.0
+    return (strongest > 0) & (strongest >= SILENCE_SHARE * loud)
 
 
 def beat_chord_scores(chroma: F64, bass_chroma: F64) -> F64:
@@ -173,12 +185,12 @@ def _notes_on_grid(
     lead = float(beat_times[0]) / first_period
     tempo_map = [(0.0, 60.0 / first_period)]
     tempo_map += [(lead + i, 60.0 / float(interval)) for i, interval in enumerate(intervals)]
-    loud = float(np.percentile(activations.max(axis=1), 95)) if len(activations) else 0.0
+    sounding = sounding_beats(activations)
     events: list[NoteEvent] = []
     for i, beat in enumerate(activations):
-        strongest = float(beat.max())
-        if strongest <= 0 or strongest < SILENCE_SHARE * loud:
+        if not sounding[i]:
             continue
+        strongest = float(beat.max())
         for column in np.flatnonzero(beat >= NOTE_THRESHOLD * strongest):
             velocity = int(np.clip(40 + 80 * beat[column] / strongest, 1, 127))
             events.append(NoteEvent(lead + i, 1.0, features.LOWEST_NOTE + int(column), 0, "", velocity))

@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from idaw.listen.audio import SAMPLE_RATE
 from idaw.listen.beats import autocorrelation, estimate_tempo
-from idaw.listen.features import ONSET_HOP, ONSET_RATE, onset_envelopes
+from idaw.listen.features import CHROMA_FMIN_HZ, ONSET_HOP, ONSET_RATE, onset_envelopes
 from idaw.theory.keys import KeyLabel, key_correlations, key_profiles
 
 F32 = npt.NDArray[np.float32]
@@ -91,9 +91,8 @@ CHROMA_HOP: Final = 512
 CHROMA_CONTEXT_S: Final = 1.5
 """The chroma of each piece is read with this much audio before it (the low notes' filters are long: librosa's
 lowest octave needs 1,024 samples after its five halvings of the rate)."""
-CHROMA_FMIN_HZ: Final = 65.4
-"""C2: the key's chroma is read over CHROMA_OCTAVES from here."""
 CHROMA_OCTAVES: Final = 5
+"""Octaves of chroma the key is read from, from idaw.listen.features.CHROMA_FMIN_HZ (C2) up."""
 MOOD_WINDOW_S: Final = 2.0
 
 Mood = Callable[[F32], tuple[str, float, float]]

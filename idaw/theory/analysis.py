@@ -5,7 +5,7 @@ MIDI always does):
 
 - `file`, `format` ('midi' | 'musicxml' | 'humdrum' | 'abc'), `duration` {offset, time?}, `time_signature`,
   `voices`, `beats` (how many beats were analysed);
-- `key`: the piece's key ('A minor'): the local key that holds longest, the last one breaking ties;
+- `key`: the piece's home key ('A minor'): the one key that explains the whole piece best (`home_key`);
 - `keys`: [{offset, time?, key}] at each change, the first at the first beat;
 - `chords`: [{offset, time?, duration, root, quality, inversion, roman, key, function}], one per harmony change;
 - `harmonic_rhythm`: {changes_per_bar, mean_duration};
@@ -25,10 +25,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import music21
+import numpy as np
+import numpy.typing as npt
 
 from idaw.base.errors import IdawError
 from idaw.theory.cadences import find_cadences, phrase_ends
-from idaw.theory.decode import BeatEvidence, label_piece
+from idaw.theory.decode import BeatEvidence, label_piece, single_key_scores
 from idaw.theory.form import analyze_form
 from idaw.theory.harmony import ChordLabel, harmonic_rhythm, merge_changes
 from idaw.theory.keys import KeyLabel
@@ -66,15 +68,13 @@ def key_changes(beats: Sequence[float], keys: Sequence[KeyLabel]) -> list[tuple[
     return changes
 
 
-def main_key(beats: Sequence[float], keys: Sequence[KeyLabel], end: float) -> KeyLabel:
-    """The key that holds for the most time; among equals, the one the piece ends in."""
-    held: dict[KeyLabel, float] = {}
-    bounds = [*beats[1:], end]
-    for start, stop, key in zip(beats, bounds, keys, strict=True):
-        held[key] = held.get(key, 0.0) + max(stop - start, 0.0)
-    longest = max(held.values())
-    tied = [key for key, time in held.items() if time >= longest - 1e-9]
-    return keys[-1] if keys[-1] in tied else tied[0]
+def home_key(scores: npt.NDArray[np.float64]) -> KeyLabel:
+    """The piece's home key: the best of `single_key_scores` (idaw.theory.decode), the one key that explains the
+    whole piece best. Not the key held longest on the decoded path: the decoder learned from chorales, which
+    modulate every few bars, and it reads each chord of a pop loop (vi–IV–I–V) as a tonicisation of its own, so
+    the longest-held key of a song is often a fifth away from its tonic. On 100 songs of `idaw sketch`: 0.94
+    against 0.88; the 19 analysed chorales: 19 of 19 both ways (idaw.listen.evaluate)."""
+    return KeyLabel.from_index(int(np.argmax(scores)))
 
 
 def _chord_entry(notes: Notes, chord: ChordLabel) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def analyze_notes(
     keys, labels = label_piece(notes, beats, corpus_model(), phrase_ends=ends, evidence=heard)
     changes = merge_changes(labels)
     cadences = find_cadences(changes, notes, ends)
-    home = main_key(beats, keys, notes.duration)
+    home = home_key(single_key_scores(notes, beats, corpus_model(), phrase_ends=ends, evidence=heard))
 
     music21_keys = {key: key.to_music21() for key in set(keys)}
 

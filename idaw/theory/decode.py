@@ -106,6 +106,66 @@ def evidence_from_notes(notes: Notes, beats: Sequence[float], settings: DecodeSe
     return BeatEvidence(chord_scores, _key_evidence(notes, beats, settings), basses, onset_segments(notes, beats))
 
 
+class _Lattice:
+    """The decoder's lattice for one piece: its steps (beats grouped by `onset_segments`), the score of every
+    (key, chord) state at each step (`emission`), and the learned moves between states (`within`: chord to chord
+    in a key, 24 × STATES × STATES; `starts`: the first chord in a key, 24 × STATES)."""
+
+    def __init__(
+        self,
+        notes: Notes,
+        beats: Sequence[float],
+        model: ProgressionModel,
+        settings: DecodeSettings,
+        phrase_ends: Sequence[float],
+        evidence: BeatEvidence | None,
+    ) -> None:
+        if evidence is None:
+            evidence = evidence_from_notes(notes, beats, settings)
+        self.evidence = evidence
+        self.segments = evidence.segments
+        self._beats = beats
+        self._settings = settings
+        self._phrase_ends = phrase_ends
+        self._half_beat = 0.5 * notes.beat_length
+        degrees = np.arange(12)
+        self._roots_of_key = [(key % 12 + degrees) % 12 for key in range(24)]
+        modes = np.array([key >= 12 for key in range(24)], dtype=np.int64)
+        self.within = model.transitions[modes]
+        self.starts = model.starts[modes]
+
+    def emission(self, step: int) -> npt.NDArray[np.float64]:
+        """Score of each (key, chord) state for one step: its beats' chord scores of the root that the chord's
+        degree names in the key summed over its beats (a held chord weighs as much as the same chord struck on
+        each beat; only the progression sees it once), plus the key's profile evidence around them (its mean:
+        the window already spans the neighbouring beats). At a step that holds a phrase end the key's tonic triad
+        (or its V) is favoured."""
+        segment, settings = self.segments[step], self._settings
+        chords = self.evidence.chord_scores[segment].sum(axis=0)
+        keys = self.evidence.key_evidence[segment].mean(axis=0)
+        result = np.empty((24, STATES))
+        for key in range(24):
+            result[key] = settings.chord_weight * chords[self._roots_of_key[key]].reshape(STATES)
+            result[key] += settings.key_weight * keys[key]
+        if any(abs(self._beats[i] - end) < self._half_beat for i in segment for end in self._phrase_ends):
+            result[:12, _TONIC_MAJOR] += settings.tonic_at_phrase_end
+            result[12:, _TONIC_MINOR] += settings.tonic_at_phrase_end
+            result[12:, _TONIC_MAJOR] += settings.tonic_at_phrase_end  # a Picardy third
+            result[:, _DOMINANT] += settings.dominant_at_phrase_end
+        return result
+
+    def stay(self, score: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+        """One step without a key change: the best score of each (key, chord) state reached from `score` within
+        its key, and the chord it came from (both 24 × STATES)."""
+        moves = score[:, :, None] + self.within  # key × from × to
+        came_from = np.argmax(moves, axis=1)
+        return np.take_along_axis(moves, came_from[:, None, :], axis=1)[:, 0, :], came_from
+
+
+_TONIC_MAJOR, _TONIC_MINOR = state_index(0, "major"), state_index(0, "minor")
+_DOMINANT = state_index(7, "major")
+
+
 def decode(
     notes: Notes,
     beats: Sequence[float],
@@ -119,41 +179,7 @@ def decode(
     is favoured. `evidence` replaces what is read from the notes (a recording's: idaw.listen)."""
     if not beats:
         return [], []
-    if evidence is None:
-        evidence = evidence_from_notes(notes, beats, settings)
-    chord_scores, key_evidence, basses, segments = (
-        evidence.chord_scores,
-        evidence.key_evidence,
-        evidence.basses,
-        evidence.segments,
-    )
-    degrees = np.arange(12)
-    roots_of_key = [(key % 12 + degrees) % 12 for key in range(24)]
-    tonic_major, tonic_minor = state_index(0, "major"), state_index(0, "minor")
-    dominant = state_index(7, "major")
-    half_beat = 0.5 * notes.beat_length
-
-    def emission(segment: list[int]) -> npt.NDArray[np.float64]:
-        """Score of each (key, chord) state for one step: its beats' chord scores of the root that the chord's
-        degree names in the key summed over its beats (a held chord weighs as much as the same chord struck on
-        each beat; only the progression sees it once), plus the key's profile evidence around them (its mean:
-        the window already spans the neighbouring beats)."""
-        chords = chord_scores[segment].sum(axis=0)
-        keys = key_evidence[segment].mean(axis=0)
-        result = np.empty((24, STATES))
-        for key in range(24):
-            result[key] = settings.chord_weight * chords[roots_of_key[key]].reshape(STATES)
-            result[key] += settings.key_weight * keys[key]
-        if any(abs(beats[i] - end) < half_beat for i in segment for end in phrase_ends):
-            result[:12, tonic_major] += settings.tonic_at_phrase_end
-            result[12:, tonic_minor] += settings.tonic_at_phrase_end
-            result[12:, tonic_major] += settings.tonic_at_phrase_end  # a Picardy third
-            result[:, dominant] += settings.dominant_at_phrase_end
-        return result
-
-    modes = np.array([key >= 12 for key in range(24)], dtype=np.int64)
-    within = model.transitions[modes]  # 24 × STATES × STATES
-    starts = model.starts[modes]  # 24 × STATES
+    lattice = _Lattice(notes, beats, model, settings, phrase_ends, evidence)
     change_cost = (
         -model.log_change
         + settings.distance_cost * _DISTANCES
@@ -161,25 +187,23 @@ def decode(
     )
     np.fill_diagonal(change_cost, np.inf)
 
-    steps = len(segments)
-    score = starts + emission(segments[0])
+    steps = len(lattice.segments)
+    score = lattice.starts + lattice.emission(0)
     # Back pointers are small integers: 3 bytes a state a step (idaw.theory.analysis bounds the beats).
     back_key = np.zeros((steps, 24, STATES), dtype=np.int8)
     back_state = np.zeros((steps, 24, STATES), dtype=np.int16)
     keys_index = np.arange(24)[:, None]
     for t in range(1, steps):
-        stay = score[:, :, None] + within  # key × from × to
-        stay_from = np.argmax(stay, axis=1)  # key × to
-        stay_best = np.take_along_axis(stay, stay_from[:, None, :], axis=1)[:, 0, :]
+        stay_best, stay_from = lattice.stay(score)
         best_in_key = score.max(axis=1)
         best_state_in_key = score.argmax(axis=1)
         moved = best_in_key[:, None] - change_cost  # from key × to key
         move_from = np.argmax(moved, axis=0)  # to key
-        move_best = moved[move_from, np.arange(24)][:, None] + starts  # to key × to state
+        move_best = moved[move_from, np.arange(24)][:, None] + lattice.starts  # to key × to state
         take_move = move_best > stay_best
         back_key[t] = np.where(take_move, move_from[:, None], keys_index)
         back_state[t] = np.where(take_move, best_state_in_key[move_from][:, None], stay_from)
-        score = np.where(take_move, move_best, stay_best) + emission(segments[t])
+        score = np.where(take_move, move_best, stay_best) + lattice.emission(t)
 
     key, state = np.unravel_index(int(np.argmax(score)), score.shape)
     path = [(int(key), int(state))]
@@ -187,13 +211,40 @@ def decode(
         key, state = back_key[t, key, state], back_state[t, key, state]
         path.append((int(key), int(state)))
     path.reverse()
+    basses = lattice.evidence.basses
     keys: list[KeyLabel] = []
     chords: list[tuple[int, str, int | None]] = []
-    for segment, (k, s) in zip(segments, path, strict=True):
+    for segment, (k, s) in zip(lattice.segments, path, strict=True):
         for _i in segment:
             keys.append(KeyLabel.from_index(k))
             chords.append(((k % 12 + s // len(QUALITIES)) % 12, QUALITIES[s % len(QUALITIES)], basses[segment[0]]))
     return keys, chords
+
+
+def single_key_scores(
+    notes: Notes,
+    beats: Sequence[float],
+    model: ProgressionModel,
+    settings: DecodeSettings = DecodeSettings(),
+    phrase_ends: Sequence[float] = (),
+    evidence: BeatEvidence | None = None,
+) -> npt.NDArray[np.float64]:
+    """For each of the 24 keys (KeyLabel.index order), the score of the best path of chords through the whole
+    piece held in that one key: how well the key explains all of its harmony, progressions and cadences included.
+    The best of them is the piece's home key (idaw.theory.analysis.home_key).
+
+    Each path's score is raised by its mode's entropy rate per step (`ProgressionModel.entropy_rates`): the
+    learned minor progressions are more varied than the major ones, so every step of a path costs more in minor
+    for that alone, and a piece in the natural minor (i–VII–VI–VII) would be heard in its relative major."""
+    if not beats:
+        return np.zeros(24)
+    lattice = _Lattice(notes, beats, model, settings, phrase_ends, evidence)
+    score = lattice.starts + lattice.emission(0)
+    for t in range(1, len(lattice.segments)):
+        score = lattice.stay(score)[0] + lattice.emission(t)
+    rates = model.entropy_rates()
+    best: npt.NDArray[np.float64] = score.max(axis=1) + len(lattice.segments) * np.repeat(rates, 12)
+    return best
 
 
 def label_piece(

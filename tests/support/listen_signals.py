@@ -82,6 +82,21 @@ def progression(
     return samples, beat_times
 
 
+def with_kick_drum(
+    samples: npt.NDArray[np.float32], beat_times: npt.NDArray[np.float64], freq: float = 43.65
+) -> npt.NDArray[np.float32]:
+    """`samples` (peak 0.8) with a kick drum on every beat: a sine at `freq` (F1 by default, where the body of many
+    kicks rings) decaying with a 150 ms time constant, as loud as the music; peak 0.8 again."""
+    t = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
+    hit = 0.6 * np.sin(2 * np.pi * freq * t) * np.exp(-t / 0.15)
+    out = samples.astype(np.float64)
+    for beat in beat_times:
+        at = int(beat * SAMPLE_RATE)
+        out[at : at + len(hit)] += hit[: len(out) - at]
+    mixed: npt.NDArray[np.float32] = (0.8 * out / np.abs(out).max()).astype(np.float32)
+    return mixed
+
+
 def write_chords_wav(path: Path, bpm: float = 120.0, repeats: int = 1, transpose: int = 0, rate: int = 22050) -> Path:
     """C_MAJOR played `repeats` times in 4/4 (progression), written as a 16-bit mono WAV at `path`; returns path."""
     samples, _ = progression(C_MAJOR, bpm, 4, repeats, transpose, rate)
