@@ -55,6 +55,7 @@ def test_the_table_holds_at_least_eight_genres_of_sound_conventions() -> None:
         ("sleepy lo-fi beats to study to", (-0.3, 0.3), (-1.0, -0.5)),
         ("a song about losing someone", (-1.0, -0.5), (-0.5, 0.5)),
         ("triumphant victory anthem", (0.3, 1.0), (0.3, 1.0)),
+        ("melancholic but hopeful", (-0.3, 0.6), (-0.8, 0.0)),  # bittersweet: neither depression nor joy
     ],
 )
 def test_the_mood_of_a_prompt_lands_in_its_quarter_of_the_circumplex(
@@ -63,6 +64,14 @@ def test_the_mood_of_a_prompt_lands_in_its_quarter_of_the_circumplex(
     v, a, octants = mood(prompt)
     assert valence[0] <= v <= valence[1] and arousal[0] <= a <= arousal[1], (prompt, v, a, octants)
     assert sum(octants.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_two_moods_joined_by_but_are_read_clause_by_clause_and_averaged() -> None:
+    mixed = mood("Melancholic, but hopeful.")[2]
+    parts = [mood("melancholic")[2], mood("hopeful")[2]]
+    for octant, weight in mixed.items():
+        assert weight == pytest.approx(0.5 * (parts[0][octant] + parts[1][octant]), abs=2e-4)
+    assert mood("melancholic")[0] < -0.5 < mood("melancholic but hopeful")[0]
 
 
 @pytest.mark.parametrize(

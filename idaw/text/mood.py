@@ -8,10 +8,15 @@ that order), each named by the words of his 28 that lie in it plus common words 
 text with "WORD music" over its words; the softmax of the eight weighs their unit vectors, and the weighted sum is
 (valence, arousal). No valence/arousal lexicon can be had offline, so this is the reading; its tests hold it to
 clear cases (tests/test_sketch_structure.py, tests/test_mood_option.py).
+
+A text that joins two moods with "but", "yet" or "though" ("melancholic but hopeful") names a mixed mood: each
+clause is read alone and the readings are averaged (octant weights, so valence and arousal too). Read whole, the
+sentence model hears the first word loudest and "melancholic but hopeful" lands in depression (-0.69, -0.70).
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Final
 
@@ -23,6 +28,8 @@ from idaw.text.embedding import embed_texts
 MOOD_TEMPERATURE: Final = 0.03
 """Softmax temperature over the octants' cosine similarities: MiniLM's similarities of a prompt to the octants
 differ by a few hundredths, so a small temperature lets the nearest octant lead without silencing the others."""
+CONTRAST: Final = re.compile(r"\b(?:but|yet|though|although)\b", re.IGNORECASE)
+"""Words that join two moods into a mixed one: the text is read clause by clause around them."""
 CIRCUMPLEX: Final = (
     ("pleasure", 0, ("happy", "pleased", "glad"), ("joyful", "cheerful", "sunny", "hopeful")),
     ("excitement", 45, ("excited", "delighted", "astonished"), ("upbeat", "energetic", "euphoric", "triumphant")),
@@ -53,12 +60,18 @@ def _mood_vectors() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
 
 def mood(prompt: str) -> tuple[float, float, dict[str, float]]:
     """(valence, arousal, weight of each octant) the prompt reads as (see the module docstring)."""
-    word_vectors, octant_of = _mood_vectors()
-    word_similarity = word_vectors @ embed_texts([prompt])[0]
-    similarity = np.array([word_similarity[octant_of == k].max() for k in range(len(CIRCUMPLEX))])
-    weights = np.exp((similarity - similarity.max()) / MOOD_TEMPERATURE)
-    weights /= weights.sum()
+    clauses = [c for c in (part.strip(" ,;.") for part in CONTRAST.split(prompt)) if c] or [prompt]
+    weights = np.mean([_octant_weights(clause) for clause in clauses], axis=0)
     angles = np.radians([octant[1] for octant in CIRCUMPLEX])
     valence = float(weights @ np.cos(angles))
     arousal = float(weights @ np.sin(angles))
     return valence, arousal, {octant[0]: round(float(w), 4) for octant, w in zip(CIRCUMPLEX, weights, strict=True)}
+
+
+def _octant_weights(text: str) -> npt.NDArray[np.float64]:
+    """The softmax over the eight octants of the text's similarity to each (its best word)."""
+    word_vectors, octant_of = _mood_vectors()
+    word_similarity = word_vectors @ embed_texts([text])[0]
+    similarity = np.array([word_similarity[octant_of == k].max() for k in range(len(CIRCUMPLEX))], dtype=np.float64)
+    weights: npt.NDArray[np.float64] = np.exp((similarity - similarity.max()) / MOOD_TEMPERATURE)
+    return weights / weights.sum()
