@@ -74,4 +74,5 @@ def _octant_weights(text: str) -> npt.NDArray[np.float64]:
     word_similarity = word_vectors @ embed_texts([text])[0]
     similarity = np.array([word_similarity[octant_of == k].max() for k in range(len(CIRCUMPLEX))], dtype=np.float64)
     weights: npt.NDArray[np.float64] = np.exp((similarity - similarity.max()) / MOOD_TEMPERATURE)
-    return weights / weights.sum()
+    weights /= weights.sum()
+    return weights
