@@ -82,6 +82,7 @@ def test_two_moods_joined_by_but_are_read_clause_by_clause_and_averaged() -> Non
         ("twelve bar blues about my dog", "blues"),
         ("sleepy lo-fi beats to study to", "lo-fi"),
         ("energetic party", "house"),
+        ("deep house for a sunset", "house"),
         ("a tender love ballad", "soul"),
         ("swinging jazz standard with a walking bass", "jazz"),
     ],
