@@ -1,6 +1,7 @@
 #include "plugin_editor.h"
 
 #include <cstdlib>
+#include <functional>
 
 #include "plugin_parameters.h"
 #include "plugin_processor.h"
@@ -31,6 +32,26 @@ void style_label(juce::Label& label, const juce::String& text, float size, juce:
     label.setFont(juce::Font(size));
     label.setColour(juce::Label::textColourId, colour);
     label.setJustificationType(juce::Justification::centredLeft);
+}
+
+/// A row where words are typed and sent: its caption, the text box with a hint shown while it is empty, and the
+/// button that sends (Return in the box sends too); all made visible in `editor`.
+void set_up_text_row(juce::Component& editor, juce::Label& caption, const juce::String& name, juce::TextEditor& box,
+                     const juce::String& hint, juce::Button& button, const std::function<void()>& send) {
+    style_label(caption, name, 13.0f, kDim);
+    box.setTextToShowWhenEmpty(hint, kDim);
+    box.setFont(juce::Font(14.0f));
+    box.onReturnKey = send;
+    button.onClick = send;
+    for (auto* c : std::initializer_list<juce::Component*>{&caption, &box, &button}) editor.addAndMakeVisible(c);
+}
+
+/// Lays a text row out across `row`: the caption at the left, the button at the right, the box between them.
+void lay_out_text_row(juce::Rectangle<int> row, juce::Label& caption, juce::TextEditor& box, juce::Button& button) {
+    caption.setBounds(row.removeFromLeft(100));
+    button.setBounds(row.removeFromRight(100));
+    row.removeFromRight(6);
+    box.setBounds(row);
 }
 
 }  // namespace
@@ -103,26 +124,14 @@ IdawEditor::IdawEditor(IdawProcessor& owner)
                                                            &built_in_button_, &model_status_})
         addAndMakeVisible(c);
 
-    style_label(describe_caption_, "Describe", 13.0f, kDim);
-    describe_box_.setTextToShowWhenEmpty("e.g. warm, a bit brighter", kDim);
-    describe_box_.setFont(juce::Font(14.0f));
-    describe_box_.onReturnKey = [this] { send_description(); };
-    send_button_.onClick = [this] { send_description(); };
-    style_label(describe_status_, {}, 13.0f, kDim);
-    style_label(mood_caption_, "Mood", 13.0f, kDim);
-    mood_box_.setTextToShowWhenEmpty("e.g. melancholic but hopeful (sets valence and arousal)", kDim);
-    mood_box_.setFont(juce::Font(14.0f));
-    mood_box_.onReturnKey = [this] { send_mood(); };
-    mood_button_.onClick = [this] { send_mood(); };
-    style_label(mood_status_, {}, 13.0f, kDim);
-    for (auto* c : std::initializer_list<juce::Component*>{&mood_caption_, &mood_box_, &mood_button_, &mood_status_})
-        addAndMakeVisible(c);
-    style_label(cpu_status_, {}, 13.0f, kDim);
-    style_label(follow_status_, {}, 13.0f, kDim);
-    addAndMakeVisible(follow_status_);
-    for (auto* c : std::initializer_list<juce::Component*>{&describe_caption_, &describe_box_, &send_button_,
-                                                           &describe_status_, &cpu_status_})
-        addAndMakeVisible(c);
+    set_up_text_row(*this, describe_caption_, "Describe", describe_box_, "e.g. warm, a bit brighter", send_button_,
+                    [this] { send_description(); });
+    set_up_text_row(*this, mood_caption_, "Mood", mood_box_, "e.g. melancholic but hopeful (sets valence and arousal)",
+                    mood_button_, [this] { send_mood(); });
+    for (auto* status : {&describe_status_, &mood_status_, &cpu_status_, &follow_status_}) {
+        style_label(*status, {}, 13.0f, kDim);
+        addAndMakeVisible(status);
+    }
 
     style_label(endpoint_caption_, "Sidecar at", 13.0f, kDim);
     endpoint_box_.setText(processor_.sidecar_endpoint(), juce::dontSendNotification);
@@ -215,17 +224,9 @@ void IdawEditor::resized() {
     area.removeFromTop(4);
     model_status_.setBounds(area.removeFromTop(kRowHeight).withTrimmedLeft(100));
     area.removeFromTop(6);
-    auto describe_row = area.removeFromTop(kRowHeight);
-    describe_caption_.setBounds(describe_row.removeFromLeft(100));
-    send_button_.setBounds(describe_row.removeFromRight(100));
-    describe_row.removeFromRight(6);
-    describe_box_.setBounds(describe_row);
+    lay_out_text_row(area.removeFromTop(kRowHeight), describe_caption_, describe_box_, send_button_);
     area.removeFromTop(6);
-    auto mood_row = area.removeFromTop(kRowHeight);
-    mood_caption_.setBounds(mood_row.removeFromLeft(100));
-    mood_button_.setBounds(mood_row.removeFromRight(100));
-    mood_row.removeFromRight(6);
-    mood_box_.setBounds(mood_row);
+    lay_out_text_row(area.removeFromTop(kRowHeight), mood_caption_, mood_box_, mood_button_);
     area.removeFromTop(6);
     auto endpoint_row = area.removeFromTop(kRowHeight);
     endpoint_caption_.setBounds(endpoint_row.removeFromLeft(100));
